@@ -1,0 +1,54 @@
+"""`sleuth mcp`: serve a corpus's tools to chat assistants over MCP (stdio or streamable HTTP)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    app.command("mcp")(mcp)
+
+
+def mcp(
+    corpus: Path = typer.Option(..., "--corpus", "-c", help="The folder of documents to serve (read-only)."),
+    transport: str = typer.Option("stdio", "--transport", "-t", help="stdio (for desktop assistants) or http."),
+    host: str = typer.Option("127.0.0.1", "--host", help="HTTP transport: address to bind."),
+    port: int = typer.Option(8765, "--port", help="HTTP transport: port (the endpoint is /mcp)."),
+    tools: str = typer.Option(
+        "", "--tools", help="Comma-separated tool names to serve (default: every tool available for the corpus)."
+    ),
+    model: str = typer.Option(
+        "",
+        "--model",
+        help="Model for the `ask` tool (`local`, a litellm string). Without it, `ask` is not served: the "
+        "assistant is the model.",
+    ),
+    log_level: str = typer.Option("warning", "--log-level", help="Log level for messages on stderr."),
+) -> None:
+    """Serve grep, read, ls, df, search, rerank (and ask, with --model) as MCP tools, confined to the corpus."""
+    import logging
+
+    from sleuth.cli.output import cli_errors
+
+    if transport not in ("stdio", "http"):
+        raise typer.BadParameter("use stdio or http", param_hint="--transport")
+    with cli_errors(False):
+        from sleuth.integrations import mcp_server
+        from sleuth.integrations.toolset import build_toolkit
+
+        mcp_server._stderr_logging(getattr(logging, log_level.upper(), logging.WARNING))
+        options = {}
+        if model:
+            from sleuth.llm import get_model
+
+            options["model"] = get_model(model)
+        include = [t.strip() for t in tools.split(",") if t.strip()] or None
+        toolset = build_toolkit(corpus, include=include, **options)
+        if not model and include is None:
+            toolset.omitted.setdefault("ask", "start the server with --model to serve it")
+        instructions = mcp_server.default_instructions(toolset.toolkit, toolset.corpus.root, toolset.omitted)
+        if transport == "http":
+            typer.echo(f"sleuth MCP server on http://{host}:{port}/mcp ({', '.join(toolset.toolkit.names())})", err=True)
+        mcp_server.run(toolset.toolkit, transport=transport, host=host, port=port, instructions=instructions)

@@ -1,0 +1,198 @@
+"""An MCP server that exposes a sleuth :class:`~sleuth.tools.base.Toolkit` to chat assistants.
+
+The server is built generically from sleuth ``Tool`` objects (name, description, ``parameters_schema()``,
+``invoke()``), so a tool added to the toolkit appears in ``tools/list`` without any change here.
+
+* Every tool is read-only and confined to the corpus: the tools themselves refuse paths outside the root
+  (:class:`~sleuth.errors.PathOutsideCorpusError`), and the server adds no tool that writes.
+* Faults the caller made (unknown tool, bad arguments, a doc id outside the corpus, a bad regex) come back as a
+  tool result with ``isError: true`` carrying sleuth's error text and hint, so the assistant can correct itself.
+  Real faults inside a tool (a missing index, a dead model server) come back the same way, with their hint; an
+  unexpected exception is logged to stderr and returned as an error result. The server keeps serving.
+* Tools run in worker threads (sleuth tools are synchronous: ripgrep subprocesses, BM25 scoring), so one slow
+  call does not block other requests or other clients on the HTTP transport. A call whose client went away is
+  abandoned: its thread finishes on its own and the result is dropped.
+
+Transports: stdio (what desktop chat assistants launch) and streamable HTTP (``127.0.0.1`` by default, with the
+SDK's DNS-rebinding protection for local hosts).
+
+``mcp`` is an optional dependency (``pip install 'sleuth-search[mcp]'``); it is imported inside the functions.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import TYPE_CHECKING, Any
+
+from sleuth.errors import MissingExtraError
+from sleuth.integrations.toolset import safe_invoke
+from sleuth.tools.base import ToolResult, Toolkit
+
+if TYPE_CHECKING:  # pragma: no cover
+    from mcp.server.lowlevel import Server
+
+logger = logging.getLogger(__name__)
+
+SERVER_NAME = "sleuth"
+DEFAULT_MAX_CONCURRENT_CALLS = 4
+INTERNAL_ERROR_TEMPLATE = "Error ({kind}): {message}\nThe sleuth server hit an internal fault; it keeps serving."
+
+
+def _require_mcp() -> None:
+    try:
+        import mcp.server.lowlevel  # noqa: F401
+    except ImportError as e:  # pragma: no cover - exercised only without the extra
+        raise MissingExtraError("mcp", "mcp", "the MCP server (`sleuth mcp`)") from e
+
+
+def run_tool(toolkit: Toolkit, name: str, arguments: dict[str, Any] | None) -> ToolResult:
+    """Run one tool for a remote caller: never raises.
+
+    Input faults are already error results (``Toolkit.invoke``); other sleuth errors become error results with
+    their hint (:func:`~sleuth.integrations.toolset.safe_invoke`); anything else becomes an internal-error
+    result and is logged to stderr.
+    """
+    try:
+        return safe_invoke(toolkit, name, arguments or {})
+    except Exception as e:  # noqa: BLE001 - a remote caller must get an answer, and the server must live on
+        logger.exception("tool %s failed", name)
+        return ToolResult(
+            text=INTERNAL_ERROR_TEMPLATE.format(kind=type(e).__name__, message=e),
+            data={"error": type(e).__name__, "message": str(e)},
+            is_error=True,
+            error_type=type(e).__name__,
+        )
+
+
+def _to_call_result(result: ToolResult) -> Any:
+    import mcp_types as types
+
+    meta: dict[str, Any] = {}
+    if result.truncated:
+        meta["truncated"] = True
+    if result.error_type:
+        meta["error_type"] = result.error_type
+    structured = result.data if isinstance(result.data, dict) and not result.is_error else None
+    return types.CallToolResult(
+        content=[types.TextContent(text=result.text)],
+        structured_content=structured,
+        is_error=result.is_error,
+        _meta={"sleuth": meta} if meta else None,
+    )
+
+
+def build_server(
+    toolkit: Toolkit,
+    *,
+    name: str = SERVER_NAME,
+    instructions: str | None = None,
+    max_concurrent_calls: int = DEFAULT_MAX_CONCURRENT_CALLS,
+) -> Server[Any]:
+    """A low-level MCP ``Server`` listing and calling every tool of ``toolkit``."""
+    _require_mcp()
+    import anyio
+    import mcp_types as types
+    from mcp.server.lowlevel import Server
+
+    from sleuth import __version__
+
+    limiter = anyio.CapacityLimiter(max_concurrent_calls)
+    read_only = types.ToolAnnotations(read_only_hint=True, destructive_hint=False, open_world_hint=False)
+
+    def mcp_tools() -> list[Any]:
+        return [
+            types.Tool(
+                name=tool.name,
+                description=tool.description,
+                input_schema=tool.parameters_schema(),
+                annotations=read_only,
+            )
+            for tool in toolkit
+        ]
+
+    async def list_tools(ctx: Any, params: Any) -> Any:
+        return types.ListToolsResult(tools=mcp_tools())
+
+    async def call_tool(ctx: Any, params: Any) -> Any:
+        result = await anyio.to_thread.run_sync(
+            run_tool, toolkit, params.name, params.arguments, limiter=limiter, abandon_on_cancel=True
+        )
+        return _to_call_result(result)
+
+    def input_schema(tool_name: str) -> dict[str, Any] | None:
+        return toolkit[tool_name].parameters_schema() if tool_name in toolkit else None
+
+    return Server(
+        name,
+        version=__version__,
+        instructions=instructions,
+        on_list_tools=list_tools,
+        on_call_tool=call_tool,
+        get_tool_input_schema=input_schema,
+    )
+
+
+def default_instructions(toolkit: Toolkit, corpus_root: Any = None, omitted: dict[str, str] | None = None) -> str:
+    lines = ["sleuth searches a folder of text documents (read-only)."]
+    if corpus_root is not None:
+        lines.append(f"Corpus: {corpus_root}. Doc ids are paths relative to it.")
+    lines.append(f"Tools: {', '.join(toolkit.names())}.")
+    lines.append("Start with ls or a search, then read the documents you need; cite doc ids.")
+    if omitted:
+        lines.append("Not available here: " + "; ".join(f"{k} ({v})" for k, v in omitted.items()) + ".")
+    return " ".join(lines)
+
+
+async def serve_stdio(server: Server[Any]) -> None:
+    """Serve one client over this process's stdin/stdout until it disconnects."""
+    from mcp.server.stdio import stdio_server
+
+    async with stdio_server() as (read_stream, write_stream):
+        await server.run(read_stream, write_stream, server.create_initialization_options())
+
+
+def http_app(server: Server[Any], *, host: str = "127.0.0.1", path: str = "/mcp") -> Any:
+    """The Starlette app serving ``server`` over streamable HTTP at ``path``."""
+    return server.streamable_http_app(streamable_http_path=path, host=host)
+
+
+async def serve_http(
+    server: Server[Any], *, host: str = "127.0.0.1", port: int = 8765, path: str = "/mcp", log_level: str = "warning"
+) -> None:
+    """Serve any number of clients over streamable HTTP until cancelled."""
+    import uvicorn
+
+    config = uvicorn.Config(http_app(server, host=host, path=path), host=host, port=port, log_level=log_level)
+    await uvicorn.Server(config).serve()
+
+
+def run(
+    toolkit: Toolkit,
+    *,
+    transport: str = "stdio",
+    host: str = "127.0.0.1",
+    port: int = 8765,
+    instructions: str | None = None,
+) -> None:
+    """Blocking entry point used by ``sleuth mcp``."""
+    import anyio
+
+    server = build_server(toolkit, instructions=instructions)
+    if transport == "stdio":
+        anyio.run(serve_stdio, server)
+    elif transport == "http":
+        anyio.run(lambda: serve_http(server, host=host, port=port))
+    else:
+        raise ValueError(f"unknown transport {transport!r}; use stdio or http")
+
+
+def _stderr_logging(level: int = logging.WARNING) -> None:
+    """For the CLI only: route sleuth's and the SDK's logs to stderr (stdout carries the stdio protocol)."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+    for name in ("sleuth", "mcp"):
+        log = logging.getLogger(name)
+        if not log.handlers:
+            log.addHandler(handler)
+            log.setLevel(level)

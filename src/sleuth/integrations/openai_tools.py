@@ -1,0 +1,218 @@
+"""sleuth tools for OpenAI-style function calling: tool specs plus a dispatcher for ``tool_calls``.
+
+::
+
+    specs, dispatch = sleuth.tools.openai_tools("docs/", include=["grep", "read", "ls"])
+    resp = client.chat.completions.create(model=..., messages=messages, tools=specs)
+    msg = resp.choices[0].message
+    messages.append(msg)
+    messages += dispatch(msg.tool_calls)        # [{"role": "tool", "tool_call_id": ..., "content": ...}, ...]
+
+The dispatcher takes tool calls as OpenAI SDK objects, as dicts (``{"id", "function": {"name", "arguments"}}``
+or ``{"id", "name", "arguments"}``), as sleuth :class:`~sleuth.llm.base.ToolCall` records, or a whole assistant
+message / chat completion holding them. Arguments may be a JSON string (what the API returns) or a dict.
+
+Faults the model made (unknown tool, arguments that are not JSON or fail validation, a path outside the corpus)
+come back as the tool message's content, for the model to correct. sleuth's real faults (a missing index, a dead
+model server) come back the same way, with their hint; anything else is raised.
+
+**Tool retrieval.** With a catalog of hundreds of tools, sending every spec costs tokens and confuses small
+models. Pass ``catalog=`` (a :class:`sleuth.retrieval.tool_catalog.ToolCatalog`, or anything with
+``search(query, k) -> list[Hit]`` whose hits name tools) and ``query=``: only the ``k`` best specs are sent. Give
+``handlers={name: callable}`` for catalog tools you can run; a call to a retrieved tool without a handler comes
+back as an error message saying so.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from sleuth.errors import ToolArgumentError
+from sleuth.integrations.toolset import safe_invoke
+from sleuth.tools.base import ToolResult, Toolkit, error_result
+
+Handler = Callable[[dict[str, Any]], Any]
+
+
+class ParsedCall:
+    __slots__ = ("id", "name", "arguments")
+
+    def __init__(self, id: str, name: str, arguments: Any) -> None:
+        self.id = id
+        self.name = name
+        self.arguments = arguments
+
+    def __repr__(self) -> str:
+        return f"ParsedCall(id={self.id!r}, name={self.name!r}, arguments={self.arguments!r})"
+
+
+def _get(obj: Any, key: str, default: Any = None) -> Any:
+    if isinstance(obj, Mapping):
+        return obj.get(key, default)
+    return getattr(obj, key, default)
+
+
+def extract_tool_calls(obj: Any) -> list[Any]:
+    """The list of tool calls in ``obj``: a list of calls, an assistant message, or a chat completion."""
+    if obj is None:
+        return []
+    if isinstance(obj, list | tuple):
+        return list(obj)
+    choices = _get(obj, "choices")
+    if choices:
+        return extract_tool_calls(_get(choices[0], "message"))
+    calls = _get(obj, "tool_calls")
+    if calls is not None:
+        return list(calls)
+    if _get(obj, "function") is not None or _get(obj, "name") is not None:
+        return [obj]
+    raise ToolArgumentError(f"cannot find tool calls in a {type(obj).__name__}")
+
+
+def parse_tool_call(call: Any, fallback_id: str) -> ParsedCall:
+    """Normalise one tool call (SDK object, dict, or sleuth ToolCall) to id, name and raw arguments."""
+    function = _get(call, "function")
+    if function is not None:
+        name = _get(function, "name")
+        arguments = _get(function, "arguments")
+    else:
+        name = _get(call, "name")
+        raw = _get(call, "raw_arguments")
+        arguments = raw if raw else _get(call, "arguments")
+    return ParsedCall(id=str(_get(call, "id") or fallback_id), name=str(name or ""), arguments=arguments)
+
+
+class ToolDispatcher:
+    """Runs tool calls from a chat completion and returns the tool messages to append to the conversation."""
+
+    def __init__(
+        self,
+        toolkit: Toolkit,
+        *,
+        handlers: Mapping[str, Handler] | None = None,
+        offered: Iterable[str] | None = None,
+        tracer: Any = None,
+    ) -> None:
+        self.toolkit = toolkit
+        self.handlers = dict(handlers or {})
+        self.offered = None if offered is None else set(offered)
+        self.tracer = tracer
+        self._ids = itertools.count(1)
+
+    def names(self) -> list[str]:
+        return [*self.toolkit.names(), *(n for n in self.handlers if n not in self.toolkit)]
+
+    def run(self, call: Any) -> ToolResult:
+        """Execute one call and return sleuth's :class:`ToolResult`."""
+        parsed = call if isinstance(call, ParsedCall) else parse_tool_call(call, f"call_{next(self._ids)}")
+        return self._run(parsed)
+
+    def _run(self, parsed: ParsedCall) -> ToolResult:
+        name = parsed.name
+        if name in self.toolkit:
+            return safe_invoke(self.toolkit, name, parsed.arguments, tracer=self.tracer)
+        handler = self.handlers.get(name)
+        if handler is None:
+            if self.offered is not None and name in self.offered:
+                msg = f"tool {name!r} was offered from the tool catalog but has no handler in this dispatcher"
+                return error_result(ToolArgumentError(msg, hint="pass handlers={name: callable} to openai_tools"))
+            available = ", ".join(self.names()) or "none"
+            return error_result(ToolArgumentError(f"unknown tool {name!r}; available tools: {available}"))
+        try:
+            arguments = _parse_json_object(parsed.arguments, name)
+        except ToolArgumentError as e:
+            return error_result(e)
+        out = handler(arguments)
+        if isinstance(out, ToolResult):
+            return out
+        text = out if isinstance(out, str) else json.dumps(out, ensure_ascii=False, default=str)
+        return ToolResult(text=text, data=None if isinstance(out, str) else out)
+
+    def message(self, call: Any) -> dict[str, Any]:
+        parsed = call if isinstance(call, ParsedCall) else parse_tool_call(call, f"call_{next(self._ids)}")
+        result = self._run(parsed)
+        return {"role": "tool", "tool_call_id": parsed.id, "content": result.text}
+
+    def __call__(self, tool_calls: Any) -> list[dict[str, Any]]:
+        """Execute every call in ``tool_calls`` (in order); one ``{"role": "tool", ...}`` message per call."""
+        return [self.message(c) for c in extract_tool_calls(tool_calls)]
+
+
+def _parse_json_object(arguments: Any, name: str) -> dict[str, Any]:
+    if arguments is None:
+        return {}
+    if isinstance(arguments, str):
+        try:
+            arguments = json.loads(arguments) if arguments.strip() else {}
+        except json.JSONDecodeError as e:
+            raise ToolArgumentError(f"arguments for {name} are not valid JSON: {e}") from e
+    if not isinstance(arguments, dict):
+        raise ToolArgumentError(f"arguments for {name} must be a JSON object, got {type(arguments).__name__}")
+    return arguments
+
+
+def retrieve_specs(catalog: Any, query: str, k: int) -> list[dict[str, Any]]:
+    """The OpenAI specs of the ``k`` catalog tools that best match ``query``."""
+    if hasattr(catalog, "openai_specs"):
+        return list(catalog.openai_specs(query, k=k))
+    hits = catalog.search(query, k)
+    specs = []
+    for hit in hits:
+        spec = hit.metadata.get("spec") if hit.metadata else None
+        if spec is None:
+            spec = {
+                "type": "function",
+                "function": {
+                    "name": hit.doc_id,
+                    "description": hit.text,
+                    "parameters": hit.metadata.get("parameters") or {"type": "object", "properties": {}},
+                },
+            }
+        specs.append(spec)
+    return specs
+
+
+def openai_tools(
+    corpus: Any = None,
+    include: Iterable[str] | None = None,
+    *,
+    toolkit: Toolkit | None = None,
+    catalog: Any = None,
+    query: str | None = None,
+    k: int = 5,
+    handlers: Mapping[str, Handler] | None = None,
+    tracer: Any = None,
+    **toolset_options: Any,
+) -> tuple[list[dict[str, Any]], ToolDispatcher]:
+    """Tool specs for ``tools=`` and a dispatcher for the ``tool_calls`` that come back.
+
+    * ``corpus`` (a folder or Corpus) with ``include`` (tool names; default all available): sleuth's own tools.
+      Or pass a ready ``toolkit``. Other keyword arguments go to
+      :func:`~sleuth.integrations.toolset.build_toolkit` (e.g. ``model=`` to add ``ask``).
+    * ``catalog`` + ``query``: add the ``k`` catalog tools retrieved for ``query`` (tool retrieval); run them
+      with ``handlers``.
+    """
+    if toolkit is None:
+        if corpus is not None:
+            from sleuth.integrations.toolset import build_toolkit
+
+            toolkit = build_toolkit(corpus, include=include, **toolset_options).toolkit
+        else:
+            toolkit = Toolkit([])
+    elif include is not None:
+        toolkit = toolkit.subset(include)
+    specs = toolkit.openai_schemas()
+    offered: list[str] | None = None
+    if catalog is not None:
+        if not query:
+            raise ToolArgumentError(
+                "tool retrieval needs the user's request", hint="pass query= with the text to match tools against"
+            )
+        retrieved = [s for s in retrieve_specs(catalog, query, k) if s["function"]["name"] not in toolkit]
+        specs += retrieved
+        offered = [s["function"]["name"] for s in retrieved]
+    dispatcher = ToolDispatcher(toolkit, handlers=handlers, offered=offered, tracer=tracer)
+    return specs, dispatcher
