@@ -1,0 +1,17 @@
+"""Agent-facing tools. Each is a pydantic argument model plus a function, exportable as an OpenAI schema."""
+
+from __future__ import annotations
+
+from sleuth.corpus import Corpus
+from sleuth.tools.base import Tool, ToolArgs, Toolkit, ToolResult
+from sleuth.tools.grep import grep_tool
+from sleuth.tools.ls import ls_tool
+from sleuth.tools.read import read_tool
+
+__all__ = ["Tool", "ToolArgs", "ToolResult", "Toolkit", "corpus_tools", "grep_tool", "ls_tool", "read_tool"]
+
+
+def corpus_tools(corpus: Corpus | str, *, grep_timeout: float = 30.0) -> Toolkit:
+    """grep, read and ls over one corpus: direct corpus interaction, no index needed."""
+    c = corpus if isinstance(corpus, Corpus) else Corpus(corpus)
+    return Toolkit([grep_tool(c, timeout=grep_timeout), read_tool(c), ls_tool(c)])
