@@ -1,0 +1,562 @@
+"""BM25 over a corpus folder: a persisted, memory-mapped bm25s index with per-term weighted queries.
+
+On disk (``corpus.state_dir / "bm25"``) the index is a bm25s index (``data/indices/indptr.csc.index.npy``,
+``vocab.index.json``, ``params.index.json``: ``bm25s.BM25.load(dir, mmap=True)`` opens it as is) plus sleuth's
+files: ``meta.json`` (format version, corpus fingerprint, analyzer and BM25 parameters, doc ids), the analyzed
+token stream (``tokens.npy`` + ``doc_offsets.npy``, used for phrase document frequencies) and a text store
+(``store.bin`` + ``store_offsets.npy``: the first ``store_chars`` characters of every document, so hits carry
+their text without opening files).
+
+The index is built by a streaming builder (documents are read and tokenized one at a time into a flat int32
+token stream, then the term-major score matrix is computed with vectorised numpy). Its scores are bm25s's
+"lucene" BM25 exactly (``tests/unit/test_bm25.py`` compares them with ``bm25s.BM25.index``). The build happens
+inside :func:`sleuth.fsutil.atomic_dir`: an interrupted build never leaves a loadable half index.
+
+Search is one pass over the score matrix's columns: ``score(d) = sum_t w_t * data[t, d]`` for the query's token
+ids ``t`` with weights ``w_t`` (a numba kernel when numba is importable, numpy otherwise), then a top-k heap.
+Plain search is the same kernel with every weight 1 (a repeated query token counts twice, as in bm25s).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import time
+from array import array
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from pydantic import BaseModel, Field
+
+from sleuth.errors import (
+    ConfigError,
+    IndexCorruptError,
+    IndexMissingError,
+    StaleIndexError,
+    ToolArgumentError,
+)
+from sleuth.records import Hit
+
+if TYPE_CHECKING:
+    from sleuth.corpus import Corpus
+
+FORMAT_VERSION = 1
+INDEX_NAME = "bm25"
+META = "meta.json"
+TOKEN_RE = re.compile(r"(?u)\b\w\w+\b")  # bm25s's default splitter
+
+_BM25S_FILES = ("data.csc.index.npy", "indices.csc.index.npy", "indptr.csc.index.npy")
+
+
+class BM25Params(BaseModel):
+    """Analyzer and scoring parameters; stored in ``meta.json``. Changing any of them needs a rebuild."""
+
+    k1: float = Field(0.9, gt=0)
+    b: float = Field(0.4, ge=0, le=1)
+    stemmer: str | None = "english"  # a PyStemmer algorithm name, or None for no stemming
+    stopwords: str | list[str] | None = "en"  # "en" (bm25s's English list), a list of words, or None
+    lower: bool = True
+    store_chars: int = Field(2000, ge=0)  # characters of each document kept for hit texts (0: read the files)
+
+
+# --- analysis ---------------------------------------------------------------------------------------------------
+
+
+class Analyzer:
+    """Lowercase, split on ``\\w\\w+``, drop stopwords, stem (cached). The same analysis for documents, queries,
+    and phrases, so a phrase's tokens are exactly what the index holds."""
+
+    def __init__(self, params: BM25Params) -> None:
+        self.params = params
+        if params.stopwords is None:
+            self.stopwords: frozenset[str] = frozenset()
+        elif isinstance(params.stopwords, str):
+            if params.stopwords != "en":
+                raise ConfigError(f"unknown stopword list {params.stopwords!r}", hint="use 'en', a list, or None")
+            from bm25s.stopwords import STOPWORDS_EN
+
+            self.stopwords = frozenset(STOPWORDS_EN)
+        else:
+            self.stopwords = frozenset(w.lower() for w in params.stopwords)
+        self._stem: Callable[[list[str]], list[str]] | None = None
+        if params.stemmer:
+            import Stemmer
+
+            try:
+                self._stem = Stemmer.Stemmer(params.stemmer).stemWords
+            except KeyError as e:
+                raise ConfigError(
+                    f"unknown stemmer {params.stemmer!r}", hint=f"one of {Stemmer.algorithms()}"
+                ) from e
+        self._cache: dict[str, str] = {}
+
+    def words(self, text: str) -> list[str]:
+        if self.params.lower:
+            text = text.lower()
+        return [w for w in TOKEN_RE.findall(text) if w not in self.stopwords]
+
+    def tokens(self, text: str) -> list[str]:
+        words = self.words(text)
+        if self._stem is None:
+            return words
+        cache = self._cache
+        missing = [w for w in set(words) if w not in cache]
+        if missing:
+            for w, s in zip(missing, self._stem(missing), strict=True):
+                cache[w] = s
+            if len(cache) > 2_000_000:  # bound memory on huge vocabularies
+                cache.clear()
+                return self.tokens(text)
+        return [cache[w] for w in words]
+
+
+# --- kernels ----------------------------------------------------------------------------------------------------
+
+
+def _topk_numpy(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    k = min(k, len(scores))
+    if k <= 0:
+        return np.zeros(0, np.float32), np.zeros(0, np.int64)
+    idx = np.argpartition(-scores, k - 1)[:k] if k < len(scores) else np.arange(len(scores))
+    order = np.argsort(-scores[idx], kind="stable")
+    idx = idx[order]
+    return scores[idx], idx
+
+
+def _weighted_topk_numpy(
+    tok: np.ndarray, w: np.ndarray, data: np.ndarray, indices: np.ndarray, indptr: np.ndarray, n: int, k: int
+) -> tuple[np.ndarray, np.ndarray]:
+    scores = np.zeros(n, dtype=np.float32)
+    for t, wt in zip(tok.tolist(), w.tolist(), strict=True):
+        s, e = indptr[t], indptr[t + 1]
+        # a column holds each document at most once, so fancy-index += is exact (no np.add.at needed)
+        scores[indices[s:e]] += np.float32(wt) * data[s:e]
+    return _topk_numpy(scores, k)
+
+
+def _scores_numpy(tok, w, data, indices, indptr, n):  # type: ignore[no-untyped-def]
+    scores = np.zeros(n, dtype=np.float32)
+    for t, wt in zip(tok.tolist(), w.tolist(), strict=True):
+        s, e = indptr[t], indptr[t + 1]
+        scores[indices[s:e]] += np.float32(wt) * data[s:e]
+    return scores
+
+
+def _load_numba_kernels() -> tuple[Callable[..., Any], Callable[..., Any]] | None:
+    try:
+        from sleuth.retrieval import _bm25_kernels as kern
+    except ImportError:  # numba not installed (or bm25s moved its top-k helper): numpy fallback
+        return None
+    return kern.weighted_scores, kern.weighted_topk
+
+
+_NUMBA: tuple[Callable[..., Any], Callable[..., Any]] | None | bool = False  # False: not tried yet
+
+
+def numba_kernels() -> tuple[Callable[..., Any], Callable[..., Any]] | None:
+    global _NUMBA
+    if _NUMBA is False:
+        _NUMBA = _load_numba_kernels()
+    return _NUMBA  # type: ignore[return-value]
+
+
+# --- build ------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class BuildStats:
+    n_docs: int
+    n_tokens: int
+    vocab_size: int
+    seconds: float
+
+
+def _progress(total: int | None, description: str, enabled: bool):  # type: ignore[no-untyped-def]
+    if not enabled:
+        return None
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    return Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+        transient=False,
+    )
+
+
+def build_index(
+    target: str | Path,
+    doc_ids: Sequence[str],
+    texts: Iterable[str],
+    *,
+    params: BM25Params | None = None,
+    fingerprint: str = "",
+    progress: bool = False,
+    extra_meta: dict[str, Any] | None = None,
+) -> BuildStats:
+    """Build an index of ``texts`` (one per ``doc_ids`` entry, same order) atomically into ``target``."""
+    from sleuth.fsutil import atomic_dir
+
+    params = params or BM25Params()
+    analyzer = Analyzer(params)
+    t0 = time.perf_counter()
+    n = len(doc_ids)
+    target = Path(target)
+    with atomic_dir(target) as tmp:
+        vocab: dict[str, int] = {}
+        toks = array("i")
+        offsets = array("q", [0])
+        store_off = array("q", [0])
+        bar = _progress(n, "indexing", progress)
+        task = bar.add_task("BM25 index", total=n) if bar else None
+        if bar:
+            bar.start()
+        try:
+            with (tmp / "store.bin").open("wb") as store:
+                count = 0
+                for text in texts:
+                    for tok in analyzer.tokens(text):
+                        tid = vocab.get(tok)
+                        if tid is None:
+                            tid = vocab[tok] = len(vocab)
+                        toks.append(tid)
+                    offsets.append(len(toks))
+                    if params.store_chars:
+                        blob = text[: params.store_chars].encode("utf-8")
+                        store.write(blob)
+                        store_off.append(store_off[-1] + len(blob))
+                    count += 1
+                    if bar and count % 500 == 0:
+                        bar.update(task, completed=count)
+                if bar:
+                    bar.update(task, completed=count)
+        finally:
+            if bar:
+                bar.stop()
+        if count != n:
+            raise ConfigError(f"build_index got {count} texts for {n} doc ids")
+        tok_arr = np.frombuffer(toks, dtype=np.int32) if len(toks) else np.zeros(0, np.int32)
+        off_arr = np.frombuffer(offsets, dtype=np.int64)
+        data, indices, indptr = _score_matrix(tok_arr, off_arr, len(vocab), params)
+        np.save(tmp / "data.csc.index.npy", data)
+        np.save(tmp / "indices.csc.index.npy", indices)
+        np.save(tmp / "indptr.csc.index.npy", indptr)
+        np.save(tmp / "tokens.npy", tok_arr)
+        np.save(tmp / "doc_offsets.npy", off_arr)
+        np.save(tmp / "store_offsets.npy", np.frombuffer(store_off, dtype=np.int64))
+        (tmp / "vocab.index.json").write_text(json.dumps(vocab, ensure_ascii=False), encoding="utf-8")
+        import bm25s
+
+        bm25s_params = {
+            "k1": params.k1, "b": params.b, "delta": 0.5, "method": "lucene", "idf_method": "lucene",
+            "dtype": "float32", "int_dtype": "int32", "num_docs": n, "version": bm25s.__version__,
+            "backend": "auto",
+        }
+        (tmp / "params.index.json").write_text(json.dumps(bm25s_params, indent=1), encoding="utf-8")
+        meta = {
+            "format": "sleuth-bm25",
+            "format_version": FORMAT_VERSION,
+            "fingerprint": fingerprint,
+            "params": params.model_dump(),
+            "n_docs": n,
+            "n_tokens": int(len(tok_arr)),
+            "vocab_size": len(vocab),
+            "built_at": time.time(),
+            "doc_ids": list(doc_ids),
+            **(extra_meta or {}),
+        }
+        (tmp / META).write_text(json.dumps(meta), encoding="utf-8")  # written last
+    return BuildStats(n, int(len(tok_arr)), len(vocab), time.perf_counter() - t0)
+
+
+def _score_matrix(
+    tok: np.ndarray, offsets: np.ndarray, vocab_size: int, params: BM25Params
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Term-major (CSC) BM25 'lucene' scores: idf = ln(1 + (N - df + .5)/(df + .5)), tfc = tf/(tf + k1(1-b+b·dl/avg))."""
+    n_docs = len(offsets) - 1
+    lengths = np.diff(offsets)
+    if len(tok) == 0 or vocab_size == 0:
+        return np.zeros(0, np.float32), np.zeros(0, np.int32), np.zeros(vocab_size + 1, np.int32)
+    doc_of = np.repeat(np.arange(n_docs, dtype=np.int64), lengths)
+    key = doc_of * vocab_size + tok.astype(np.int64)
+    del doc_of
+    uniq, tf = np.unique(key, return_counts=True)  # sorted by (doc, token)
+    del key
+    d = (uniq // vocab_size).astype(np.int32)
+    t = (uniq % vocab_size).astype(np.int32)
+    del uniq
+    df = np.bincount(t, minlength=vocab_size)
+    idf = np.log(1.0 + (n_docs - df + 0.5) / (df + 0.5)).astype(np.float32)
+    avg = float(lengths.mean()) if n_docs else 1.0
+    dl = lengths.astype(np.float32)[d]
+    tf = tf.astype(np.float32)
+    k1, b = np.float32(params.k1), np.float32(params.b)
+    scores = idf[t] * (tf / (tf + k1 * ((np.float32(1) - b) + b * dl / np.float32(max(avg, 1e-9)))))
+    order = np.argsort(t, kind="stable")  # docs stay ascending inside each column
+    data = scores[order].astype(np.float32)
+    indices = d[order]
+    indptr = np.zeros(vocab_size + 1, dtype=np.int64)
+    np.cumsum(df, out=indptr[1:])
+    if indptr[-1] < np.iinfo(np.int32).max:
+        indptr = indptr.astype(np.int32)
+    return data, indices, indptr
+
+
+# --- the loaded index -------------------------------------------------------------------------------------------
+
+
+class BM25Index:
+    """A loaded (memory-mapped) index. Use :meth:`open` for a corpus, :meth:`load` for a folder."""
+
+    def __init__(self, path: Path, meta: dict[str, Any], arrays: dict[str, np.ndarray], vocab: dict[str, int]):
+        self.path = path
+        self.meta = meta
+        self.params = BM25Params.model_validate(meta["params"])
+        self.analyzer = Analyzer(self.params)
+        self.doc_ids: list[str] = meta["doc_ids"]
+        self.n_docs = len(self.doc_ids)
+        self.vocab = vocab
+        self.data = arrays["data"]
+        self.indices = arrays["indices"]
+        self.indptr = arrays["indptr"]
+        self.tokens = arrays["tokens"]
+        self.doc_offsets = arrays["doc_offsets"]
+        self.store_offsets = arrays["store_offsets"]
+        self._store = arrays.get("store")
+        self._pos: dict[str, int] | None = None
+        self.corpus: Corpus | None = None
+        kernels = numba_kernels()
+        self.backend = "numba" if kernels else "numpy"
+        self._scores_fn = kernels[0] if kernels else _scores_numpy
+        self._topk_fn = kernels[1] if kernels else _weighted_topk_numpy
+
+    def __repr__(self) -> str:
+        return f"BM25Index({str(self.path)!r}, docs={self.n_docs}, vocab={len(self.vocab)}, backend={self.backend})"
+
+    # -- loading ----------------------------------------------------------------------------------------------
+    @classmethod
+    def load(cls, path: str | Path, *, mmap: bool = True) -> BM25Index:
+        path = Path(path)
+        meta_path = path / META
+        if not path.is_dir() or not meta_path.is_file():
+            if path.is_dir() and any(path.iterdir()):
+                raise IndexCorruptError(f"{path} has no {META}: not a sleuth index, or an unfinished one")
+            raise IndexMissingError(f"no BM25 index at {path}")
+        try:
+            meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+            raise IndexCorruptError(f"{meta_path} is unreadable: {e}") from e
+        if not isinstance(meta, dict) or meta.get("format") != "sleuth-bm25":
+            raise IndexCorruptError(f"{meta_path} is not a sleuth BM25 index")
+        if meta.get("format_version") != FORMAT_VERSION:
+            raise IndexCorruptError(
+                f"{path} has index format version {meta.get('format_version')!r}; this sleuth reads "
+                f"version {FORMAT_VERSION}",
+                hint="rebuild it with `sleuth index CORPUS --rebuild`",
+            )
+        mode = "r" if mmap else None
+        arrays: dict[str, np.ndarray] = {}
+        names = {
+            "data": "data.csc.index.npy", "indices": "indices.csc.index.npy", "indptr": "indptr.csc.index.npy",
+            "tokens": "tokens.npy", "doc_offsets": "doc_offsets.npy", "store_offsets": "store_offsets.npy",
+        }
+        try:
+            for key, fname in names.items():
+                arrays[key] = np.load(path / fname, mmap_mode=mode, allow_pickle=False)
+            vocab = json.loads((path / "vocab.index.json").read_text(encoding="utf-8"))
+            store_path = path / "store.bin"
+            if store_path.stat().st_size:
+                arrays["store"] = np.memmap(store_path, dtype=np.uint8, mode="r") if mmap else np.fromfile(
+                    store_path, dtype=np.uint8
+                )
+            BM25Params.model_validate(meta["params"])
+            doc_ids = meta["doc_ids"]
+        except (OSError, ValueError, KeyError, TypeError, json.JSONDecodeError) as e:
+            raise IndexCorruptError(f"{path} is damaged: {type(e).__name__}: {e}") from e
+        n, v = len(doc_ids), len(vocab)
+        problems = []
+        if arrays["indptr"].shape != (v + 1,):
+            problems.append(f"indptr has {arrays['indptr'].shape[0]} entries for a vocabulary of {v}")
+        elif v and int(arrays["indptr"][-1]) != arrays["data"].shape[0]:
+            problems.append("indptr does not end at len(data)")
+        if arrays["data"].shape != arrays["indices"].shape:
+            problems.append("data and indices differ in length")
+        if arrays["doc_offsets"].shape != (n + 1,) or int(arrays["doc_offsets"][-1]) != arrays["tokens"].shape[0]:
+            problems.append("doc_offsets do not match the token stream")
+        if meta.get("n_docs") != n:
+            problems.append("meta n_docs differs from the doc id list")
+        so = arrays["store_offsets"]
+        if so.shape[0] not in (1, n + 1) or int(so[-1]) != (arrays["store"].shape[0] if "store" in arrays else 0):
+            problems.append("text store offsets do not match store.bin")
+        if problems:
+            raise IndexCorruptError(f"{path} is inconsistent: " + "; ".join(problems))
+        return cls(path, meta, arrays, vocab)
+
+    @classmethod
+    def open(
+        cls,
+        corpus: Corpus,
+        *,
+        params: BM25Params | None = None,
+        rebuild: bool = False,
+        build_missing: bool = True,
+        progress: bool = False,
+        check_stale: bool = True,
+    ) -> BM25Index:
+        """The corpus's index: built when missing (``build_missing``), rebuilt when stale and ``rebuild`` is set,
+        else :class:`StaleIndexError`. ``params`` different from the built ones count as stale."""
+        from sleuth.fsutil import sweep_stale_builds
+
+        target = corpus.state_dir / INDEX_NAME
+        sweep_stale_builds(target.parent, INDEX_NAME)
+        fp = corpus.fingerprint() if (check_stale or rebuild) else ""
+        try:
+            index = cls.load(target)
+        except IndexMissingError:
+            if not build_missing:
+                raise
+            index = None
+        except IndexCorruptError:
+            if not rebuild:
+                raise
+            index = None
+        if index is not None:
+            reason = None
+            if check_stale and index.meta.get("fingerprint") != fp:
+                reason = "the corpus changed after the index was built"
+            elif params is not None and params.model_dump() != index.params.model_dump():
+                reason = "the requested BM25 parameters differ from the index's"
+            if reason is None:
+                index.corpus = corpus
+                return index
+            if not rebuild:
+                raise StaleIndexError(f"BM25 index at {target} is stale: {reason}")
+            params = params or index.params
+            del index
+        build_corpus(corpus, params=params, progress=progress, fingerprint=fp or None)
+        index = cls.load(target)
+        index.corpus = corpus
+        return index
+
+    # -- queries ----------------------------------------------------------------------------------------------
+    def token_ids(self, text: str) -> list[int]:
+        vocab = self.vocab
+        return [vocab[t] for t in self.analyzer.tokens(text) if t in vocab]
+
+    def weighted_token_ids(self, terms: Iterable[tuple[str, float]]) -> tuple[np.ndarray, np.ndarray]:
+        """Token ids and weights for ``[(term_or_phrase, weight), ...]``: a phrase's tokens share its weight;
+        a token met twice gets the sum of its weights (as bm25s counts a repeated query token twice)."""
+        acc: dict[int, float] = {}
+        for text, weight in terms:
+            w = _check_weight(weight)
+            if w == 0:
+                continue
+            for tid in self.token_ids(text):
+                acc[tid] = acc.get(tid, 0.0) + w
+        if not acc:
+            return np.zeros(0, np.int32), np.zeros(0, np.float32)
+        return np.fromiter(acc.keys(), np.int32, len(acc)), np.fromiter(acc.values(), np.float32, len(acc))
+
+    def topk_ids(self, tok: np.ndarray, w: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Top ``k`` (scores, doc indices) for token ids with weights; documents scoring 0 are dropped."""
+        if len(tok) == 0 or k <= 0 or self.n_docs == 0:
+            return np.zeros(0, np.float32), np.zeros(0, np.int64)
+        scores, idx = self._topk_fn(tok, w, self.data, self.indices, self.indptr, self.n_docs, min(k, self.n_docs))
+        keep = scores > 0
+        return scores[keep], idx[keep]
+
+    def score_vector(self, tok: np.ndarray, w: np.ndarray) -> np.ndarray:
+        """The full score vector (float32, one per document) for token ids with weights."""
+        if len(tok) == 0:
+            return np.zeros(self.n_docs, np.float32)
+        return self._scores_fn(tok, w, self.data, self.indices, self.indptr, self.n_docs)
+
+    def text_of(self, i: int) -> str:
+        if self._store is not None and self.store_offsets.shape[0] == self.n_docs + 1:
+            s, e = int(self.store_offsets[i]), int(self.store_offsets[i + 1])
+            return bytes(self._store[s:e]).decode("utf-8", errors="replace")
+        if self.corpus is not None:
+            try:
+                return self.corpus.read_text(self.doc_ids[i])
+            except Exception:  # a file removed since the build: the hit stays, without text
+                return ""
+        return ""
+
+    def position(self, doc_id: str) -> int:
+        if self._pos is None:
+            self._pos = {d: i for i, d in enumerate(self.doc_ids)}
+        return self._pos[doc_id]
+
+    def hits(self, scores: np.ndarray, idx: np.ndarray, source: str, with_text: bool = True) -> list[Hit]:
+        out = []
+        for s, i in zip(scores.tolist(), idx.tolist(), strict=True):
+            text = self.text_of(i) if with_text else ""
+            out.append(Hit(doc_id=self.doc_ids[i], score=float(s), text=text, source=source))
+        return out
+
+    def doc_freq(self, token_id: int) -> int:
+        return int(self.indptr[token_id + 1] - self.indptr[token_id])
+
+
+def _check_weight(weight: Any) -> float:
+    if isinstance(weight, bool) or not isinstance(weight, int | float) or not math.isfinite(weight):
+        raise ToolArgumentError(f"term weights must be finite numbers, got {weight!r}")
+    if weight < 0:
+        raise ToolArgumentError(f"term weights must be >= 0, got {weight!r}")
+    return float(weight)
+
+
+def iter_texts(corpus: Corpus, doc_ids: Sequence[str]) -> Iterator[str]:
+    from sleuth.errors import BinaryDocumentError
+
+    for d in doc_ids:
+        try:
+            yield corpus.read_text(d)
+        except BinaryDocumentError:
+            yield ""  # kept as an empty document so positions stay aligned; never matches
+
+
+def build_corpus(
+    corpus: Corpus, *, params: BM25Params | None = None, progress: bool = False, fingerprint: str | None = None
+) -> BuildStats:
+    """(Re)build ``corpus``'s BM25 index into ``corpus.state_dir / "bm25"``."""
+    fp = fingerprint or corpus.fingerprint()
+    doc_ids = corpus.doc_ids()
+    return build_index(
+        corpus.state_dir / INDEX_NAME, doc_ids, iter_texts(corpus, doc_ids), params=params, fingerprint=fp,
+        progress=progress,
+    )
+
+
+# --- the retriever ----------------------------------------------------------------------------------------------
+
+
+class BM25Retriever:
+    """``search(query, k)`` and ``search_weighted([(term_or_phrase, weight), ...], k)`` over a BM25Index."""
+
+    name = "bm25"
+
+    def __init__(self, index: BM25Index, *, with_text: bool = True) -> None:
+        self.index = index
+        self.with_text = with_text
+
+    @classmethod
+    def open(cls, corpus: Corpus, **kwargs: Any) -> BM25Retriever:
+        with_text = kwargs.pop("with_text", True)
+        return cls(BM25Index.open(corpus, **kwargs), with_text=with_text)
+
+    def search(self, query: str, k: int = 10) -> list[Hit]:
+        if not isinstance(query, str) or not query.strip():
+            raise ToolArgumentError("empty query", hint="pass some words to search for")
+        return self.search_weighted([(query, 1.0)], k)
+
+    def search_weighted(self, terms: Sequence[tuple[str, float]], k: int = 10) -> list[Hit]:
+        """One pass: ``score(d) = sum over terms of weight * BM25(term's tokens, d)``. Terms that analyze to no
+        indexed token (stopwords, unknown words) contribute nothing; no token at all gives no hits."""
+        if k < 1:
+            raise ToolArgumentError(f"k must be at least 1, got {k}")
+        tok, w = self.index.weighted_token_ids(terms)
+        scores, idx = self.index.topk_ids(tok, w, k)
+        return self.index.hits(scores, idx, self.name, self.with_text)
