@@ -56,11 +56,23 @@ def cli_errors(as_json: bool = False) -> Iterator[None]:
         raise typer.Exit(130) from None
 
 
+class Output:
+    """A command's result: ``data`` is printed for ``--json``, ``text`` for people."""
+
+    def __init__(self, data: Any, text: str) -> None:
+        self.data, self.text = data, text
+
+    def __str__(self) -> str:
+        return self.text
+
+
 def run_command(as_json: bool, fn: Callable[[], Any], render: Callable[[Any], None]) -> None:
-    """Run ``fn`` under :func:`cli_errors`; print its result as JSON or with ``render``."""
+    """Run ``fn`` under :func:`cli_errors`; print its result as JSON or with ``render``.
+
+    An :class:`Output` result prints its ``data`` as JSON and its ``text`` for people."""
     with cli_errors(as_json):
         result = fn()
     if as_json:
-        print_json(result)
+        print_json(result.data if isinstance(result, Output) else result)
     else:
-        render(result)
+        render(str(result) if isinstance(result, Output) else result)

@@ -1,0 +1,157 @@
+"""`sleuth grep | read | ls | corpus import`: direct corpus interaction, no index, no model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from sleuth.cli.output import JSON_OPTION, Output, run_command
+
+CORPUS_OPTION = typer.Option(Path("."), "--corpus", "-c", help="The corpus folder.", envvar="SLEUTH_CORPUS")
+
+
+def _corpus(path: Path) -> Any:
+    from sleuth.corpus import Corpus
+
+    return Corpus(path)
+
+
+def grep_cmd(
+    pattern: str = typer.Argument(..., help="Regex (or literal text with -F)."),
+    corpus: Path = CORPUS_OPTION,
+    path: str = typer.Option(None, "--path", help="Search only this doc id or folder."),
+    glob: str = typer.Option(None, "--glob", "-g", help="Only doc ids matching this glob."),
+    ignore_case: bool = typer.Option(False, "--ignore-case", "-i"),
+    fixed_strings: bool = typer.Option(False, "--fixed-strings", "-F"),
+    word_regexp: bool = typer.Option(False, "--word-regexp", "-w"),
+    context: int = typer.Option(0, "--context", "-C", min=0, max=10),
+    max_count: int = typer.Option(None, "--max-count", "-m", help="Matching lines per document."),
+    max_matches: int = typer.Option(50, "--max-matches", "-n", help="Matching lines in all."),
+    files_with_matches: bool = typer.Option(False, "--files-with-matches", "-l"),
+    count: bool = typer.Option(False, "--count"),
+    max_chars: int = typer.Option(20000, "--max-chars"),
+    timeout: float = typer.Option(30.0, "--timeout", help="Seconds before the search is stopped."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Search the raw documents with ripgrep."""
+
+    def work() -> Any:
+        from sleuth.errors import ToolArgumentError
+        from sleuth.tools.base import format_validation_error
+        from sleuth.tools.grep import GrepArgs, grep, render
+
+        try:
+            args = GrepArgs(
+                pattern=pattern, path=path, glob=glob, ignore_case=ignore_case, fixed_strings=fixed_strings,
+                word_regexp=word_regexp, context=context, max_count=max_count, max_matches=max_matches,
+                files_with_matches=files_with_matches, count=count, max_chars=max_chars,
+            )
+        except Exception as e:  # pydantic ValidationError
+            raise ToolArgumentError(format_validation_error(e) if hasattr(e, "errors") else str(e)) from e
+        result = grep(_corpus(corpus), args, timeout=timeout)
+        return Output(result, render(result, max_chars)[0])
+
+    run_command(as_json, work, typer.echo)
+
+
+def read_cmd(
+    doc_id: str = typer.Argument(..., help="The document's id (path relative to the corpus root)."),
+    corpus: Path = CORPUS_OPTION,
+    lines: str = typer.Option(None, "--lines", help="A line range A:B (1-based, inclusive); A: or :B work too."),
+    max_chars: int = typer.Option(100_000, "--max-chars"),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Print a document or a line range of it."""
+
+    def work() -> Any:
+        from sleuth.errors import ToolArgumentError
+        from sleuth.tools.read import ReadArgs, read
+
+        start, end = 1, None
+        if lines:
+            a, sep, b = lines.partition(":")
+            try:
+                start = int(a) if a else 1
+                end = int(b) if b else None if sep else start
+            except ValueError as e:
+                raise ToolArgumentError(f"--lines must look like A:B, got {lines!r}") from e
+        try:
+            args = ReadArgs(doc_id=doc_id, start_line=start, end_line=end, max_chars=max_chars)
+        except ValueError as e:
+            raise ToolArgumentError(str(e)) from e
+        r = read(_corpus(corpus), args)
+        return Output(r, r.text + (f"\n[truncated: {r.note}]" if r.note else ""))
+
+    run_command(as_json, work, typer.echo)
+
+
+def ls_cmd(
+    glob: str = typer.Argument(None, help="Only doc ids matching this glob."),
+    corpus: Path = CORPUS_OPTION,
+    prefix: str = typer.Option(None, "--prefix", help="Only doc ids under this folder."),
+    limit: int = typer.Option(1000, "--limit"),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """List doc ids."""
+
+    def work() -> Any:
+        from sleuth.tools.ls import LsArgs, ls
+
+        r = ls(_corpus(corpus), LsArgs(glob=glob, prefix=prefix, limit=limit))
+        text = "\n".join(r.doc_ids) + (f"\n[{r.not_shown} more not shown; raise --limit]" if r.not_shown else "")
+        return Output(r, text)
+
+    run_command(as_json, work, typer.echo)
+
+
+corpus_app = typer.Typer(help="Create and inspect corpora.", no_args_is_help=True)
+
+
+@corpus_app.command("import")
+def import_cmd(
+    src: Path = typer.Argument(..., help="BEIR folder or corpus.jsonl, HotpotQA JSON/JSONL, or a plain JSONL."),
+    dest: Path = typer.Argument(..., help="The corpus folder to create (replaced atomically if it is one)."),
+    fmt: str = typer.Option("auto", "--format", help="auto, beir, hotpotqa or jsonl."),
+    skip_bad: bool = typer.Option(False, "--skip-bad", help="Skip malformed records (reported) instead of failing."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace a non-empty folder that is not a corpus."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Turn a dataset file into a corpus folder (one text file per document)."""
+
+    def work() -> Any:
+        from sleuth.importers import import_corpus
+
+        r = import_corpus(src, dest, fmt, on_error="skip" if skip_bad else "raise", overwrite=overwrite,  # type: ignore[arg-type]
+                          progress=None if not as_json else False)
+        text = (f"imported {r.documents} documents from {r.records} records ({r.format}) into {r.dest} "
+                f"in {r.seconds:.1f}s; {r.duplicates} duplicates skipped, {r.renamed} renamed, {r.skipped} bad records")
+        if r.errors:
+            text += "\n" + "\n".join(f"  {e}" for e in r.errors)
+        return Output(r, text)
+
+    run_command(as_json, work, typer.echo)
+
+
+@corpus_app.command("info")
+def info_cmd(corpus: Path = typer.Argument(..., help="The corpus folder."), as_json: bool = JSON_OPTION) -> None:
+    """Documents, size, import manifest and the indexes built for a corpus."""
+
+    def work() -> Any:
+        c = _corpus(corpus)
+        ids = c.doc_ids()
+        size = sum((c.root / d).stat().st_size for d in ids)
+        indexes = sorted(p.name for p in (c.root / ".sleuth").iterdir() if p.is_dir()) if (c.root / ".sleuth").is_dir() else []
+        data = {"root": str(c.root), "documents": len(ids), "bytes": size, "manifest": c.manifest, "indexes": indexes}
+        text = "\n".join(f"{k}: {v}" for k, v in data.items())
+        return Output(data, text)
+
+    run_command(as_json, work, typer.echo)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("grep")(grep_cmd)
+    app.command("read")(read_cmd)
+    app.command("ls")(ls_cmd)
+    app.add_typer(corpus_app, name="corpus")
