@@ -1,0 +1,120 @@
+"""Token and cost accounting for one model call.
+
+* Tokens: what the provider reports (``usage.prompt_tokens``/``completion_tokens``); when it reports nothing, a
+  local tiktoken count (``token_source="local_tokenizer"``).
+* tiktoken offline: ``get_encoding`` downloads its BPE files unless they are in ``TIKTOKEN_CACHE_DIR``. The
+  litellm wheel ships them (``litellm/litellm_core_utils/tokenizers/``); :func:`ensure_tiktoken_offline` points
+  ``TIKTOKEN_CACHE_DIR`` there explicitly (found without importing litellm), unless the user set it.
+* Cost: litellm's bundled price map (``LITELLM_LOCAL_MODEL_COST_MAP=True``: no download) when it knows the
+  model; otherwise the call is unpriced and :attr:`Usage.cost` reads ``"unmeasured"``, never 0.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from sleuth.records import Usage
+
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+
+
+def litellm_tokenizer_dir() -> Path | None:
+    spec = importlib.util.find_spec("litellm")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    d = Path(next(iter(spec.submodule_search_locations))) / "litellm_core_utils" / "tokenizers"
+    return d if d.is_dir() else None
+
+
+def ensure_tiktoken_offline() -> None:
+    """Point ``TIKTOKEN_CACHE_DIR`` at litellm's bundled BPE files (unless already set)."""
+    if os.environ.get("TIKTOKEN_CACHE_DIR"):
+        return
+    d = litellm_tokenizer_dir()
+    if d is not None:
+        os.environ["TIKTOKEN_CACHE_DIR"] = str(d)
+
+
+@lru_cache(maxsize=4)
+def _encoding(name: str) -> Any:
+    ensure_tiktoken_offline()
+    import tiktoken
+
+    return tiktoken.get_encoding(name)
+
+
+def encoding_for(model: str) -> str:
+    m = model.lower()
+    if any(k in m for k in ("gpt-4o", "gpt-4.1", "gpt-5", "o1", "o3", "o4")):
+        return "o200k_base"
+    return "cl100k_base"
+
+
+def count_tokens(text: str, model: str = "") -> int:
+    """Local token count with tiktoken (an estimate for non-OpenAI models; exact for OpenAI ones)."""
+    if not text:
+        return 0
+    return len(_encoding(encoding_for(model)).encode(text, disallowed_special=()))
+
+
+def messages_text(messages: list[dict[str, Any]]) -> str:
+    parts = []
+    for m in messages:
+        content = m.get("content")
+        if isinstance(content, list):  # multi-part content
+            content = " ".join(str(p.get("text", "")) for p in content if isinstance(p, dict))
+        parts.append(f"{m.get('role', '')}: {content or ''}")
+        for c in m.get("tool_calls") or []:
+            fn = c.get("function", {}) if isinstance(c, dict) else {}
+            parts.append(f"{fn.get('name', '')} {fn.get('arguments', '')}")
+    return "\n".join(parts)
+
+
+def price(model: str, prompt_tokens: int, completion_tokens: int) -> float | None:
+    """USD cost from litellm's bundled price map, or None when the model is not in it (unpriced)."""
+    try:
+        import litellm
+
+        p, c = litellm.cost_per_token(model=model, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens)
+    except Exception:  # litellm raises a bare Exception for unmapped models
+        return None
+    total = float(p) + float(c)
+    if total == 0.0 and not _known_free(model):
+        return None  # litellm prices some unknown/self-hosted routes at 0: that is not a measurement
+    return total
+
+
+def _known_free(model: str) -> bool:
+    try:
+        import litellm
+
+        info = litellm.get_model_info(model)
+    except Exception:
+        return False
+    return info.get("input_cost_per_token") == 0 and info.get("output_cost_per_token") == 0
+
+
+def usage_from_response(
+    model: str,
+    reported: Any,
+    messages: list[dict[str, Any]],
+    completion_text: str,
+    *,
+    priced_model: str | None = None,
+) -> Usage:
+    """A one-call :class:`Usage` from a provider's usage block (object or dict), else from a local count."""
+    pt = ct = None
+    if reported is not None:
+        get = reported.get if isinstance(reported, dict) else lambda k, d=None: getattr(reported, k, d)
+        pt, ct = get("prompt_tokens"), get("completion_tokens")
+    if isinstance(pt, int) and isinstance(ct, int) and (pt or ct):
+        source = "provider"
+    else:
+        pt, ct = count_tokens(messages_text(messages), model), count_tokens(completion_text, model)
+        source = "local_tokenizer"
+    cost = price(priced_model, pt, ct) if priced_model else None
+    return Usage.one_call(pt, ct, cost, source)  # type: ignore[arg-type]

@@ -1,0 +1,567 @@
+"""The model client: :class:`LLM` (any litellm model, any OpenAI-compatible server, the embedded local model)
+and :func:`get_model`.
+
+* Model strings: any litellm string (``openai/gpt-4o-mini``, ``anthropic/...``, ``ollama/...``, ``openai/<name>``
+  with ``api_base`` for vLLM/llama.cpp/...); ``local`` (the packaged Qwen2.5-Coder-0.5B on the embedded
+  llama.cpp server, started on demand); ``local:<name>`` (another packaged GGUF); ``gguf:/path/file.gguf``.
+* Tools: native ``tool_calls`` are used as-is. A backend without them (the embedded server) gets the tools as a
+  system instruction and its output constrained by a JSON schema to one ``{"name", "arguments"}`` call, parsed
+  (and repaired) into ``ChatResult.tool_calls``.
+* Retries with exponential backoff on transient errors only (connection, timeout, 429, 5xx); a crashed local
+  server is restarted once per call. A concurrency limit (semaphore) per client. Opt-in on-disk response cache
+  keyed by the full request. Typed errors (``sleuth.errors``) mapped from litellm's exceptions.
+
+litellm is imported on first use (it costs ~5 s), never at ``import sleuth``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import os
+import random
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from sleuth.config import model_settings, sleuth_home
+from sleuth.errors import (
+    ContextOverflowError,
+    ModelAuthError,
+    ModelConnectionError,
+    ModelError,
+    ModelNotFoundError,
+    ModelOutputError,
+)
+from sleuth.llm import accounting
+from sleuth.llm.base import ChatModel, ChatResult, Message, T, TokenLogprob
+from sleuth.llm.toolcalls import (
+    loads_lenient,
+    native_tool_calls,
+    parse_tool_calls,
+    tool_call_schema,
+    tool_prompt,
+)
+from sleuth.records import TraceEvent
+
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+
+_CONTEXT_PHRASES = (
+    "exceed_context_size",
+    "exceeds the available context",
+    "context length",
+    "context_length_exceeded",
+    "maximum context",
+    "context window",
+    "too many tokens",
+    "prompt is too long",
+)
+_NOT_FOUND_PHRASES = ("llm provider not provided", "model_not_found", "does not exist", "unknown model", "not found")
+
+
+def _litellm() -> Any:
+    import litellm
+
+    litellm.suppress_debug_info = True
+    return litellm
+
+
+def is_local_spec(spec: str) -> bool:
+    return spec == "local" or spec.startswith(("local:", "gguf:"))
+
+
+def response_format_dict(response_format: dict[str, Any] | type[BaseModel] | None) -> dict[str, Any] | None:
+    if response_format is None or isinstance(response_format, dict):
+        return response_format
+    if isinstance(response_format, type) and issubclass(response_format, BaseModel):
+        return {
+            "type": "json_schema",
+            "json_schema": {"name": response_format.__name__, "schema": response_format.model_json_schema()},
+        }
+    raise TypeError(f"response_format must be a dict or a pydantic model class, not {response_format!r}")
+
+
+def map_error(exc: BaseException, model: str) -> tuple[ModelError, bool]:
+    """Map a litellm/openai/httpx exception to a sleuth error; the bool says whether it is transient."""
+    if isinstance(exc, ModelError):
+        return exc, isinstance(exc, ModelConnectionError)
+    name = type(exc).__name__
+    msg = str(exc)
+    low = msg.lower()
+    short = msg[:400]
+    if name == "ContextWindowExceededError" or any(p in low for p in _CONTEXT_PHRASES):
+        return ContextOverflowError(f"{model}: the request does not fit the context window: {short}"), False
+    if name in ("AuthenticationError", "PermissionDeniedError"):
+        return ModelAuthError(f"{model}: the provider refused the credentials: {short}"), False
+    if name == "NotFoundError" or (name == "BadRequestError" and any(p in low for p in _NOT_FOUND_PHRASES)):
+        return ModelNotFoundError(f"{model}: unknown model or endpoint: {short}"), False
+    if name in ("JSONDecodeError",) or "json" in low and ("decode" in low or "expecting" in low or "parse" in low):
+        return ModelOutputError(f"{model}: the server returned malformed JSON: {short}",
+                                hint="check that api_base points at an OpenAI-compatible server"), False
+    if name in (
+        "APIConnectionError", "Timeout", "APITimeoutError", "RateLimitError", "ServiceUnavailableError",
+        "InternalServerError", "BadGatewayError", "ConnectError", "ReadTimeout", "ConnectionError",
+    ):  # fmt: skip
+        return ModelConnectionError(f"{model}: {name}: {short}"), True
+    status = getattr(exc, "status_code", None)
+    if isinstance(status, int) and (status == 429 or status >= 500):
+        return ModelConnectionError(f"{model}: HTTP {status}: {short}"), True
+    if name == "BadRequestError":
+        return ModelError(f"{model}: the provider rejected the request: {short}",
+                          hint="check the request parameters this provider supports"), False
+    return ModelError(f"{model}: {name}: {short}", hint="see the message; retry or use another model"), False
+
+
+class ResponseCache:
+    """On-disk cache of ChatResults keyed by the SHA-256 of the full request (opt-in; meant for evals)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    @staticmethod
+    def key(request: dict[str, Any]) -> str:
+        return hashlib.sha256(json.dumps(request, sort_keys=True, default=str).encode()).hexdigest()
+
+    def _path(self, key: str) -> Path:
+        return self.root / key[:2] / f"{key}.json"
+
+    def get(self, key: str) -> ChatResult | None:
+        p = self._path(key)
+        try:
+            return ChatResult.model_validate_json(p.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+
+    def put(self, key: str, result: ChatResult) -> None:
+        p = self._path(key)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        tmp = p.with_name(f".{p.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+        tmp.write_text(result.model_dump_json(), encoding="utf-8")
+        os.replace(tmp, p)
+
+
+class LLM:
+    """A :class:`~sleuth.llm.base.ChatModel` over litellm. See the module docstring."""
+
+    def __init__(
+        self,
+        model: str = "local",
+        *,
+        api_base: str | None = None,
+        api_key: str | None = None,
+        max_concurrency: int = 4,
+        max_retries: int = 3,
+        timeout_s: float = 600.0,
+        cache: bool | str | Path = False,
+        native_tools: bool | None = None,
+        backoff_s: float = 0.5,
+        local_server: Any = None,
+        extra_params: dict[str, Any] | None = None,
+    ) -> None:
+        self.model = model
+        self.api_base = api_base
+        self.api_key = api_key
+        self.max_retries = max_retries
+        self.timeout_s = timeout_s
+        self.backoff_s = backoff_s
+        self.extra_params = dict(extra_params or {})
+        self.is_local = is_local_spec(model)
+        self.server = local_server
+        if self.is_local and self.server is None:
+            from sleuth.llm.local import LocalServer
+
+            self.server = LocalServer.for_spec(model)
+        # the embedded server writes tool calls as text: constrain instead; others use native tool calls
+        self.native_tools = (not self.is_local) if native_tools is None else native_tools
+        self.supports_logprobs = self.is_local or model.startswith(("openai/", "gpt-")) or api_base is not None
+        self._api_base: str | None = None
+        self._sem = threading.Semaphore(max_concurrency)
+        self._max_concurrency = max_concurrency
+        self._asems: dict[int, asyncio.Semaphore] = {}
+        if cache:
+            root = Path(cache) if isinstance(cache, str | Path) else sleuth_home() / "llm-cache"
+            self.cache: ResponseCache | None = ResponseCache(root)
+        else:
+            self.cache = None
+
+    def __repr__(self) -> str:
+        return f"LLM(model={self.model!r}, api_base={self.api_base!r})"
+
+    # -- setup ----------------------------------------------------------------------------------------------
+    def start(self) -> str:
+        """Start (or attach to) the local server; returns its api_base. No-op for remote models."""
+        if self.server is None:
+            return self.api_base or ""
+        return self._local_api_base()
+
+    def _local_api_base(self) -> str:
+        if self._api_base is None:
+            self._api_base = self.server.ensure()
+        return self._api_base
+
+    def close(self) -> None:
+        """Drop this process's lease on the local server (it exits shortly after its last client)."""
+        if self.server is not None:
+            self.server.release()
+
+    @property
+    def litellm_model(self) -> str:
+        return "openai/local" if self.is_local else self.model
+
+    def _cache_identity(self) -> dict[str, Any]:
+        if self.is_local:
+            return {"model": self.model, "weights": str(self.server.model_path) if self.server else ""}
+        return {"model": self.model, "api_base": self.api_base}
+
+    # -- request building -----------------------------------------------------------------------------------
+    def _request(
+        self,
+        messages: list[Message],
+        tools: list[dict[str, Any]] | None,
+        response_format: dict[str, Any] | type[BaseModel] | None,
+        temperature: float,
+        max_tokens: int | None,
+        logprobs: bool,
+        top_logprobs: int | None,
+        stop: list[str] | None,
+    ) -> tuple[dict[str, Any], bool]:
+        """The litellm kwargs (without connection details) and whether the tool fallback is on."""
+        fallback = bool(tools) and not self.native_tools
+        req: dict[str, Any] = {"messages": messages, "temperature": temperature}
+        if fallback:
+            assert tools is not None
+            req["messages"] = _fallback_messages(messages, tool_prompt(tools))
+            req["response_format"] = {
+                "type": "json_schema",
+                "json_schema": {"name": "tool_call", "schema": tool_call_schema(tools)},
+            }
+        else:
+            if tools:
+                req["tools"] = tools
+            rf = response_format_dict(response_format)
+            if rf is not None:
+                req["response_format"] = rf
+        if max_tokens is not None:
+            req["max_tokens"] = max_tokens
+        if logprobs:
+            req["logprobs"] = True
+            if top_logprobs:
+                req["top_logprobs"] = top_logprobs
+        if stop:
+            req["stop"] = stop
+        req.update(self.extra_params)
+        return req, fallback
+
+    def _connection(self, api_base: str | None) -> dict[str, Any]:
+        conn: dict[str, Any] = {"timeout": self.timeout_s, "num_retries": 0, "max_retries": 0}
+        if self.is_local:
+            conn["api_base"] = api_base
+            conn["api_key"] = "sk-local"
+            conn["extra_body"] = {"cache_prompt": True}
+        else:
+            if self.api_base:
+                conn["api_base"] = self.api_base
+            if self.api_key:
+                conn["api_key"] = self.api_key
+        return conn
+
+    # -- response handling ----------------------------------------------------------------------------------
+    def _result(self, resp: Any, req: dict[str, Any], fallback: bool, t0: float) -> ChatResult:
+        choices = getattr(resp, "choices", None)
+        if not choices:
+            raise ModelOutputError(f"{self.model}: the response has no choices: {str(resp)[:300]}")
+        choice = choices[0]
+        msg = choice.message
+        content = getattr(msg, "content", None) or ""
+        calls = native_tool_calls(getattr(msg, "tool_calls", None) or [])
+        if not calls and ("tools" in req or fallback):
+            calls = parse_tool_calls(content)  # a backend that wrote its call as text
+            if fallback and not calls:
+                raise ModelOutputError(f"{self.model}: expected a tool call, got: {content[:300]!r}")
+        usage = accounting.usage_from_response(
+            self.litellm_model,
+            getattr(resp, "usage", None),
+            req["messages"],
+            content,
+            priced_model=None if self.is_local else self.model,
+        )
+        return ChatResult(
+            content="" if fallback else content,
+            tool_calls=calls,
+            usage=usage,
+            latency_s=time.perf_counter() - t0,
+            model=self.model,
+            finish_reason="tool_calls" if calls else getattr(choice, "finish_reason", None),
+            logprobs=_logprobs(getattr(choice, "logprobs", None)),
+        )
+
+    def _trace(self, tracer: Any, name: str, result: ChatResult, req: dict[str, Any], error: str | None = None) -> None:
+        if tracer is None:
+            return
+        tracer.emit(
+            TraceEvent(
+                kind="llm",
+                name=name,
+                args={"model": self.model, "messages": len(req["messages"]), "tools": len(req.get("tools") or [])},
+                result_chars=len(result.content) + sum(len(c.raw_arguments) for c in result.tool_calls),
+                preview=(result.content or json.dumps([c.model_dump(include={"name", "arguments"}) for c in result.tool_calls]))[:200],
+                usage=result.usage,
+                latency_s=result.latency_s,
+                error=error,
+                data={"finish_reason": result.finish_reason, "cached": result.cached},
+            )
+        )
+
+    def _backoff(self, attempt: int) -> float:
+        return self.backoff_s * (2**attempt) * (0.75 + 0.5 * random.random())
+
+    # -- ChatModel ------------------------------------------------------------------------------------------
+    def chat(
+        self,
+        messages: list[Message],
+        *,
+        tools: list[dict[str, Any]] | None = None,
+        response_format: dict[str, Any] | type[BaseModel] | None = None,
+        temperature: float = 0.0,
+        max_tokens: int | None = None,
+        logprobs: bool = False,
+        top_logprobs: int | None = None,
+        stop: list[str] | None = None,
+        tracer: Any = None,
+        name: str = "chat",
+    ) -> ChatResult:
+        req, fallback = self._request(messages, tools, response_format, temperature, max_tokens, logprobs, top_logprobs, stop)
+        key = self._cache_key(req)
+        if key and (hit := self.cache.get(key)) is not None:  # type: ignore[union-attr]
+            hit = hit.model_copy(update={"cached": True, "latency_s": 0.0})
+            self._trace(tracer, name, hit, req)
+            return hit
+        litellm = _litellm()
+        restarted = False
+        attempt = 0
+        t0 = time.perf_counter()
+        while True:
+            try:
+                api_base = self._local_api_base() if self.server is not None else None
+                with self._sem:
+                    resp = litellm.completion(model=self.litellm_model, **req, **self._connection(api_base))
+                result = self._result(resp, req, fallback, t0)
+                break
+            except Exception as e:  # noqa: BLE001 - mapped below
+                err, transient = map_error(e, self.model)
+                if transient and self.server is not None:
+                    self._api_base = None  # re-resolve: the server may have moved or died
+                    if not restarted and not self.server.status().healthy:
+                        restarted = True
+                        self.server.restart()
+                        continue
+                if not transient or attempt >= self.max_retries:
+                    self._trace_error(tracer, name, req, err, t0)
+                    raise err from e
+                time.sleep(self._backoff(attempt))
+                attempt += 1
+        if key:
+            self.cache.put(key, result)  # type: ignore[union-attr]
+        self._trace(tracer, name, result, req)
+        return result
+
+    async def achat(
+        self,
+        messages: list[Message],
+        *,
+        tools: list[dict[str, Any]] | None = None,
+        response_format: dict[str, Any] | type[BaseModel] | None = None,
+        temperature: float = 0.0,
+        max_tokens: int | None = None,
+        logprobs: bool = False,
+        top_logprobs: int | None = None,
+        stop: list[str] | None = None,
+        tracer: Any = None,
+        name: str = "chat",
+    ) -> ChatResult:
+        req, fallback = self._request(messages, tools, response_format, temperature, max_tokens, logprobs, top_logprobs, stop)
+        key = self._cache_key(req)
+        if key and (hit := self.cache.get(key)) is not None:  # type: ignore[union-attr]
+            hit = hit.model_copy(update={"cached": True, "latency_s": 0.0})
+            self._trace(tracer, name, hit, req)
+            return hit
+        litellm = _litellm()
+        sem = self._async_sem()
+        restarted = False
+        attempt = 0
+        t0 = time.perf_counter()
+        while True:
+            try:
+                api_base = await asyncio.to_thread(self._local_api_base) if self.server is not None else None
+                async with sem:
+                    resp = await litellm.acompletion(model=self.litellm_model, **req, **self._connection(api_base))
+                result = self._result(resp, req, fallback, t0)
+                break
+            except Exception as e:  # noqa: BLE001 - mapped below
+                err, transient = map_error(e, self.model)
+                if transient and self.server is not None:
+                    self._api_base = None
+                if transient and self.server is not None and not restarted:
+                    healthy = (await asyncio.to_thread(self.server.status)).healthy
+                    if not healthy:
+                        restarted = True
+                        await asyncio.to_thread(self.server.restart)
+                        continue
+                if not transient or attempt >= self.max_retries:
+                    self._trace_error(tracer, name, req, err, t0)
+                    raise err from e
+                await asyncio.sleep(self._backoff(attempt))
+                attempt += 1
+        if key:
+            self.cache.put(key, result)  # type: ignore[union-attr]
+        self._trace(tracer, name, result, req)
+        return result
+
+    def _async_sem(self) -> asyncio.Semaphore:
+        loop_id = id(asyncio.get_running_loop())
+        if loop_id not in self._asems:
+            self._asems[loop_id] = asyncio.Semaphore(self._max_concurrency)
+        return self._asems[loop_id]
+
+    def _cache_key(self, req: dict[str, Any]) -> str | None:
+        if self.cache is None or req.get("temperature", 0) > 0:
+            return None  # sampling is not reproducible: only greedy calls are cached
+        return ResponseCache.key({**self._cache_identity(), "native_tools": self.native_tools, **req})
+
+    def _trace_error(self, tracer: Any, name: str, req: dict[str, Any], err: ModelError, t0: float) -> None:
+        if tracer is not None:
+            tracer.emit(
+                TraceEvent(
+                    kind="llm",
+                    name=name,
+                    args={"model": self.model, "messages": len(req["messages"])},
+                    latency_s=time.perf_counter() - t0,
+                    error=f"{type(err).__name__}: {err.message}",
+                )
+            )
+
+    def structured(
+        self,
+        messages: list[Message],
+        schema: type[T],
+        *,
+        retries: int = 2,
+        max_tokens: int | None = None,
+        tracer: Any = None,
+        name: str = "structured",
+    ) -> tuple[T, ChatResult]:
+        convo = list(messages)
+        total = None
+        last_error = ""
+        for _ in range(retries + 1):
+            result = self.chat(convo, response_format=schema, max_tokens=max_tokens, tracer=tracer, name=name)
+            total = result.usage if total is None else total + result.usage
+            try:
+                value = schema.model_validate(loads_lenient(result.content))
+                return value, result.model_copy(update={"usage": total})
+            except (ValidationError, ValueError) as e:
+                last_error = str(e)[:500]
+                convo = [
+                    *messages,
+                    {"role": "assistant", "content": result.content},
+                    {"role": "user", "content": f"That reply was not valid: {last_error}\n"
+                     f"Reply again with only a JSON object that matches the {schema.__name__} schema."},
+                ]
+        raise ModelOutputError(
+            f"{self.model}: output did not validate as {schema.__name__} after {retries + 1} attempts: {last_error}"
+        )
+
+    def count_tokens(self, text: str) -> int:
+        """Exact with the local server's tokenizer when it is running; else a tiktoken count."""
+        if self.server is not None:
+            st = self.server.read_state()
+            if st:
+                try:
+                    import urllib.request
+
+                    body = json.dumps({"content": text}).encode()
+                    rq = urllib.request.Request(st["url"] + "/tokenize", data=body, headers={"Content-Type": "application/json"})
+                    with urllib.request.urlopen(rq, timeout=10) as r:
+                        return len(json.loads(r.read())["tokens"])
+                except (OSError, ValueError, KeyError):
+                    pass
+        return accounting.count_tokens(text, self.model)
+
+
+def _fallback_messages(messages: list[Message], instruction: str) -> list[Message]:
+    """Messages for a backend without tool calling: the tool instruction joins the system message; earlier tool
+    calls become JSON text and tool results become user messages."""
+    out: list[Message] = []
+    for m in messages:
+        role = m.get("role")
+        if role == "assistant" and m.get("tool_calls"):
+            calls = [
+                {"name": c["function"]["name"], "arguments": _maybe_json(c["function"].get("arguments", "{}"))}
+                for c in m["tool_calls"]
+            ]
+            text = json.dumps(calls[0] if len(calls) == 1 else calls)
+            out.append({"role": "assistant", "content": ((m.get("content") or "") + "\n" + text).strip()})
+        elif role == "tool":
+            label = m.get("name") or "the tool"
+            out.append({"role": "user", "content": f"Result of {label}:\n{m.get('content', '')}"})
+        else:
+            out.append({k: v for k, v in m.items() if k in ("role", "content")})
+    if out and out[0].get("role") == "system":
+        out[0] = {"role": "system", "content": f"{out[0].get('content', '')}\n\n{instruction}".strip()}
+    else:
+        out.insert(0, {"role": "system", "content": instruction})
+    return out
+
+
+def _maybe_json(s: Any) -> Any:
+    if not isinstance(s, str):
+        return s
+    try:
+        return json.loads(s)
+    except json.JSONDecodeError:
+        return s
+
+
+def _logprobs(lp: Any) -> list[TokenLogprob] | None:
+    if lp is None:
+        return None
+    content = lp.get("content") if isinstance(lp, dict) else getattr(lp, "content", None)
+    if not content:
+        return None
+    out = []
+    for item in content:
+        get = item.get if isinstance(item, dict) else lambda k, d=None, _i=item: getattr(_i, k, d)
+        top = {}
+        for alt in get("top_logprobs") or []:
+            aget = alt.get if isinstance(alt, dict) else lambda k, d=None, _a=alt: getattr(_a, k, d)
+            top[aget("token")] = float(aget("logprob"))
+        out.append(TokenLogprob(token=get("token") or "", logprob=float(get("logprob")), top=top))
+    return out
+
+
+def get_model(spec: str | None = None, *, api_base: str | None = None, **kwargs: Any) -> ChatModel:
+    """The model for ``spec`` (``--model``), else ``SLEUTH_MODEL``, else the config file, else ``local``.
+
+    ``fake`` returns a :class:`~sleuth.llm.fake.ScriptedModel` with an empty script (pass ``script=[...]``).
+    """
+    settings = model_settings(spec, api_base)
+    if settings.name == "fake":
+        from sleuth.llm.fake import ScriptedModel
+
+        return ScriptedModel(kwargs.pop("script", ()), **kwargs)
+    if not settings.name.strip():
+        raise ModelNotFoundError("empty model string")
+    params: dict[str, Any] = {
+        "api_base": settings.api_base,
+        "api_key": settings.api_key,
+        "max_concurrency": settings.max_concurrency,
+        "max_retries": settings.max_retries,
+        "timeout_s": settings.timeout_s,
+        "cache": settings.cache,
+    }
+    params.update(kwargs)
+    return LLM(settings.name, **params)

@@ -1,0 +1,291 @@
+"""The embedded local model: a llama.cpp server (xllamacpp) on 127.0.0.1, shared by every sleuth process.
+
+Lifecycle
+* One server per GGUF file. Its files live in ``$SLEUTH_HOME/server/``: ``<key>.json`` (pid, port, url; written
+  by the server once the model is loaded), ``<key>.lock`` (held while starting one), ``<key>.log`` (llama.cpp's
+  output) and ``<key>.clients/<pid>`` (one lease per sleuth process using it).
+* :meth:`LocalServer.ensure` reuses a healthy server or starts ``python -m sleuth.llm.serve`` detached, on a free
+  port, and waits for readiness with a timeout (a server that dies while loading raises with its log's tail).
+* A process that uses the server takes a lease; leases are dropped at exit (and a dead pid's lease counts as
+  dropped), and a server started on demand exits a few seconds after its last client: no orphans.
+  ``sleuth model serve`` starts a persistent one instead, stopped by ``sleuth model stop``.
+* A crashed server (pid gone or /health failing) is detected by the client, which restarts it once per call.
+"""
+
+from __future__ import annotations
+
+import atexit
+import fcntl
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sleuth.config import sleuth_home
+from sleuth.errors import ModelConnectionError, WeightsError
+from sleuth.llm.serve import live_leases, pid_alive
+from sleuth.llm.weights import DEFAULT_WEIGHTS, KNOWN_WEIGHTS, ensure_weights, verify_gguf
+
+ALIAS = "local"
+DEFAULT_N_CTX = 4096
+DEFAULT_THREADS = 2
+
+
+def resolve_local_model(spec: str) -> tuple[Path, str]:
+    """Map a model spec to a verified GGUF file and a server key.
+
+    ``local`` -> the packaged default (Qwen2.5-Coder-0.5B); ``local:<name>`` -> another packaged model;
+    ``gguf:/path/file.gguf`` -> any local GGUF file (checked for the GGUF magic, not for a digest).
+    """
+    if spec == "local":
+        return ensure_weights(DEFAULT_WEIGHTS), "local"
+    if spec.startswith("local:"):
+        name = spec.split(":", 1)[1]
+        if name not in KNOWN_WEIGHTS:
+            raise WeightsError(f"unknown packaged model {name!r}", hint=f"use one of {sorted(KNOWN_WEIGHTS)}")
+        return ensure_weights(name), "local" if name == DEFAULT_WEIGHTS else name
+    if spec.startswith("gguf:"):
+        path = verify_gguf(spec.split(":", 1)[1]).resolve()
+        return path, "gguf-" + hashlib.sha1(str(path).encode()).hexdigest()[:12]
+    raise WeightsError(f"not a local model spec: {spec!r}", hint="use local, local:<name> or gguf:/path/file.gguf")
+
+
+def _http_ok(url: str, timeout: float = 2.0) -> bool:
+    try:
+        with urllib.request.urlopen(url + "/health", timeout=timeout) as r:
+            return r.status == 200
+    except (urllib.error.URLError, OSError, ValueError):
+        return False
+
+
+@dataclass
+class ServerStatus:
+    running: bool
+    healthy: bool
+    pid: int | None = None
+    url: str | None = None
+    api_base: str | None = None
+    model_path: str | None = None
+    persistent: bool = False
+    clients: int = 0
+    state_file: str = ""
+    log_file: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+class LocalServer:
+    """Handle on the shared llama.cpp server for one GGUF file (see the module docstring)."""
+
+    def __init__(
+        self,
+        model_path: str | Path,
+        *,
+        key: str = "local",
+        n_ctx: int = DEFAULT_N_CTX,
+        threads: int = DEFAULT_THREADS,
+        home: Path | None = None,
+        ready_timeout_s: float = 180.0,
+        linger_s: float | None = None,
+    ) -> None:
+        self.model_path = Path(model_path)
+        self.key = key
+        self.n_ctx = n_ctx
+        self.threads = threads
+        self.ready_timeout_s = ready_timeout_s
+        self.linger_s = linger_s if linger_s is not None else float(os.environ.get("SLEUTH_SERVER_LINGER", "5"))
+        self.dir = (home or sleuth_home()) / "server"
+        self.state_file = self.dir / f"{key}.json"
+        self.lock_file = self.dir / f"{key}.lock"
+        self.log_file = self.dir / f"{key}.log"
+        self.lease_dir = self.dir / f"{key}.clients"
+        self.restarts = 0
+        self._leased = False
+
+    @classmethod
+    def for_spec(cls, spec: str = "local", **kwargs: Any) -> LocalServer:
+        path, key = resolve_local_model(spec)
+        return cls(path, key=key, **kwargs)
+
+    # -- state ----------------------------------------------------------------------------------------------
+    def read_state(self) -> dict[str, Any] | None:
+        try:
+            return json.loads(self.state_file.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+
+    def status(self) -> ServerStatus:
+        state = self.read_state()
+        base = {"state_file": str(self.state_file), "log_file": str(self.log_file)}
+        if not state:
+            return ServerStatus(running=False, healthy=False, **base)
+        alive = pid_alive(int(state.get("pid", 0)))
+        return ServerStatus(
+            running=alive,
+            healthy=alive and _http_ok(state["url"]),
+            pid=state.get("pid"),
+            url=state.get("url"),
+            api_base=state.get("api_base"),
+            model_path=state.get("model_path"),
+            persistent=bool(state.get("persistent")),
+            clients=len(live_leases(self.lease_dir)),
+            **base,
+        )
+
+    @property
+    def api_base(self) -> str:
+        state = self.read_state()
+        if not state:
+            raise ModelConnectionError("the local model server is not running")
+        return str(state["api_base"])
+
+    # -- lifecycle ------------------------------------------------------------------------------------------
+    @contextmanager
+    def _locked(self) -> Any:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        with self.lock_file.open("a") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+
+    def lease(self) -> None:
+        """Mark this process as a user of the server (dropped at exit; a dead pid's lease is ignored)."""
+        if self._leased:
+            return
+        self.lease_dir.mkdir(parents=True, exist_ok=True)
+        (self.lease_dir / str(os.getpid())).touch()
+        self._leased = True
+        atexit.register(self.release)
+
+    def release(self) -> None:
+        (self.lease_dir / str(os.getpid())).unlink(missing_ok=True)
+        self._leased = False
+
+    def ensure(self, *, persistent: bool = False, lease: bool = True) -> str:
+        """Return the api_base of a healthy server, starting one if needed."""
+        if lease:
+            self.lease()  # before starting, so an on-demand server never sees zero clients
+        st = self.status()
+        if st.healthy and st.api_base:
+            return st.api_base
+        with self._locked():
+            st = self.status()  # another process may have started it while we waited for the lock
+            if st.healthy and st.api_base:
+                return st.api_base
+            if st.running and st.pid:  # alive but not answering: hung or still loading under someone else
+                if self._wait_healthy(st.pid, timeout=min(30.0, self.ready_timeout_s)):
+                    return self.api_base
+                self._kill(st.pid)
+            self.state_file.unlink(missing_ok=True)
+            return self._spawn(persistent=persistent)
+
+    def restart(self) -> str:
+        """Kill a crashed/hung server and start a new one (the client calls this once per failing call)."""
+        self.restarts += 1
+        with self._locked():
+            st = self.status()
+            if st.healthy and st.api_base:  # someone else already restarted it
+                return st.api_base
+            if st.pid:
+                self._kill(st.pid)
+            self.state_file.unlink(missing_ok=True)
+            return self._spawn(persistent=st.persistent)
+
+    def stop(self, timeout: float = 10.0) -> bool:
+        """Stop the server (any process's). Returns whether one was running."""
+        state = self.read_state()
+        if not state:
+            return False
+        pid = int(state.get("pid", 0))
+        self.state_file.unlink(missing_ok=True)  # the server watches its state file and exits
+        if pid_alive(pid):
+            self._kill(pid, timeout=timeout)
+            return True
+        return False
+
+    def _kill(self, pid: int, timeout: float = 10.0) -> None:
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            return
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if not pid_alive(pid):
+                return
+            time.sleep(0.1)
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+    def _wait_healthy(self, pid: int, timeout: float) -> bool:
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            state = self.read_state()
+            if state and state.get("pid") == pid and _http_ok(state["url"]):
+                return True
+            if not pid_alive(pid):
+                return False
+            time.sleep(0.2)
+        return False
+
+    def _spawn(self, *, persistent: bool) -> str:
+        cmd = [
+            sys.executable, "-m", "sleuth.llm.serve",
+            "--model", str(self.model_path),
+            "--state", str(self.state_file),
+            "--alias", ALIAS,
+            "--n-ctx", str(self.n_ctx),
+            "--threads", str(self.threads),
+            "--linger", str(self.linger_s),
+        ]  # fmt: skip
+        if persistent:
+            cmd.append("--persistent")
+        log = self.log_file.open("ab")
+        try:
+            proc = subprocess.Popen(
+                cmd,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+                start_new_session=True,  # detached: a Ctrl-C in one client's terminal does not kill it
+                close_fds=True,
+            )
+        finally:
+            log.close()
+        deadline = time.time() + self.ready_timeout_s
+        while time.time() < deadline:
+            state = self.read_state()
+            if state and state.get("pid") == proc.pid and _http_ok(state["url"]):
+                return str(state["api_base"])
+            code = proc.poll()
+            if code is not None:
+                raise ModelConnectionError(
+                    f"the local model server exited while starting (code {code}): {self.log_tail()}",
+                    hint=f"see {self.log_file}",
+                )
+            time.sleep(0.2)
+        self._kill(proc.pid)
+        raise ModelConnectionError(
+            f"the local model server was not ready after {self.ready_timeout_s:.0f} s",
+            hint=f"the machine may be overloaded; see {self.log_file}",
+        )
+
+    def log_tail(self, n: int = 5) -> str:
+        try:
+            lines = self.log_file.read_text(encoding="utf-8", errors="replace").splitlines()
+        except OSError:
+            return ""
+        return " | ".join(line.strip() for line in lines[-n:])

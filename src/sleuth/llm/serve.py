@@ -1,0 +1,152 @@
+"""The embedded llama.cpp server as its own process: ``python -m sleuth.llm.serve --model FILE --state FILE``.
+
+Started (detached) by :class:`sleuth.llm.local.LocalServer`. It loads the GGUF file into xllamacpp's in-process
+llama.cpp server bound to 127.0.0.1 on a free port, writes a state file (pid, port, url, model) once the model is
+loaded, then watches:
+
+* the state file: removed or taken over by another pid -> exit (this is how ``sleuth model stop`` asks);
+* client leases (``<state>.clients/<pid>`` files, one per sleuth process using the server): when no leased
+  process is alive for ``--linger`` seconds, exit. A ``--persistent`` server (``sleuth model serve``) ignores
+  leases and runs until stopped.
+
+SIGTERM/SIGINT exit cleanly. The state file is removed on exit, so a stale one always means a crash.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+
+
+def pid_alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a zombie (exited child not yet reaped) is not alive
+        with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return True
+
+
+def live_leases(lease_dir: Path) -> list[int]:
+    """Pids holding a lease that are still alive; stale lease files are removed."""
+    alive: list[int] = []
+    if not lease_dir.is_dir():
+        return alive
+    for f in lease_dir.iterdir():
+        try:
+            pid = int(f.name)
+        except ValueError:
+            continue
+        if pid_alive(pid):
+            alive.append(pid)
+        else:
+            f.unlink(missing_ok=True)
+    return alive
+
+
+def _write_state(path: Path, state: dict) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(state), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _read_state(path: Path) -> dict | None:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m sleuth.llm.serve")
+    ap.add_argument("--model", required=True, help="verified GGUF file")
+    ap.add_argument("--state", required=True, help="state file to write once ready")
+    ap.add_argument("--alias", default="local")
+    ap.add_argument("--n-ctx", type=int, default=4096)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--parallel", type=int, default=1)
+    ap.add_argument("--port", type=int, default=0, help="0 = a free port")
+    ap.add_argument("--persistent", action="store_true", help="ignore client leases; run until stopped")
+    ap.add_argument("--linger", type=float, default=5.0, help="seconds to wait after the last client exits")
+    args = ap.parse_args(argv)
+
+    import xllamacpp  # the server process is the only place that loads llama.cpp
+
+    state_path = Path(args.state)
+    lease_dir = state_path.with_name(state_path.stem + ".clients")
+    stop = threading.Event()
+
+    def _on_signal(signum: int, _frame: object) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, _on_signal)
+    signal.signal(signal.SIGINT, _on_signal)
+
+    p = xllamacpp.CommonParams()
+    p.model.path = args.model
+    p.n_ctx = args.n_ctx
+    p.n_parallel = args.parallel
+    p.cpuparams.n_threads = args.threads
+    p.cpuparams_batch.n_threads = args.threads
+    p.hostnames = ["127.0.0.1"]
+    p.port = args.port
+    p.model_alias = {args.alias}
+    p.cache_prompt = True  # reuse the KV cache of a shared prompt prefix across calls
+    t0 = time.time()
+    server = xllamacpp.Server(p)  # returns once the model is loaded and the socket listens
+    url = server.listening_address.rstrip("/")
+    port = int(url.rsplit(":", 1)[1])
+    state = {
+        "pid": os.getpid(),
+        "port": port,
+        "url": url,
+        "api_base": url + "/v1",
+        "model_path": args.model,
+        "alias": args.alias,
+        "n_ctx": args.n_ctx,
+        "threads": args.threads,
+        "persistent": args.persistent,
+        "started": time.time(),
+        "load_s": round(time.time() - t0, 3),
+    }
+    _write_state(state_path, state)
+    sys.stderr.write(f"sleuth: serving {args.model} at {url} (pid {os.getpid()})\n")
+    sys.stderr.flush()
+
+    idle_since: float | None = None
+    try:
+        while not stop.wait(0.5):
+            current = _read_state(state_path)
+            if current is None or current.get("pid") != os.getpid():
+                break  # stop requested (state removed) or replaced
+            if args.persistent:
+                continue
+            if live_leases(lease_dir):
+                idle_since = None
+            elif idle_since is None:
+                idle_since = time.time()
+            elif time.time() - idle_since >= args.linger:
+                break
+    finally:
+        current = _read_state(state_path)
+        if current is not None and current.get("pid") == os.getpid():
+            state_path.unlink(missing_ok=True)
+        del server  # stops llama.cpp's loop
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
