@@ -4,9 +4,10 @@ Each wrapper keeps the sleuth tool's name, description and pydantic argument mod
 LangGraph's ``ToolNode`` see the same schema an OpenAI client sees) and returns ``(text, data)`` as
 ``content_and_artifact``: the model reads the text, the graph can keep the structured data.
 
-Faults the caller made (bad arguments, a doc id outside the corpus, a bad regex) come back as the tool's text,
-already formatted by sleuth for a model to correct; real faults are raised as
-``ToolException`` carrying sleuth's message and hint, which ``ToolNode`` turns into a tool message.
+Faults the caller made (a doc id outside the corpus, a bad regex) and sleuth's real faults (a missing index) are
+raised as ``ToolException`` carrying sleuth's message and hint; with ``handle_tool_error=True`` (the default here)
+LangChain turns them into a tool message with ``status="error"`` the model can read, so a graph keeps running.
+Arguments that fail the schema are reported by LangChain's own validation (``ToolNode`` catches those).
 
 ``langchain-core`` is an optional dependency (``pip install 'sleuth-search[langchain]'``; LangGraph already
 brings it).
@@ -56,7 +57,9 @@ def _wrapper_class() -> type:
             try:
                 result = self.sleuth_tool.invoke(kwargs, tracer=self.tracer)
             except SleuthError as e:
-                raise ToolException(str(e)) from e
+                raise ToolException(f"Error ({type(e).__name__}): {e}") from e
+            if result.is_error:  # the tool message carries status="error" and sleuth's text
+                raise ToolException(result.text)
             return result.text, result.data
 
     _WRAPPER = SleuthTool

@@ -1,0 +1,371 @@
+"""`sleuth mcp` tested with the official MCP Python client, over stdio and streamable HTTP, against a real corpus.
+
+The servers run as real subprocesses (the `sleuth` console script). Tests that need a call slow enough to
+interrupt start the same server code with one extra tool (``sleep``): the server is built generically from sleuth
+Tools, so an extra Tool is served exactly like grep or read.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytest.importorskip("mcp", reason="the MCP server needs the `mcp` extra")
+
+import anyio  # noqa: E402
+from mcp import Client  # noqa: E402
+from mcp.client.stdio import StdioServerParameters  # noqa: E402
+
+SLEUTH = shutil.which("sleuth", path=str(Path(sys.executable).parent)) or "sleuth"
+SECRET = "TOPSECRET-7f3a"
+
+# A server with the corpus tools plus a slow tool, to interrupt calls mid-flight.
+SLOW_SERVER = """
+import sys, time
+from sleuth.integrations import mcp_server
+from sleuth.integrations.toolset import build_toolkit
+from sleuth.tools.base import Tool, ToolArgs, ToolResult
+
+class SleepArgs(ToolArgs):
+    seconds: float = 1.0
+
+def sleep(a):
+    time.sleep(a.seconds)
+    return ToolResult(text=f"slept {a.seconds}")
+
+toolset = build_toolkit(sys.argv[1], extra_tools=[Tool("sleep", "Sleep a while.", SleepArgs, sleep)])
+port = int(sys.argv[3]) if len(sys.argv) > 3 else 0
+mcp_server.run(toolset.toolkit, transport=sys.argv[2], port=port)
+"""
+
+# Arguments that exercise each tool the server may list; a new tool must be added here to be tested.
+TOOL_CALLS: dict[str, tuple[dict[str, Any], str]] = {
+    "ls": ({}, "notes/alpha.md"),
+    "grep": ({"pattern": "quick brown", "ignore_case": True}, "notes/alpha.md"),
+    "read": ({"doc_id": "notes/beta.txt"}, "42 units"),
+}
+
+
+@pytest.fixture()
+def corpus_dir(tmp_path: Path) -> Path:
+    root = tmp_path / "corpus"
+    (root / "notes").mkdir(parents=True)
+    (root / "notes" / "alpha.md").write_text(
+        "# Alpha\nThe quick brown fox met the project lead on Monday.\nSleuth kickoff notes.\n"
+    )
+    (root / "notes" / "beta.txt").write_text("Budget review\nThe budget is 42 units.\nThe fox returns in May.\n")
+    (root / "readme.txt").write_text("A small corpus for the MCP tests. Nothing secret here.\n")
+    (root / ".hidden").mkdir()
+    (root / ".hidden" / "secret.txt").write_text(f"{SECRET}\n")
+    (tmp_path / "secret.txt").write_text(f"{SECRET}\n")  # next to the corpus, outside it
+    return root
+
+
+def _text(result: Any) -> str:
+    return "\n".join(getattr(c, "text", "") for c in result.content)
+
+
+def _stdio(corpus: Path, *extra: str) -> StdioServerParameters:
+    return StdioServerParameters(command=SLEUTH, args=["mcp", "--corpus", str(corpus), *extra])
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _wait_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"server exited with {proc.returncode}: {proc.stderr.read().decode()[-2000:]}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise AssertionError("HTTP server did not start")
+
+
+class _HttpServer:
+    def __init__(self, cmd: list[str], port: int) -> None:
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}/mcp"
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        _wait_port(port, self.proc)
+
+    def stop(self) -> str:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+        try:
+            _, err = self.proc.communicate(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            _, err = self.proc.communicate()
+        return err.decode(errors="replace")
+
+
+@pytest.fixture()
+def http_server(corpus_dir: Path):  # type: ignore[no-untyped-def]
+    port = _free_port()
+    server = _HttpServer([SLEUTH, "mcp", "--corpus", str(corpus_dir), "--transport", "http", "--port", str(port)], port)
+    yield server
+    err = server.stop()
+    assert "Traceback" not in err, err
+
+
+@pytest.fixture()
+def slow_http_server(corpus_dir: Path):  # type: ignore[no-untyped-def]
+    port = _free_port()
+    server = _HttpServer([sys.executable, "-c", SLOW_SERVER, str(corpus_dir), "http", str(port)], port)
+    yield server
+    err = server.stop()
+    assert "Traceback" not in err, err
+
+
+# --- stdio --------------------------------------------------------------------------------------------------
+
+
+def test_stdio_lists_every_tool_read_only_and_calls_each(corpus_dir: Path) -> None:
+    async def main() -> None:
+        async with Client(_stdio(corpus_dir), read_timeout_seconds=60) as client:
+            assert client.instructions and str(corpus_dir.resolve()) in client.instructions
+            listed = (await client.list_tools()).tools
+            names = [t.name for t in listed]
+            assert {"ls", "grep", "read"} <= set(names)
+            for tool in listed:
+                assert tool.input_schema["type"] == "object"
+                assert tool.description
+                assert tool.annotations is not None and tool.annotations.read_only_hint is True
+                assert tool.name in TOOL_CALLS, f"add a call for the new tool {tool.name!r} to TOOL_CALLS"
+                args, expected = TOOL_CALLS[tool.name]
+                result = await client.call_tool(tool.name, args)
+                assert result.is_error is False, _text(result)
+                assert expected in _text(result), (tool.name, _text(result))
+            # structured data comes along for clients that read it
+            read = await client.call_tool("read", {"doc_id": "notes/alpha.md"})
+            assert read.structured_content and read.structured_content["doc_id"] == "notes/alpha.md"
+
+    anyio.run(main)
+
+
+@pytest.mark.parametrize(
+    ("name", "args", "error_type"),
+    [
+        ("nope", {}, "ToolArgumentError"),  # unknown tool
+        ("grep", {}, "ToolArgumentError"),  # missing argument
+        ("grep", {"pattern": "fox", "bogus": 1}, "ToolArgumentError"),  # unknown argument
+        ("read", {"doc_id": 7}, "ToolArgumentError"),  # wrong type
+        ("grep", {"pattern": "(unclosed"}, "InvalidPatternError"),
+        ("read", {"doc_id": "../secret.txt"}, "PathOutsideCorpusError"),
+        ("read", {"doc_id": "/etc/passwd"}, "PathOutsideCorpusError"),
+        ("grep", {"pattern": "SECRET", "path": "../"}, "PathOutsideCorpusError"),
+        ("read", {"doc_id": "notes/missing.md"}, "DocumentNotFoundError"),
+    ],
+)
+def test_stdio_bad_input_is_a_tool_error_and_the_server_keeps_serving(
+    corpus_dir: Path, name: str, args: dict[str, Any], error_type: str
+) -> None:
+    async def main() -> None:
+        async with Client(_stdio(corpus_dir), read_timeout_seconds=60) as client:
+            bad = await client.call_tool(name, args)
+            assert bad.is_error is True
+            text = _text(bad)
+            assert error_type in text, text
+            assert SECRET not in text
+            assert bad.meta and bad.meta["sleuth"]["error_type"] == error_type
+            ok = await client.call_tool("grep", {"pattern": "budget", "ignore_case": True})
+            assert ok.is_error is False and "notes/beta.txt" in _text(ok)
+
+    anyio.run(main)
+
+
+def test_stdio_nothing_outside_the_corpus_or_hidden_is_reachable(corpus_dir: Path) -> None:
+    async def main() -> None:
+        async with Client(_stdio(corpus_dir), read_timeout_seconds=60) as client:
+            listing = _text(await client.call_tool("ls", {"limit": 1000}))
+            assert ".hidden" not in listing and "secret" not in listing
+            found = await client.call_tool("grep", {"pattern": "TOPSECRET-7f3."})  # the echo must not match
+            assert SECRET not in _text(found) and "secret.txt" not in _text(found)
+            hidden = await client.call_tool("read", {"doc_id": ".hidden/secret.txt"})
+            assert SECRET not in _text(hidden)
+
+    anyio.run(main)
+
+
+def test_stdio_cancelled_call_leaves_the_session_serving(corpus_dir: Path) -> None:
+    params = StdioServerParameters(command=sys.executable, args=["-c", SLOW_SERVER, str(corpus_dir), "stdio"])
+
+    async def main() -> None:
+        async with Client(params, read_timeout_seconds=60) as client:
+            t0 = time.perf_counter()
+            with anyio.move_on_after(0.5):
+                await client.call_tool("sleep", {"seconds": 5})
+            assert time.perf_counter() - t0 < 3
+            ok = await client.call_tool("read", {"doc_id": "readme.txt"})
+            assert ok.is_error is False and "small corpus" in _text(ok)
+            assert time.perf_counter() - t0 < 4  # served while the abandoned call still sleeps
+
+    anyio.run(main)
+
+
+def test_stdio_client_disconnecting_mid_call_ends_the_server_cleanly(corpus_dir: Path) -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-c", SLOW_SERVER, str(corpus_dir), "stdio"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stdin and proc.stdout
+
+    def send(obj: dict[str, Any]) -> None:
+        proc.stdin.write((json.dumps(obj) + "\n").encode())  # type: ignore[union-attr]
+        proc.stdin.flush()  # type: ignore[union-attr]
+
+    send(
+        {
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": "initialize",
+            "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "0"}},
+        }
+    )
+    init = json.loads(proc.stdout.readline())
+    assert init["result"]["serverInfo"]["name"] == "sleuth"
+    send({"jsonrpc": "2.0", "method": "notifications/initialized"})
+    send({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "sleep", "arguments": {"seconds": 2}}})
+    time.sleep(0.5)
+    proc.stdin.close()  # the client goes away mid-call
+    try:
+        rc = proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    err = proc.stderr.read().decode(errors="replace")  # type: ignore[union-attr]
+    assert rc == 0, err
+    assert "Traceback" not in err
+
+
+def test_cli_rejects_bad_options(corpus_dir: Path, tmp_path: Path) -> None:
+    missing = subprocess.run([SLEUTH, "mcp", "--corpus", str(tmp_path / "nope")], capture_output=True, text=True)
+    assert missing.returncode == 2 and "CorpusNotFoundError" in missing.stderr
+    assert missing.stdout == ""  # stdout is the protocol channel
+    unknown = subprocess.run(
+        [SLEUTH, "mcp", "--corpus", str(corpus_dir), "--tools", "grep,teleport"], capture_output=True, text=True
+    )
+    assert unknown.returncode == 2 and "teleport" in unknown.stderr
+    transport = subprocess.run(
+        [SLEUTH, "mcp", "--corpus", str(corpus_dir), "--transport", "carrier-pigeon"], capture_output=True, text=True
+    )
+    assert transport.returncode == 2
+
+
+def test_stdio_tools_option_limits_the_listing(corpus_dir: Path) -> None:
+    async def main() -> None:
+        async with Client(_stdio(corpus_dir, "--tools", "read,ls"), read_timeout_seconds=60) as client:
+            assert [t.name for t in (await client.list_tools()).tools] == ["read", "ls"]
+            grep = await client.call_tool("grep", {"pattern": "fox"})
+            assert grep.is_error is True and "unknown tool" in _text(grep)
+
+    anyio.run(main)
+
+
+# --- streamable HTTP ----------------------------------------------------------------------------------------
+
+
+def test_http_two_clients_at_once(http_server: _HttpServer) -> None:
+    async def session(tag: str, out: dict[str, list[str]]) -> None:
+        async with Client(http_server.url, read_timeout_seconds=60) as client:
+            names = [t.name for t in (await client.list_tools()).tools]
+            assert {"ls", "grep", "read"} <= set(names)
+            texts = []
+            for _ in range(3):
+                texts.append(_text(await client.call_tool("grep", {"pattern": "fox", "files_with_matches": True})))
+                texts.append(_text(await client.call_tool("read", {"doc_id": "notes/beta.txt"})))
+            bad = await client.call_tool("read", {"doc_id": "../secret.txt"})
+            assert bad.is_error is True
+            out[tag] = texts
+
+    async def main() -> dict[str, list[str]]:
+        out: dict[str, list[str]] = {}
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(session, "a", out)
+            tg.start_soon(session, "b", out)
+        return out
+
+    out = anyio.run(main)
+    assert out["a"] == out["b"]
+    assert "notes/alpha.md" in out["a"][0] and "notes/beta.txt" in out["a"][0]
+    assert "42 units" in out["a"][1]
+    assert http_server.proc.poll() is None
+
+
+def test_http_client_disconnecting_mid_call_does_not_stop_other_clients(slow_http_server: _HttpServer) -> None:
+    url = slow_http_server.url
+
+    async def abandon() -> None:
+        with anyio.move_on_after(0.5):
+            async with Client(url, read_timeout_seconds=60) as client:
+                await client.call_tool("sleep", {"seconds": 3})
+                raise AssertionError("the call should have been abandoned")
+
+    async def other(results: list[float]) -> None:
+        async with Client(url, read_timeout_seconds=60) as client:
+            t0 = time.perf_counter()
+            slow = client.call_tool("sleep", {"seconds": 1})
+            r = await slow
+            assert _text(r) == "slept 1.0"
+            ok = await client.call_tool("ls", {})
+            assert "readme.txt" in _text(ok)
+            results.append(time.perf_counter() - t0)
+
+    async def main() -> list[float]:
+        results: list[float] = []
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(abandon)
+            tg.start_soon(other, results)
+        # and a fresh client after the disconnect
+        async with Client(url, read_timeout_seconds=60) as client:
+            r = await client.call_tool("read", {"doc_id": "notes/alpha.md"})
+            assert "quick brown fox" in _text(r)
+        return results
+
+    results = anyio.run(main)
+    assert results and results[0] < 2.5  # not queued behind the abandoned 3 s call
+    assert slow_http_server.proc.poll() is None
+
+
+def test_http_rejects_foreign_host_header(http_server: _HttpServer) -> None:
+    import httpx
+
+    r = httpx.post(
+        http_server.url,
+        headers={"Host": "evil.example", "Content-Type": "application/json", "Accept": "application/json"},
+        content=b"{}",
+        timeout=10,
+    )
+    assert r.status_code in (400, 403, 421)
+    assert http_server.proc.poll() is None
+
+
+def test_stdio_stdout_carries_only_the_protocol(corpus_dir: Path) -> None:
+    """Nothing but protocol messages may reach stdout on the stdio transport (a stray print breaks clients)."""
+    proc = subprocess.run(
+        [SLEUTH, "mcp", "--corpus", str(corpus_dir)],
+        input=b"",
+        capture_output=True,
+        timeout=60,
+        env={**os.environ, "PYTHONWARNINGS": "default"},
+    )
+    assert proc.returncode == 0, proc.stderr.decode()
+    assert proc.stdout == b""
