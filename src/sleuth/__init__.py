@@ -11,6 +11,8 @@ from typing import Any
 __version__ = "0.1.0"
 
 _EXPORTS = {
+    "Agent": "sleuth.agents",
+    "ask": "sleuth.agents",
     "Corpus": "sleuth.corpus",
     "Document": "sleuth.records",
     "Hit": "sleuth.records",

@@ -1,0 +1,84 @@
+"""What an agent run is given: the model, the tools, the retrievers, the tracer, the budgets.
+
+An :class:`AgentConfig` is passed to the graph as its LangGraph runtime *context* (``graph.invoke(...,
+context=config)``); nodes read everything from it and build nothing themselves. It is not part of the
+checkpointed state, so a resumed run gets its model and tools from the caller again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from sleuth.agents.budget import Budget
+from sleuth.agents.context import ContextPolicy
+from sleuth.errors import ConfigError
+from sleuth.llm.base import ChatModel
+from sleuth.retrieval.base import Retriever
+from sleuth.tools.answer import ANSWER_TOOL, answer_tool
+from sleuth.tools.base import Toolkit
+from sleuth.tracing.tracer import NullTracer, Tracer
+
+
+@dataclass
+class AgentConfig:
+    model: ChatModel
+    toolkit: Toolkit | None = None  # react's tools; an `answer` tool is added when missing
+    retrievers: dict[str, Retriever] = field(default_factory=dict)
+    tracer: Tracer = field(default_factory=NullTracer)
+    budget: Budget = field(default_factory=Budget)
+    context: ContextPolicy = field(default_factory=ContextPolicy)
+    router_model: ChatModel | None = None  # the model that picks a strategy (default: ``model``)
+    sira_retriever: str = "sira"  # key in ``retrievers`` for the sira strategy
+    iter_retgen_retriever: str = "bm25"  # key in ``retrievers`` for iter-retgen
+    iter_retgen_steps: int = 3  # T: retrievals in iter-retgen
+    k: int = 5  # passages per retrieval shown to the model
+    max_idle_turns: int = 2  # replies without a tool call before the reply text is taken as the answer
+    default_strategy: str = "react"  # the router's choice when its output cannot be parsed
+    corpus: Any = None  # optional sleuth Corpus: fills passages whose hits carry no text, checks doc ids
+
+    def __post_init__(self) -> None:
+        if self.iter_retgen_steps < 1:
+            raise ConfigError("iter_retgen_steps must be at least 1", hint="T=3 is the paper's setting")
+        if self.k < 1:
+            raise ConfigError("k must be at least 1", hint="pass k=5")
+        if self.toolkit is not None and ANSWER_TOOL not in self.toolkit:
+            known = None
+            if self.corpus is not None:
+                corpus = self.corpus
+
+                def known(doc_id: str) -> bool:
+                    try:
+                        return corpus.path_of(doc_id).is_file()
+                    except Exception:
+                        return False
+
+            self.toolkit = Toolkit([*self.toolkit, answer_tool(known)])
+
+    def available_strategies(self) -> list[str]:
+        out = []
+        if self.toolkit is not None:
+            out.append("react")
+        if self.sira_retriever in self.retrievers:
+            out.append("sira")
+        if self.iter_retgen_retriever in self.retrievers:
+            out.append("iter-retgen")
+        return out
+
+    def require(self, strategy: str) -> None:
+        if strategy == "router":
+            if not self.available_strategies():
+                raise ConfigError("the router has no strategy to choose from", hint="pass a toolkit or retrievers")
+            return
+        if strategy == "react" and self.toolkit is None:
+            raise ConfigError("the react strategy needs a toolkit", hint="pass toolkit=sleuth.corpus_tools(corpus)")
+        if strategy == "sira" and self.sira_retriever not in self.retrievers:
+            raise ConfigError(
+                f"the sira strategy needs a retriever named {self.sira_retriever!r}; have {sorted(self.retrievers)}",
+                hint="pass retrievers={'sira': ...} (build the BM25 index with `sleuth index CORPUS`)",
+            )
+        if strategy == "iter-retgen" and self.iter_retgen_retriever not in self.retrievers:
+            raise ConfigError(
+                f"iter-retgen needs a retriever named {self.iter_retgen_retriever!r}; have {sorted(self.retrievers)}",
+                hint="pass retrievers={'bm25': ...} (build the BM25 index with `sleuth index CORPUS`)",
+            )

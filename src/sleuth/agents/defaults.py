@@ -1,0 +1,73 @@
+"""Sleuth's default agent set-up over a corpus folder: the model, the retrievers, the react toolkit.
+
+* retrievers: ``bm25`` (the corpus's BM25 index, built on first use when missing) and ``sira`` (one model call
+  proposes evidence phrases, one weighted BM25 call);
+* toolkit: ``grep``, ``read``, ``ls`` (direct corpus interaction), ``search`` (methods bm25 and sira) and ``df``,
+  ``rerank`` when the reranking tools are installed, and ``answer``.
+
+Shared components take :data:`~sleuth.agents.runtrace.RUN_TRACER`, so their model calls land in the trace of the
+run that made them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sleuth.agents.budget import Budget
+from sleuth.agents.config import AgentConfig
+from sleuth.agents.context import ContextPolicy
+from sleuth.agents.runtrace import RUN_TRACER
+from sleuth.llm.base import ChatModel
+from sleuth.retrieval.base import Retriever
+from sleuth.tools.base import Tool, Toolkit
+
+
+def resolve_model(model: ChatModel | str | None) -> tuple[ChatModel, bool]:
+    """``(model, owned)``: a model string (or None: the configured default) is built here and owned."""
+    if model is None or isinstance(model, str):
+        from sleuth.llm import get_model
+
+        return get_model(model), True
+    return model, False
+
+
+def default_retrievers(corpus: Any, model: ChatModel) -> dict[str, Retriever]:
+    from sleuth.retrieval.bm25 import BM25Retriever
+    from sleuth.retrieval.sira import SiraRetriever
+
+    bm25 = BM25Retriever.open(corpus)
+    return {"bm25": bm25, "sira": SiraRetriever(bm25, model, tracer=RUN_TRACER)}
+
+
+def default_toolkit(corpus: Any, retrievers: dict[str, Retriever]) -> Toolkit:
+    from sleuth.tools import corpus_tools
+    from sleuth.tools.search import search_tools
+
+    tools: list[Tool[Any]] = [*corpus_tools(corpus), *search_tools(corpus, retrievers)]
+    return Toolkit(tools)
+
+
+def default_config(
+    corpus: Any,
+    *,
+    model: ChatModel | str | None = None,
+    budget: Budget | None = None,
+    context: ContextPolicy | None = None,
+    **kwargs: Any,
+) -> AgentConfig:
+    from sleuth.corpus import Corpus
+
+    c = corpus if isinstance(corpus, Corpus) else Corpus(corpus)
+    chat_model, owned = resolve_model(model)
+    retrievers = default_retrievers(c, chat_model)
+    config = AgentConfig(
+        model=chat_model,
+        toolkit=default_toolkit(c, retrievers),
+        retrievers=retrievers,
+        budget=budget or Budget(),
+        context=context or ContextPolicy(),
+        corpus=c,
+        **kwargs,
+    )
+    config.__dict__["_owns_model"] = owned
+    return config

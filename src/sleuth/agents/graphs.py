@@ -1,0 +1,115 @@
+"""The strategies as LangGraph graphs: ``react``, ``sira``, ``iter-retgen``, and ``router`` (which holds the other
+three behind a first node where the model picks one).
+
+```
+react:        call_model -> run_tools -> call_model ... -> finish      (budget out -> force_answer -> finish)
+sira:         sira_search -> answer_from_passages -> finish
+iter-retgen:  retrieve -> generate -> retrieve ... (T retrievals) -> answer_from_passages -> finish
+router:       route_question -> one of the above
+```
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from langgraph.graph import END, START, StateGraph
+
+from sleuth.agents import nodes
+from sleuth.agents.config import AgentConfig
+from sleuth.agents.state import AGENTS, AgentState
+from sleuth.errors import ConfigError
+
+FIRST_NODE = {"react": "call_model", "sira": "sira_search", "iter-retgen": "retrieve"}
+
+
+def _after_call_model(state: AgentState) -> str:
+    if state.get("exhausted"):
+        return "force_answer"
+    if state.get("answer") is not None:
+        return "finish"
+    if state.get("pending"):
+        return "run_tools"
+    return "call_model"
+
+
+def _after_run_tools(state: AgentState) -> str:
+    return "finish" if state.get("answer") is not None else "call_model"
+
+
+def _after_retrieve(state: AgentState) -> str:
+    if state.get("exhausted") or state.get("last_retrieval"):
+        return "answer_from_passages"
+    return "generate"
+
+
+def _after_generate(state: AgentState) -> str:
+    return "answer_from_passages" if state.get("exhausted") else "retrieve"
+
+
+def _after_route(state: AgentState) -> str:
+    return FIRST_NODE[state["strategy"]]
+
+
+def _add_react(g: StateGraph) -> None:
+    g.add_node("call_model", nodes.node(nodes.call_model))
+    g.add_node("run_tools", nodes.node(nodes.run_tools))
+    g.add_node("force_answer", nodes.node(nodes.force_answer))
+    g.add_conditional_edges("call_model", _after_call_model, ["run_tools", "call_model", "force_answer", "finish"])
+    g.add_conditional_edges("run_tools", _after_run_tools, ["call_model", "finish"])
+    g.add_edge("force_answer", "finish")
+
+
+def _add_answer(g: StateGraph) -> None:
+    if "answer_from_passages" not in g.nodes:
+        g.add_node("answer_from_passages", nodes.node(nodes.answer_from_passages))
+        g.add_edge("answer_from_passages", "finish")
+
+
+def _add_sira(g: StateGraph) -> None:
+    g.add_node("sira_search", nodes.node(nodes.sira_search))
+    _add_answer(g)
+    g.add_edge("sira_search", "answer_from_passages")
+
+
+def _add_iter_retgen(g: StateGraph) -> None:
+    g.add_node("retrieve", nodes.node(nodes.retrieve))
+    g.add_node("generate", nodes.node(nodes.generate))
+    _add_answer(g)
+    g.add_conditional_edges("retrieve", _after_retrieve, ["generate", "answer_from_passages"])
+    g.add_conditional_edges("generate", _after_generate, ["retrieve", "answer_from_passages"])
+
+
+_BUILDERS = {"react": _add_react, "sira": _add_sira, "iter-retgen": _add_iter_retgen}
+
+
+def build_graph(agent: str = "router", strategies: list[str] | None = None) -> StateGraph:
+    """The uncompiled graph for ``agent`` (router | react | sira | iter-retgen).
+
+    For the router, ``strategies`` limits the strategies it can route to (default: all three).
+    """
+    if agent not in AGENTS:
+        raise ConfigError(f"unknown agent {agent!r}", hint=f"use one of: {', '.join(AGENTS)}")
+    g = StateGraph(AgentState, context_schema=AgentConfig)
+    g.add_node("finish", nodes.node(nodes.finish))
+    g.add_edge("finish", END)
+    if agent == "router":
+        chosen = list(strategies or _BUILDERS)
+        for s in chosen:
+            _BUILDERS[s](g)
+        g.add_node("route_question", nodes.node(nodes.route_question))
+        g.add_edge(START, "route_question")
+        g.add_conditional_edges("route_question", _after_route, [FIRST_NODE[s] for s in chosen])
+    else:
+        _BUILDERS[agent](g)
+        g.add_edge(START, FIRST_NODE[agent])
+    return g
+
+
+def compile_graph(agent: str = "router", *, checkpointer: Any = None, strategies: list[str] | None = None) -> Any:
+    return build_graph(agent, strategies).compile(checkpointer=checkpointer, name=f"sleuth-{agent}")
+
+
+def mermaid(agent: str) -> str:
+    """The graph as a Mermaid diagram (what the snapshot tests compare)."""
+    return compile_graph(agent).get_graph().draw_mermaid()

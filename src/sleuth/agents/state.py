@@ -1,0 +1,113 @@
+"""The typed state of an agent run, and the records a run returns.
+
+The state is a ``TypedDict`` of JSON-able values, so that LangGraph's SQLite checkpointer stores it as it is
+and a resumed run continues from the last finished node. Usage is merged with a reducer: each node returns
+the usage of the calls it made, never a running total it would have to read first.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal, TypedDict
+
+from pydantic import BaseModel, Field
+
+from sleuth.records import Usage
+
+Strategy = Literal["react", "sira", "iter-retgen"]
+STRATEGIES: tuple[str, ...] = ("react", "sira", "iter-retgen")
+AGENTS: tuple[str, ...] = ("router", *STRATEGIES)
+
+
+def add_usage(left: dict[str, Any] | None, right: dict[str, Any] | None) -> dict[str, Any]:
+    """Reducer: the sum of two :class:`Usage` dumps."""
+    total = Usage.model_validate(left or {}) + Usage.model_validate(right or {})
+    return usage_dump(total)
+
+
+def usage_dump(usage: Usage) -> dict[str, Any]:
+    return usage.model_dump(include={"prompt_tokens", "completion_tokens", "calls", "cost_usd", "unpriced_calls", "token_source"})
+
+
+class AgentState(TypedDict, total=False):
+    question: str
+    agent: str  # what the user asked for: router | react | sira | iter-retgen
+    strategy: str  # what runs (the router's choice when agent == "router")
+    route_reason: str
+    messages: list[dict[str, Any]]  # the react conversation (OpenAI-style messages)
+    pending: list[dict[str, Any]]  # ToolCall dumps the model asked for, not run yet
+    steps: int  # model turns in the search loop
+    llm_calls: int
+    tool_calls: int
+    usage: Annotated[dict[str, Any], add_usage]
+    elapsed_s: float  # wall time spent in nodes (kept across resumes)
+    passages: list[dict[str, Any]]  # Hit dumps from the last retrieval (sira, iter-retgen)
+    generations: list[str]  # iter-retgen drafts
+    iteration: int  # iter-retgen retrievals done
+    last_retrieval: bool  # iter-retgen: T retrievals done, answer next
+    docs_seen: list[str]  # doc ids that appeared in observations or passages, first seen first
+    idle_turns: int  # consecutive model turns without a usable tool call
+    cleared_outputs: int  # tool outputs replaced by the context marker
+    repairs: int  # tool calls repaired
+    exhausted: str | None  # the budget that ran out
+    answer: str | None
+    doc_ids: list[str]
+    answered_by: str  # model | forced | fallback
+    stop_reason: str  # answered | budget:<name> | no_tool_call | model_output_error
+
+
+class StepEvent(BaseModel):
+    """One streamed step: a graph node finished (``kind="node"``) or the run ended (``kind="done"``)."""
+
+    kind: Literal["node", "done"]
+    node: str = ""
+    run_id: str = ""
+    summary: str = ""
+    update: dict[str, Any] = Field(default_factory=dict)
+    result: AgentResult | None = None
+
+
+class AgentResult(BaseModel):
+    """What a run returns (and what ``sleuth ask --json`` prints)."""
+
+    run_id: str
+    question: str
+    answer: str
+    doc_ids: list[str] = Field(default_factory=list)
+    agent: str
+    strategy: str
+    route_reason: str = ""
+    answered_by: str = "model"
+    stop_reason: str = "answered"
+    budget_exhausted: str | None = None
+    usage: Usage = Field(default_factory=Usage)
+    steps: int = 0
+    llm_calls: int = 0
+    tool_calls: int = 0
+    docs_seen: list[str] = Field(default_factory=list)
+    seconds: float = 0.0
+    trace_path: str | None = None
+
+    @classmethod
+    def from_state(cls, run_id: str, state: dict[str, Any], seconds: float, trace_path: str | None) -> AgentResult:
+        return cls(
+            run_id=run_id,
+            question=state.get("question", ""),
+            answer=state.get("answer") or "",
+            doc_ids=list(state.get("doc_ids") or []),
+            agent=state.get("agent", ""),
+            strategy=state.get("strategy", ""),
+            route_reason=state.get("route_reason", ""),
+            answered_by=state.get("answered_by", "model"),
+            stop_reason=state.get("stop_reason", "answered"),
+            budget_exhausted=state.get("exhausted"),
+            usage=Usage.model_validate(state.get("usage") or {}),
+            steps=state.get("steps", 0),
+            llm_calls=state.get("llm_calls", 0),
+            tool_calls=state.get("tool_calls", 0),
+            docs_seen=list(state.get("docs_seen") or []),
+            seconds=round(seconds, 3),
+            trace_path=trace_path,
+        )
+
+
+StepEvent.model_rebuild()
