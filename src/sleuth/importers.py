@@ -23,7 +23,7 @@ from pydantic import BaseModel, Field
 from sleuth import ids
 from sleuth.corpus import MANIFEST, STATE_DIRNAME
 from sleuth.errors import ConfigError, ImportFormatError
-from sleuth.fsutil import atomic_dir
+from sleuth.fsutil import atomic_dir, sweep_stale_builds
 from sleuth.progress import progress_bar
 
 Format = Literal["auto", "beir", "hotpotqa", "jsonl"]
@@ -218,6 +218,7 @@ def import_corpus(
             f"destination {dest} is a non-empty folder that is not a sleuth corpus",
             hint="choose an empty or new folder, or pass --overwrite to replace it",
         )
+    sweep_stale_builds(dest.parent, dest.name)  # leftovers of a killed import (run one import per folder at a time)
     kind = detect_format(source) if fmt == "auto" else fmt
     if kind not in _HANDLERS:
         raise ConfigError(f"unknown import format {fmt!r}; use one of auto, {', '.join(_HANDLERS)}")
