@@ -1,0 +1,126 @@
+"""FIRST: listwise reranking from the first generated token (Reddy et al., "FIRST: Faster Improved Listwise
+Reranking with Single Token Decoding", 2024).
+
+The prompt is RankGPT's with letter identifiers ``A`` .. ``T`` (each letter is one token for Qwen's and most
+BPE tokenizers; two-digit numbers are not). The model generates **one** token (``max_tokens=1``); the window is
+ranked by the log-probabilities of the identifier letters among that token's top alternatives
+(``logprobs=True, top_logprobs=K``), best first. Letters absent from the top-K follow in their input order.
+A token like ``" C"`` or ``"[C"`` counts for ``C``; a letter's best variant wins.
+
+Where the backend returns no log-probabilities (``supports_logprobs`` is false, or the result carries none), or
+no window letter is among the alternatives, the window is reranked by the listwise permutation prompt instead,
+and the reason is recorded (``fallbacks`` and ``fallback_reasons`` in the ``kind="rerank"`` trace event).
+"""
+
+from __future__ import annotations
+
+import string
+import time
+from typing import Any
+
+from sleuth.errors import ConfigError
+from sleuth.llm.base import ChatModel, ChatResult, Message
+from sleuth.prompts import load_with_meta
+from sleuth.records import Hit
+from sleuth.rerank import common
+from sleuth.rerank.listwise import ListwiseReranker, ListwiseStats
+
+LETTERS = string.ascii_uppercase
+
+
+def letter_scores(result: ChatResult, n: int) -> dict[int, float]:
+    """Index (0-based) -> best log-probability of its letter among the first generated token's alternatives."""
+    out: dict[int, float] = {}
+    if not result.logprobs:
+        return out
+    first = result.logprobs[0]
+    cands = dict(first.top)
+    cands.setdefault(first.token, first.logprob)
+    for tok, lp in cands.items():
+        t = tok.strip().strip("[]()").strip()
+        if len(t) == 1 and t in LETTERS[:n]:
+            i = LETTERS.index(t)
+            if i not in out or lp > out[i]:
+                out[i] = lp
+    return out
+
+
+class FirstReranker:
+    """Single-token listwise reranking (FIRST) with any ChatModel that returns top log-probabilities."""
+
+    name = "first"
+
+    def __init__(
+        self,
+        model: ChatModel,
+        *,
+        window: int = 20,
+        step: int = 10,
+        word_budget: int = common.DEFAULT_WORD_BUDGET,
+        top_logprobs: int = 20,
+        tracer: Any = None,
+    ) -> None:
+        if window > len(LETTERS):
+            raise ConfigError(f"FIRST window {window} > {len(LETTERS)} letters", hint="use window <= 26 (default 20)")
+        common.windows(window, window, step)
+        self.model = model
+        self.window = window
+        self.step = step
+        self.word_budget = word_budget
+        self.top_logprobs = top_logprobs
+        self.tracer = tracer
+        self._template, meta = load_with_meta("rerank_first")
+        self._system = meta.get("system", "")
+        self.fallback = ListwiseReranker(model, window=window, step=step, word_budget=word_budget, tracer=tracer)
+
+    def messages(self, query: str, passages: list[str]) -> list[Message]:
+        body = "\n".join(f"[{LETTERS[i]}] {p}" for i, p in enumerate(passages))
+        user = self._template.format(
+            num=len(passages), query=query.strip(), passages=body, last=LETTERS[len(passages) - 1]
+        )
+        msgs: list[Message] = [{"role": "system", "content": self._system}] if self._system else []
+        return msgs + [{"role": "user", "content": user}]
+
+    def rank_window(self, query: str, chunk: list[Hit], stats: dict[str, Any], lw: ListwiseStats) -> list[int]:
+        stats["windows"] += 1
+        reason = None
+        if not getattr(self.model, "supports_logprobs", False):
+            reason = f"model {getattr(self.model, 'model', '?')!r} does not support logprobs"
+        else:
+            msgs = self.messages(query, [common.passage(h, self.word_budget) for h in chunk])
+            result = self.model.chat(
+                msgs, temperature=0.0, max_tokens=1, logprobs=True, top_logprobs=self.top_logprobs,
+                tracer=self.tracer, name="rerank.first",
+            )
+            scores = letter_scores(result, len(chunk))
+            if result.logprobs is None or not result.logprobs:
+                reason = "the backend returned no logprobs"
+            elif not scores:
+                reason = f"no identifier among the top {self.top_logprobs} first tokens ({result.content!r})"
+            else:
+                stats["scored"] += len(scores)
+                stats["unscored"] += len(chunk) - len(scores)
+                ranked = sorted(scores, key=lambda i: -scores[i])
+                return ranked + [i for i in range(len(chunk)) if i not in scores]
+        stats["fallbacks"] += 1
+        if reason not in stats["fallback_reasons"]:
+            stats["fallback_reasons"].append(reason)
+        return self.fallback.rank_window(query, chunk, lw)
+
+    def rerank(self, query: str, hits: list[Hit], k: int | None = None) -> list[Hit]:
+        common.check_args(query, k)
+        t0 = time.perf_counter()
+        unique, dropped = common.dedupe(hits)
+        stats: dict[str, Any] = {"windows": 0, "scored": 0, "unscored": 0, "fallbacks": 0, "fallback_reasons": []}
+        lw = ListwiseStats()
+        if len(unique) > 1:
+            ranked = common.sliding_rerank(
+                unique, self.window, self.step, lambda c: self.rank_window(query, c, stats, lw)
+            )
+        else:
+            ranked = unique
+        if stats["fallbacks"]:
+            stats["listwise"] = lw.as_dict()
+            stats["parse_failures"] = lw.parse_failures
+        common.emit(self.tracer, self.name, query, len(hits), t0, duplicates=dropped, **stats)
+        return common.finish(unique, ranked, k, self.name)

@@ -1,0 +1,287 @@
+"""ICR: in-context reranking by attention (Chen et al., "Attention in Large Language Models Yields Efficient
+Zero-Shot Re-Rankers", 2024), on an open-weight causal LM in transformers, on the CPU.
+
+The documents come first and the query last, in one chat-formatted prompt (``prompts/rerank_icr.md``). A
+document's score is the attention that the *query span* (the instruction after the documents, the query and the
+assistant header) pays to the document's tokens: per layer, the attention probabilities of the query-span rows,
+summed over heads and averaged over the rows; summed over layers. A second pass with the content-free query
+``"N/A"`` reuses the documents' KV cache (cropped to the end of the documents) and measures each token's intrinsic
+bias; per token the difference ``query - N/A`` is kept, tokens whose difference is below ``mean - 2·std`` (within
+the document) are dropped, and the rest are summed. That is the reference implementation's default
+``masked_NA_calibration``. Two forward passes for N documents, the second only a few tokens long.
+
+Only the query rows' attention is computed: the model runs with SDPA (no full attention matrices), and a
+registered attention function recomputes softmax(q·kᵀ) for the query-span rows only, from the rotated queries and
+the cached keys (what the reference does for FlashAttention-2). Peak memory stays near the bf16 weights.
+
+Weights: the same Qwen2.5-Coder-0.5B-Instruct Q4_K_M GGUF the embedded llama.cpp model uses
+(:func:`sleuth.llm.weights.ensure_weights`), dequantized by transformers' GGUF loader once (~1–3 min) and cached as
+a bf16 ``save_pretrained`` copy under ``$SLEUTH_HOME/models/hf/`` (reloads in seconds).
+
+Long lists: windows of ``window`` documents (default 20) moved ``stride`` (default 10) from the back to the
+front, RankGPT's merge rule (:func:`sleuth.rerank.common.sliding_rerank`); a hit's ``score`` is its calibrated
+attention in the last window that judged it (scores of different windows are not comparable; the order is).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from sleuth.errors import MissingExtraError, WeightsError
+from sleuth.prompts import load as load_prompt
+from sleuth.records import Hit
+from sleuth.rerank import common
+
+CALIBRATION_QUERY = "N/A"
+ATTN_IMPL = "sleuth_icr"
+_FEATURE = "ICR attention reranking"
+_LOADED: dict[str, tuple[Any, Any]] = {}  # model dir -> (model, tokenizer): weights are loaded once per process
+_LOAD_LOCK = threading.Lock()
+
+
+def _require() -> tuple[Any, Any]:
+    """Import torch and transformers, or raise MissingExtraError with the install hint."""
+    try:
+        import torch
+    except ImportError:
+        raise MissingExtraError("attention", "torch", _FEATURE) from None
+    try:
+        import transformers
+    except ImportError:
+        raise MissingExtraError("attention", "transformers", _FEATURE) from None
+    return torch, transformers
+
+
+# --- weights -------------------------------------------------------------------------------------------------
+
+
+def attention_model_dir(weights: str = "qwen2.5-coder-0.5b", home: Path | None = None) -> Path:
+    """The bf16 transformers copy of packaged GGUF ``weights``, converted on first use and cached."""
+    from sleuth.config import sleuth_home
+    from sleuth.fsutil import atomic_dir
+    from sleuth.llm.weights import KNOWN_WEIGHTS, ensure_weights
+
+    torch, transformers = _require()
+    gguf = ensure_weights(weights, home)
+    spec = KNOWN_WEIGHTS[weights]
+    target = (home or sleuth_home()) / "models" / "hf" / f"{gguf.stem}-bf16"
+    stamp = target / "sleuth_source.json"
+    if stamp.exists():
+        try:
+            if json.loads(stamp.read_text()).get("sha256") == spec.sha256:
+                return target
+        except (OSError, ValueError):
+            pass
+    try:
+        import gguf as _gguf  # noqa: F401  (transformers needs it to read GGUF files)
+    except ImportError:
+        raise MissingExtraError("attention", "gguf", _FEATURE) from None
+    t0 = time.perf_counter()
+    with atomic_dir(target) as tmp:
+        tok = transformers.AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+        model = transformers.AutoModelForCausalLM.from_pretrained(
+            str(gguf.parent), gguf_file=gguf.name, dtype=torch.bfloat16, attn_implementation="eager"
+        )
+        # save_pretrained refuses a GGUF-loaded model while it still carries the quantizer.
+        model.hf_quantizer = None
+        if hasattr(model.config, "quantization_config"):
+            del model.config.quantization_config
+        model.to(torch.bfloat16)
+        model.save_pretrained(tmp)
+        tok.save_pretrained(tmp)
+        (tmp / "sleuth_source.json").write_text(
+            json.dumps(
+                {"gguf": gguf.name, "sha256": spec.sha256, "dtype": "bfloat16", "convert_s": time.perf_counter() - t0}
+            )
+        )
+        del model
+    return target
+
+
+def _register_attention(torch: Any) -> None:
+    """Register ``sleuth_icr``: SDPA for the output, plus the query-span rows' attention probabilities."""
+    from transformers import AttentionInterface
+    from transformers.integrations.sdpa_attention import repeat_kv, sdpa_attention_forward
+    from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
+
+    if ATTN_IMPL in AttentionInterface._global_mapping:
+        return
+
+    def icr_attention(module: Any, query: Any, key: Any, value: Any, attention_mask: Any, **kwargs: Any) -> Any:
+        out = sdpa_attention_forward(module, query, key, value, attention_mask, **kwargs)
+        cap = getattr(module, "_sleuth_icr", None)
+        if cap is not None:
+            rows = query[:, :, cap.rows_start :, :].float()  # (1, H, R, d)
+            keys = repeat_kv(key, module.num_key_value_groups).float()  # (1, H, K, d)
+            scaling = kwargs.get("scaling") or module.scaling
+            logits = torch.matmul(rows, keys.transpose(2, 3)) * scaling  # (1, H, R, K)
+            n_q, n_k = query.shape[2], key.shape[2]
+            pos = torch.arange(n_k - n_q + cap.rows_start, n_k)  # key positions of the query-span rows
+            future = torch.arange(n_k)[None, :] > pos[:, None]  # causal: a row sees keys up to its position
+            logits = logits.masked_fill(future, float("-inf"))
+            probs = torch.softmax(logits, dim=-1)
+            cap.add(probs[0].sum(0).mean(0))  # sum over heads, mean over query rows -> (K,)
+        return out
+
+    AttentionInterface.register(ATTN_IMPL, icr_attention)
+    AttentionMaskInterface.register(ATTN_IMPL, sdpa_mask)
+
+
+def load_attention_model(model_dir: str | Path) -> tuple[Any, Any]:
+    """(model, tokenizer) in bf16 with the ``sleuth_icr`` attention, loaded once per process per folder."""
+    torch, transformers = _require()
+    key = str(Path(model_dir).resolve())
+    with _LOAD_LOCK:
+        if key in _LOADED:
+            return _LOADED[key]
+        if not (Path(key) / "config.json").exists():
+            raise WeightsError(f"no transformers model in {key}", hint="let ICR build it from the packaged GGUF")
+        _register_attention(torch)
+        tok = transformers.AutoTokenizer.from_pretrained(key)
+        model = transformers.AutoModelForCausalLM.from_pretrained(key, dtype=torch.bfloat16, attn_implementation="sdpa")
+        model.set_attn_implementation(ATTN_IMPL)
+        model.eval()
+        _LOADED[key] = (model, tok)
+        return model, tok
+
+
+# --- scoring -------------------------------------------------------------------------------------------------
+
+
+class _Capture:
+    def __init__(self, rows_start: int) -> None:
+        self.rows_start = rows_start
+        self.total: Any = None
+
+    def add(self, v: Any) -> None:
+        self.total = v if self.total is None else self.total + v
+
+
+class ICRReranker:
+    """In-context reranking by attention. Construct once and reuse: the model loads on first use."""
+
+    name = "icr"
+
+    def __init__(
+        self,
+        *,
+        weights: str = "qwen2.5-coder-0.5b",
+        model_dir: str | Path | None = None,
+        word_budget: int = common.DEFAULT_WORD_BUDGET,
+        window: int = 20,
+        stride: int = 10,
+        calibrate: bool = True,
+        tracer: Any = None,
+    ) -> None:
+        self.weights = weights
+        self.model_dir = Path(model_dir) if model_dir else None
+        self.word_budget = word_budget
+        self.window = window
+        self.stride = stride
+        self.calibrate = calibrate
+        self.tracer = tracer
+        self._model: Any = None
+        self._tok: Any = None
+        template = load_prompt("rerank_icr")
+        intro, _, rest = template.partition("{documents}")
+        self._intro = intro.rstrip()
+        self._late = rest.strip("\n")  # holds {query}
+
+    # -- model ----------------------------------------------------------------------------------------------
+    def load(self) -> ICRReranker:
+        if self._model is None:
+            _require()
+            d = self.model_dir or attention_model_dir(self.weights)
+            self._model, self._tok = load_attention_model(d)
+            marker = "\x00SLEUTH\x00"
+            rendered = self._tok.apply_chat_template(
+                [{"role": "user", "content": marker}], add_generation_prompt=True, tokenize=False
+            )
+            self._chat_before, _, self._chat_after = rendered.partition(marker)
+        return self
+
+    def _ids(self, text: str) -> list[int]:
+        return list(self._tok(text, add_special_tokens=False)["input_ids"])
+
+    def _layout(self, docs: list[str]) -> tuple[list[int], list[tuple[int, int]]]:
+        """Token ids of the prompt up to the end of the documents, and each document's token span."""
+        ids = self._ids(self._chat_before + self._intro)
+        sep = self._ids("\n\n")
+        spans = []
+        for i, d in enumerate(docs, 1):
+            ids += sep
+            piece = self._ids(f"[{i}] {d}")
+            spans.append((len(ids), len(ids) + len(piece)))
+            ids += piece
+        return ids, spans
+
+    def _tail(self, query: str) -> list[int]:
+        return self._ids("\n\n" + self._late.replace("{query}", query) + self._chat_after)
+
+    def _attention(self, input_ids: list[int], rows_start: int, cache: Any) -> Any:
+        import torch
+
+        cap = _Capture(rows_start)
+        layers = [layer.self_attn for layer in self._model.model.layers]
+        for a in layers:
+            a._sleuth_icr = cap
+        try:
+            with torch.inference_mode():
+                self._model(
+                    input_ids=torch.tensor([input_ids]), past_key_values=cache, use_cache=True, logits_to_keep=1
+                )
+        finally:
+            for a in layers:
+                a._sleuth_icr = None
+        return cap.total
+
+    def score(self, query: str, docs: list[str]) -> list[float]:
+        """Calibrated ICR scores of ``docs`` (already truncated) for ``query``, in input order. Higher is better."""
+        self.load()
+        from transformers import DynamicCache
+
+        prefix, spans = self._layout(docs)
+        cache = DynamicCache()
+        tail = self._tail(query)
+        att_q = self._attention(prefix + tail, len(prefix), cache)
+        if not self.calibrate:
+            return [float(att_q[a:b].sum()) for a, b in spans]
+        cache.crop(-len(tail))  # keep the documents' keys and values only
+        att_na = self._attention(self._tail(CALIBRATION_QUERY), 0, cache)
+        scores = []
+        for a, b in spans:
+            diff = att_q[a:b] - att_na[a:b]
+            if diff.numel() > 1:
+                keep = diff > diff.mean() - 2 * diff.std()
+                diff = diff * keep
+            scores.append(float(diff.sum()))
+        del cache
+        return scores
+
+    # -- Reranker -------------------------------------------------------------------------------------------
+    def rerank(self, query: str, hits: list[Hit], k: int | None = None) -> list[Hit]:
+        common.check_args(query, k)
+        t0 = time.perf_counter()
+        unique, dropped = common.dedupe(hits)
+        if len(unique) <= 1:
+            common.emit(self.tracer, self.name, query, len(hits), t0, windows=0, duplicates=dropped)
+            return common.finish(unique, unique, k, self.name)
+        self.load()
+        scores: dict[str, float] = {}
+        n_windows = 0
+
+        def rank_window(chunk: list[Hit]) -> list[int]:
+            nonlocal n_windows
+            n_windows += 1
+            s = self.score(query, [common.passage(h, self.word_budget) for h in chunk])
+            for h, v in zip(chunk, s, strict=True):
+                scores[h.doc_id] = v
+            return sorted(range(len(chunk)), key=lambda i: -s[i])
+
+        ranked = common.sliding_rerank(unique, self.window, self.stride, rank_window)
+        common.emit(self.tracer, self.name, query, len(hits), t0, windows=n_windows, duplicates=dropped)
+        return common.finish(unique, ranked, k, self.name, scores)
