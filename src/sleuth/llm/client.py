@@ -60,6 +60,8 @@ _CONTEXT_PHRASES = (
     "too many tokens",
     "prompt is too long",
 )
+_JSON_ERRORS = ("Expecting value", "Unterminated string", "Extra data", "Expecting ','", "Invalid control character",
+                "Expecting property name")
 _NOT_FOUND_PHRASES = ("llm provider not provided", "model_not_found", "does not exist", "unknown model", "not found")
 
 
@@ -99,7 +101,7 @@ def map_error(exc: BaseException, model: str) -> tuple[ModelError, bool]:
         return ModelAuthError(f"{model}: the provider refused the credentials: {short}"), False
     if name == "NotFoundError" or (name == "BadRequestError" and any(p in low for p in _NOT_FOUND_PHRASES)):
         return ModelNotFoundError(f"{model}: unknown model or endpoint: {short}"), False
-    if name in ("JSONDecodeError",) or "json" in low and ("decode" in low or "expecting" in low or "parse" in low):
+    if name == "JSONDecodeError" or "[200 ok]" in low or any(p in msg for p in _JSON_ERRORS):
         return ModelOutputError(f"{model}: the server returned malformed JSON: {short}",
                                 hint="check that api_base points at an OpenAI-compatible server"), False
     if name in (

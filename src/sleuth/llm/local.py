@@ -52,10 +52,21 @@ def resolve_local_model(spec: str) -> tuple[Path, str]:
         name = spec.split(":", 1)[1]
         if name not in KNOWN_WEIGHTS:
             raise WeightsError(f"unknown packaged model {name!r}", hint=f"use one of {sorted(KNOWN_WEIGHTS)}")
-        return ensure_weights(name), "local" if name == DEFAULT_WEIGHTS else name
+        return ensure_weights(name), server_key(spec)
     if spec.startswith("gguf:"):
-        path = verify_gguf(spec.split(":", 1)[1]).resolve()
-        return path, "gguf-" + hashlib.sha1(str(path).encode()).hexdigest()[:12]
+        return verify_gguf(spec.split(":", 1)[1]).resolve(), server_key(spec)
+    raise WeightsError(f"not a local model spec: {spec!r}", hint="use local, local:<name> or gguf:/path/file.gguf")
+
+
+def server_key(spec: str) -> str:
+    """The server key of a model spec, without assembling or checking weights (for status/stop)."""
+    if spec == "local" or spec == f"local:{DEFAULT_WEIGHTS}":
+        return "local"
+    if spec.startswith("local:"):
+        return spec.split(":", 1)[1]
+    if spec.startswith("gguf:"):
+        path = Path(spec.split(":", 1)[1]).expanduser().resolve()
+        return "gguf-" + hashlib.sha1(str(path).encode()).hexdigest()[:12]
     raise WeightsError(f"not a local model spec: {spec!r}", hint="use local, local:<name> or gguf:/path/file.gguf")
 
 
@@ -116,6 +127,11 @@ class LocalServer:
     def for_spec(cls, spec: str = "local", **kwargs: Any) -> LocalServer:
         path, key = resolve_local_model(spec)
         return cls(path, key=key, **kwargs)
+
+    @classmethod
+    def handle(cls, spec: str = "local", **kwargs: Any) -> LocalServer:
+        """A handle for status/stop only: no weights are assembled or checked (it cannot start a server)."""
+        return cls(Path("/nonexistent"), key=server_key(spec), **kwargs)
 
     # -- state ----------------------------------------------------------------------------------------------
     def read_state(self) -> dict[str, Any] | None:
@@ -272,6 +288,12 @@ class LocalServer:
                 return str(state["api_base"])
             code = proc.poll()
             if code is not None:
+                tail = self.log_tail(8)
+                if any(p in tail for p in ("not within the file bounds", "failed to load model", "invalid magic")):
+                    raise WeightsError(
+                        f"llama.cpp could not load {self.model_path}: {tail}",
+                        hint="the GGUF file is truncated or corrupt: replace it with a complete copy",
+                    )
                 raise ModelConnectionError(
                     f"the local model server exited while starting (code {code}): {self.log_tail()}",
                     hint=f"see {self.log_file}",

@@ -125,14 +125,14 @@ def _stamp(path: Path) -> Path:
     return path.with_name(path.name + ".verified")
 
 
-def ensure_weights(name: str = DEFAULT_WEIGHTS, home: Path | None = None) -> Path:
+def ensure_weights(name: str | WeightsSpec = DEFAULT_WEIGHTS, home: Path | None = None) -> Path:
     """Return the path of the verified GGUF file ``name``, assembling it from its packages on first use.
 
     A file verified before (a ``.verified`` stamp with its digest, size and mtime) is only re-checked for
     size; anything else is hashed in full.
     """
     try:
-        spec = KNOWN_WEIGHTS[name]
+        spec = name if isinstance(name, WeightsSpec) else KNOWN_WEIGHTS[name]
     except KeyError:
         raise WeightsError(
             f"unknown packaged weights {name!r}", hint=f"use one of {sorted(KNOWN_WEIGHTS)} or gguf:/path/file.gguf"
