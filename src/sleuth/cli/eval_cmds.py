@@ -1,0 +1,167 @@
+"""`sleuth eval hotpotqa | beir | browsecomp-plus | tools | report`: run evaluations and compare runs.
+
+Heavy imports (ranx, matplotlib, retrievers, models) happen inside the commands.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from sleuth.cli.output import JSON_OPTION, Output, run_command
+
+eval_app = typer.Typer(help="Evaluate retrievers, rerankers, tool retrieval and agents; compare runs.", no_args_is_help=True)
+
+DATA = typer.Option(..., "--data", "-d", help="The dataset file or folder (see docs/results/evals.md).")
+AGENT = typer.Option(None, "--agent", "-a", help="Agent strategy to evaluate (router, react, sira, iter-retgen).")
+METHOD = typer.Option(None, "--method", help="Retrieval method when no --agent: bm25, sira, dense, hybrid (tools: llm-query too).")
+RERANK = typer.Option(None, "--rerank", help="Reranker applied to the retriever's top --rerank-depth hits.")
+RERANK_DEPTH = typer.Option(20, "--rerank-depth", min=1, help="How many retrieved hits the reranker reorders.")
+MODEL = typer.Option(None, "--model", "-m", help="Model for agents, SIRA, rerankers (litellm string or 'local').")
+LIMIT = typer.Option(None, "--limit", "-n", min=1, help="Evaluate only the first N questions (after --seed shuffling).")
+OUT = typer.Option(None, "--out", "-o", help="Run directory (default: eval-runs/<task>-<data>-<system>-<time>).")
+RESUME = typer.Option(False, "--resume", help="Continue the run in --out, skipping finished questions.")
+SEED = typer.Option(None, "--seed", help="Shuffle the questions with this seed before --limit.")
+CONCURRENCY = typer.Option(1, "--concurrency", "-j", min=1, help="Questions run at the same time.")
+K = typer.Option(100, "--k", min=1, help="How many documents/tools a retriever returns per question.")
+PROGRESS = typer.Option(None, "--progress/--no-progress", help="Progress bar on stderr (default: when a terminal).")
+CACHE = typer.Option(None, "--cache-dir", help="Where imported eval corpora are cached (default $SLEUTH_HOME/eval-corpora).")
+
+
+def _run(opts: Any, out: Path | None, limit: int | None, resume: bool, concurrency: int, as_json: bool) -> None:
+    def work() -> Output:
+        from sleuth.errors import ConfigError
+        from sleuth.evals.build import default_out_dir, prepare
+        from sleuth.evals.runner import run_eval
+
+        if resume and out is None:
+            raise ConfigError("--resume needs --out", hint="pass the run directory to continue with --out DIR")
+        prepared = prepare(opts)
+        run_dir = out or default_out_dir(opts)
+        result = run_eval(
+            prepared.eval_set,
+            prepared.system,
+            prepared.scorer,
+            run_dir,
+            prepared.config,
+            primary=prepared.primary,
+            concurrency=concurrency,
+            resume=resume,
+            limit=limit,
+            progress=opts.progress,
+            corpus_info=prepared.corpus_info,
+        )
+        s = result.summary
+        data = {
+            "ok": True,
+            "run_dir": result.run_dir,
+            "task": opts.task,
+            "dataset": prepared.eval_set.name,
+            "system": prepared.label,
+            "primary_metric": prepared.primary,
+            "ran": result.ran,
+            "skipped_finished": result.skipped,
+            "bad_records": len(prepared.eval_set.bad),
+            **{k: v for k, v in s.items() if k != "ok"},
+            "questions_ok": s["ok"],
+        }
+        metrics = "  ".join(f"{k} {v:.4f}" for k, v in s["metrics"].items() if isinstance(v, float))
+        text = (
+            f"{prepared.eval_set.name} · {prepared.label}: {s['ok']} questions ({result.ran} run now, {result.skipped} "
+            f"already done), {s['errors']} errors\n{metrics}\n"
+            f"tokens/q {s['tokens_per_question']}  cost {s['cost']}  LLM calls/q {s['llm_calls_per_question']}  "
+            f"tool calls/q {s['tool_calls_per_question']}  s/q {s['seconds_per_question']}\n"
+            + (f"skipped {len(prepared.eval_set.bad)} bad records (see {result.run_dir}/bad_records.jsonl)\n" if prepared.eval_set.bad else "")
+            + f"rows: {result.run_dir}/rows.jsonl  ·  report: sleuth eval report {result.run_dir}"
+        )
+        return Output(data, text)
+
+    run_command(as_json, work, typer.echo)
+
+
+def _options(task: str, data: str, **kw: Any) -> Any:
+    from sleuth.evals.build import Options
+
+    return Options(task=task, data=data, **kw)
+
+
+@eval_app.command("hotpotqa")
+def hotpotqa_cmd(
+    data: str = DATA, agent: str = AGENT, method: str = METHOD, rerank: str = RERANK, rerank_depth: int = RERANK_DEPTH,
+    model: str = MODEL, limit: int = LIMIT, out: Path = OUT, resume: bool = RESUME, seed: int = SEED,
+    concurrency: int = CONCURRENCY, k: int = K, progress: bool = PROGRESS, cache_dir: str = CACHE, as_json: bool = JSON_OPTION,
+) -> None:
+    """HotpotQA (official distractor JSON/JSONL or IRCoT-style JSONL). With --agent: answer EM/F1, supporting
+    paragraphs, evidence read; without: retrieval of the supporting paragraphs from the pooled paragraphs."""
+    opts = _options("hotpotqa", data, agent=agent, method=method, rerank=rerank, rerank_depth=rerank_depth, model=model,
+                    seed=seed, k=k, progress=progress, cache_dir=cache_dir)
+    _run(opts, out, limit, resume, concurrency, as_json)
+
+
+@eval_app.command("beir")
+def beir_cmd(
+    data: str = DATA, method: str = METHOD, rerank: str = RERANK, rerank_depth: int = RERANK_DEPTH, model: str = MODEL,
+    split: str = typer.Option("test", "--split", help="qrels/<split>.tsv (test, train, dev)."),
+    agent: str = AGENT, limit: int = LIMIT, out: Path = OUT, resume: bool = RESUME, seed: int = SEED,
+    concurrency: int = CONCURRENCY, k: int = K, progress: bool = PROGRESS, cache_dir: str = CACHE, as_json: bool = JSON_OPTION,
+) -> None:
+    """A BEIR folder (corpus.jsonl, queries.jsonl, qrels/<split>.tsv): nDCG@10, MRR@10, Recall@10/100."""
+    opts = _options("beir", data, agent=agent, method=method, rerank=rerank, rerank_depth=rerank_depth, model=model,
+                    seed=seed, k=k, split=split, progress=progress, cache_dir=cache_dir)
+    _run(opts, out, limit, resume, concurrency, as_json)
+
+
+@eval_app.command("browsecomp-plus")
+def browsecomp_cmd(
+    data: str = DATA,
+    corpus: str = typer.Option(None, "--corpus", help="The BrowseComp-Plus documents: a corpus folder or a JSONL file."),
+    answers: str = typer.Option(None, "--answers", help="Reference answers: TSV id<TAB>answer, or JSONL {query_id, answer}."),
+    judge_model: str = typer.Option(None, "--judge-model", help="Model for the LLM judge (default: --model)."),
+    agent: str = AGENT, method: str = METHOD, rerank: str = RERANK, rerank_depth: int = RERANK_DEPTH, model: str = MODEL,
+    limit: int = LIMIT, out: Path = OUT, resume: bool = RESUME, seed: int = SEED, concurrency: int = CONCURRENCY,
+    k: int = K, progress: bool = PROGRESS, cache_dir: str = CACHE, as_json: bool = JSON_OPTION,
+) -> None:
+    """BrowseComp-Plus: judged answer accuracy (with --agent and --answers), evidence recall, retrieval metrics."""
+    opts = _options("browsecomp-plus", data, agent=agent, method=method, rerank=rerank, rerank_depth=rerank_depth,
+                    model=model, judge_model=judge_model, seed=seed, k=k, corpus=corpus, answers=answers,
+                    progress=progress, cache_dir=cache_dir)
+    _run(opts, out, limit, resume, concurrency, as_json)
+
+
+@eval_app.command("tools")
+def tools_cmd(
+    data: str = DATA,
+    subset: str = typer.Option(None, "--subset", help="Which set inside --data (gorilla: huggingface, torchhub, ...)."),
+    method: str = METHOD, model: str = MODEL, limit: int = LIMIT, out: Path = OUT, resume: bool = RESUME,
+    seed: int = SEED, concurrency: int = CONCURRENCY,
+    k: int = typer.Option(10, "--k", min=1, help="How many tools are retrieved per query."),
+    progress: bool = PROGRESS, as_json: bool = JSON_OPTION,
+) -> None:
+    """Tool retrieval (MetaTool, StableToolBench, Gorilla APIBench, MTRB): nDCG@10, Recall@5/10, Sufficiency@5/10."""
+    opts = _options("tools", data, method=method, model=model, seed=seed, k=k, subset=subset, progress=progress)
+    _run(opts, out, limit, resume, concurrency, as_json)
+
+
+@eval_app.command("report")
+def report_cmd(
+    run_dirs: list[Path] = typer.Argument(..., help="One or more run directories to compare."),
+    out: Path = typer.Option(None, "--out", "-o", help="Where report.md/report.html go (default: the run dir, or ./sleuth-eval-report)."),
+    no_html: bool = typer.Option(False, "--no-html", help="Only the Markdown summary (no matplotlib)."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Compare runs: a Markdown summary and a self-contained HTML page with plots."""
+
+    def work() -> Output:
+        from sleuth.evals.report import write_report
+
+        result = write_report(list(run_dirs), out, html_page=not no_html)
+        text = result["markdown"] + "\nwrote " + ", ".join(result["paths"].values())
+        return Output({k: v for k, v in result.items() if k != "markdown"}, text)
+
+    run_command(as_json, work, typer.echo)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(eval_app, name="eval")

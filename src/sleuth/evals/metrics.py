@@ -1,0 +1,230 @@
+"""Evaluation metrics.
+
+* Answer EM / F1 with the official HotpotQA normalization (lower-case, drop punctuation, drop the articles
+  a/an/the, collapse whitespace; F1 is 0 when either side normalizes to yes/no/noanswer and they differ), the
+  logic of ``hotpot_evaluate_v1.py``, re-written here. With several gold answers the best one counts.
+* Supporting-paragraph precision / recall / F1 / EM over titles (the official ``update_sp`` logic applied to
+  paragraphs instead of sentences), and the official sentence-level version for ``[title, idx]`` facts.
+* Ranking metrics (nDCG@k, Recall@k, MRR@k, Precision@k) with ranx. ranx is chosen over pytrec_eval and
+  ir-measures because it is a wheel with no C build (pytrec_eval compiles trec_eval), evaluates from plain
+  dicts per query (``return_mean=False``) which is what one JSONL row per question needs, follows trec_eval's
+  definitions (linear-gain nDCG), and ships paired significance tests for comparing runs. Rankings are passed
+  as rank-derived scores so ranx never re-orders a system's ties.
+* Sufficiency@k for tool retrieval: 1 when every gold tool is in the top k, else 0.
+* Evidence recall from a trace: which gold documents the agent read (``read`` tool calls), and which it at
+  least saw in a search/grep result.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from sleuth.records import TraceEvent
+
+YES_NO = ("yes", "no", "noanswer")
+
+
+# -- answers (HotpotQA official) --------------------------------------------------------------------------------
+
+
+def normalize_answer(s: str) -> str:
+    """Official HotpotQA/SQuAD normalization: lower, strip punctuation, remove articles, fix whitespace."""
+    text = s.lower()
+    exclude = set(string.punctuation)
+    text = "".join(ch for ch in text if ch not in exclude)
+    text = re.sub(r"\b(a|an|the)\b", " ", text)
+    return " ".join(text.split())
+
+
+def answer_f1(prediction: str, gold: str) -> tuple[float, float, float]:
+    """``(f1, precision, recall)`` on normalized tokens, as the official script computes them."""
+    pred, truth = normalize_answer(prediction), normalize_answer(gold)
+    zero = (0.0, 0.0, 0.0)
+    if pred in YES_NO and pred != truth:
+        return zero
+    if truth in YES_NO and pred != truth:
+        return zero
+    p_tokens, g_tokens = pred.split(), truth.split()
+    common = Counter(p_tokens) & Counter(g_tokens)
+    same = sum(common.values())
+    if same == 0:
+        return zero
+    precision = same / len(p_tokens)
+    recall = same / len(g_tokens)
+    return 2 * precision * recall / (precision + recall), precision, recall
+
+
+def exact_match(prediction: str, gold: str) -> float:
+    return float(normalize_answer(prediction) == normalize_answer(gold))
+
+
+def answer_scores(prediction: str | None, golds: Sequence[str]) -> dict[str, float]:
+    """Best EM/F1/precision/recall over the gold answers (a missing prediction scores 0)."""
+    best = {"em": 0.0, "f1": 0.0, "answer_precision": 0.0, "answer_recall": 0.0}
+    if prediction is None or not golds:
+        return best
+    for g in golds:
+        f1, p, r = answer_f1(prediction, g)
+        best["em"] = max(best["em"], exact_match(prediction, g))
+        best["f1"] = max(best["f1"], f1)
+        best["answer_precision"] = max(best["answer_precision"], p)
+        best["answer_recall"] = max(best["answer_recall"], r)
+    return best
+
+
+# -- supporting paragraphs / facts ----------------------------------------------------------------------------
+
+
+def set_prf(predicted: Iterable[Any], gold: Iterable[Any], prefix: str = "sp") -> dict[str, float]:
+    """Official ``update_sp`` logic on sets: precision, recall, F1 and exact match."""
+    pred, truth = set(predicted), set(gold)
+    tp = len(pred & truth)
+    fp = len(pred - truth)
+    fn = len(truth - pred)
+    prec = tp / (tp + fp) if tp + fp > 0 else 0.0
+    rec = tp / (tp + fn) if tp + fn > 0 else 0.0
+    f1 = 2 * prec * rec / (prec + rec) if prec + rec > 0 else 0.0
+    return {f"{prefix}_precision": prec, f"{prefix}_recall": rec, f"{prefix}_f1": f1, f"{prefix}_em": float(fp + fn == 0)}
+
+
+def supporting_paragraphs(predicted_titles: Iterable[str], gold_titles: Iterable[str]) -> dict[str, float]:
+    return set_prf(predicted_titles, gold_titles, "sp")
+
+
+def supporting_facts(predicted: Iterable[Sequence[Any]], gold: Iterable[Sequence[Any]]) -> dict[str, float]:
+    return set_prf(map(tuple, predicted), map(tuple, gold), "sf")
+
+
+# -- ranking (ranx) --------------------------------------------------------------------------------------------
+
+
+def _ranx() -> Any:
+    try:
+        import ranx
+    except ImportError:
+        from sleuth.errors import MissingExtraError
+
+        raise MissingExtraError("eval", "ranx", "ranking metrics") from None
+    return ranx
+
+
+def ranking_metric_names(ks: Sequence[int] = (10, 100), ndcg_k: int = 10) -> list[str]:
+    return [f"ndcg@{ndcg_k}", f"mrr@{ndcg_k}", *(f"recall@{k}" for k in ks)]
+
+
+def rank_scores(ranking: Sequence[str]) -> dict[str, float]:
+    """Rank-derived scores (n, n-1, ...): ranx sorts by score, so the system's order is kept exactly."""
+    out: dict[str, float] = {}
+    n = len(ranking)
+    for i, d in enumerate(ranking):
+        out.setdefault(d, float(n - i))
+    return out
+
+
+def ranking_scores(
+    relevance: dict[str, int], ranking: Sequence[str], metrics: Sequence[str] = ("ndcg@10", "mrr@10", "recall@100")
+) -> dict[str, float]:
+    """Per-question ranking metrics with ranx. Empty ranking → zeros; no relevant documents → {}."""
+    rels = {d: int(s) for d, s in relevance.items() if s > 0}
+    if not rels:
+        return {}
+    if not ranking:
+        return {m: 0.0 for m in metrics}
+    many = ranking_scores_many({"q": rels}, {"q": list(ranking)}, metrics)
+    return {m: float(v[0]) for m, v in many.items()}
+
+
+def ranking_scores_many(
+    qrels: dict[str, dict[str, int]], rankings: dict[str, Sequence[str]], metrics: Sequence[str]
+) -> dict[str, list[float]]:
+    """Per-query values, in ``qrels`` order, for many queries at once (queries without a ranking score 0)."""
+    ranx = _ranx()
+    import warnings
+
+    q = {qid: {d: int(s) for d, s in r.items() if s > 0} for qid, r in qrels.items()}
+    q = {qid: r for qid, r in q.items() if r}
+    run = {qid: rank_scores(rankings.get(qid) or []) for qid in q}
+    # ranx refuses empty runs for a query; give those a dummy non-relevant document
+    for qid, r in run.items():
+        if not r:
+            r["\0none"] = 1.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        out = ranx.evaluate(ranx.Qrels(q), ranx.Run(run), list(metrics), return_mean=False, make_comparable=True)
+    if len(metrics) == 1:
+        out = {metrics[0]: out}
+    # ranx sorts query ids; map back to qrels order
+    order = sorted(q)
+    pos = {qid: i for i, qid in enumerate(order)}
+    return {m: [float(out[m][pos[qid]]) for qid in q] for m in metrics}
+
+
+# -- tools ------------------------------------------------------------------------------------------------------
+
+
+def sufficiency_at_k(gold: Iterable[str], ranking: Sequence[str], k: int) -> float:
+    """1.0 when every gold tool is among the top ``k``, else 0.0 (no gold tools → 0.0)."""
+    need = set(gold)
+    return float(bool(need) and need <= set(ranking[:k]))
+
+
+# -- evidence from a trace ------------------------------------------------------------------------------------
+
+READ_TOOLS = ("read", "read_document", "open")
+SEARCH_TOOLS = ("grep", "search", "bm25", "dense", "hybrid", "sira", "ls")
+DOC_ARG_KEYS = ("doc_id", "doc_ids", "path", "paths", "id", "ids", "document")
+
+
+def _arg_doc_ids(args: dict[str, Any]) -> list[str]:
+    out: list[str] = []
+    for key in DOC_ARG_KEYS:
+        v = args.get(key)
+        if isinstance(v, str):
+            out.append(v)
+        elif isinstance(v, list):
+            out.extend(str(x) for x in v if isinstance(x, str | int))
+    return out
+
+
+def _result_text(e: TraceEvent) -> str:
+    parts = [e.preview]
+    for key in ("doc_ids", "hits", "results"):
+        v = e.data.get(key)
+        if v is not None:
+            parts.append(str(v))
+    return "\n".join(parts)
+
+
+def docs_read(events: Iterable[TraceEvent]) -> list[str]:
+    """Doc ids passed to successful ``read``-like tool calls, in order, deduplicated."""
+    seen: dict[str, None] = {}
+    for e in events:
+        if e.kind == "tool" and e.name in READ_TOOLS and not e.error:
+            for d in _arg_doc_ids(e.args):
+                seen.setdefault(d, None)
+    return list(seen)
+
+
+def evidence_recall(events: Sequence[TraceEvent], gold_doc_ids: Iterable[str], *, to_doc_id: Any = None) -> dict[str, float]:
+    """``evidence_read``: share of gold docs the agent read; ``evidence_seen``: share it read or saw in a
+    search/grep result (the preview or the event's ``data``).
+
+    ``gold_doc_ids`` are corpus doc ids; pass ``to_doc_id`` (original id → doc id) when they are original ids.
+    """
+    gold = [to_doc_id(g) if to_doc_id else g for g in gold_doc_ids]
+    if not gold:
+        return {}
+    read = set(docs_read(events))
+    seen_text = "\n".join(_result_text(e) for e in events if e.kind == "tool" and e.name in SEARCH_TOOLS and not e.error)
+    n_read = sum(1 for g in gold if g in read)
+    n_seen = sum(1 for g in gold if g in read or g in seen_text)
+    return {"evidence_read": n_read / len(gold), "evidence_seen": n_seen / len(gold)}
+
+
+def mean(values: Iterable[float | None]) -> float | None:
+    vals = [v for v in values if isinstance(v, int | float)]
+    return sum(vals) / len(vals) if vals else None

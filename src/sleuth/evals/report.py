@@ -1,0 +1,239 @@
+"""`sleuth eval report RUN_DIR...`: compare runs side by side as Markdown, a self-contained HTML page, or JSON.
+
+The HTML page embeds its plots as base64 PNGs (matplotlib, Agg backend): the primary metric against tokens per
+question, bars of each run's metrics, and the distribution of seconds per question. Summaries are recomputed
+from ``rows.jsonl`` (the last row per question), so a report on a run that is still going is up to date.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+from pathlib import Path
+from typing import Any
+
+from sleuth.errors import DataError
+from sleuth.evals.results import read_manifest, read_rows, summarize
+
+REPORT_MD = "report.md"
+REPORT_HTML = "report.html"
+
+
+def _label(manifest: dict[str, Any]) -> str:
+    from sleuth.evals.build import system_label
+
+    return system_label(manifest.get("config", {}).get("system", {}))
+
+
+def load_runs(run_dirs: list[str | Path]) -> list[dict[str, Any]]:
+    """One entry per run: its directory, label, manifest, summary and per-question seconds."""
+    if not run_dirs:
+        raise DataError("no run directories given", hint="pass one or more --out folders of `sleuth eval` runs")
+    runs = []
+    for d in run_dirs:
+        manifest = read_manifest(d)
+        rows = read_rows(d)
+        summary = summarize(rows)
+        primary = manifest.get("primary_metric", "ndcg@10")
+        runs.append(
+            {
+                "run_dir": str(d),
+                "label": _label(manifest),
+                "task": manifest.get("config", {}).get("task"),
+                "dataset": manifest.get("dataset"),
+                "primary_metric": primary,
+                "primary": summary["metrics"].get(primary),
+                "summary": summary,
+                "seconds": [r.seconds for r in rows if r.status == "ok"],
+                "manifest": {k: manifest.get(k) for k in ("sleuth_version", "git_commit", "created", "config", "limit", "bad_records", "corpus")},
+            }
+        )
+    return runs
+
+
+def _fmt(v: Any, digits: int = 3) -> str:
+    if v is None:
+        return "–"
+    if isinstance(v, float):
+        return f"{v:.{digits}f}"
+    return str(v)
+
+
+def _groups(runs: list[dict[str, Any]]) -> dict[tuple[str, str], list[dict[str, Any]]]:
+    out: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for r in runs:
+        out.setdefault((str(r["task"]), str(r["dataset"])), []).append(r)
+    return out
+
+
+def _table(runs: list[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
+    names: dict[str, None] = {}
+    for r in runs:
+        for k in r["summary"]["metrics"]:
+            names.setdefault(k, None)
+    metric_names = sorted(names, key=lambda k: (k != runs[0]["primary_metric"], k))
+    header = ["run", "system", "questions", *metric_names, "tokens/q", "cost", "LLM calls/q", "tool calls/q", "s/q", "p90 s", "errors"]
+    rows = []
+    for r in runs:
+        s = r["summary"]
+        cost = s["cost"] if isinstance(s["cost"], str) else f"${s['cost']:.4f}"
+        rows.append(
+            [
+                Path(r["run_dir"]).name,
+                r["label"],
+                str(s["ok"]),
+                *(_fmt(s["metrics"].get(m)) for m in metric_names),
+                _fmt(s["tokens_per_question"], 0),
+                cost,
+                _fmt(s["llm_calls_per_question"], 2),
+                _fmt(s["tool_calls_per_question"], 2),
+                _fmt(s["seconds_per_question"], 3),
+                _fmt(s["seconds_p90"], 3),
+                str(s["errors"]),
+            ]
+        )
+    return header, rows
+
+
+def render_markdown(runs: list[dict[str, Any]]) -> str:
+    lines = ["# sleuth eval report", ""]
+    for (task, dataset), group in _groups(runs).items():
+        header, rows = _table(group)
+        lines += [f"## {task}: {dataset}", "", f"Primary metric: `{group[0]['primary_metric']}`.", ""]
+        lines.append("| " + " | ".join(header) + " |")
+        lines.append("|" + "|".join("---" for _ in header) + "|")
+        lines += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in rows]
+        lines.append("")
+    lines.append("## Runs")
+    lines.append("")
+    for r in runs:
+        m = r["manifest"]
+        lines.append(
+            f"- `{r['run_dir']}`: sleuth {m.get('sleuth_version')}, commit {m.get('git_commit') or 'unknown'}, "
+            f"created {m.get('created')}, limit {m.get('limit')}, data checksum {m.get('config', {}).get('data_checksum')}, "
+            f"seed {m.get('config', {}).get('seed')}, skipped records {m.get('bad_records')}"
+        )
+    return "\n".join(lines) + "\n"
+
+
+# -- plots --------------------------------------------------------------------------------------------------------
+
+
+def _png(fig: Any) -> str:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+    return base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def plots(runs: list[dict[str, Any]]) -> dict[str, str]:
+    """``{name: base64 PNG}``: quality vs tokens, metric bars, latency distribution."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        from sleuth.errors import MissingExtraError
+
+        raise MissingExtraError("eval", "matplotlib", "eval report plots") from None
+    out: dict[str, str] = {}
+    labels = [f"{r['label']}\n{r['dataset']}" for r in runs]
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    for r, lab in zip(runs, labels, strict=True):
+        if r["primary"] is not None:
+            ax.scatter(r["summary"]["tokens_per_question"], r["primary"], s=50)
+            ax.annotate(lab.replace("\n", " · "), (r["summary"]["tokens_per_question"], r["primary"]), fontsize=7, xytext=(4, 4), textcoords="offset points")
+    ax.set_xlabel("tokens per question")
+    ax.set_ylabel("primary metric (" + ", ".join(sorted({r["primary_metric"] for r in runs})) + ")")
+    ax.set_title("Quality against tokens per question")
+    ax.grid(alpha=0.3)
+    out["quality_vs_tokens"] = _png(fig)
+
+    names: dict[str, None] = {}
+    for r in runs:
+        for k in r["summary"]["metrics"]:
+            if not k.startswith("judge_"):
+                names.setdefault(k, None)
+    metric_names = list(names)[:8]
+    fig, ax = plt.subplots(figsize=(max(6.4, 0.9 * len(metric_names) * max(1, len(runs)) / 2), 4.2))
+    width = 0.8 / max(1, len(runs))
+    for i, (r, lab) in enumerate(zip(runs, labels, strict=True)):
+        vals = [r["summary"]["metrics"].get(m) or 0.0 for m in metric_names]
+        ax.bar([j + i * width for j in range(len(metric_names))], vals, width=width, label=lab.replace("\n", " · "))
+    ax.set_xticks([j + width * (len(runs) - 1) / 2 for j in range(len(metric_names))])
+    ax.set_xticklabels(metric_names, rotation=30, ha="right", fontsize=8)
+    ax.set_ylim(0, 1)
+    ax.set_title("Metrics per run")
+    ax.legend(fontsize=7)
+    out["metrics_per_run"] = _png(fig)
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    data = [r["seconds"] or [0.0] for r in runs]
+    ax.boxplot(data, showfliers=True)
+    ax.set_xticks(range(1, len(runs) + 1))
+    ax.set_xticklabels([lab.replace("\n", "\n") for lab in labels], fontsize=7)
+    ax.set_ylabel("seconds per question")
+    ax.set_title("Latency distribution")
+    ax.grid(alpha=0.3, axis="y")
+    out["latency"] = _png(fig)
+    return out
+
+
+def render_html(runs: list[dict[str, Any]], images: dict[str, str]) -> str:
+    parts = [
+        "<!doctype html><html><head><meta charset='utf-8'><title>sleuth eval report</title><style>",
+        "body{font-family:system-ui,sans-serif;margin:2em;color:#222}table{border-collapse:collapse;margin:1em 0}"
+        "th,td{border:1px solid #ccc;padding:4px 8px;font-size:13px;text-align:right}th{background:#f3f3f3}"
+        "td:first-child,td:nth-child(2){text-align:left}img{max-width:100%;margin:0.5em 1em 0.5em 0}"
+        "code{background:#f5f5f5;padding:1px 3px}",
+        "</style></head><body><h1>sleuth eval report</h1>",
+    ]
+    for (task, dataset), group in _groups(runs).items():
+        header, rows = _table(group)
+        parts.append(f"<h2>{html.escape(task)}: {html.escape(dataset)}</h2>")
+        parts.append(f"<p>Primary metric: <code>{html.escape(group[0]['primary_metric'])}</code></p><table><tr>")
+        parts += [f"<th>{html.escape(h)}</th>" for h in header]
+        parts.append("</tr>")
+        for row in rows:
+            parts.append("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>")
+        parts.append("</table>")
+    parts.append("<h2>Plots</h2><div>")
+    for name, b64 in images.items():
+        parts.append(f"<img alt='{html.escape(name)}' src='data:image/png;base64,{b64}'>")
+    parts.append("</div><h2>Runs</h2><ul>")
+    for r in runs:
+        m = r["manifest"]
+        parts.append(
+            f"<li><code>{html.escape(r['run_dir'])}</code>: sleuth {html.escape(str(m.get('sleuth_version')))}, "
+            f"commit {html.escape(str(m.get('git_commit')))}, created {html.escape(str(m.get('created')))}, "
+            f"data checksum {html.escape(str(m.get('config', {}).get('data_checksum')))}</li>"
+        )
+    parts.append("</ul></body></html>")
+    return "\n".join(parts)
+
+
+def write_report(run_dirs: list[str | Path], out_dir: str | Path | None = None, *, html_page: bool = True) -> dict[str, Any]:
+    """Write ``report.md`` (and ``report.html``) into ``out_dir`` (default: the single run's directory, or
+    ``./sleuth-eval-report`` for several). Returns the JSON form: paths and each run's summary."""
+    from sleuth.fsutil import atomic_write_text
+
+    runs = load_runs(run_dirs)
+    out = Path(out_dir) if out_dir is not None else (Path(run_dirs[0]) if len(run_dirs) == 1 else Path("sleuth-eval-report"))
+    out.mkdir(parents=True, exist_ok=True)
+    md = render_markdown(runs)
+    atomic_write_text(out / REPORT_MD, md)
+    paths = {"markdown": str(out / REPORT_MD)}
+    if html_page:
+        atomic_write_text(out / REPORT_HTML, render_html(runs, plots(runs)))
+        paths["html"] = str(out / REPORT_HTML)
+    return {
+        "ok": True,
+        "paths": paths,
+        "runs": [{k: v for k, v in r.items() if k != "seconds"} for r in runs],
+        "markdown": md,
+    }

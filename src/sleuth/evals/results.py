@@ -1,0 +1,116 @@
+"""Run directories: the row format, reading rows back (last row per question wins), and summaries.
+
+A run directory holds ``manifest.json`` (what was run, on which data, by which code), ``rows.jsonl`` (one row per
+finished question, appended and flushed as each finishes), ``bad_records.jsonl`` (records the loader skipped)
+and ``summary.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from sleuth.errors import DataError
+from sleuth.records import UNMEASURED, Usage
+
+MANIFEST = "manifest.json"
+ROWS = "rows.jsonl"
+SUMMARY = "summary.json"
+BAD = "bad_records.jsonl"
+
+
+class EvalRow(BaseModel):
+    id: str
+    status: str  # "ok" | "error"
+    question: str = ""
+    answer: str | None = None
+    gold_answers: list[str] = Field(default_factory=list)
+    ranking: list[str] = Field(default_factory=list)  # top of the ranking, original ids
+    cited: list[str] = Field(default_factory=list)
+    metrics: dict[str, float] = Field(default_factory=dict)
+    details: dict[str, Any] = Field(default_factory=dict)
+    usage: Usage = Field(default_factory=Usage)
+    tokens: int = 0
+    cost: float | str = UNMEASURED
+    llm_calls: int = 0
+    tool_calls: int = 0
+    seconds: float = 0.0
+    error: str | None = None
+
+
+def read_rows(run_dir: str | Path) -> list[EvalRow]:
+    """Rows of a run, the last one per question id (a resumed run may have retried an errored question).
+    A torn last line (the run was killed mid-write) is skipped."""
+    path = Path(run_dir) / ROWS
+    if not path.is_file():
+        return []
+    rows: dict[str, EvalRow] = {}
+    with path.open(encoding="utf-8") as fh:
+        for line in fh:
+            if not line.strip():
+                continue
+            try:
+                row = EvalRow.model_validate(json.loads(line))
+            except (json.JSONDecodeError, ValueError):
+                continue
+            rows.pop(row.id, None)
+            rows[row.id] = row
+    return list(rows.values())
+
+
+def read_manifest(run_dir: str | Path) -> dict[str, Any]:
+    path = Path(run_dir) / MANIFEST
+    if not path.is_file():
+        raise DataError(f"{run_dir} is not an eval run directory (no {MANIFEST})", hint="pass the --out folder of a `sleuth eval` run")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise DataError(f"{path} is not valid JSON: {e}", hint="the run directory is damaged; rerun into a new --out") from None
+
+
+def _pct(values: list[float], q: float) -> float:
+    if not values:
+        return 0.0
+    s = sorted(values)
+    i = min(len(s) - 1, max(0, round(q * (len(s) - 1))))
+    return s[i]
+
+
+def summarize(rows: list[EvalRow]) -> dict[str, Any]:
+    """Means of every metric over the questions that have it, plus cost/tokens/calls/latency per question."""
+    ok = [r for r in rows if r.status == "ok"]
+    names: dict[str, None] = {}
+    for r in ok:
+        for k in r.metrics:
+            names.setdefault(k, None)
+    metrics = {}
+    for k in names:
+        vals = [r.metrics[k] for r in ok if k in r.metrics]
+        metrics[k] = round(sum(vals) / len(vals), 4) if vals else None
+    usage = Usage()
+    for r in ok:
+        usage = usage + r.usage
+    secs = [r.seconds for r in ok]
+    n = len(ok) or 1
+    judged = [r.details.get("judge", {}).get("status") for r in ok if "judge" in r.details]
+    return {
+        "questions": len(rows),
+        "ok": len(ok),
+        "errors": len(rows) - len(ok),
+        "metrics": metrics,
+        "tokens_per_question": round(usage.total_tokens / n, 1),
+        "prompt_tokens_per_question": round(usage.prompt_tokens / n, 1),
+        "completion_tokens_per_question": round(usage.completion_tokens / n, 1),
+        "cost": usage.cost,
+        "cost_complete": usage.cost_complete,
+        "llm_calls_per_question": round(sum(r.llm_calls for r in ok) / n, 2),
+        "tool_calls_per_question": round(sum(r.tool_calls for r in ok) / n, 2),
+        "seconds_per_question": round(sum(secs) / n, 3),
+        "seconds_p50": round(statistics.median(secs), 3) if secs else 0.0,
+        "seconds_p90": round(_pct(secs, 0.9), 3),
+        "judge": {s: judged.count(s) for s in sorted(set(judged))} if judged else {},
+    }

@@ -1,0 +1,257 @@
+"""The evaluation runner: run a system over questions, one JSONL row per question, resumable.
+
+* Questions are taken in file order, or shuffled with ``seed``; then ``limit`` keeps the first N.
+* Up to ``concurrency`` questions run at once (threads: systems spend their time in model servers, rg or numpy).
+  Each finished question's row is appended to ``rows.jsonl`` and flushed at once, so a killed run loses at most
+  the questions in flight.
+* ``resume=True`` skips the questions that already have an ``ok`` row (errored ones are retried). A run
+  directory made with a different configuration (system, model, parameters, data checksum, seed) is refused with
+  :class:`~sleuth.errors.RunConfigMismatchError`; ``limit`` may change (to extend a run).
+* ``manifest.json`` records the sleuth version, git commit, configuration, data checksum and corpus fingerprint.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import subprocess
+import sys
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from sleuth.errors import ConfigError, RunConfigMismatchError, SleuthError
+from sleuth.evals.datasets.base import EvalQuestion, EvalSet, seeded_order
+from sleuth.evals.results import BAD, MANIFEST, ROWS, SUMMARY, EvalRow, read_rows, summarize
+from sleuth.evals.scoring import Scorer
+from sleuth.evals.systems import System, SystemOutput
+from sleuth.fsutil import atomic_write_text
+
+RANKING_KEEP = 100
+
+
+class RunConfig(BaseModel):
+    """Everything that decides a run's numbers. Two runs with equal configs may share a run directory."""
+
+    task: str
+    data_checksum: str
+    system: dict[str, Any] = Field(default_factory=dict)  # agent, method, rerank, model, k, ...
+    seed: int | None = None
+    judge_model: str | None = None
+
+    def diff(self, other: RunConfig) -> list[str]:
+        a, b = self.model_dump(), other.model_dump()
+        out = []
+        for key in sorted(set(a) | set(b)):
+            if key == "system":
+                for sk in sorted(set(a["system"]) | set(b["system"])):
+                    if a["system"].get(sk) != b["system"].get(sk):
+                        out.append(f"system.{sk}: {a['system'].get(sk)!r} (run dir) vs {b['system'].get(sk)!r} (now)")
+            elif a.get(key) != b.get(key):
+                out.append(f"{key}: {a.get(key)!r} (run dir) vs {b.get(key)!r} (now)")
+        return out
+
+
+class RunResult(BaseModel):
+    run_dir: str
+    summary: dict[str, Any]
+    ran: int
+    skipped: int
+    interrupted: bool = False
+
+
+def git_commit() -> str | None:
+    """The commit of the sleuth source tree (with ``-dirty`` when it has local changes), if it is a checkout."""
+    src = Path(__file__).resolve().parent
+    try:
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=src, capture_output=True, text=True, timeout=5)
+        if head.returncode != 0:
+            return None
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=src, capture_output=True, text=True, timeout=10)
+        return head.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def _check_resume(run_dir: Path, config: RunConfig, resume: bool) -> dict[str, Any] | None:
+    manifest_path = run_dir / MANIFEST
+    has_rows = (run_dir / ROWS).is_file() and (run_dir / ROWS).stat().st_size > 0
+    if not manifest_path.is_file():
+        if has_rows:
+            raise ConfigError(f"{run_dir} holds rows but no {MANIFEST}", hint="use a new --out folder")
+        return None
+    try:
+        old = json.loads(manifest_path.read_text(encoding="utf-8"))
+        old_config = RunConfig.model_validate(old["config"])
+    except (json.JSONDecodeError, KeyError, ValueError) as e:
+        raise RunConfigMismatchError(f"{manifest_path} is unreadable ({e}); cannot check it matches this run") from None
+    if not resume:
+        if has_rows:
+            raise ConfigError(
+                f"{run_dir} already holds a run",
+                hint="pass --resume to continue it, or choose a new --out folder",
+            )
+        return None
+    diffs = old_config.diff(config)
+    if diffs:
+        raise RunConfigMismatchError(f"{run_dir} was made with a different configuration: " + "; ".join(diffs))
+    return old
+
+
+def _row(q: EvalQuestion, out: SystemOutput, seconds: float, metrics: dict[str, float], details: dict[str, Any]) -> EvalRow:
+    return EvalRow(
+        id=q.id,
+        status="ok",
+        question=q.question,
+        answer=out.answer,
+        gold_answers=q.answers,
+        ranking=out.ranking[:RANKING_KEEP],
+        cited=out.cited,
+        metrics={k: round(float(v), 6) for k, v in metrics.items()},
+        details={**details, **({"system": out.extra} if out.extra else {})},
+        usage=out.usage,
+        tokens=out.usage.total_tokens,
+        cost=out.usage.cost,
+        llm_calls=out.count_llm_calls(),
+        tool_calls=out.count_tool_calls(),
+        seconds=round(seconds, 4),
+    )
+
+
+def _one(system: System, scorer: Scorer, q: EvalQuestion) -> EvalRow:
+    t0 = time.perf_counter()
+    try:
+        out = system(q)
+    except Exception as e:  # one failed question must not stop the run; its row says why
+        err = f"{type(e).__name__}: {e}" if isinstance(e, SleuthError) else "".join(traceback.format_exception_only(e)).strip()
+        return EvalRow(id=q.id, status="error", question=q.question, gold_answers=q.answers, seconds=round(time.perf_counter() - t0, 4), error=err[:2000])
+    seconds = time.perf_counter() - t0
+    metrics, details = scorer(q, out)
+    return _row(q, out, seconds, metrics, details)
+
+
+def run_eval(
+    es: EvalSet,
+    system: System,
+    scorer: Scorer,
+    out_dir: str | Path,
+    config: RunConfig,
+    *,
+    primary: str | None = None,
+    concurrency: int = 1,
+    resume: bool = False,
+    limit: int | None = None,
+    progress: bool | None = None,
+    corpus_info: dict[str, Any] | None = None,
+    on_row: Callable[[EvalRow], None] | None = None,
+) -> RunResult:
+    """Run ``system`` on ``es`` and score each question with ``scorer``; rows go to ``out_dir/rows.jsonl``."""
+    from sleuth import __version__
+    from sleuth.progress import progress_bar
+
+    if concurrency < 1:
+        raise ConfigError(f"concurrency must be at least 1, got {concurrency}")
+    if limit is not None and limit < 1:
+        raise ConfigError(f"--limit must be at least 1, got {limit}")
+    run_dir = Path(out_dir).expanduser()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    old = _check_resume(run_dir, config, resume)
+
+    questions = seeded_order(es.questions, config.seed)
+    if limit is not None:
+        questions = questions[:limit]
+    previous = read_rows(run_dir) if old is not None else []
+    done = {r.id for r in previous if r.status == "ok"}
+    pending = [q for q in questions if q.id not in done]
+    primary = primary or "ndcg@10"
+
+    manifest = {
+        "sleuth_version": __version__,
+        "git_commit": git_commit(),
+        "created": (old or {}).get("created") or time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "resumed": [*(old or {}).get("resumed", []), time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())] if old else [],
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "config": config.model_dump(mode="json"),
+        "kind": es.kind,
+        "dataset": es.name,
+        "data_files": es.files,
+        "questions_total": len(es.questions),
+        "limit": limit,
+        "bad_records": len(es.bad),
+        "primary_metric": primary,
+        "corpus": corpus_info or {},
+        "concurrency": concurrency,
+    }
+    atomic_write_text(run_dir / MANIFEST, json.dumps(manifest, indent=2, ensure_ascii=False))
+    atomic_write_text(run_dir / BAD, "".join(b.model_dump_json() + "\n" for b in es.bad))
+
+    rows_path = run_dir / ROWS
+    if rows_path.is_file() and rows_path.stat().st_size:  # a killed run may have left a torn last line
+        with rows_path.open("rb") as fh:
+            fh.seek(-1, 2)
+            torn = fh.read(1) != b"\n"
+        if torn:
+            with rows_path.open("a", encoding="utf-8") as fh:
+                fh.write("\n")
+
+    values = [r.metrics[primary] for r in previous if r.status == "ok" and primary in r.metrics and r.id in {q.id for q in questions}]
+    state = {"sum": sum(values), "n": len(values), "errors": 0}
+    lock = threading.Lock()
+    interrupted = False
+
+    def describe() -> str:
+        mean = f"{state['sum'] / state['n']:.3f}" if state["n"] else "-"
+        err = f" errors {state['errors']}" if state["errors"] else ""
+        return f"{es.name} {primary} {mean}{err}"
+
+    with rows_path.open("a", encoding="utf-8") as fh, progress_bar(len(questions), describe(), progress) as bar:
+        bar.update(completed=len(questions) - len(pending))
+
+        def write(row: EvalRow) -> None:
+            with lock:
+                fh.write(row.model_dump_json() + "\n")
+                fh.flush()
+                if row.status == "ok" and primary in row.metrics:
+                    state["sum"] += row.metrics[primary]
+                    state["n"] += 1
+                elif row.status != "ok":
+                    state["errors"] += 1
+            bar.advance(1)
+            bar.update(description=describe())
+            if on_row is not None:
+                on_row(row)
+
+        pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="sleuth-eval")
+        try:
+            queue = iter(pending)
+            running: set[Future[EvalRow]] = set()
+            for q in queue:
+                running.add(pool.submit(_one, system, scorer, q))
+                if len(running) >= concurrency:
+                    break
+            while running:
+                finished, running = wait(running, return_when=FIRST_COMPLETED)
+                for f in finished:
+                    write(f.result())
+                    nxt = next(queue, None)
+                    if nxt is not None:
+                        running.add(pool.submit(_one, system, scorer, nxt))
+        except KeyboardInterrupt:
+            interrupted = True
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+        finally:
+            pool.shutdown(wait=not interrupted, cancel_futures=True)
+
+    rows = [r for r in read_rows(run_dir) if r.id in {q.id for q in questions}]
+    summary = summarize(rows)
+    summary["primary_metric"] = primary
+    atomic_write_text(run_dir / SUMMARY, json.dumps(summary, indent=2, ensure_ascii=False))
+    return RunResult(run_dir=str(run_dir), summary=summary, ran=len(pending), skipped=len(questions) - len(pending))

@@ -1,0 +1,103 @@
+"""Per-question scoring for each task kind. A scorer is ``(EvalQuestion, SystemOutput) -> (metrics, details)``.
+
+``metrics`` are numbers averaged over questions in reports; ``details`` are stored in the row as they are
+(judge verdicts and reasons, evidence lists).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from sleuth.evals import metrics as M
+from sleuth.evals.datasets.base import EvalQuestion
+from sleuth.evals.systems import SystemOutput
+
+Scored = tuple[dict[str, float], dict[str, Any]]
+Scorer = Callable[[EvalQuestion, SystemOutput], Scored]
+
+PRIMARY = {"qa": "f1", "retrieval": "ndcg@10", "tools": "ndcg@10", "browsecomp": "accuracy"}
+RETRIEVAL_METRICS = ("ndcg@10", "mrr@10", "recall@10", "recall@100")
+TOOL_METRICS = ("ndcg@10", "recall@5", "recall@10")
+SUFFICIENCY_KS = (5, 10)
+
+
+def _evidence(q: EvalQuestion, out: SystemOutput, to_doc_id: Callable[[str], str] | None) -> dict[str, float]:
+    if not out.events or not q.gold_doc_ids:
+        return {}
+    return M.evidence_recall(out.events, q.gold_doc_ids, to_doc_id=to_doc_id)
+
+
+def _safe(fn: Callable[[str], str] | None) -> Callable[[str], str] | None:
+    if fn is None:
+        return None
+
+    def wrapped(x: str) -> str:
+        try:
+            return fn(x)
+        except Exception:
+            return x
+
+    return wrapped
+
+
+def qa_scorer(to_doc_id: Callable[[str], str] | None = None, ranking_metrics: Sequence[str] = ("recall@2", "recall@5", "recall@10")) -> Scorer:
+    """HotpotQA: answer EM/F1 (when the system answered), supporting-paragraph P/R/F1 of the cited titles,
+    recall@k of the ranking against the supporting titles, and evidence read/seen from the trace."""
+    to_doc = _safe(to_doc_id)
+
+    def score(q: EvalQuestion, out: SystemOutput) -> Scored:
+        m: dict[str, float] = {}
+        if out.answer is not None:
+            m |= M.answer_scores(out.answer, q.answers)
+        if out.cited or out.answer is not None:
+            m |= M.supporting_paragraphs(out.cited, q.supporting_titles)
+        if out.ranking:
+            m |= M.ranking_scores(q.relevance, out.ranking, list(ranking_metrics))
+        m |= _evidence(q, out, to_doc)
+        return m, {}
+
+    return score
+
+
+def retrieval_scorer(names: Sequence[str] = RETRIEVAL_METRICS) -> Scorer:
+    def score(q: EvalQuestion, out: SystemOutput) -> Scored:
+        return M.ranking_scores(q.relevance, out.ranking, list(names)), {}
+
+    return score
+
+
+def tools_scorer(names: Sequence[str] = TOOL_METRICS, ks: Sequence[int] = SUFFICIENCY_KS) -> Scorer:
+    def score(q: EvalQuestion, out: SystemOutput) -> Scored:
+        m = M.ranking_scores(q.relevance, out.ranking, list(names))
+        for k in ks:
+            m[f"sufficiency@{k}"] = M.sufficiency_at_k(q.relevance, out.ranking, k)
+        return m, {}
+
+    return score
+
+
+def browsecomp_scorer(
+    judge_model: Any = None, to_doc_id: Callable[[str], str] | None = None, names: Sequence[str] = ("recall@5", "recall@100", "ndcg@10")
+) -> Scorer:
+    """Judge accuracy (when the question has a reference answer and a judge model is given), ranking metrics
+    against the evidence documents, and evidence read/seen from the trace (against the gold documents)."""
+    from sleuth.evals.judge import judge_answer
+
+    to_doc = _safe(to_doc_id)
+
+    def score(q: EvalQuestion, out: SystemOutput) -> Scored:
+        m: dict[str, float] = {}
+        details: dict[str, Any] = {}
+        if out.ranking and q.relevance:
+            m |= M.ranking_scores(q.relevance, out.ranking, list(names))
+        m |= _evidence(q, out, to_doc)
+        if out.answer is not None and q.answers and judge_model is not None:
+            verdict = judge_answer(judge_model, q.question, out.answer, q.answers[0])
+            details["judge"] = verdict.model_dump(mode="json")
+            if verdict.status in ("judged", "unparsed"):
+                m["accuracy"] = verdict.score
+                m["judge_unparsed"] = float(verdict.status == "unparsed")
+        return m, details
+
+    return score
