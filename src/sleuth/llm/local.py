@@ -269,7 +269,9 @@ class LocalServer:
         ]  # fmt: skip
         if persistent:
             cmd.append("--persistent")
+        self.dir.mkdir(parents=True, exist_ok=True)
         log = self.log_file.open("ab")
+        log_start = log.tell()
         try:
             proc = subprocess.Popen(
                 cmd,
@@ -288,10 +290,10 @@ class LocalServer:
                 return str(state["api_base"])
             code = proc.poll()
             if code is not None:
-                tail = self.log_tail(8)
-                if any(p in tail for p in ("not within the file bounds", "failed to load model", "invalid magic")):
+                errors = self._log_errors(log_start)
+                if any(p in e for e in errors for p in ("file bounds", "failed to load model", "gguf_init")):
                     raise WeightsError(
-                        f"llama.cpp could not load {self.model_path}: {tail}",
+                        f"llama.cpp could not load {self.model_path}: {' | '.join(errors[:3])}",
                         hint="the GGUF file is truncated or corrupt: replace it with a complete copy",
                     )
                 raise ModelConnectionError(
@@ -304,6 +306,16 @@ class LocalServer:
             f"the local model server was not ready after {self.ready_timeout_s:.0f} s",
             hint=f"the machine may be overloaded; see {self.log_file}",
         )
+
+    def _log_errors(self, start: int) -> list[str]:
+        """llama.cpp's error lines (`` E ``) written to the log since byte ``start``."""
+        try:
+            with self.log_file.open("rb") as fh:
+                fh.seek(start)
+                text = fh.read().decode("utf-8", errors="replace")
+        except OSError:
+            return []
+        return [line.split(" E ", 1)[1].strip() for line in text.splitlines() if " E " in line]
 
     def log_tail(self, n: int = 5) -> str:
         try:
