@@ -256,6 +256,7 @@ class DenseRetriever:
         return out
 
 
-def dense_retriever(corpus: Corpus, **opts: Any) -> DenseRetriever:
-    """Registry factory: ``embedder`` (name or Embedder), ``rebuild``, ``build_missing``, ``kind``, ``progress``."""
+def dense_retriever(corpus: Corpus, *, model: Any = None, **opts: Any) -> DenseRetriever:
+    """Registry factory (``model`` is unused): ``embedder`` (name or Embedder), ``rebuild``, ``build_missing``,
+    ``kind`` (auto/exact/hnsw), ``threshold``, ``progress``, ``with_text``."""
     return DenseRetriever.open(corpus, **opts)

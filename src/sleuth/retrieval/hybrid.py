@@ -152,3 +152,22 @@ class HybridRetriever:
         else:
             fused = weighted_score_fusion(rankings, weights=self.weights, norm=self.norm, names=names)
         return fused[:k]
+
+
+def hybrid_retriever(corpus: Any, *, model: Any = None, **opts: Any) -> HybridRetriever:
+    """Registry factory: BM25 + dense over ``corpus``. Options: ``fusion`` (rrf|weighted), ``weights``, ``norm``,
+    ``depth``, ``rrf_k``, ``embedder``, ``progress``, ``rebuild``, and ``bm25`` / ``dense`` dicts of options
+    passed to those retrievers' factories."""
+    from sleuth.retrieval import get_retriever
+    from sleuth.retrieval.dense import dense_retriever
+
+    fuse = {k: opts.pop(k) for k in ("fusion", "weights", "norm", "depth", "rrf_k") if k in opts}
+    shared = {k: opts.pop(k) for k in ("progress", "rebuild", "build_missing", "with_text") if k in opts}
+    dense_opts = {**shared, **opts.pop("dense", {})}
+    if "embedder" in opts:
+        dense_opts["embedder"] = opts.pop("embedder")
+    bm25_opts = {**shared, **opts.pop("bm25", {})}
+    if opts:
+        raise ConfigError(f"unknown hybrid options {sorted(opts)}", hint="see sleuth.retrieval.hybrid.hybrid_retriever")
+    bm25 = get_retriever("bm25", corpus, model=model, **bm25_opts)
+    return HybridRetriever([bm25, dense_retriever(corpus, **dense_opts)], **fuse)
