@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import re
 import string
+import threading
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -102,6 +103,11 @@ def supporting_facts(predicted: Iterable[Sequence[Any]], gold: Iterable[Sequence
 # -- ranking (ranx) --------------------------------------------------------------------------------------------
 
 
+# numba's default "workqueue" threading layer aborts the process when two threads launch parallel kernels at
+# once (ranx's metrics are parallel kernels), so concurrent questions evaluate one at a time.
+_RANX_LOCK = threading.Lock()
+
+
 def _ranx() -> Any:
     try:
         import ranx
@@ -152,7 +158,7 @@ def ranking_scores_many(
     for qid, r in run.items():
         if not r:
             r["\0none"] = 1.0
-    with warnings.catch_warnings():
+    with _RANX_LOCK, warnings.catch_warnings():
         warnings.simplefilter("ignore")
         out = ranx.evaluate(ranx.Qrels(q), ranx.Run(run), list(metrics), return_mean=False, make_comparable=True)
     if len(metrics) == 1:

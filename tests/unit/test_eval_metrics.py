@@ -1,0 +1,91 @@
+"""Metrics, each checked against a value worked out by hand."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from sleuth.evals import metrics as M
+from sleuth.records import TraceEvent
+
+
+def test_normalize_answer_official_rules():
+    # lower-case, punctuation removed, articles removed, whitespace collapsed
+    assert M.normalize_answer("The  Eiffel-Tower!") == "eiffeltower"
+    assert M.normalize_answer("An apple, a day") == "apple day"
+    assert M.normalize_answer("Theatre") == "theatre"  # 'the' only as a whole word
+
+
+def test_exact_match_and_f1_by_hand():
+    assert M.exact_match("the Eiffel Tower.", "Eiffel Tower") == 1.0
+    # pred tokens [barack, obama, jr], gold [barack, obama]: P = 2/3, R = 1, F1 = 2*(2/3)/(5/3) = 0.8
+    f1, p, r = M.answer_f1("Barack Obama Jr", "Barack Obama")
+    assert (round(f1, 6), round(p, 6), r) == (0.8, round(2 / 3, 6), 1.0)
+    # yes/no: any mismatch is 0 even when tokens overlap
+    assert M.answer_f1("yes", "no")[0] == 0.0
+    assert M.answer_f1("no it is not", "no")[0] == 0.0
+    assert M.answer_f1("no", "no")[0] == 1.0
+
+
+def test_answer_scores_take_the_best_gold_and_handle_missing():
+    s = M.answer_scores("Chief of Protocol", ["ambassador", "Chief of Protocol of the United States"])
+    # best gold: 3 shared tokens [chief, of, protocol] of pred 3, gold 7 (the removed): P 1, R 3/6
+    assert s["em"] == 0.0 and s["answer_precision"] == 1.0 and s["answer_recall"] == pytest.approx(3 / 6)
+    assert M.answer_scores(None, ["x"])["f1"] == 0.0
+
+
+def test_supporting_paragraphs_prf():
+    s = M.supporting_paragraphs(["A", "B", "C"], ["A", "D"])
+    assert s == {"sp_precision": 1 / 3, "sp_recall": 0.5, "sp_f1": pytest.approx(0.4), "sp_em": 0.0}
+    assert M.supporting_paragraphs(["A", "D"], ["D", "A"])["sp_em"] == 1.0
+    assert M.supporting_facts([["A", 0], ["B", 1]], [("A", 0)])["sf_precision"] == 0.5
+
+
+def test_ndcg_at_10_by_hand():
+    # relevant d1 at rank 1, d3 at rank 3: DCG = 1 + 1/log2(4) = 1.5; IDCG = 1 + 1/log2(3)
+    got = M.ranking_scores({"d1": 1, "d3": 1}, ["d1", "d2", "d3"], ["ndcg@10"])["ndcg@10"]
+    assert got == pytest.approx(1.5 / (1 + 1 / math.log2(3)))
+    # graded (trec_eval linear gain): d2 rel 2 at rank 2, d1 rel 1 at rank 1: DCG = 1 + 2/log2(3); IDCG = 2 + 1/log2(3)
+    got = M.ranking_scores({"d1": 1, "d2": 2}, ["d1", "d2"], ["ndcg@10"])["ndcg@10"]
+    assert got == pytest.approx((1 + 2 / math.log2(3)) / (2 + 1 / math.log2(3)))
+
+
+def test_recall_at_k_and_mrr_by_hand():
+    s = M.ranking_scores({"a": 1, "b": 1, "c": 1, "d": 1}, ["x", "a", "y", "b", "c"], ["recall@2", "recall@5", "mrr@10"])
+    assert s["recall@2"] == 0.25  # 1 of 4 relevant in the top 2
+    assert s["recall@5"] == 0.75
+    assert s["mrr@10"] == 0.5  # first relevant at rank 2
+    assert M.ranking_scores({"a": 1}, ["x", "y", "a"], ["mrr@10"])["mrr@10"] == pytest.approx(1 / 3)
+    assert M.ranking_scores({"a": 1}, [], ["mrr@10"]) == {"mrr@10": 0.0}
+    assert M.ranking_scores({}, ["a"], ["mrr@10"]) == {}
+
+
+def test_ranking_order_is_the_systems_even_with_equal_scores():
+    # rank-derived scores: the second of two documents stays second
+    assert M.rank_scores(["b", "a", "b"]) == {"b": 3.0, "a": 2.0}
+    assert M.ranking_scores({"a": 1}, ["b", "a"], ["mrr@10"])["mrr@10"] == 0.5
+
+
+def test_ranking_scores_many_keeps_query_order():
+    out = M.ranking_scores_many({"z": {"a": 1}, "b": {"c": 1}}, {"z": ["a"], "b": ["x", "c"]}, ["mrr@10"])
+    assert out == {"mrr@10": [1.0, 0.5]}
+
+
+def test_sufficiency_at_k():
+    assert M.sufficiency_at_k(["t1", "t2"], ["t2", "x", "t1"], 3) == 1.0
+    assert M.sufficiency_at_k(["t1", "t2"], ["t2", "x", "t1"], 2) == 0.0
+    assert M.sufficiency_at_k([], ["t1"], 5) == 0.0
+
+
+def test_evidence_recall_from_trace_events():
+    events = [
+        TraceEvent(kind="tool", name="grep", args={"pattern": "x"}, preview="Alpha.txt:3: ... Beta.txt:9: ..."),
+        TraceEvent(kind="tool", name="read", args={"doc_id": "Alpha.txt"}, preview="Alpha ..."),
+        TraceEvent(kind="tool", name="read", args={"doc_id": "Gamma.txt"}, error="DocumentNotFoundError"),
+        TraceEvent(kind="llm", name="chat", args={"doc_id": "Gamma.txt"}),
+    ]
+    assert M.docs_read(events) == ["Alpha.txt"]
+    got = M.evidence_recall(events, ["Alpha", "Beta", "Gamma"], to_doc_id=lambda t: f"{t}.txt")
+    assert got == {"evidence_read": pytest.approx(1 / 3), "evidence_seen": pytest.approx(2 / 3)}
+    assert M.evidence_recall(events, []) == {}

@@ -1,0 +1,148 @@
+"""The runner: one flushed row per question, resume, refusal of a different configuration, interruption."""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+
+import pytest
+
+from sleuth.errors import ConfigError, RunConfigMismatchError
+from sleuth.evals.datasets.base import EvalQuestion, EvalSet
+from sleuth.evals.report import write_report
+from sleuth.evals.results import read_rows
+from sleuth.evals.runner import RunConfig, run_eval
+from sleuth.evals.scoring import qa_scorer, retrieval_scorer
+from sleuth.evals.systems import SystemOutput
+from sleuth.records import TraceEvent, Usage
+
+
+def make_set(n: int = 6) -> EvalSet:
+    qs = [
+        EvalQuestion(id=f"q{i}", question=f"where is d{i}?", answers=[f"d{i}"], relevance={f"d{i}": 1}, gold_doc_ids=[f"d{i}"],
+                     supporting_titles=[f"d{i}"])
+        for i in range(n)
+    ]
+    return EvalSet(name="toy", kind="retrieval", questions=qs, checksum="abc")
+
+
+class LookupSystem:
+    """Ranks d{i} first for even questions, second for odd ones; counts its calls."""
+
+    def __init__(self, fail_on: str | None = None, interrupt_on: str | None = None) -> None:
+        self.calls: list[str] = []
+        self.fail_on, self.interrupt_on = fail_on, interrupt_on
+        self.lock = threading.Lock()
+
+    def __call__(self, q: EvalQuestion) -> SystemOutput:
+        with self.lock:
+            self.calls.append(q.id)
+        if q.id == self.interrupt_on:
+            raise KeyboardInterrupt
+        if q.id == self.fail_on:
+            raise RuntimeError("backend exploded")
+        i = int(q.id[1:])
+        gold = f"d{i}"
+        ranking = [gold, "x"] if i % 2 == 0 else ["x", gold]
+        events = [TraceEvent(kind="llm", name="chat", usage=Usage.one_call(10, 2, None, "local_tokenizer")),
+                  TraceEvent(kind="tool", name="read", args={"doc_id": gold})]
+        return SystemOutput(answer=gold, ranking=ranking, cited=[gold], usage=Usage.one_call(10, 2, None, "local_tokenizer"), events=events)
+
+
+CONFIG = RunConfig(task="toy", data_checksum="abc", system={"method": "lookup", "k": 10})
+
+
+def test_rows_manifest_summary(tmp_path: Path):
+    out = tmp_path / "run"
+    res = run_eval(make_set(), LookupSystem(), retrieval_scorer(("mrr@10",)), out, CONFIG, primary="mrr@10", progress=False)
+    rows = read_rows(out)
+    assert [r.id for r in rows] == [f"q{i}" for i in range(6)]
+    assert rows[1].metrics == {"mrr@10": 0.5} and rows[0].metrics == {"mrr@10": 1.0}
+    assert rows[0].tokens == 12 and rows[0].cost == "unmeasured" and rows[0].llm_calls == 1 and rows[0].tool_calls == 1
+    assert res.summary["metrics"]["mrr@10"] == 0.75 and res.summary["cost"] == "unmeasured"
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["config"] == CONFIG.model_dump(mode="json") and manifest["sleuth_version"]
+    assert "git_commit" in manifest and manifest["primary_metric"] == "mrr@10"
+    assert json.loads((out / "summary.json").read_text())["questions"] == 6
+
+
+def test_resume_skips_finished_and_limit_extends(tmp_path: Path):
+    out = tmp_path / "run"
+    run_eval(make_set(), LookupSystem(), retrieval_scorer(), out, CONFIG, limit=2, progress=False)
+    system = LookupSystem()
+    res = run_eval(make_set(), system, retrieval_scorer(), out, CONFIG, resume=True, progress=False)
+    assert system.calls == ["q2", "q3", "q4", "q5"] and (res.ran, res.skipped) == (4, 2)
+    assert len((out / "rows.jsonl").read_text().splitlines()) == 6
+    assert json.loads((out / "manifest.json").read_text())["resumed"]
+
+
+def test_existing_run_without_resume_is_refused(tmp_path: Path):
+    out = tmp_path / "run"
+    run_eval(make_set(2), LookupSystem(), retrieval_scorer(), out, CONFIG, progress=False)
+    with pytest.raises(ConfigError, match="already holds a run"):
+        run_eval(make_set(2), LookupSystem(), retrieval_scorer(), out, CONFIG, progress=False)
+
+
+def test_resume_with_a_different_configuration_is_refused(tmp_path: Path):
+    out = tmp_path / "run"
+    run_eval(make_set(2), LookupSystem(), retrieval_scorer(), out, CONFIG, progress=False)
+    other = CONFIG.model_copy(update={"system": {"method": "dense", "k": 10}})
+    with pytest.raises(RunConfigMismatchError, match="system.method: 'lookup' .* vs 'dense'") as e:
+        run_eval(make_set(2), LookupSystem(), retrieval_scorer(), out, other, resume=True, progress=False)
+    assert "new --out" in e.value.hint
+    with pytest.raises(RunConfigMismatchError, match="data_checksum"):
+        run_eval(make_set(2), LookupSystem(), retrieval_scorer(), out, CONFIG.model_copy(update={"data_checksum": "zzz"}), resume=True, progress=False)
+    with pytest.raises(RunConfigMismatchError, match="seed"):
+        run_eval(make_set(2), LookupSystem(), retrieval_scorer(), out, CONFIG.model_copy(update={"seed": 3}), resume=True, progress=False)
+
+
+def test_failed_question_is_a_row_and_is_retried_on_resume(tmp_path: Path):
+    out = tmp_path / "run"
+    res = run_eval(make_set(3), LookupSystem(fail_on="q1"), retrieval_scorer(), out, CONFIG, progress=False)
+    assert res.summary["errors"] == 1
+    err = [r for r in read_rows(out) if r.status == "error"][0]
+    assert err.id == "q1" and "backend exploded" in (err.error or "")
+    system = LookupSystem()
+    res = run_eval(make_set(3), system, retrieval_scorer(), out, CONFIG, resume=True, progress=False)
+    assert system.calls == ["q1"] and res.summary["errors"] == 0 and res.summary["ok"] == 3
+
+
+def test_interrupted_run_keeps_finished_rows_and_resumes(tmp_path: Path):
+    out = tmp_path / "run"
+    with pytest.raises(KeyboardInterrupt):
+        run_eval(make_set(), LookupSystem(interrupt_on="q3"), retrieval_scorer(), out, CONFIG, progress=False)
+    assert [r.id for r in read_rows(out)] == ["q0", "q1", "q2"]
+    with (out / "rows.jsonl").open("a") as fh:  # a row torn by a kill in the middle of a write
+        fh.write('{"id": "q3", "status": "ok", "metr')
+    system = LookupSystem()
+    res = run_eval(make_set(), system, retrieval_scorer(), out, CONFIG, resume=True, progress=False)
+    assert system.calls == ["q3", "q4", "q5"] and res.summary["ok"] == 6
+    assert sorted(r.id for r in read_rows(out)) == [f"q{i}" for i in range(6)]
+
+
+def test_concurrency_and_seeded_order(tmp_path: Path):
+    system = LookupSystem()
+    res = run_eval(make_set(8), system, retrieval_scorer(), tmp_path / "a", CONFIG.model_copy(update={"seed": 7}), concurrency=3, limit=5, progress=False)
+    assert res.summary["ok"] == 5 and len(set(system.calls)) == 5
+    again = LookupSystem()
+    run_eval(make_set(8), again, retrieval_scorer(), tmp_path / "b", CONFIG.model_copy(update={"seed": 7}), limit=5, progress=False)
+    assert set(again.calls) == set(system.calls) and again.calls != [f"q{i}" for i in range(5)]
+    with pytest.raises(ConfigError):
+        run_eval(make_set(2), LookupSystem(), retrieval_scorer(), tmp_path / "c", CONFIG, concurrency=0)
+
+
+def test_qa_scorer_and_report(tmp_path: Path):
+    es = make_set(4)
+    es.kind = "qa"
+    run_eval(es, LookupSystem(), qa_scorer(), tmp_path / "r1", CONFIG, primary="f1", progress=False)
+    other = CONFIG.model_copy(update={"system": {"agent": "react", "model": "scripted"}})
+    run_eval(es, LookupSystem(), qa_scorer(), tmp_path / "r2", other, primary="f1", progress=False)
+    row = read_rows(tmp_path / "r1")[0]
+    assert row.metrics["em"] == 1.0 and row.metrics["sp_em"] == 1.0 and row.metrics["evidence_read"] == 1.0
+    result = write_report([tmp_path / "r1", tmp_path / "r2"], tmp_path / "rep")
+    md = (tmp_path / "rep" / "report.md").read_text()
+    assert "| r1 | lookup |" in md and "| r2 | agent:react@scripted |" in md and "f1" in md
+    page = (tmp_path / "rep" / "report.html").read_text()
+    assert page.count("data:image/png;base64,") == 3 and "<table>" in page
+    assert [r["label"] for r in result["runs"]] == ["lookup", "agent:react@scripted"]
