@@ -1,0 +1,38 @@
+"""`df`: how many documents contain a word or a phrase (as the BM25 index analyzes them)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from sleuth.retrieval.df import DocFrequency
+from sleuth.tools.base import Tool, ToolArgs, ToolResult
+
+
+class DfArgs(ToolArgs):
+    terms: list[str] = Field(
+        ..., min_length=1, max_length=50,
+        description="Words or multi-word phrases; each is counted separately. Case, inflection and stopwords are "
+        "normalised as in the search index.",
+    )
+
+
+def df_tool(docfreq: DocFrequency) -> Tool[DfArgs]:
+    def run(args: DfArgs) -> ToolResult:
+        rows = docfreq.many(args.terms)
+        n = docfreq.n_docs
+        lines = [f"{n} documents in the corpus"]
+        for r in rows:
+            pct = f" ({100 * r.ratio:.2f}%)" if r.df else ""
+            note = f"  [{r.note}]" if r.note else ""
+            lines.append(f"{r.term!r}: {r.df}{pct}{note}")
+        data = [{**r.model_dump(), "ratio": r.ratio} for r in rows]
+        return ToolResult(text="\n".join(lines), data={"n_docs": n, "terms": data})
+
+    return Tool(
+        "df",
+        "Document frequency: how many documents contain each word or phrase (phrases: contiguous words after "
+        "stemming and stopword removal). Use it to tell rare, discriminative search terms from common ones.",
+        DfArgs,
+        run,
+        tags={"index"},
+    )

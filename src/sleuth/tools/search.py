@@ -1,0 +1,86 @@
+"""`search`: ranked retrieval over the corpus with an injected set of retrievers (bm25, sira, dense, ...)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from pydantic import Field
+
+from sleuth.errors import ToolArgumentError
+from sleuth.retrieval.base import Retriever
+from sleuth.tools.base import Tool, ToolArgs, ToolResult
+
+if TYPE_CHECKING:
+    from sleuth.corpus import Corpus
+
+SNIPPET_CHARS = 300
+
+
+class SearchArgs(ToolArgs):
+    query: str = Field(..., description="What to look for: keywords or a natural-language question.")
+    k: int = Field(10, ge=1, le=50, description="How many documents to return.")
+    method: str | None = Field(None, description="Retrieval method; default: the first available.")
+
+
+def _snippet(text: str, n: int = SNIPPET_CHARS) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= n else text[:n].rsplit(" ", 1)[0] + " ..."
+
+
+def search_tool(retrievers: Mapping[str, Retriever], *, snippet_chars: int = SNIPPET_CHARS) -> Tool[SearchArgs]:
+    if not retrievers:
+        raise ValueError("search_tool needs at least one retriever")
+    names = list(retrievers)
+
+    def run(args: SearchArgs) -> ToolResult:
+        if not args.query.strip():
+            raise ToolArgumentError("empty query", hint="pass the words to search for")
+        method = args.method or names[0]
+        retriever = retrievers.get(method)
+        if retriever is None:
+            raise ToolArgumentError(f"unknown method {method!r}; available: {', '.join(names)}")
+        hits = retriever.search(args.query, args.k)
+        meta: dict[str, Any] = {"method": method}
+        sira = getattr(retriever, "last_result", None)
+        if method == "sira" and sira is not None:
+            meta["sira"] = {"kept": sira.kept_phrases(), "fallback": sira.fallback}
+        if not hits:
+            text = (f"no documents match {args.query!r} (method {method}); the query may consist only of "
+                    "stopwords or words absent from the corpus: try other words or grep")
+            return ToolResult(text=text, data=[], meta=meta)
+        lines = [f"{len(hits)} results for {args.query!r} (method {method}):"]
+        if "sira" in meta and meta["sira"]["kept"]:
+            lines.append(f"(expanded with: {', '.join(meta['sira']['kept'])})")
+        for rank, h in enumerate(hits, 1):
+            score = f"{h.score:.3f}" if h.score is not None else "-"
+            lines.append(f"{rank}. {h.doc_id} (score {score}): {_snippet(h.text, snippet_chars)}")
+        data = [{"doc_id": h.doc_id, "score": h.score, "source": h.source} for h in hits]
+        return ToolResult(text="\n".join(lines), data=data, meta=meta)
+
+    desc = (
+        "Ranked search over the corpus; returns doc ids with scores and snippets (read a doc id for its full "
+        f"text). Methods: {', '.join(names)}."
+    )
+    tool = Tool("search", desc, SearchArgs, run, tags={"index"})
+    return tool
+
+
+def search_tools(corpus: Corpus, retrievers: Mapping[str, Retriever] | None = None) -> list[Tool[Any]]:
+    """The `search` tool over ``retrievers`` (default: BM25 over ``corpus``) and the `df` tool over the corpus's
+    BM25 index (reused from a bm25/sira retriever when one is given)."""
+    from sleuth.retrieval.bm25 import BM25Index, BM25Retriever
+    from sleuth.retrieval.df import DocFrequency
+    from sleuth.tools.df import df_tool
+
+    if not retrievers:
+        retrievers = {"bm25": BM25Retriever.open(corpus)}
+    index = None
+    for r in retrievers.values():
+        cand = getattr(r, "index", None) or getattr(getattr(r, "bm25", None), "index", None)
+        if isinstance(cand, BM25Index):
+            index = cand
+            break
+    if index is None:
+        index = BM25Index.open(corpus)
+    return [search_tool(retrievers), df_tool(DocFrequency(index))]

@@ -1,0 +1,48 @@
+"""The agent-facing `search` and `df` tools over injected retrievers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from sleuth.corpus import Corpus
+from sleuth.llm.fake import ScriptedModel
+from sleuth.retrieval.bm25 import BM25Retriever
+from sleuth.retrieval.sira import SiraParams, SiraRetriever
+from sleuth.tools.base import Toolkit
+from sleuth.tools.search import search_tools
+
+
+@pytest.fixture()
+def corpus(tmp_path: Path) -> Corpus:
+    (tmp_path / "a.txt").write_text("Imatinib is a kinase inhibitor used in chronic myeloid leukemia.", "utf-8")
+    (tmp_path / "b.txt").write_text("Prion disease causes protein misfolding in the brain.", "utf-8")
+    (tmp_path / "c.txt").write_text("Brain imaging of leukemia patients.", "utf-8")
+    return Corpus(tmp_path)
+
+
+def test_search_and_df_tools(corpus: Corpus) -> None:
+    bm25 = BM25Retriever.open(corpus)
+    sira = SiraRetriever(bm25, ScriptedModel(default={"phrases": ["kinase inhibitor"]}),
+                         params=SiraParams(max_df_ratio=0.9))
+    kit = Toolkit(search_tools(corpus, {"bm25": bm25, "sira": sira}))
+    assert kit.names() == ["search", "df"]
+    r = kit.invoke("search", {"query": "leukemia", "k": 2})
+    assert not r.is_error and r.meta["method"] == "bm25"
+    assert [d["doc_id"] for d in r.data] == ["c.txt", "a.txt"]
+    assert "Brain imaging" in r.text
+    r = kit.invoke("search", {"query": "leukemia", "k": 2, "method": "sira"})
+    assert r.data[0]["doc_id"] == "a.txt" and "kinase inhibitor" in r.text
+    assert kit.invoke("search", {"query": "the of", "k": 2}).data == []
+    for bad in [{"query": ""}, {"query": "x", "method": "dense"}, {"query": "x", "k": 0}, {"q": "x"}]:
+        assert kit.invoke("search", bad).is_error
+    d = kit.invoke("df", {"terms": ["leukemia", "kinase inhibitor", "brain leukemia"]})
+    assert [t["df"] for t in d.data["terms"]] == [2, 1, 0]
+    schema = kit.openai_schemas()[0]["function"]["parameters"]
+    assert set(schema["properties"]) == {"query", "k", "method"}
+
+
+def test_default_retriever_is_bm25(corpus: Corpus) -> None:
+    kit = Toolkit(search_tools(corpus))
+    assert kit.invoke("search", {"query": "prion"}).data[0]["doc_id"] == "b.txt"
