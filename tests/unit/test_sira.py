@@ -134,3 +134,9 @@ def test_registry(bm25: BM25Retriever) -> None:
     s = get_retriever("sira", corpus, model=ScriptedModel([{"phrases": ["prion disease"]}]),
                       sira={"max_df_ratio": 0.5})
     assert s.search("brain", 2)[0].doc_id == "d11.txt"
+
+
+def test_fallback_usage_counts_failed_attempts(bm25: BM25Retriever) -> None:
+    s = sira_with(bm25, "not json", "still not json")
+    res = s.run("kinase", 3)
+    assert res.fallback and res.usage.calls == 2 and res.usage.prompt_tokens > 0

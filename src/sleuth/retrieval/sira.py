@@ -91,6 +91,25 @@ def messages_for(query: str, max_phrases: int = 10) -> list[dict[str, str]]:
             {"role": "user", "content": user.strip().format(**fill)}]
 
 
+class UsageTap:
+    """A tracer that sums the usage of ``llm`` events and forwards every event to ``inner`` (may be None).
+
+    ``structured`` raises without a usage when every attempt failed; the tap still counts those tokens."""
+
+    def __init__(self, inner: Any = None) -> None:
+        self.inner = inner
+        self.run_id = getattr(inner, "run_id", "")
+        self.usage = Usage()
+
+    def emit(self, event: TraceEvent) -> TraceEvent:
+        if event.kind == "llm" and event.usage is not None:
+            self.usage = self.usage + event.usage
+        return self.inner.emit(event) if self.inner is not None else event
+
+    def record(self, kind: str, name: str = "", **fields: Any) -> TraceEvent:
+        return self.emit(TraceEvent(kind=kind, name=name, **fields))  # type: ignore[arg-type]
+
+
 class SiraRetriever:
     """``search(query, k)`` with one model call per query. ``run(query, k)`` returns the full :class:`SiraResult`;
     ``last_result`` holds the latest one (not thread-safe: use ``run`` from concurrent code)."""
@@ -119,14 +138,14 @@ class SiraRetriever:
     def propose(self, query: str) -> tuple[list[WeightedPhrase], Usage, str | None]:
         """One model call. Returns (phrases, usage, fallback reason or None)."""
         p = self.params
+        tap = UsageTap(self.tracer)
         try:
             proposal, result = self.model.structured(
                 messages_for(query, p.max_phrases), SiraProposal, retries=p.retries, max_tokens=p.max_tokens,
-                tracer=self.tracer, name="sira_expand",
+                tracer=tap, name="sira_expand",
             )
         except (ModelOutputError, ValidationError, ValueError) as e:
-            usage = getattr(e, "usage", None) or Usage()
-            return [], usage, f"model output unusable ({type(e).__name__}): {str(e)[:200]}"
+            return [], tap.usage, f"model output unusable ({type(e).__name__}): {str(e)[:200]}"
         phrases = [x if isinstance(x, WeightedPhrase) else WeightedPhrase(text=x) for x in proposal.phrases]
         return phrases, result.usage, None if phrases else "model proposed no phrases"
 

@@ -1,0 +1,285 @@
+"""SIRA, corpus side: an offline job in which a model reads each document (its first ``max_chars`` characters) and
+proposes search vocabulary the document lacks; phrases that pass the df filter are indexed as an extra field.
+
+Storage (never the raw documents): ``corpus.state_dir / "enrich"``:
+
+* ``enrich.jsonl``: one line per document, appended as soon as it is done (flushed), with the document's file
+  signature (size, mtime). A rerun skips documents whose line exists with the same signature, so an interrupted
+  job resumes and recomputes nothing; a torn last line is ignored.
+* ``bm25/``: a second BM25 index (same analyzer, same doc order as the main index) over each document's kept
+  phrases, rebuilt from the JSONL in seconds.
+
+Why a second index fused as ``score = bm25(text) + lambda * bm25(enrich)`` rather than appending the phrases to the
+text field: the main index (and its length normalisation, idf and text store) stays a faithful index of the raw
+documents and never needs rebuilding after enrichment; lambda can be changed per query (0 turns enrichment off);
+and an enrichment phrase cannot outweigh the document's own words unless asked to. The cost is a second score
+pass per query (a dense add of two score vectors).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from pydantic import BaseModel, Field
+
+from sleuth.errors import ModelOutputError, ToolArgumentError
+from sleuth.llm.base import ChatModel
+from sleuth.records import Hit, Usage
+from sleuth.retrieval.bm25 import BM25Index, BM25Retriever, _topk_numpy, build_index
+from sleuth.retrieval.df import DocFrequency
+from sleuth.retrieval.sira import MAX_PHRASE_WORDS, SiraProposal, UsageTap
+
+if TYPE_CHECKING:
+    from sleuth.corpus import Corpus
+
+PROMPT = "sira_enrich"
+DIRNAME = "enrich"
+JSONL = "enrich.jsonl"
+
+
+class EnrichParams(BaseModel):
+    max_chars: int = Field(4000, ge=200)
+    max_phrases: int = Field(10, ge=1, le=10)
+    max_df_ratio: float = Field(0.05, gt=0, le=1)
+    min_df: int = Field(1, ge=0)  # 1: the query side's filter (0 < df); 0 also admits vocabulary new to the corpus
+    concurrency: int = Field(4, ge=1, le=64)
+    max_tokens: int = Field(120, ge=16)
+    retries: int = Field(1, ge=0)
+
+
+class EnrichRecord(BaseModel):
+    doc_id: str
+    sig: str
+    proposed: list[str] = Field(default_factory=list)
+    kept: list[str] = Field(default_factory=list)
+    rejected: list[dict[str, Any]] = Field(default_factory=list)
+    error: str | None = None
+    usage: Usage = Field(default_factory=Usage)
+
+
+class EnrichReport(BaseModel):
+    documents: int
+    done_before: int
+    enriched_now: int
+    errors: int
+    kept_phrases: int
+    usage: Usage
+    seconds: float
+
+    def summary(self) -> str:
+        return (f"{self.enriched_now} documents enriched now ({self.done_before} done before, {self.errors} "
+                f"errors), {self.kept_phrases} phrases kept; {self.usage.total_tokens} tokens "
+                f"({self.usage.prompt_tokens} prompt + {self.usage.completion_tokens} completion) in "
+                f"{self.usage.calls} calls, cost {self.usage.cost_text()}; {self.seconds:.1f} s")
+
+
+def _sig(corpus: Corpus, doc_id: str) -> str:
+    st = corpus.path_of(doc_id).stat()
+    return f"{st.st_size}:{st.st_mtime_ns}"
+
+
+def read_records(path: Path) -> dict[str, EnrichRecord]:
+    out: dict[str, EnrichRecord] = {}
+    if not path.is_file():
+        return out
+    with path.open(encoding="utf-8") as fh:
+        for line in fh:
+            try:
+                rec = EnrichRecord.model_validate_json(line)
+            except ValueError:
+                continue  # a torn line from an interrupted run
+            out[rec.doc_id] = rec
+    return out
+
+
+def messages_for(document: str, max_phrases: int, max_chars: int) -> list[dict[str, str]]:
+    from sleuth.prompts import load
+
+    system, _, user = load(PROMPT).partition("=== user ===")
+    fill = {"document": document[:max_chars], "max_phrases": max_phrases}
+    return [{"role": "system", "content": system.strip().format(**fill)},
+            {"role": "user", "content": user.strip().format(**fill)}]
+
+
+def _filter(index: BM25Index, docfreq: DocFrequency, doc_tokens: set[str], phrases: Sequence[str],
+            params: EnrichParams) -> tuple[list[str], list[dict[str, Any]]]:
+    kept: list[str] = []
+    rejected: list[dict[str, Any]] = []
+    seen: set[tuple[str, ...]] = set()
+    limit = params.max_df_ratio * index.n_docs
+    for raw in phrases:
+        text = " ".join(str(raw).split())
+        toks = index.analyzer.tokens(text)
+        reason = None
+        df = None
+        if not toks:
+            reason = "no indexable words"
+        elif len(text.split()) > MAX_PHRASE_WORDS:
+            reason = "too long"
+        elif tuple(toks) in seen:
+            reason = "duplicate"
+        elif set(toks) <= doc_tokens:
+            reason = "already in the document"
+        else:
+            df = docfreq.df(text).df
+            if df < params.min_df:
+                reason = f"absent from the corpus (df = {df} < {params.min_df})"
+            elif df >= limit:
+                reason = f"too common (df = {df})"
+            elif len(kept) >= params.max_phrases:
+                reason = "over the limit"
+        if toks:
+            seen.add(tuple(toks))
+        if reason:
+            rejected.append({"phrase": text, "reason": reason, "df": df})
+        else:
+            kept.append(text)
+    return kept, rejected
+
+
+def enrich_corpus(
+    corpus: Corpus,
+    model: ChatModel,
+    *,
+    params: EnrichParams | None = None,
+    limit: int | None = None,
+    progress: bool = False,
+    tracer: Any = None,
+) -> EnrichReport:
+    """Enrich up to ``limit`` not-yet-enriched documents (in doc id order), then rebuild the enrichment index."""
+    params = params or EnrichParams()
+    t0 = time.perf_counter()
+    index = BM25Index.open(corpus)  # StaleIndexError if the corpus changed: rebuild the main index first
+    docfreq = DocFrequency(index)
+    folder = corpus.state_dir / DIRNAME
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / JSONL
+    done = read_records(path)
+    todo = []
+    done_before = 0
+    for doc_id in index.doc_ids:
+        rec = done.get(doc_id)
+        if rec is not None and rec.error is None and rec.sig == _sig(corpus, doc_id):
+            done_before += 1
+            continue
+        todo.append(doc_id)
+    if limit is not None:
+        todo = todo[:limit]
+    lock = threading.Lock()
+    total = Usage()
+    errors = kept_n = 0
+
+    def work(doc_id: str) -> EnrichRecord:
+        text = corpus.read_text(doc_id)
+        sig = _sig(corpus, doc_id)
+        tap = UsageTap(tracer)
+        try:
+            proposal, result = model.structured(
+                messages_for(text, params.max_phrases, params.max_chars), SiraProposal, retries=params.retries,
+                max_tokens=params.max_tokens, tracer=tap, name="sira_enrich",
+            )
+        except (ModelOutputError, ValueError) as e:
+            return EnrichRecord(doc_id=doc_id, sig=sig, error=f"{type(e).__name__}: {str(e)[:200]}", usage=tap.usage)
+        phrases = [p if isinstance(p, str) else p.text for p in proposal.phrases]
+        doc_tokens = set(index.analyzer.tokens(text[: params.max_chars]))
+        kept, rejected = _filter(index, docfreq, doc_tokens, phrases, params)
+        return EnrichRecord(doc_id=doc_id, sig=sig, proposed=phrases, kept=kept, rejected=rejected,
+                            usage=tap.usage if tap.usage.calls else result.usage)
+
+    bar = task = None
+    if progress:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        bar = Progress(TextColumn("[bold]enrich"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+        task = bar.add_task("enrich", total=len(todo))
+        bar.start()
+    try:
+        with path.open("a", encoding="utf-8") as fh, ThreadPoolExecutor(params.concurrency) as pool:
+            futures = [pool.submit(work, d) for d in todo]
+            for fut in as_completed(futures):  # each line is written (and flushed) as soon as its document is done
+                try:
+                    rec = fut.result()
+                except BaseException:
+                    for f in futures:
+                        f.cancel()
+                    raise
+                with lock:
+                    fh.write(rec.model_dump_json() + "\n")
+                    fh.flush()
+                    total = total + rec.usage
+                    errors += rec.error is not None
+                    kept_n += len(rec.kept)
+                if bar is not None:
+                    bar.advance(task)  # type: ignore[arg-type]
+    finally:  # on a model fault (server died) or an interrupt, what is written stays and a rerun resumes
+        if bar is not None:
+            bar.stop()
+    build_enrich_index(corpus, index)
+    return EnrichReport(documents=index.n_docs, done_before=done_before, enriched_now=len(todo) - errors,
+                        errors=errors, kept_phrases=kept_n, usage=total, seconds=time.perf_counter() - t0)
+
+
+def build_enrich_index(corpus: Corpus, index: BM25Index) -> Path:
+    """(Re)build the enrichment index from the JSONL, aligned with ``index``'s doc order."""
+    folder = corpus.state_dir / DIRNAME
+    recs = read_records(folder / JSONL)
+    texts = [" ; ".join(recs[d].kept) if d in recs else "" for d in index.doc_ids]
+    params = index.params.model_copy(update={"store_chars": 0})
+    build_index(folder / "bm25", index.doc_ids, texts, params=params,
+                fingerprint=str(index.meta.get("fingerprint", "")),
+                extra_meta={"base_built_at": index.meta.get("built_at"), "enriched_docs": len(recs)})
+    return folder / "bm25"
+
+
+class EnrichedBM25Retriever:
+    """BM25 over the text fused with BM25 over the enrichment field: ``bm25(text) + weight * bm25(enrich)``."""
+
+    name = "bm25"
+
+    def __init__(self, base: BM25Retriever, enrich: BM25Index, weight: float = 0.3) -> None:
+        if enrich.doc_ids != base.index.doc_ids:
+            from sleuth.errors import StaleIndexError
+
+            raise StaleIndexError("the enrichment index is not aligned with the BM25 index",
+                                  hint="rebuild it with `sleuth enrich CORPUS --model M` (nothing is recomputed)")
+        self.base = base
+        self.index = base.index  # analyzer, df and doc order come from the main index
+        self.enrich = enrich
+        self.weight = weight
+        self.with_text = base.with_text
+
+    @classmethod
+    def open(cls, corpus: Corpus, base: BM25Retriever, weight: float = 0.3) -> EnrichedBM25Retriever:
+        path = corpus.state_dir / DIRNAME / "bm25"
+        enrich = BM25Index.load(path)
+        if enrich.doc_ids != base.index.doc_ids or enrich.meta.get("fingerprint") != base.index.meta.get(
+            "fingerprint"
+        ):
+            build_enrich_index(corpus, base.index)
+            enrich = BM25Index.load(path)
+        return cls(base, enrich, weight)
+
+    def search(self, query: str, k: int = 10) -> list[Hit]:
+        if not isinstance(query, str) or not query.strip():
+            raise ToolArgumentError("empty query", hint="pass some words to search for")
+        return self.search_weighted([(query, 1.0)], k)
+
+    def search_weighted(self, terms: Sequence[tuple[str, float]], k: int = 10) -> list[Hit]:
+        if k < 1:
+            raise ToolArgumentError(f"k must be at least 1, got {k}")
+        tok, w = self.index.weighted_token_ids(terms)
+        scores = self.index.score_vector(tok, w)
+        if self.weight > 0:
+            etok, ew = self.enrich.weighted_token_ids(terms)
+            if len(etok):
+                scores = scores + np.float32(self.weight) * self.enrich.score_vector(etok, ew)
+        top, idx = _topk_numpy(scores, k)
+        keep = top > 0
+        return self.index.hits(top[keep], idx[keep], "bm25+enrich", self.with_text)
