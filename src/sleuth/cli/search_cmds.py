@@ -1,0 +1,180 @@
+"""`sleuth index | search | df | enrich`: the BM25 index, ranked search (bm25, sira, ...), document frequency, and
+SIRA corpus-side enrichment. Heavy imports (bm25s, numba, litellm) happen inside the commands."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from sleuth.cli.output import JSON_OPTION, Output, run_command
+
+CORPUS_OPTION = typer.Option(Path("."), "--corpus", "-c", help="The corpus folder.", envvar="SLEUTH_CORPUS")
+
+
+def _corpus(path: Path) -> Any:
+    from sleuth.corpus import Corpus
+
+    return Corpus(path)
+
+
+def index_cmd(
+    corpus: Path = typer.Argument(..., help="The corpus folder."),
+    rebuild: bool = typer.Option(False, "--rebuild", help="Rebuild even if the index is up to date."),
+    k1: float = typer.Option(None, "--k1", help="BM25 k1 (default 0.9)."),
+    b: float = typer.Option(None, "--b", help="BM25 b (default 0.4)."),
+    no_stem: bool = typer.Option(False, "--no-stem", help="Do not stem."),
+    no_stopwords: bool = typer.Option(False, "--no-stopwords", help="Keep stopwords."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Build (or check) the BM25 index of a corpus in CORPUS/.sleuth/bm25."""
+
+    def work() -> Any:
+        import time
+
+        from sleuth.errors import IndexCorruptError, IndexMissingError, StaleIndexError
+        from sleuth.retrieval.bm25 import BM25Index, BM25Params, build_corpus
+
+        c = _corpus(corpus)
+        custom = {k: v for k, v in {"k1": k1, "b": b}.items() if v is not None}
+        if no_stem:
+            custom["stemmer"] = None
+        if no_stopwords:
+            custom["stopwords"] = None
+        t0 = time.perf_counter()
+        status = "up to date"
+        index = None
+        if not rebuild:
+            try:
+                index = BM25Index.open(c, params=BM25Params(**custom) if custom else None, build_missing=False)
+            except (IndexMissingError, StaleIndexError, IndexCorruptError) as e:
+                status = f"rebuilt ({type(e).__name__})"
+        if index is None:
+            if rebuild:
+                status = "rebuilt (--rebuild)"
+            params = BM25Params(**custom) if custom else None
+            if params is None:  # keep the parameters of an existing index
+                try:
+                    params = BM25Index.load(c.state_dir / "bm25").params
+                except Exception:
+                    params = None
+            build_corpus(c, params=params, progress=not as_json)
+            index = BM25Index.load(c.state_dir / "bm25")
+        data = {"corpus": str(c.root), "index": str(index.path), "status": status, "documents": index.n_docs,
+                "vocabulary": len(index.vocab), "tokens": int(index.meta["n_tokens"]), "backend": index.backend,
+                "params": index.params.model_dump(), "seconds": round(time.perf_counter() - t0, 2)}
+        text = (f"{status}: {index.n_docs} documents, {len(index.vocab)} terms, {data['tokens']} tokens "
+                f"({index.backend} backend) at {index.path} in {data['seconds']} s")
+        return Output(data, text)
+
+    run_command(as_json, work, typer.echo)
+
+
+def search_cmd(
+    query: str = typer.Argument(..., help="The query."),
+    corpus: Path = CORPUS_OPTION,
+    method: str = typer.Option("bm25", "--method", "-m", help="bm25, sira, or another registered retriever."),
+    k: int = typer.Option(10, "--k", "-k", min=1, max=1000),
+    model: str = typer.Option(None, "--model", help="The model for sira (e.g. local, openai/gpt-4o-mini)."),
+    enrich_weight: float = typer.Option(0.0, "--enrich-weight", help="Fuse the enrichment index with this lambda."),
+    max_df_ratio: float = typer.Option(None, "--max-df-ratio", help="SIRA: keep phrases with df below ratio*N."),
+    weight: float = typer.Option(None, "--weight", help="SIRA: weight of the kept phrases."),
+    rebuild: bool = typer.Option(False, "--rebuild", help="Rebuild a stale index instead of failing."),
+    snippet: int = typer.Option(200, "--snippet", help="Characters of text per hit (people output)."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Ranked search over a corpus."""
+
+    def work() -> Any:
+        from sleuth.retrieval import get_retriever
+
+        c = _corpus(corpus)
+        opts: dict[str, Any] = {"rebuild": rebuild, "progress": not as_json}
+        if enrich_weight:
+            opts["enrich_weight"] = enrich_weight
+        llm = None
+        if method == "sira":
+            from sleuth.llm import get_model
+
+            llm = get_model(model)
+            sira = {k_: v for k_, v in {"max_df_ratio": max_df_ratio, "weight": weight}.items() if v is not None}
+            if sira:
+                opts["sira"] = sira
+        retriever = get_retriever(method, c, model=llm, **opts)
+        if method == "sira":
+            res = retriever.run(query, k)  # type: ignore[attr-defined]
+            hits = res.hits
+            data: dict[str, Any] = {"query": query, "method": method, "hits": hits,
+                                    "sira": res.model_dump(exclude={"hits"})}
+        else:
+            hits = retriever.search(query, k)
+            data = {"query": query, "method": method, "hits": hits}
+        lines = []
+        if method == "sira":
+            for d in res.decisions:
+                mark = "+" if d.kept else "-"
+                lines.append(f"  {mark} {d.phrase!r}: {d.reason}")
+            head = "SIRA expansion" + (f" (fallback: {res.fallback})" if res.fallback else "")
+            lines.insert(0, head + ":")
+            lines.append(f"  usage: {res.usage.total_tokens} tokens, cost {res.usage.cost_text()}")
+        if not hits:
+            lines.append("no hits")
+        for rank, h in enumerate(hits, 1):
+            text = " ".join(h.text.split())[:snippet]
+            lines.append(f"{rank:>3}. {h.doc_id}  {h.score:.3f}  {text}")
+        return Output(data, "\n".join(lines))
+
+    run_command(as_json, work, typer.echo)
+
+
+def df_cmd(
+    terms: list[str] = typer.Argument(..., help="Words or quoted phrases."),
+    corpus: Path = CORPUS_OPTION,
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Document frequency of words (index vocabulary) and phrases (contiguous stemmed tokens)."""
+
+    def work() -> Any:
+        from sleuth.retrieval.bm25 import BM25Index
+        from sleuth.retrieval.df import DocFrequency
+
+        docfreq = DocFrequency(BM25Index.open(_corpus(corpus)))
+        rows = docfreq.many(terms)
+        data = {"n_docs": docfreq.n_docs, "terms": [{**r.model_dump(), "ratio": r.ratio} for r in rows]}
+        lines = [f"{docfreq.n_docs} documents"]
+        for r in rows:
+            note = f"  [{r.note}]" if r.note else ""
+            lines.append(f"{r.df:>8}  {100 * r.ratio:6.2f}%  {r.term}  ({r.method}){note}")
+        return Output(data, "\n".join(lines))
+
+    run_command(as_json, work, typer.echo)
+
+
+def enrich_cmd(
+    corpus: Path = typer.Argument(..., help="The corpus folder."),
+    model: str = typer.Option(..., "--model", help="The model (local, or a litellm string)."),
+    limit: int = typer.Option(None, "--limit", help="Enrich at most this many more documents."),
+    concurrency: int = typer.Option(4, "--concurrency", min=1, max=64),
+    max_df_ratio: float = typer.Option(0.05, "--max-df-ratio"),
+    min_df: int = typer.Option(1, "--min-df", help="0 admits phrases absent from the corpus."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """SIRA corpus side: the model proposes missing search vocabulary per document (resumable; an extra index)."""
+
+    def work() -> Any:
+        from sleuth.llm import get_model
+        from sleuth.retrieval.enrich import EnrichParams, enrich_corpus
+
+        params = EnrichParams(concurrency=concurrency, max_df_ratio=max_df_ratio, min_df=min_df)
+        rep = enrich_corpus(_corpus(corpus), get_model(model), params=params, limit=limit, progress=not as_json)
+        return Output(rep.model_dump(), rep.summary())
+
+    run_command(as_json, work, typer.echo)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("index")(index_cmd)
+    app.command("search")(search_cmd)
+    app.command("df")(df_cmd)
+    app.command("enrich")(enrich_cmd)
