@@ -52,6 +52,8 @@ TOOL_CALLS: dict[str, tuple[dict[str, Any], str]] = {
     "ls": ({}, "notes/alpha.md"),
     "grep": ({"pattern": "quick brown", "ignore_case": True}, "notes/alpha.md"),
     "read": ({"doc_id": "notes/beta.txt"}, "42 units"),
+    "df": ({"terms": ["fox", "budget"]}, "'fox': 2"),
+    "search": ({"query": "budget review", "k": 2}, "notes/beta.txt"),
 }
 
 
@@ -142,7 +144,7 @@ def test_stdio_lists_every_tool_read_only_and_calls_each(corpus_dir: Path) -> No
             assert client.instructions and str(corpus_dir.resolve()) in client.instructions
             listed = (await client.list_tools()).tools
             names = [t.name for t in listed]
-            assert {"ls", "grep", "read"} <= set(names)
+            assert {"ls", "grep", "read", "df", "search"} <= set(names)
             for tool in listed:
                 assert tool.input_schema["type"] == "object"
                 assert tool.description
@@ -159,33 +161,34 @@ def test_stdio_lists_every_tool_read_only_and_calls_each(corpus_dir: Path) -> No
     anyio.run(main)
 
 
-@pytest.mark.parametrize(
-    ("name", "args", "error_type"),
-    [
-        ("nope", {}, "ToolArgumentError"),  # unknown tool
-        ("grep", {}, "ToolArgumentError"),  # missing argument
-        ("grep", {"pattern": "fox", "bogus": 1}, "ToolArgumentError"),  # unknown argument
-        ("read", {"doc_id": 7}, "ToolArgumentError"),  # wrong type
-        ("grep", {"pattern": "(unclosed"}, "InvalidPatternError"),
-        ("read", {"doc_id": "../secret.txt"}, "PathOutsideCorpusError"),
-        ("read", {"doc_id": "/etc/passwd"}, "PathOutsideCorpusError"),
-        ("grep", {"pattern": "SECRET", "path": "../"}, "PathOutsideCorpusError"),
-        ("read", {"doc_id": "notes/missing.md"}, "DocumentNotFoundError"),
-    ],
-)
-def test_stdio_bad_input_is_a_tool_error_and_the_server_keeps_serving(
-    corpus_dir: Path, name: str, args: dict[str, Any], error_type: str
-) -> None:
+BAD_CALLS = [
+    ("nope", {}, "ToolArgumentError"),  # unknown tool
+    ("grep", {}, "ToolArgumentError"),  # missing argument
+    ("grep", {"pattern": "fox", "bogus": 1}, "ToolArgumentError"),  # unknown argument
+    ("read", {"doc_id": 7}, "ToolArgumentError"),  # wrong type
+    ("grep", {"pattern": "(unclosed"}, "InvalidPatternError"),
+    ("read", {"doc_id": "../secret.txt"}, "PathOutsideCorpusError"),
+    ("read", {"doc_id": "/etc/passwd"}, "PathOutsideCorpusError"),
+    ("grep", {"pattern": "SECRET", "path": "../"}, "PathOutsideCorpusError"),
+    ("read", {"doc_id": "notes/missing.md"}, "DocumentNotFoundError"),
+    ("search", {"query": "fox", "method": "telepathy"}, "ToolArgumentError"),
+    ("search", {"query": "fox", "k": 0}, "ToolArgumentError"),
+    ("df", {"terms": []}, "ToolArgumentError"),
+]
+
+
+def test_stdio_bad_input_is_a_tool_error_and_the_server_keeps_serving(corpus_dir: Path) -> None:
     async def main() -> None:
         async with Client(_stdio(corpus_dir), read_timeout_seconds=60) as client:
-            bad = await client.call_tool(name, args)
-            assert bad.is_error is True
-            text = _text(bad)
-            assert error_type in text, text
-            assert SECRET not in text
-            assert bad.meta and bad.meta["sleuth"]["error_type"] == error_type
-            ok = await client.call_tool("grep", {"pattern": "budget", "ignore_case": True})
-            assert ok.is_error is False and "notes/beta.txt" in _text(ok)
+            for name, args, error_type in BAD_CALLS:
+                bad = await client.call_tool(name, args)
+                assert bad.is_error is True, (name, args)
+                text = _text(bad)
+                assert error_type in text, (name, args, text)
+                assert SECRET not in text
+                assert bad.meta and bad.meta["sleuth"]["error_type"] == error_type
+                ok = await client.call_tool("grep", {"pattern": "budget", "ignore_case": True})
+                assert ok.is_error is False and "notes/beta.txt" in _text(ok)
 
     anyio.run(main)
 
@@ -268,6 +271,20 @@ def test_cli_rejects_bad_options(corpus_dir: Path, tmp_path: Path) -> None:
         [SLEUTH, "mcp", "--corpus", str(corpus_dir), "--transport", "carrier-pigeon"], capture_output=True, text=True
     )
     assert transport.returncode == 2
+
+
+def test_stdio_without_an_index_search_is_omitted_and_said_so(corpus_dir: Path) -> None:
+    async def main() -> None:
+        async with Client(_stdio(corpus_dir, "--no-build-index"), read_timeout_seconds=60) as client:
+            names = [t.name for t in (await client.list_tools()).tools]
+            assert names == ["ls", "grep", "read"]
+            assert client.instructions and "sleuth index" in client.instructions
+            miss = await client.call_tool("search", {"query": "fox"})
+            assert miss.is_error is True and "unknown tool" in _text(miss)
+            state = corpus_dir / ".sleuth"
+            assert not state.exists() or not any(state.iterdir())  # no index written
+
+    anyio.run(main)
 
 
 def test_stdio_tools_option_limits_the_listing(corpus_dir: Path) -> None:

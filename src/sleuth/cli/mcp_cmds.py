@@ -25,6 +25,18 @@ def mcp(
         help="Model for the `ask` tool (`local`, a litellm string). Without it, `ask` is not served: the "
         "assistant is the model.",
     ),
+    methods: str = typer.Option(
+        "",
+        "--methods",
+        help="Search methods besides bm25 (comma-separated: sira, dense, hybrid). Default: those usable without "
+        "building anything (dense/hybrid when their index exists; sira with --model).",
+    ),
+    build_index: bool = typer.Option(
+        True,
+        "--build-index/--no-build-index",
+        help="Build a missing BM25 index (and the dense index for methods named in --methods) into CORPUS/.sleuth "
+        "before serving, and rebuild a stale one. With --no-build-index, search and df need a fresh index.",
+    ),
     log_level: str = typer.Option("warning", "--log-level", help="Log level for messages on stderr."),
 ) -> None:
     """Serve grep, read, ls, df, search, rerank (and ask, with --model) as MCP tools, confined to the corpus."""
@@ -39,16 +51,23 @@ def mcp(
         from sleuth.integrations.toolset import build_toolkit
 
         mcp_server._stderr_logging(getattr(logging, log_level.upper(), logging.WARNING))
-        options = {}
+        options: dict[str, object] = {"build_index": build_index}
+        if methods.strip():
+            options["methods"] = [m.strip() for m in methods.split(",") if m.strip()]
         if model:
             from sleuth.llm import get_model
 
             options["model"] = get_model(model)
         include = [t.strip() for t in tools.split(",") if t.strip()] or None
-        toolset = build_toolkit(corpus, include=include, **options)
-        if not model and include is None:
-            toolset.omitted.setdefault("ask", "start the server with --model to serve it")
-        instructions = mcp_server.default_instructions(toolset.toolkit, toolset.corpus.root, toolset.omitted)
-        if transport == "http":
-            typer.echo(f"sleuth MCP server on http://{host}:{port}/mcp ({', '.join(toolset.toolkit.names())})", err=True)
-        mcp_server.run(toolset.toolkit, transport=transport, host=host, port=port, instructions=instructions)
+        try:
+            toolset = build_toolkit(corpus, include=include, **options)
+            instructions = mcp_server.default_instructions(toolset.toolkit, toolset.corpus.root, toolset.omitted)
+            if transport == "http":
+                typer.echo(
+                    f"sleuth MCP server on http://{host}:{port}/mcp ({', '.join(toolset.toolkit.names())})", err=True
+                )
+            mcp_server.run(toolset.toolkit, transport=transport, host=host, port=port, instructions=instructions)
+        finally:
+            close = getattr(options.get("model"), "close", None)
+            if close is not None:
+                close()

@@ -154,23 +154,21 @@ def _parse_json_object(arguments: Any, name: str) -> dict[str, Any]:
     return arguments
 
 
-def retrieve_specs(catalog: Any, query: str, k: int) -> list[dict[str, Any]]:
-    """The OpenAI specs of the ``k`` catalog tools that best match ``query``."""
-    if hasattr(catalog, "openai_specs"):
-        return list(catalog.openai_specs(query, k=k))
-    hits = catalog.search(query, k)
+def retrieve_specs(catalog: Any, query: str, k: int, method: str = "bm25") -> list[dict[str, Any]]:
+    """The OpenAI specs of the ``k`` catalog tools that best match ``query``.
+
+    ``catalog`` is a :class:`sleuth.retrieval.tool_catalog.ToolCatalog` (its ``retrieve``), or anything whose
+    ``search(query, k)`` returns hits naming tools (``doc_id``), with the spec in ``hit.metadata["spec"]``."""
+    if hasattr(catalog, "retrieve"):
+        return list(catalog.retrieve(query, k, method))
     specs = []
-    for hit in hits:
-        spec = hit.metadata.get("spec") if hit.metadata else None
+    for hit in catalog.search(query, k):
+        spec = (hit.metadata or {}).get("spec")
         if spec is None:
-            spec = {
-                "type": "function",
-                "function": {
-                    "name": hit.doc_id,
-                    "description": hit.text,
-                    "parameters": hit.metadata.get("parameters") or {"type": "object", "properties": {}},
-                },
-            }
+            raise ToolArgumentError(
+                f"catalog hit {hit.doc_id!r} carries no tool spec", hint="use a sleuth ToolCatalog, or put the "
+                "OpenAI spec in hit.metadata['spec']"
+            )
         specs.append(spec)
     return specs
 
@@ -183,6 +181,7 @@ def openai_tools(
     catalog: Any = None,
     query: str | None = None,
     k: int = 5,
+    method: str = "bm25",
     handlers: Mapping[str, Handler] | None = None,
     tracer: Any = None,
     **toolset_options: Any,
@@ -192,8 +191,10 @@ def openai_tools(
     * ``corpus`` (a folder or Corpus) with ``include`` (tool names; default all available): sleuth's own tools.
       Or pass a ready ``toolkit``. Other keyword arguments go to
       :func:`~sleuth.integrations.toolset.build_toolkit` (e.g. ``model=`` to add ``ask``).
-    * ``catalog`` + ``query``: add the ``k`` catalog tools retrieved for ``query`` (tool retrieval); run them
-      with ``handlers``.
+    * ``catalog`` + ``query``: add the ``k`` catalog tools retrieved for ``query`` with ``method`` (``bm25``,
+      ``dense``, ``hybrid``, ``llm-query``: see :class:`~sleuth.retrieval.tool_catalog.ToolCatalog`); run them with
+      ``handlers`` (name -> callable taking the arguments dict and returning a str, a JSON-able value or a
+      ToolResult).
     """
     if toolkit is None:
         if corpus is not None:
@@ -211,7 +212,7 @@ def openai_tools(
             raise ToolArgumentError(
                 "tool retrieval needs the user's request", hint="pass query= with the text to match tools against"
             )
-        retrieved = [s for s in retrieve_specs(catalog, query, k) if s["function"]["name"] not in toolkit]
+        retrieved = [s for s in retrieve_specs(catalog, query, k, method) if s["function"]["name"] not in toolkit]
         specs += retrieved
         offered = [s["function"]["name"] for s in retrieved]
     dispatcher = ToolDispatcher(toolkit, handlers=handlers, offered=offered, tracer=tracer)

@@ -11,10 +11,12 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from sleuth.errors import MissingExtraError, SleuthError
-from sleuth.tools.base import Tool, Toolkit, ToolResult
+from pydantic import Field
+
+from sleuth.errors import ConfigError, MissingExtraError, SleuthError
+from sleuth.tools.base import Tool, ToolArgs, Toolkit, ToolResult
 
 # Every tool name a provider may contribute, in listing order.
 TOOL_ORDER = ["ls", "grep", "read", "df", "search", "rerank", "ask"]
@@ -42,10 +44,92 @@ def _corpus_provider(corpus: Any, options: dict[str, Any]) -> list[Tool[Any]]:
     return list(corpus_tools(corpus))
 
 
+# Retrieval methods tried for `search` after bm25 (which also backs `df`). sira needs a model; dense and hybrid
+# need the `dense` extra and an embedding index.
+EXTRA_METHODS = ("sira", "dense", "hybrid")
+
+
+def _index_provider(corpus: Any, options: dict[str, Any]) -> list[Tool[Any]]:
+    """``search`` and ``df`` over the corpus's BM25 index, plus the other search methods that are available.
+
+    ``build_index`` (default True) builds a missing BM25 index and rebuilds a stale one; False uses only a fresh
+    existing index (else both tools are omitted, with the reason). ``methods``: the search methods wanted besides
+    bm25; None (default) means every one usable without building anything new (dense and hybrid when their index
+    exists, sira when a model is given). Methods named explicitly have their indexes built when ``build_index``.
+    """
+    from sleuth.retrieval import RETRIEVERS, get_retriever
+    from sleuth.tools.search import search_tools
+
+    build = bool(options.get("build_index", True))
+    model = options.get("model")
+    explicit = options.get("methods")
+    wanted = [m for m in (EXTRA_METHODS if explicit is None else explicit) if m != "bm25"]
+    build_extra = build and explicit is not None
+    retrievers = {"bm25": get_retriever("bm25", corpus, build_missing=build, rebuild=build)}
+    skipped: dict[str, str] = options.setdefault("_omitted", {})
+    for method in wanted:
+        if method not in RETRIEVERS:
+            skipped[f"search:{method}"] = "not in this build of sleuth"
+            continue
+        if method == "sira" and model is None:
+            skipped["search:sira"] = "needs a model (start with --model)"
+            continue
+        if method in ("dense", "hybrid") and not build_extra and not (corpus.state_dir / "dense").exists():
+            # checked before opening: opening imports torch (seconds) only to find no index
+            skipped[f"search:{method}"] = "no dense index (build it with `sleuth index CORPUS --dense`)"
+            continue
+        opts: dict[str, Any] = {}
+        if method == "dense":
+            opts = {"build_missing": build_extra}
+        elif method == "hybrid":
+            opts = {"dense": {"build_missing": build_extra}}
+        try:
+            retrievers[method] = get_retriever(method, corpus, model=model, **opts)
+        except (SleuthError, ImportError) as e:
+            skipped[f"search:{method}"] = str(e)
+    return search_tools(corpus, retrievers)
+
+
+class AskArgs(ToolArgs):
+    question: str = Field(min_length=1, description="The question to answer from the documents.")
+    agent: Literal["router", "react", "sira", "iter-retgen"] = Field(
+        "router", description="Search strategy: router picks one; react = grep/read/search loop."
+    )
+
+
+def _ask_provider(corpus: Any, options: dict[str, Any]) -> list[Tool[Any]]:
+    """``ask``: sleuth's own agent answers with doc ids. Needs ``model`` (a ChatModel)."""
+    model = options.get("model")
+    if model is None:
+        raise ConfigError("ask needs a model", hint="pass model= (or start `sleuth mcp` with --model)")
+    from sleuth.agents.agent import ask
+
+    budget = options.get("budget")
+
+    def run(args: AskArgs) -> ToolResult:
+        result = ask(args.question, corpus, agent=args.agent, model=model, budget=budget)
+        sources = ", ".join(result.doc_ids) or "none"
+        text = f"{result.answer}\n\nSources: {sources}\n[{result.strategy}; {result.steps} steps; stop: {result.stop_reason}]"
+        return ToolResult(text=text, data=result.model_dump(mode="json"))
+
+    return [
+        Tool(
+            "ask",
+            "Let sleuth's search agent answer a question from the documents (it searches and reads on its own) and "
+            "cite the doc ids it used. Slower than searching yourself.",
+            AskArgs,
+            run,
+            tags={"agent"},
+        )
+    ]
+
+
 Provider = Callable[[Any, dict[str, Any]], list[Tool[Any]]]
 
 PROVIDERS: dict[str, Provider] = {
-    "corpus": _corpus_provider,
+    "ls, grep, read": _corpus_provider,
+    "search, df": _index_provider,
+    "ask": _ask_provider,
 }
 
 
@@ -58,13 +142,13 @@ def build_toolkit(
 ) -> Toolset:
     """Every available sleuth tool for ``corpus``, optionally only those named in ``include``.
 
-    ``options`` are passed to the providers: ``model`` (a ChatModel, needed for ``ask``), ``reranker``,
-    ``retrievers``. ``extra_tools`` are appended as they are (your own tools, served the same way).
+    ``options`` are passed to the providers: ``model`` (a ChatModel: adds ``ask`` and the ``sira`` search
+    method), ``build_index`` (default True: build a missing BM25 index, rebuild a stale one), ``methods``
+    (extra search methods to try, default sira/dense/hybrid), ``budget`` (for ``ask``). ``extra_tools`` are appended as they are (your own tools, served the same way).
     Names in ``include`` that no provider offers raise :class:`~sleuth.errors.ConfigError` naming the reason.
     """
-    from sleuth.errors import ConfigError
-
     corpus = open_corpus(corpus)
+    options = {**options, "_omitted": {}}
     wanted = None if include is None else list(dict.fromkeys(include))
     tools: dict[str, Tool[Any]] = {}
     omitted: dict[str, str] = {}
@@ -80,8 +164,12 @@ def build_toolkit(
         except SleuthError as e:
             omitted[provider_name] = str(e)
             continue
+        except OSError as e:  # e.g. a read-only corpus folder where the index cannot be written
+            omitted[provider_name] = f"{type(e).__name__}: {e}"
+            continue
         for t in got:
             tools.setdefault(t.name, t)
+    omitted.update(options["_omitted"])
     for t in extra_tools:
         if t.name in tools:
             raise ConfigError(f"duplicate tool name {t.name!r}", hint="rename your tool")
@@ -89,7 +177,7 @@ def build_toolkit(
     if wanted is not None:
         missing = [n for n in wanted if n not in tools]
         if missing:
-            reasons = "; ".join(f"{n}: {omitted.get(n) or _reason_for(n, omitted)}" for n in missing)
+            reasons = "; ".join(f"{n}: {_reason_for(n, omitted)}" for n in missing)
             raise ConfigError(
                 f"tools not available: {reasons}", hint=f"available tools: {', '.join(_ordered(tools))}"
             )
@@ -105,8 +193,9 @@ def _ordered(tools: dict[str, Any]) -> list[str]:
 
 
 def _reason_for(name: str, omitted: dict[str, str]) -> str:
-    if omitted:
-        return "its provider is unavailable (" + "; ".join(f"{k}: {v}" for k, v in omitted.items()) + ")"
+    for key, why in omitted.items():
+        if name in key.replace(",", " ").split():
+            return why
     return "no such sleuth tool"
 
 
