@@ -12,7 +12,8 @@ Sets (from ../shared/data, see its MANIFEST.md):
   mtrb-restbench      MTRB test: 90 queries over 54 TMDB endpoints (tool name = "GET /path", original description)
 (MTRB's ToolBench tool list is absent from the shared data, so mtrb-toolbench is not run.)
 
-``--limit N`` takes the first N queries (file order) of each set, for the slow llm-query method. Prints Markdown.
+``--limit N`` takes the first N queries (file order) of each set, for the slow llm-query method; ``--sample N`` a
+seeded random sample of N (used for MetaTool's 21k queries). ``--fusion`` picks hybrid's fusion. Prints Markdown.
 """
 
 from __future__ import annotations
@@ -74,6 +75,8 @@ def main() -> None:
     ap.add_argument("--sets", default=",".join(LOADERS))
     ap.add_argument("--methods", default="bm25,dense,hybrid")
     ap.add_argument("--limit", type=int, default=0)
+    ap.add_argument("--sample", type=int, default=0, help="a seeded random sample of N queries per set (0 = all)")
+    ap.add_argument("--fusion", default="rrf", help="hybrid fusion: rrf, zscore or minmax")
     ap.add_argument("--embedder", default="minilm")
     ap.add_argument("--model", default=None, help="chat model for llm-query (sleuth.llm.get_model spec)")
     ap.add_argument("--cache", default="/tmp/sleuth-tool-eval-embeddings.sqlite")
@@ -94,7 +97,12 @@ def main() -> None:
         if args.limit:
             keep = [q for q in queries if q in gold][: args.limit]
             queries = {q: queries[q] for q in keep}
-        cat = ToolCatalog(tools, embedder=emb, model=chat)
+        if args.sample and len(queries) > args.sample:
+            import random
+
+            pool = sorted(q for q in queries if q in gold)
+            queries = {q: queries[q] for q in random.Random(0).sample(pool, args.sample)}
+        cat = ToolCatalog(tools, embedder=emb, model=chat, fusion=args.fusion)
         for method in args.methods.split(","):
             t0 = time.perf_counter()
             r = evaluate_tool_retrieval(cat, queries, gold, method, ks)

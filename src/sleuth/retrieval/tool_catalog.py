@@ -10,7 +10,8 @@ its description, and each parameter's name and description. Methods:
 
 * ``bm25``: an in-memory bm25s index (English stemmer and stopwords) over those texts.
 * ``dense``: the embedder's vectors (default all-MiniLM-L6-v2), exact inner-product search.
-* ``hybrid``: reciprocal rank fusion (k=60) of bm25 and dense.
+* ``hybrid``: reciprocal rank fusion (k=60) of bm25 and dense (``fusion="zscore"``/``"minmax"``: equal-weight
+  score fusion instead).
 * ``llm-query``: the injected chat model rewrites the request zero-shot into one short tool description per
   needed tool (prompt ``prompts/tool_query.md``; Kachuee et al. 2025, "Improving Tool Retrieval by Leveraging
   LLMs for Query Generation"); each line is searched with ``llm_base`` (dense by default) and the ranked lists are
@@ -203,7 +204,11 @@ class ToolCatalog:
         embedder: Any = None,
         model: Any = None,
         strict: bool = False,
+        fusion: str = "rrf",
     ) -> None:
+        if fusion not in ("rrf", "zscore", "minmax"):
+            raise ConfigError(f"unknown fusion {fusion!r}", hint="use rrf, zscore or minmax")
+        self.fusion = fusion
         self.tools: list[ToolSpec] = list(tools)
         if not self.tools:
             raise ToolCatalogError("the tool catalog is empty", hint="pass at least one tool")
@@ -339,16 +344,17 @@ class ToolCatalog:
         return [list(zip(r.tolist(), s.tolist(), strict=True)) for r, s in zip(rows, scores, strict=True)]
 
     def _rank_hybrid(self, requests: Sequence[str], depth: int) -> list[list[tuple[int, float]]]:
-        from sleuth.retrieval.hybrid import reciprocal_rank_fusion
+        from sleuth.retrieval.hybrid import reciprocal_rank_fusion, weighted_score_fusion
 
         d = max(depth, 50)
         lex, den = self._rank_bm25(requests, d), self._rank_dense(requests, d)
         out = []
         for a, b in zip(lex, den, strict=True):
-            fused = reciprocal_rank_fusion(
-                [[Hit(doc_id=str(i), score=s) for i, s in a], [Hit(doc_id=str(i), score=s) for i, s in b]],
-                names=["bm25", "dense"],
-            )
+            lists = [[Hit(doc_id=str(i), score=s) for i, s in a], [Hit(doc_id=str(i), score=s) for i, s in b]]
+            if self.fusion == "rrf":
+                fused = reciprocal_rank_fusion(lists, names=["bm25", "dense"])
+            else:
+                fused = weighted_score_fusion(lists, norm=self.fusion, names=["bm25", "dense"])  # type: ignore[arg-type]
             out.append([(int(h.doc_id), float(h.score or 0.0)) for h in fused[:depth]])
         return out
 
