@@ -42,7 +42,9 @@ class SiraProposal(BaseModel):
 
 
 class SiraParams(BaseModel):
-    max_phrases: int = Field(10, ge=1, le=10)
+    # 6, not 10: the embedded 0.5B model starts repeating itself after ~6 phrases, and every phrase costs ~6
+    # generated tokens (the dominant cost on CPU). The schema still accepts up to 10 from stronger models.
+    max_phrases: int = Field(6, ge=1, le=10)
     max_df_ratio: float = Field(0.05, gt=0.0, le=1.0)
     weight: float = Field(0.3, ge=0.0)
     use_model_weights: bool = True

@@ -1,0 +1,38 @@
+"""SIRA with the real embedded model: one query over the sample corpus; every proposed phrase gets a decision."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from sleuth.corpus import Corpus
+from sleuth.errors import WeightsError
+from sleuth.retrieval.bm25 import BM25Retriever
+from sleuth.retrieval.sira import SiraParams, SiraRetriever
+from sleuth.tracing.tracer import MemoryTracer
+
+pytestmark = pytest.mark.model
+
+
+def test_sira_with_local_model(sample_corpus: Path) -> None:
+    from sleuth.llm import get_model
+
+    try:
+        model = get_model("local")
+    except WeightsError as e:
+        pytest.skip(f"embedded model weights not installed: {e}")
+    tracer = MemoryTracer()
+    bm25 = BM25Retriever.open(Corpus(sample_corpus))
+    sira = SiraRetriever(bm25, model, params=SiraParams(max_phrases=4, max_df_ratio=0.5), tracer=tracer)
+    query = "Who designed the bridge over the river?"
+    res = sira.run(query, 5)
+    assert res.usage.calls >= 1 and res.usage.prompt_tokens > 0
+    event = tracer.of_kind("sira")[0]
+    assert event.data["proposed"] == res.proposed
+    if res.fallback and not res.proposed:  # the model's output was unusable: plain query, recorded
+        assert [h.doc_id for h in res.hits] == [h.doc_id for h in bm25.search(query, 5)]
+    else:
+        assert len(res.decisions) == len(res.proposed)
+        assert all(d.reason for d in res.decisions)
+    assert res.hits, "the plain query alone matches documents of the sample corpus"
