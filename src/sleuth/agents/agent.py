@@ -188,6 +188,11 @@ class Agent:
         snapshot = self.graph.get_state(self._graph_config(run_id))
         if not snapshot.values:
             raise ConfigError(f"no run {run_id!r} in the checkpoint", hint="check the run id (printed by sleuth ask)")
+        if snapshot.values.get("agent") not in (None, self.agent):
+            raise ConfigError(
+                f"run {run_id!r} was started with agent {snapshot.values['agent']!r}, not {self.agent!r}",
+                hint=f"resume it with --agent {snapshot.values['agent']}",
+            )
         if not snapshot.next:  # it had finished: return its result
             return AgentResult.from_state(run_id, dict(snapshot.values), 0.0, str(trace) if trace else None)
         return self._last(self._stream(None, run_id, trace))

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sleuth.agents.budget import Budget
-from sleuth.agents.context import ContextPolicy
+from sleuth.agents.context import DEFAULT_TOOL_FIELDS, ContextPolicy, slim_schema
 from sleuth.errors import ConfigError
 from sleuth.llm.base import ChatModel
 from sleuth.retrieval.base import Retriever
@@ -36,6 +36,8 @@ class AgentConfig:
     max_idle_turns: int = 2  # replies without a tool call before the reply text is taken as the answer
     default_strategy: str = "react"  # the router's choice when its output cannot be parsed
     corpus: Any = None  # optional sleuth Corpus: fills passages whose hits carry no text, checks doc ids
+    # the arguments the model is shown per tool (others keep their defaults); None: full schemas
+    tool_fields: dict[str, tuple[str, ...]] | None = field(default_factory=lambda: dict(DEFAULT_TOOL_FIELDS))
 
     def __post_init__(self) -> None:
         if self.iter_retgen_steps < 1:
@@ -54,6 +56,18 @@ class AgentConfig:
                         return False
 
             self.toolkit = Toolkit([*self.toolkit, answer_tool(known)])
+
+    def tool_schemas(self, names: list[str] | None = None) -> list[dict[str, Any]]:
+        """The tools' OpenAI schemas as the model sees them (slimmed to ``tool_fields``), in toolkit order."""
+        if self.toolkit is None:
+            return []
+        out = []
+        for tool in self.toolkit:
+            if names is not None and tool.name not in names:
+                continue
+            fields = (self.tool_fields or {}).get(tool.name)
+            out.append(slim_schema(tool.openai_schema(), fields))
+        return out
 
     def available_strategies(self) -> list[str]:
         out = []

@@ -4,9 +4,10 @@ Two mechanisms, both recorded in the trace:
 
 * every tool observation is capped at ``max_result_chars`` characters, with a note that says what was cut;
 * once the estimated prompt (messages + tool schemas) passes ``prompt_budget`` tokens, the oldest tool outputs
-  are replaced by :data:`CLEARED_MARKER`, oldest first, until it fits. The system prompt and the question are
-  never touched (they are the stable prefix a server's prompt cache reuses); the newest observation is cleared
-  last, and only shortened, never removed, when nothing else is left.
+  are replaced by :data:`CLEARED_MARKER`, oldest first, until it fits; if the cleared turns alone are still too
+  long, the oldest turns (a call and its output) are removed, and one note says how many. The system prompt and
+  the question are never touched (they are the stable prefix a server's prompt cache reuses); the newest
+  observation goes last: it is shortened, never removed.
 
 The default window is 4,096 tokens: the embedded Qwen2.5-Coder-0.5B server runs with ``n_ctx=4096``.
 """
@@ -21,7 +22,8 @@ from pydantic import BaseModel, Field
 
 from sleuth.llm.base import Message
 
-CLEARED_MARKER = "[older tool output cleared to save context; call the tool again if you need it]"
+CLEARED_MARKER = "[old output cleared to save context; call again if needed]"
+DROPPED_NOTE = "[{n} earlier tool calls and their outputs were removed to save context]"
 TRUNCATION_NOTE = "\n[... {cut} more characters cut; read a narrower part if you need them]"
 MESSAGE_OVERHEAD_TOKENS = 4  # role and separators per message in chat templates
 
@@ -38,6 +40,32 @@ class ContextPolicy(BaseModel):
 
     def prompt_budget(self, generation_tokens: int) -> int:
         return int(self.context_tokens * (1 - self.safety_ratio)) - generation_tokens
+
+
+# The arguments a small model is shown per tool: every other (optional) argument keeps its default. Fewer fields
+# mean fewer prompt tokens and far fewer generated ones (a 0.5B model fills every field it is shown).
+DEFAULT_TOOL_FIELDS: dict[str, tuple[str, ...]] = {
+    "grep": ("pattern", "ignore_case"),
+    "read": ("doc_id", "start_line"),
+    "ls": ("prefix",),
+    "search": ("query", "method"),
+    "df": ("terms",),
+    "answer": ("answer", "doc_ids"),
+}
+
+
+def slim_schema(schema: dict[str, Any], fields: tuple[str, ...] | None) -> dict[str, Any]:
+    """An OpenAI tool schema with only ``fields`` (and the required ones) in its parameters."""
+    if not fields:
+        return schema
+    fn = dict(schema.get("function", schema))
+    params = dict(fn.get("parameters") or {})
+    props = params.get("properties") or {}
+    required = list(params.get("required") or [])
+    keep = [k for k in props if k in fields or k in required]
+    params["properties"] = {k: props[k] for k in keep}
+    fn["parameters"] = params
+    return {**schema, "function": fn} if "function" in schema else fn
 
 
 def cap_text(text: str, max_chars: int) -> tuple[str, bool]:
@@ -87,6 +115,12 @@ def compact(
         estimate -= before - count_tokens(CLEARED_MARKER)
         if estimate <= budget_tokens:
             return out, cleared, estimate
+    out, dropped = _drop_old_turns(out, tools, count_tokens, budget_tokens)
+    cleared += dropped
+    estimate = estimate_tokens(out, tools, count_tokens)
+    if estimate <= budget_tokens:
+        return out, cleared, estimate
+    tool_idx = [i for i, m in enumerate(out) if m.get("role") == "tool" and m.get("content") != CLEARED_MARKER]
     if tool_idx:  # still too long: shorten the newest observation as far as needed
         i = tool_idx[-1]
         text = str(out[i].get("content") or "")
@@ -107,6 +141,35 @@ def compact(
                 if estimate <= budget_tokens:
                     break
     return out, cleared, estimate
+
+
+def _drop_old_turns(
+    messages: list[Message], tools: list[dict[str, Any]] | None, count_tokens: Callable[[str], int], budget: int
+) -> tuple[list[Message], int]:
+    """Remove the oldest turns (assistant call + its outputs) but the last, until the prompt fits."""
+    head = messages[:2]
+    rest = messages[2:]
+    previously = 0
+    if rest and rest[0].get("role") == "user" and str(rest[0].get("content", "")).startswith("[") and "removed" in str(
+        rest[0].get("content", "")
+    ):
+        previously = int(str(rest[0]["content"]).strip("[").split()[0])
+        rest = rest[1:]
+    dropped_calls = 0
+    while True:
+        starts = [i for i, m in enumerate(rest) if m.get("role") == "assistant"]
+        if len(starts) < 2:
+            break
+        candidate = [*head, {"role": "user", "content": DROPPED_NOTE.format(n=previously + dropped_calls)}, *rest]
+        if estimate_tokens(candidate, tools, count_tokens) <= budget:
+            break
+        turn = rest[starts[0] : starts[1]]
+        dropped_calls += max(1, len(turn[0].get("tool_calls") or ()))
+        rest = rest[starts[1] :]
+    if not dropped_calls and not previously:
+        return messages, 0
+    note = {"role": "user", "content": DROPPED_NOTE.format(n=previously + dropped_calls)}
+    return [*head, note, *rest], dropped_calls
 
 
 def passages_text(passages: list[dict[str, Any]], max_chars: int) -> str:

@@ -196,8 +196,10 @@ def _assistant_message(result: ChatResult, calls: list[ToolCall]) -> Message:
 
 
 def _react_tools(cx: NodeContext) -> list[dict[str, Any]]:
-    assert cx.config.toolkit is not None
-    return cx.config.toolkit.openai_schemas()
+    schemas = cx.config.__dict__.get("_schemas")
+    if schemas is None:  # computed once per run: the same bytes every turn keep the server's prompt cache warm
+        schemas = cx.config.__dict__["_schemas"] = cx.config.tool_schemas()
+    return schemas
 
 
 def _compacted(state: AgentState, cx: NodeContext, messages: list[Message], tools: list[dict[str, Any]] | None, gen: int):
@@ -366,7 +368,7 @@ def force_answer(state: AgentState, cx: NodeContext) -> dict[str, Any]:
     if cx.config.budget.final_answer_call:
         toolkit = cx.config.toolkit
         assert toolkit is not None
-        tools = [toolkit[ANSWER_TOOL].openai_schema()]
+        tools = cx.config.tool_schemas([ANSWER_TOOL])
         messages = [*(state.get("messages") or initial_messages(state["question"]))]
         messages.append({"role": "user", "content": load("agent_force_answer").format(budget=reason)})
         messages, _ = _compacted(state, cx, messages, tools, cx.config.context.max_answer_tokens)

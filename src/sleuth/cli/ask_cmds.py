@@ -1,0 +1,146 @@
+"""`sleuth ask` (the search agent) and `sleuth trace show | html` (read a run's trace).
+
+Every run gets a run id, a JSONL trace (default ``$SLEUTH_HOME/runs/<run id>.jsonl``) and checkpoints in
+``$SLEUTH_HOME/runs/checkpoints.sqlite``, so ``sleuth ask --resume RUN_ID --corpus DIR`` continues a run that
+was interrupted. Heavy imports (langgraph, litellm) happen inside the commands.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from sleuth.cli.output import JSON_OPTION, cli_errors, print_json
+
+trace_app = typer.Typer(help="Read a run's trace: a terminal timeline or an HTML page.", no_args_is_help=True)
+
+
+def _runs_dir() -> Path:
+    from sleuth.config import sleuth_home
+
+    return sleuth_home() / "runs"
+
+
+def ask_cmd(
+    question: str = typer.Argument(None, help="The question (omit it with --resume)."),
+    corpus: Path = typer.Option(..., "--corpus", "-c", help="The corpus folder.", envvar="SLEUTH_CORPUS"),
+    agent: str = typer.Option("router", "--agent", "-a", help="router | react | sira | iter-retgen"),
+    model: str = typer.Option(None, "--model", "-m", help="local (default), gguf:/path, or a litellm model string."),
+    trace: Path = typer.Option(None, "--trace", "-t", help="JSONL trace file (default: $SLEUTH_HOME/runs/RUN.jsonl)."),
+    no_trace: bool = typer.Option(False, "--no-trace", help="Keep the trace in memory only."),
+    budget: str = typer.Option(None, "--budget", help="e.g. steps=8,tokens=30000,seconds=600,cost=0.05"),
+    k: int = typer.Option(5, "--k", min=1, max=50, help="Passages per retrieval (sira, iter-retgen)."),
+    run_id: str = typer.Option(None, "--run-id", help="Name this run (default: a timestamped id)."),
+    resume: str = typer.Option(None, "--resume", help="Continue the interrupted run with this id."),
+    checkpoint: Path = typer.Option(None, "--checkpoint", help="Checkpoint database (default: $SLEUTH_HOME/runs)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Do not print the steps as they happen."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Answer a question from the documents in a corpus with the search agent."""
+    from rich.console import Console
+    from rich.markup import escape
+
+    err = Console(stderr=True)
+    with cli_errors(as_json):
+        from sleuth.agents import AGENTS, Agent, Budget
+        from sleuth.agents.agent import _new_run_id
+        from sleuth.errors import ConfigError
+
+        if agent not in AGENTS:
+            raise ConfigError(f"unknown agent {agent!r}", hint=f"use one of: {', '.join(AGENTS)}")
+        if resume is None and not (question or "").strip():
+            raise ConfigError("no question given", hint='sleuth ask "QUESTION" --corpus DIR (or --resume RUN_ID)')
+        rid = resume or run_id or _new_run_id()
+        trace_arg: Any = None if no_trace else (trace or _runs_dir() / f"{rid}.jsonl")
+        db = checkpoint or _runs_dir() / "checkpoints.sqlite"
+        with Agent.for_corpus(
+            corpus, model=model, agent=agent, budget=Budget.parse(budget), checkpoint=db, k=k
+        ) as runner:
+            if resume:
+                result = runner.resume(resume, trace=trace_arg)
+            else:
+                result = None
+                for ev in runner.stream(question, run_id=rid, trace=trace_arg):
+                    if ev.kind == "done":
+                        result = ev.result
+                    elif not quiet and not as_json:
+                        err.print(f"[dim]{escape(ev.node)}[/] {escape(ev.summary)}", highlight=False)
+            assert result is not None
+    payload = {
+        "answer": result.answer,
+        "doc_ids": result.doc_ids,
+        "usage": {
+            "prompt_tokens": result.usage.prompt_tokens,
+            "completion_tokens": result.usage.completion_tokens,
+            "total_tokens": result.usage.total_tokens,
+            "calls": result.usage.calls,
+            "cost": result.usage.cost,
+            "token_source": result.usage.token_source,
+        },
+        "trace": result.trace_path,
+        "run_id": result.run_id,
+        "agent": result.agent,
+        "strategy": result.strategy,
+        "route_reason": result.route_reason,
+        "stop_reason": result.stop_reason,
+        "answered_by": result.answered_by,
+        "steps": result.steps,
+        "llm_calls": result.llm_calls,
+        "tool_calls": result.tool_calls,
+        "seconds": result.seconds,
+    }
+    if as_json:
+        print_json(payload)
+        return
+    out = Console()
+    out.print(f"[bold green]{escape(result.answer)}[/]", highlight=False)
+    out.print(f"documents: {escape(', '.join(result.doc_ids) or '-')}", highlight=False)
+    note = f"; budget '{result.budget_exhausted}' ran out" if result.budget_exhausted else ""
+    out.print(
+        f"[dim]{result.strategy}{' (' + escape(result.route_reason) + ')' if result.route_reason else ''}; "
+        f"{result.llm_calls} LLM calls, {result.tool_calls} tool calls; tokens {result.usage.prompt_tokens} prompt + "
+        f"{result.usage.completion_tokens} completion; cost {result.usage.cost_text()}; {result.seconds} s{note}\n"
+        f"run {result.run_id}; trace {escape(result.trace_path or '-')}[/]",
+        highlight=False,
+    )
+
+
+@trace_app.command("show")
+def trace_show_cmd(
+    file: Path = typer.Argument(..., help="A JSONL trace written by sleuth."),
+    nodes: bool = typer.Option(True, "--nodes/--no-nodes", help="Show graph-node events."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Print a run's trace as a timeline (or its totals with --json)."""
+    with cli_errors(as_json):
+        from sleuth.tracing.show import load_events, render, summarize
+
+        events = load_events(file)
+    if as_json:
+        print_json(summarize(events))
+        return
+    render(events, show_nodes=nodes)
+
+
+@trace_app.command("html")
+def trace_html_cmd(
+    file: Path = typer.Argument(..., help="A JSONL trace written by sleuth."),
+    out: Path = typer.Option(None, "--out", "-o", help="The HTML file (default: FILE with .html)."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Write a self-contained HTML page of a run's trace (opens offline in any browser)."""
+    with cli_errors(as_json):
+        from sleuth.tracing.html import write_html
+
+        dest = write_html(file, out)
+    if as_json:
+        print_json({"html": str(dest)})
+    else:
+        typer.echo(str(dest))
+
+
+def register(app: typer.Typer) -> None:
+    app.command("ask")(ask_cmd)
+    app.add_typer(trace_app, name="trace")

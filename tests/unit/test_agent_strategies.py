@@ -1,0 +1,136 @@
+"""sira, iter-retgen and the router end to end: scripted model, real BM25 index and real SIRA retriever."""
+
+from __future__ import annotations
+
+import pytest
+
+from sleuth.agents import Agent, AgentConfig, Budget
+from sleuth.corpus import Corpus
+from sleuth.llm.fake import ScriptedModel, tool
+from sleuth.retrieval.bm25 import BM25Retriever
+from sleuth.retrieval.sira import SiraRetriever
+from sleuth.tools import corpus_tools
+from sleuth.tracing import MemoryTracer
+
+QUESTION = "Where was the designer of the Kestrel Bridge born?"
+OKAFOR = "people/bram_okafor.md"
+BRIDGE = "projects/kestrel_bridge.txt"
+
+
+@pytest.fixture()
+def setup(sample_corpus):
+    corpus = Corpus(sample_corpus)
+    bm25 = BM25Retriever.open(corpus)
+
+    def make(script, agent, **kw):
+        model = ScriptedModel(script)
+        retrievers = {"bm25": bm25, "sira": SiraRetriever(bm25, model)}
+        config = AgentConfig(model=model, toolkit=corpus_tools(corpus), retrievers=retrievers, corpus=corpus, **kw)
+        return Agent(config, agent=agent), model
+
+    return make
+
+
+def test_sira_one_search_then_answer(setup):
+    agent, model = setup(
+        [
+            {"phrases": ["Bram Okafor", "cable-stayed bridge"]},  # the SIRA expansion call
+            {"answer": "Saltmarsh", "doc_ids": [OKAFOR, "not/shown.md"]},
+        ],
+        "sira",
+    )
+    tracer = MemoryTracer()
+    result = agent.run(QUESTION, trace=tracer)
+    assert result.answer == "Saltmarsh" and result.strategy == "sira"
+    assert result.doc_ids == [OKAFOR]  # only documents the model was shown
+    assert result.llm_calls == 2 and result.tool_calls == 0
+    sira = tracer.of_kind("sira")
+    assert len(sira) == 1 and sira[0].node == "sira_search"
+    # every proposed phrase is traced with its df decision (on 11 documents, df >= 1 is already "too common")
+    assert sira[0].data["proposed"] == ["Bram Okafor", "cable-stayed bridge"]
+    assert all("df" in d["reason"] for d in sira[0].data["rejected"])
+    retrieval = tracer.of_kind("retrieval")[0]
+    assert OKAFOR in [h["doc_id"] for h in retrieval.data["hits"]]
+    # the answer prompt holds the retrieved passages with their doc ids
+    answer_prompt = model.calls[-1]["messages"][-1]["content"]
+    assert f"[{OKAFOR}]" in answer_prompt and "born in Saltmarsh" in answer_prompt
+    # run usage = the sum of its LLM events, the SIRA expansion included
+    llm = tracer.of_kind("llm")
+    assert [e.name for e in llm] == ["sira_expand", "answer"]
+    assert result.usage.prompt_tokens == sum(e.usage.prompt_tokens for e in llm)
+
+
+def test_sira_answer_without_doc_ids_defaults_to_top_passages(setup):
+    agent, _ = setup([{"phrases": []}, {"answer": "Saltmarsh", "doc_ids": []}], "sira")
+    tracer = MemoryTracer()
+    result = agent.run(QUESTION, trace=tracer)
+    assert len(result.doc_ids) == 2
+    assert any(e.name == "doc_ids" for e in tracer.of_kind("note"))
+
+
+def test_iter_retgen_three_rounds(setup):
+    agent, model = setup(
+        [
+            "The Kestrel Bridge was designed by Bram Okafor.",
+            "Bram Okafor was born in Saltmarsh in 1965.",
+            {"answer": "Saltmarsh", "doc_ids": [OKAFOR, BRIDGE]},
+        ],
+        "iter-retgen",
+    )
+    tracer = MemoryTracer()
+    result = agent.run(QUESTION, trace=tracer)
+    assert result.answer == "Saltmarsh" and set(result.doc_ids) <= {OKAFOR, BRIDGE}
+    queries = [e.args["query"] for e in tracer.of_kind("retrieval")]
+    assert queries == [
+        QUESTION,
+        f"{QUESTION} The Kestrel Bridge was designed by Bram Okafor.",
+        f"{QUESTION} Bram Okafor was born in Saltmarsh in 1965.",
+    ]
+    assert [e.name for e in tracer.of_kind("llm")] == ["generate", "generate", "answer"]
+    assert [e.name for e in tracer.of_kind("node")] == [
+        "retrieve", "generate", "retrieve", "generate", "retrieve", "answer_from_passages", "finish"
+    ]
+    assert "Question: " + QUESTION in model.calls[0]["messages"][-1]["content"]
+
+
+def test_iter_retgen_t1_and_budget(setup):
+    agent, _ = setup([{"answer": "x", "doc_ids": []}], "iter-retgen", iter_retgen_steps=1)
+    assert agent.run(QUESTION).llm_calls == 1
+    agent, model = setup(["draft one", {"answer": "forced", "doc_ids": []}], "iter-retgen", budget=Budget(max_steps=1))
+    result = agent.run(QUESTION)
+    assert result.budget_exhausted == "steps" and result.answer == "forced" and result.answered_by == "forced"
+    assert len(model.calls) == 2
+
+
+@pytest.mark.parametrize("choice", ["react", "sira", "iter-retgen"])
+def test_router_picks_a_strategy_and_traces_why(setup, choice):
+    follow = {
+        "react": [tool("answer", answer="Saltmarsh", doc_ids=[OKAFOR])],
+        "sira": [{"phrases": []}, {"answer": "Saltmarsh", "doc_ids": [OKAFOR]}],
+        "iter-retgen": ["d1", "d2", {"answer": "Saltmarsh", "doc_ids": [OKAFOR]}],
+    }[choice]
+    agent, model = setup([{"strategy": choice, "reason": "because"}, *follow], "router")
+    tracer = MemoryTracer()
+    result = agent.run(QUESTION, trace=tracer)
+    assert result.agent == "router" and result.strategy == choice and result.route_reason == "because"
+    assert result.answer == "Saltmarsh"
+    route = [e for e in tracer.of_kind("note") if e.name == "route"][0]
+    assert route.data == {"strategy": choice, "reason": "because"}
+    assert "- sira:" in model.calls[0]["messages"][0]["content"]
+
+
+def test_router_with_unparseable_output_uses_the_default(setup):
+    agent, _ = setup(["no idea", "still no idea", tool("answer", answer="Saltmarsh")], "router")
+    result = agent.run(QUESTION)
+    assert result.strategy == "react" and "router output invalid" in result.route_reason
+    assert result.answer == "Saltmarsh"
+
+
+def test_router_only_offers_available_strategies(sample_corpus):
+    corpus = Corpus(sample_corpus)
+    model = ScriptedModel([{"strategy": "sira", "reason": "x"}, {"strategy": "react", "reason": "only one"},
+                           tool("answer", answer="a")])
+    agent = Agent(AgentConfig(model=model, toolkit=corpus_tools(corpus)), agent="router")
+    result = agent.run(QUESTION)  # "sira" is not in the schema's enum: rejected, retried
+    assert result.strategy == "react"
+    assert "- sira:" not in model.calls[0]["messages"][0]["content"]
