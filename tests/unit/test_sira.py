@@ -36,7 +36,8 @@ def sira_with(bm25: BM25Retriever, *script, tracer=None, **params) -> SiraRetrie
 def test_decisions_and_reasons(bm25: BM25Retriever) -> None:
     tracer = MemoryTracer()
     s = sira_with(bm25, {"phrases": ["kinase inhibitor", "protein", "zebrafish fins", "the of", "Kinase inhibitors",
-                                     "leukemia drug", "drug"]}, tracer=tracer, max_df_ratio=0.2, weight=0.5)
+                                     "leukemia drug", "drug"]}, tracer=tracer, max_df_ratio=0.2, weight=0.5,
+                  max_phrases=10)
     res = s.run("treatment of leukemia", 5)
     reasons = {d.phrase: d.reason for d in res.decisions}
     assert res.kept_phrases() == ["kinase inhibitor"]

@@ -16,9 +16,10 @@ docs/results/lexical.md.
 from __future__ import annotations
 
 import time
+from functools import lru_cache
 from typing import Any
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field, ValidationError, create_model
 
 from sleuth.errors import ConfigError, ModelOutputError, ToolArgumentError
 from sleuth.llm.base import ChatModel
@@ -39,6 +40,18 @@ class SiraProposal(BaseModel):
     """What the model returns. Plain strings or ``{"text", "weight"}`` objects."""
 
     phrases: list[str | WeightedPhrase] = Field(default_factory=list, max_length=10)
+
+
+@lru_cache(maxsize=16)
+def proposal_schema(max_phrases: int) -> type[SiraProposal]:
+    """:class:`SiraProposal` with at most ``max_phrases`` items, so schema-constrained decoding stops there."""
+    if max_phrases == 10:
+        return SiraProposal
+    return create_model(  # type: ignore[call-overload,no-any-return]
+        "SiraProposal",
+        __base__=SiraProposal,
+        phrases=(list[str | WeightedPhrase], Field(default_factory=list, max_length=max_phrases)),
+    )
 
 
 class SiraParams(BaseModel):
@@ -143,7 +156,8 @@ class SiraRetriever:
         tap = UsageTap(self.tracer)
         try:
             proposal, result = self.model.structured(
-                messages_for(query, p.max_phrases), SiraProposal, retries=p.retries, max_tokens=p.max_tokens,
+                messages_for(query, p.max_phrases), proposal_schema(p.max_phrases), retries=p.retries,
+                max_tokens=p.max_tokens,
                 tracer=tap, name="sira_expand",
             )
         except (ModelOutputError, ValidationError, ValueError) as e:
