@@ -188,13 +188,25 @@ def test_letter_scores_normalises_tokens():
 def test_first_ranks_by_first_token_logprobs():
     model = LogprobModel([first_token({"C": -0.2, "A": -1.5, "D": -0.9})])
     tracer = MemoryTracer()
-    r = FirstReranker(model, tracer=tracer)
+    r = FirstReranker(model, calibrate=False, tracer=tracer)
     out = r.rerank("q", hits(5))
     assert [h.doc_id for h in out] == ["d2", "d3", "d0", "d1", "d4"]  # unscored B, E follow in input order
     call = model.calls[0]
     assert "[A] passage number 0" in call["messages"][-1]["content"]
     data = tracer.of_kind("rerank")[0].data
     assert data["fallbacks"] == 0 and data["scored"] == 3 and data["unscored"] == 2
+
+
+def test_first_calibration_removes_position_prior():
+    with_query = first_token({"A": -0.1, "B": -2.0, "C": -3.0})
+    content_free = first_token({"A": -0.05, "B": -3.5, "C": -3.2, "D": -4.0})
+    model = LogprobModel([with_query, content_free])
+    out = FirstReranker(model).rerank("which one?", hits(4))
+    # B: -2.0+3.5=1.5; C: -3.0+3.2=0.2; A: -0.1+0.05=-0.05; D (absent from the query call's top): -3.0+4.0=1.0
+    assert [h.doc_id for h in out] == ["d1", "d3", "d2", "d0"]
+    first, second = (c["messages"][-1]["content"] for c in model.calls)
+    assert "Search Query: which one?" in first and "Search Query: N/A" in second
+    assert first.split("Search Query:")[0] == second.split("Search Query:")[0]  # shared prefix (prompt cache)
 
 
 def test_first_falls_back_to_listwise_without_logprobs():

@@ -7,6 +7,12 @@ ranked by the log-probabilities of the identifier letters among that token's top
 (``logprobs=True, top_logprobs=K``), best first. Letters absent from the top-K follow in their input order.
 A token like ``" C"`` or ``"[C"`` counts for ``C``; a letter's best variant wins.
 
+A small model's first token carries a strong position prior (Qwen2.5-0.5B answers ``A`` or the last letter for
+almost any query). With ``calibrate=True`` (default) a second one-token call with the content-free query ``"N/A"``
+measures that prior and the window is ranked by ``log p(letter | query) - log p(letter | "N/A")`` (contextual
+calibration, as ICR calibrates attention). The query is placed after the passages, so llama.cpp's prompt cache
+serves the shared prefix and the second call costs only the last few tokens.
+
 Where the backend returns no log-probabilities (``supports_logprobs`` is false, or the result carries none), or
 no window letter is among the alternatives, the window is reranked by the listwise permutation prompt instead,
 and the reason is recorded (``fallbacks`` and ``fallback_reasons`` in the ``kind="rerank"`` trace event).
@@ -26,23 +32,39 @@ from sleuth.rerank import common
 from sleuth.rerank.listwise import ListwiseReranker, ListwiseStats
 
 LETTERS = string.ascii_uppercase
+CALIBRATION_QUERY = "N/A"
+
+
+def _first_top(result: ChatResult) -> dict[str, float]:
+    if not result.logprobs:
+        return {}
+    first = result.logprobs[0]
+    cands = dict(first.top)
+    cands.setdefault(first.token, first.logprob)
+    return cands
 
 
 def letter_scores(result: ChatResult, n: int) -> dict[int, float]:
     """Index (0-based) -> best log-probability of its letter among the first generated token's alternatives."""
     out: dict[int, float] = {}
-    if not result.logprobs:
-        return out
-    first = result.logprobs[0]
-    cands = dict(first.top)
-    cands.setdefault(first.token, first.logprob)
-    for tok, lp in cands.items():
+    for tok, lp in _first_top(result).items():
         t = tok.strip().strip("[]()").strip()
         if len(t) == 1 and t in LETTERS[:n]:
             i = LETTERS.index(t)
             if i not in out or lp > out[i]:
                 out[i] = lp
     return out
+
+
+def calibrated_scores(with_query: ChatResult, content_free: ChatResult, n: int) -> dict[int, float]:
+    """``log p(letter | query) - log p(letter | "N/A")`` (contextual calibration of the position prior).
+
+    A letter missing from one call's top-K gets that call's lowest listed log-probability (an upper bound of its
+    own); letters missing from both calls stay unscored."""
+    q, na = letter_scores(with_query, n), letter_scores(content_free, n)
+    floor_q = min(_first_top(with_query).values(), default=0.0)
+    floor_na = min(_first_top(content_free).values(), default=0.0)
+    return {i: q.get(i, floor_q) - na.get(i, floor_na) for i in set(q) | set(na)}
 
 
 class FirstReranker:
@@ -58,6 +80,7 @@ class FirstReranker:
         step: int = 10,
         word_budget: int = common.DEFAULT_WORD_BUDGET,
         top_logprobs: int = 20,
+        calibrate: bool = True,
         tracer: Any = None,
     ) -> None:
         if window > len(LETTERS):
@@ -68,6 +91,7 @@ class FirstReranker:
         self.step = step
         self.word_budget = word_budget
         self.top_logprobs = top_logprobs
+        self.calibrate = calibrate
         self.tracer = tracer
         self._template, meta = load_with_meta("rerank_first")
         self._system = meta.get("system", "")
@@ -81,18 +105,25 @@ class FirstReranker:
         msgs: list[Message] = [{"role": "system", "content": self._system}] if self._system else []
         return msgs + [{"role": "user", "content": user}]
 
-    def rank_window(self, query: str, chunk: list[Hit], stats: dict[str, Any], lw: ListwiseStats) -> list[int]:
+    def _first_token(self, query: str, passages: list[str], tracer: Any) -> ChatResult:
+        return self.model.chat(
+            self.messages(query, passages), temperature=0.0, max_tokens=1, logprobs=True,
+            top_logprobs=self.top_logprobs, tracer=tracer, name="rerank.first",
+        )
+
+    def rank_window(
+        self, query: str, chunk: list[Hit], stats: dict[str, Any], lw: ListwiseStats, tracer: Any = None
+    ) -> list[int]:
         stats["windows"] += 1
         reason = None
         if not getattr(self.model, "supports_logprobs", False):
             reason = f"model {getattr(self.model, 'model', '?')!r} does not support logprobs"
         else:
-            msgs = self.messages(query, [common.passage(h, self.word_budget) for h in chunk])
-            result = self.model.chat(
-                msgs, temperature=0.0, max_tokens=1, logprobs=True, top_logprobs=self.top_logprobs,
-                tracer=self.tracer, name="rerank.first",
-            )
+            passages = [common.passage(h, self.word_budget) for h in chunk]
+            result = self._first_token(query, passages, tracer)
             scores = letter_scores(result, len(chunk))
+            if self.calibrate and scores:
+                scores = calibrated_scores(result, self._first_token(CALIBRATION_QUERY, passages, tracer), len(chunk))
             if result.logprobs is None or not result.logprobs:
                 reason = "the backend returned no logprobs"
             elif not scores:
@@ -105,9 +136,11 @@ class FirstReranker:
         stats["fallbacks"] += 1
         if reason not in stats["fallback_reasons"]:
             stats["fallback_reasons"].append(reason)
-        return self.fallback.rank_window(query, chunk, lw)
+        return self.fallback.rank_window(query, chunk, lw, tracer)
 
-    def rerank(self, query: str, hits: list[Hit], k: int | None = None) -> list[Hit]:
+    def rerank(self, query: str, hits: list[Hit], k: int | None = None, *, tracer: Any = None) -> list[Hit]:
+        """Rerank ``hits``; ``tracer`` (optional) overrides the constructor's for this call."""
+        tracer = tracer if tracer is not None else self.tracer
         common.check_args(query, k)
         t0 = time.perf_counter()
         unique, dropped = common.dedupe(hits)
@@ -115,12 +148,13 @@ class FirstReranker:
         lw = ListwiseStats()
         if len(unique) > 1:
             ranked = common.sliding_rerank(
-                unique, self.window, self.step, lambda c: self.rank_window(query, c, stats, lw)
+                unique, self.window, self.step, lambda c: self.rank_window(query, c, stats, lw, tracer)
             )
         else:
             ranked = unique
         if stats["fallbacks"]:
             stats["listwise"] = lw.as_dict()
             stats["parse_failures"] = lw.parse_failures
-        common.emit(self.tracer, self.name, query, len(hits), t0, duplicates=dropped, **stats)
+        self.last_stats = stats
+        common.emit(tracer, self.name, query, len(hits), t0, duplicates=dropped, **stats)
         return common.finish(unique, ranked, k, self.name)

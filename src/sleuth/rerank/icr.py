@@ -263,12 +263,14 @@ class ICRReranker:
         return scores
 
     # -- Reranker -------------------------------------------------------------------------------------------
-    def rerank(self, query: str, hits: list[Hit], k: int | None = None) -> list[Hit]:
+    def rerank(self, query: str, hits: list[Hit], k: int | None = None, *, tracer: Any = None) -> list[Hit]:
+        """Rerank ``hits``; ``tracer`` (optional) overrides the constructor's for this call."""
+        tracer = tracer if tracer is not None else self.tracer
         common.check_args(query, k)
         t0 = time.perf_counter()
         unique, dropped = common.dedupe(hits)
         if len(unique) <= 1:
-            common.emit(self.tracer, self.name, query, len(hits), t0, windows=0, duplicates=dropped)
+            common.emit(tracer, self.name, query, len(hits), t0, windows=0, duplicates=dropped)
             return common.finish(unique, unique, k, self.name)
         self.load()
         scores: dict[str, float] = {}
@@ -283,5 +285,5 @@ class ICRReranker:
             return sorted(range(len(chunk)), key=lambda i: -s[i])
 
         ranked = common.sliding_rerank(unique, self.window, self.stride, rank_window)
-        common.emit(self.tracer, self.name, query, len(hits), t0, windows=n_windows, duplicates=dropped)
+        common.emit(tracer, self.name, query, len(hits), t0, windows=n_windows, duplicates=dropped)
         return common.finish(unique, ranked, k, self.name, scores)

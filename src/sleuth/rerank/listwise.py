@@ -73,7 +73,7 @@ class ListwiseReranker:
         # "[12] > " is about 5 tokens for most tokenizers; a little slack for a closing remark.
         return self.max_tokens or 5 * n + 8
 
-    def rank_window(self, query: str, chunk: list[Hit], stats: ListwiseStats) -> list[int]:
+    def rank_window(self, query: str, chunk: list[Hit], stats: ListwiseStats, tracer: Any = None) -> list[int]:
         """One model call: a permutation of ``range(len(chunk))``, best first (repaired, never raises on output)."""
         stats.windows += 1
         budget = self.word_budget
@@ -81,7 +81,7 @@ class ListwiseReranker:
             msgs = self.messages(query, [common.passage(h, budget) for h in chunk])
             try:
                 result = self.model.chat(
-                    msgs, temperature=0.0, max_tokens=self._answer_budget(len(chunk)), tracer=self.tracer,
+                    msgs, temperature=0.0, max_tokens=self._answer_budget(len(chunk)), tracer=tracer,
                     name="rerank.listwise",
                 )
                 break
@@ -98,14 +98,17 @@ class ListwiseReranker:
         stats.empty += int(rep.empty)
         return order
 
-    def rerank(self, query: str, hits: list[Hit], k: int | None = None) -> list[Hit]:
+    def rerank(self, query: str, hits: list[Hit], k: int | None = None, *, tracer: Any = None) -> list[Hit]:
+        """Rerank ``hits``; ``tracer`` (optional) overrides the constructor's for this call."""
+        tracer = tracer if tracer is not None else self.tracer
         common.check_args(query, k)
         t0 = time.perf_counter()
         unique, dropped = common.dedupe(hits)
         stats = ListwiseStats()
         if len(unique) > 1:
-            ranked = common.sliding_rerank(unique, self.window, self.step, lambda c: self.rank_window(query, c, stats))
+            ranked = common.sliding_rerank(unique, self.window, self.step, lambda c: self.rank_window(query, c, stats, tracer))
         else:
             ranked = unique
-        common.emit(self.tracer, self.name, query, len(hits), t0, duplicates=dropped, **stats.as_dict())
+        self.last_stats = stats
+        common.emit(tracer, self.name, query, len(hits), t0, duplicates=dropped, **stats.as_dict())
         return common.finish(unique, ranked, k, self.name)

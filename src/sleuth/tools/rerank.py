@@ -1,0 +1,62 @@
+"""`rerank`: reorder documents the agent already found (by doc id) with an injected reranker.
+
+The tool reads each document's text from the corpus (cut to the reranker's word budget inside the reranker) and
+returns the doc ids best first. Unknown doc ids, an empty query and an empty list are errors the model can fix;
+duplicates are collapsed (each document is returned once).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from pydantic import Field
+
+from sleuth.errors import ToolArgumentError
+from sleuth.records import Hit
+from sleuth.rerank.base import Reranker
+from sleuth.tools.base import Tool, ToolArgs, ToolResult
+
+if TYPE_CHECKING:
+    from sleuth.corpus import Corpus
+
+MAX_DOCS = 50
+
+
+class RerankArgs(ToolArgs):
+    query: str = Field(..., description="The question or search query to rank the documents by.")
+    doc_ids: list[str] = Field(..., description=f"Doc ids to reorder (at most {MAX_DOCS}), e.g. from search or grep.")
+    k: int | None = Field(None, ge=1, le=MAX_DOCS, description="Return only the best k. Default: all, reordered.")
+
+
+def rerank_tool(corpus: Corpus, reranker: Reranker) -> Tool[RerankArgs]:
+    def run(args: RerankArgs) -> ToolResult:
+        if not args.query.strip():
+            raise ToolArgumentError("empty query", hint="pass the question to rank the documents by")
+        if not args.doc_ids:
+            raise ToolArgumentError("doc_ids is empty", hint="pass the doc ids returned by search or grep")
+        if len(args.doc_ids) > MAX_DOCS:
+            raise ToolArgumentError(
+                f"{len(args.doc_ids)} doc ids; at most {MAX_DOCS}", hint="rerank the top results of a search only"
+            )
+        seen: set[str] = set()
+        hits = []
+        for doc_id in args.doc_ids:
+            if doc_id in seen:
+                continue
+            seen.add(doc_id)
+            hits.append(Hit(doc_id=doc_id, text=corpus.read_text(doc_id), source="rerank"))
+        ranked = reranker.rerank(args.query, hits, args.k)
+        lines = [f"{len(ranked)} documents, best first (reranker {reranker.name}):"]
+        lines += [f"{i}. {h.doc_id}" for i, h in enumerate(ranked, 1)]
+        data = [{"doc_id": h.doc_id, "score": h.score} for h in ranked]
+        dropped = len(args.doc_ids) - len(hits)
+        meta = {"reranker": reranker.name, "duplicates": dropped}
+        return ToolResult(text="\n".join(lines), data=data, meta=meta)
+
+    return Tool(
+        "rerank",
+        "Reorder documents you already found by how well they answer the query; returns the doc ids best first.",
+        RerankArgs,
+        run,
+        tags={"rerank"},
+    )
