@@ -134,3 +134,22 @@ def test_router_only_offers_available_strategies(sample_corpus):
     result = agent.run(QUESTION)  # "sira" is not in the schema's enum: rejected, retried
     assert result.strategy == "react"
     assert "- sira:" not in model.calls[0]["messages"][0]["content"]
+
+
+def test_for_corpus_default_tools_and_retrievers(sample_corpus):
+    """The default set-up: grep/read/ls, search (bm25, sira), df, rerank (FIRST), answer; slim schemas."""
+    model = ScriptedModel([
+        tool("search", query="Kestrel Bridge designer"),
+        tool("df", terms=["Okafor", "bridge"]),
+        tool("answer", answer="Saltmarsh", doc_ids=[OKAFOR]),
+    ])
+    with Agent.for_corpus(sample_corpus, model=model, agent="react") as agent:
+        tracer = MemoryTracer()
+        result = agent.run(QUESTION, trace=tracer)
+    shown = {t["function"]["name"]: set(t["function"]["parameters"]["properties"]) for t in model.calls[0]["tools"]}
+    assert list(shown) == ["grep", "read", "ls", "search", "df", "rerank", "answer"]
+    assert shown["grep"] == {"pattern", "ignore_case"} and shown["search"] == {"query", "method"}
+    obs = [m["content"] for m in model.calls[-1]["messages"] if m["role"] == "tool"]
+    assert BRIDGE in obs[0] and "(method bm25)" in obs[0]
+    assert "'okafor': " in obs[1].lower()
+    assert result.answer == "Saltmarsh" and BRIDGE in result.docs_seen

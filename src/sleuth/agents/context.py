@@ -50,6 +50,7 @@ DEFAULT_TOOL_FIELDS: dict[str, tuple[str, ...]] = {
     "ls": ("prefix",),
     "search": ("query", "method"),
     "df": ("terms",),
+    "rerank": ("query", "doc_ids"),
     "answer": ("answer", "doc_ids"),
 }
 

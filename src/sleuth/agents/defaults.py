@@ -3,7 +3,7 @@
 * retrievers: ``bm25`` (the corpus's BM25 index, built on first use when missing) and ``sira`` (one model call
   proposes evidence phrases, one weighted BM25 call);
 * toolkit: ``grep``, ``read``, ``ls`` (direct corpus interaction), ``search`` (methods bm25 and sira) and ``df``,
-  ``rerank`` when the reranking tools are installed, and ``answer``.
+  ``rerank`` (FIRST by default: one decoding step per window of candidates), and ``answer``.
 
 Shared components take :data:`~sleuth.agents.runtrace.RUN_TRACER`, so their model calls land in the trace of the
 run that made them.
@@ -39,11 +39,18 @@ def default_retrievers(corpus: Any, model: ChatModel) -> dict[str, Retriever]:
     return {"bm25": bm25, "sira": SiraRetriever(bm25, model, tracer=RUN_TRACER)}
 
 
-def default_toolkit(corpus: Any, retrievers: dict[str, Retriever]) -> Toolkit:
+def default_toolkit(
+    corpus: Any, retrievers: dict[str, Retriever], model: ChatModel | None = None, rerank: str | None = "first"
+) -> Toolkit:
     from sleuth.tools import corpus_tools
     from sleuth.tools.search import search_tools
 
     tools: list[Tool[Any]] = [*corpus_tools(corpus), *search_tools(corpus, retrievers)]
+    if rerank and model is not None:
+        from sleuth.rerank import get_reranker
+        from sleuth.tools.rerank import rerank_tool
+
+        tools.append(rerank_tool(corpus, get_reranker(rerank, model, tracer=RUN_TRACER)))
     return Toolkit(tools)
 
 
@@ -53,8 +60,10 @@ def default_config(
     model: ChatModel | str | None = None,
     budget: Budget | None = None,
     context: ContextPolicy | None = None,
+    rerank: str | None = "first",
     **kwargs: Any,
 ) -> AgentConfig:
+    """``rerank``: the reranker behind the ``rerank`` tool (first, listwise, icr) or None for no rerank tool."""
     from sleuth.corpus import Corpus
 
     c = corpus if isinstance(corpus, Corpus) else Corpus(corpus)
@@ -62,7 +71,7 @@ def default_config(
     retrievers = default_retrievers(c, chat_model)
     config = AgentConfig(
         model=chat_model,
-        toolkit=default_toolkit(c, retrievers),
+        toolkit=default_toolkit(c, retrievers, chat_model, rerank),
         retrievers=retrievers,
         budget=budget or Budget(),
         context=context or ContextPolicy(),
