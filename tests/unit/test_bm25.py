@@ -225,3 +225,14 @@ def test_store_truncates_long_docs(tmp_path: Path) -> None:
     (root / "short.txt").write_text("beta gamma", encoding="utf-8")
     r = BM25Retriever.open(Corpus(root), params=BM25Params(store_chars=50))
     assert len(r.search("alpha", 1)[0].text) == 50
+
+
+def test_numpy_backend_when_numba_is_missing(corpus: Corpus, monkeypatch: pytest.MonkeyPatch) -> None:
+    ref = BM25Retriever.open(corpus)
+    monkeypatch.setattr(bm25mod, "_NUMBA", None)  # as if `import numba` failed
+    r = BM25Retriever.open(corpus)
+    assert r.index.backend == "numpy" and ref.index.backend == "numba"
+    for terms in ([("heart failure", 1.0)], [("blood pressure", 0.7), ("arteries insulin", 0.2)]):
+        a = [(h.doc_id, round(h.score, 5)) for h in ref.search_weighted(terms, 5)]
+        b = [(h.doc_id, round(h.score, 5)) for h in r.search_weighted(terms, 5)]
+        assert a == b

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import math
+import numbers
 import re
 import time
 from array import array
@@ -175,7 +176,7 @@ class BuildStats:
     seconds: float
 
 
-def _progress(total: int | None, description: str, enabled: bool):  # type: ignore[no-untyped-def]
+def _progress(enabled: bool):  # type: ignore[no-untyped-def]
     if not enabled:
         return None
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -209,7 +210,7 @@ def build_index(
         toks = array("i")
         offsets = array("q", [0])
         store_off = array("q", [0])
-        bar = _progress(n, "indexing", progress)
+        bar = _progress(progress)
         task = bar.add_task("BM25 index", total=n) if bar else None
         if bar:
             bar.start()
@@ -501,7 +502,7 @@ class BM25Index:
 
 
 def _check_weight(weight: Any) -> float:
-    if isinstance(weight, bool) or not isinstance(weight, int | float) or not math.isfinite(weight):
+    if isinstance(weight, bool) or not isinstance(weight, numbers.Real) or not math.isfinite(weight):
         raise ToolArgumentError(f"term weights must be finite numbers, got {weight!r}")
     if weight < 0:
         raise ToolArgumentError(f"term weights must be >= 0, got {weight!r}")
