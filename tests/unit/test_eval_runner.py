@@ -146,3 +146,16 @@ def test_qa_scorer_and_report(tmp_path: Path):
     page = (tmp_path / "rep" / "report.html").read_text()
     assert page.count("data:image/png;base64,") == 3 and "<table>" in page
     assert [r["label"] for r in result["runs"]] == ["lookup", "agent:react@scripted"]
+
+
+def test_traces_are_saved_per_question(tmp_path: Path):
+    from sleuth.evals.runner import trace_path
+    from sleuth.tracing.tracer import read_trace
+
+    out = tmp_path / "run"
+    run_eval(make_set(2), LookupSystem(), retrieval_scorer(), out, CONFIG, progress=False)
+    row = read_rows(out)[0]
+    assert row.details["trace"] == "traces/q0.jsonl"
+    events = read_trace(out / row.details["trace"])
+    assert [e.kind for e in events] == ["llm", "tool"] and events[1].args == {"doc_id": "d0"}
+    assert trace_path(out, "a/b c").name.startswith("a_b_c-")

@@ -132,7 +132,7 @@ def prepare(opts: Options, *, chat_model: Any = None, judge: Any = None) -> Prep
     from sleuth.evals.corpora import corpus_for
 
     es = load_data(opts)
-    needs_model = bool(opts.agent) or opts.method in ("sira", "llm-query") or bool(opts.rerank)
+    needs_model = bool(opts.agent) or opts.method in ("sira", "llm-query") or (bool(opts.rerank) and opts.rerank != "icr")
     if chat_model is None and (needs_model or opts.model):
         chat_model = _model(opts.model) if needs_model else None
     system_cfg: dict[str, Any] = {

@@ -7,6 +7,7 @@
 * ``resume=True`` skips the questions that already have an ``ok`` row (errored ones are retried). A run
   directory made with a different configuration (system, model, parameters, data checksum, seed) is refused with
   :class:`~sleuth.errors.RunConfigMismatchError`; ``limit`` may change (to extend a run).
+* Each question's trace events (model and tool calls) go to ``traces/<id>.jsonl`` when the system emits any.
 * ``manifest.json`` records the sleuth version, git commit, configuration, data checksum and corpus fingerprint.
 """
 
@@ -32,8 +33,10 @@ from sleuth.evals.results import BAD, MANIFEST, ROWS, SUMMARY, EvalRow, read_row
 from sleuth.evals.scoring import Scorer
 from sleuth.evals.systems import System, SystemOutput
 from sleuth.fsutil import atomic_write_text
+from sleuth.records import TraceEvent
 
 RANKING_KEEP = 100
+TRACES = "traces"
 
 
 class RunConfig(BaseModel):
@@ -124,16 +127,35 @@ def _row(q: EvalQuestion, out: SystemOutput, seconds: float, metrics: dict[str, 
     )
 
 
-def _one(system: System, scorer: Scorer, q: EvalQuestion) -> EvalRow:
+def _one(system: System, scorer: Scorer, q: EvalQuestion) -> tuple[EvalRow, list[TraceEvent]]:
     t0 = time.perf_counter()
     try:
         out = system(q)
     except Exception as e:  # one failed question must not stop the run; its row says why
         err = f"{type(e).__name__}: {e}" if isinstance(e, SleuthError) else "".join(traceback.format_exception_only(e)).strip()
-        return EvalRow(id=q.id, status="error", question=q.question, gold_answers=q.answers, seconds=round(time.perf_counter() - t0, 4), error=err[:2000])
+        row = EvalRow(id=q.id, status="error", question=q.question, gold_answers=q.answers, seconds=round(time.perf_counter() - t0, 4), error=err[:2000])
+        return row, []
     seconds = time.perf_counter() - t0
     metrics, details = scorer(q, out)
-    return _row(q, out, seconds, metrics, details)
+    return _row(q, out, seconds, metrics, details), out.events
+
+
+def trace_path(run_dir: str | Path, question_id: str) -> Path:
+    """Where a question's trace events go (``sleuth trace show`` reads it)."""
+    import hashlib
+    import re
+
+    safe = re.sub(r"[^A-Za-z0-9_.-]", "_", question_id)[:100]
+    if safe != question_id:
+        safe += "-" + hashlib.sha1(question_id.encode()).hexdigest()[:8]
+    return Path(run_dir) / TRACES / f"{safe}.jsonl"
+
+
+def _write_trace(run_dir: Path, question_id: str, events: list[TraceEvent]) -> str:
+    path = trace_path(run_dir, question_id)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(path, "".join(e.model_dump_json() + "\n" for e in events))
+    return str(path.relative_to(run_dir))
 
 
 def run_eval(
@@ -150,6 +172,7 @@ def run_eval(
     progress: bool | None = None,
     corpus_info: dict[str, Any] | None = None,
     on_row: Callable[[EvalRow], None] | None = None,
+    save_traces: bool = True,
 ) -> RunResult:
     """Run ``system`` on ``es`` and score each question with ``scorer``; rows go to ``out_dir/rows.jsonl``."""
     from sleuth import __version__
@@ -214,7 +237,10 @@ def run_eval(
     with rows_path.open("a", encoding="utf-8") as fh, progress_bar(len(questions), describe(), progress) as bar:
         bar.update(completed=len(questions) - len(pending))
 
-        def write(row: EvalRow) -> None:
+        def write(done: tuple[EvalRow, list[TraceEvent]]) -> None:
+            row, events = done
+            if events and save_traces:  # the trace first: a row on disk implies its trace is there
+                row.details["trace"] = _write_trace(run_dir, row.id, events)
             with lock:
                 fh.write(row.model_dump_json() + "\n")
                 fh.flush()
@@ -231,7 +257,7 @@ def run_eval(
         pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="sleuth-eval")
         try:
             queue = iter(pending)
-            running: set[Future[EvalRow]] = set()
+            running: set[Future[tuple[EvalRow, list[TraceEvent]]]] = set()
             for q in queue:
                 running.add(pool.submit(_one, system, scorer, q))
                 if len(running) >= concurrency:
