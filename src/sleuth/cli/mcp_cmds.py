@@ -25,6 +25,12 @@ def mcp(
         help="Model for the `ask` tool (`local`, a litellm string). Without it, `ask` is not served: the "
         "assistant is the model.",
     ),
+    reranker: str = typer.Option(
+        "",
+        "--reranker",
+        help="Reranker for the `rerank` tool: listwise or first (use --model), icr (needs sleuth-search[attention]). "
+        "Default with --model: listwise.",
+    ),
     methods: str = typer.Option(
         "",
         "--methods",
@@ -39,7 +45,7 @@ def mcp(
     ),
     log_level: str = typer.Option("warning", "--log-level", help="Log level for messages on stderr."),
 ) -> None:
-    """Serve grep, read, ls, df, search, rerank (and ask, with --model) as MCP tools, confined to the corpus."""
+    """Serve ls, grep, read, search, df (and rerank, ask with --model) as MCP tools, confined to the corpus."""
     import logging
 
     from sleuth.cli.output import cli_errors
@@ -52,6 +58,8 @@ def mcp(
 
         mcp_server._stderr_logging(getattr(logging, log_level.upper(), logging.WARNING))
         options: dict[str, object] = {"build_index": build_index}
+        if reranker.strip():
+            options["reranker"] = reranker.strip()
         if methods.strip():
             options["methods"] = [m.strip() for m in methods.split(",") if m.strip()]
         if model:

@@ -90,6 +90,24 @@ def _index_provider(corpus: Any, options: dict[str, Any]) -> list[Tool[Any]]:
     return search_tools(corpus, retrievers)
 
 
+def _rerank_provider(corpus: Any, options: dict[str, Any]) -> list[Tool[Any]]:
+    """``rerank``: reorder doc ids with ``reranker`` (a Reranker, or a name for
+    :func:`sleuth.rerank.get_reranker`: listwise, first, icr). Default: listwise over ``model`` when one is given."""
+    reranker = options.get("reranker")
+    model = options.get("model")
+    if reranker is None:
+        if model is None:
+            raise ConfigError("rerank needs a reranker", hint="pass reranker= (start `sleuth mcp` with --reranker or --model)")
+        reranker = "listwise"
+    from sleuth.tools.rerank import rerank_tool
+
+    if isinstance(reranker, str):
+        from sleuth.rerank import get_reranker
+
+        reranker = get_reranker(reranker, model=model)
+    return [rerank_tool(corpus, reranker)]
+
+
 class AskArgs(ToolArgs):
     question: str = Field(min_length=1, description="The question to answer from the documents.")
     agent: Literal["router", "react", "sira", "iter-retgen"] = Field(
@@ -129,6 +147,7 @@ Provider = Callable[[Any, dict[str, Any]], list[Tool[Any]]]
 PROVIDERS: dict[str, Provider] = {
     "ls, grep, read": _corpus_provider,
     "search, df": _index_provider,
+    "rerank": _rerank_provider,
     "ask": _ask_provider,
 }
 
@@ -144,7 +163,8 @@ def build_toolkit(
 
     ``options`` are passed to the providers: ``model`` (a ChatModel: adds ``ask`` and the ``sira`` search
     method), ``build_index`` (default True: build a missing BM25 index, rebuild a stale one), ``methods``
-    (extra search methods to try, default sira/dense/hybrid), ``budget`` (for ``ask``). ``extra_tools`` are appended as they are (your own tools, served the same way).
+    (extra search methods to try, default sira/dense/hybrid), ``reranker`` (a Reranker or a name: adds ``rerank``;
+    default listwise over ``model``), ``budget`` (for ``ask``). ``extra_tools`` are appended as they are (your own tools, served the same way).
     Names in ``include`` that no provider offers raise :class:`~sleuth.errors.ConfigError` naming the reason.
     """
     corpus = open_corpus(corpus)
