@@ -9,6 +9,10 @@ The config file is ``$SLEUTH_CONFIG`` or ``$SLEUTH_HOME/config.toml`` (``SLEUTH_
     api_base = "http://127.0.0.1:8000/v1"
     max_concurrency = 4
     cache = false                    # on-disk response cache (opt-in, for evals)
+
+Environment: ``SLEUTH_MODEL``, ``SLEUTH_API_BASE``, ``SLEUTH_HOME``, ``SLEUTH_CONFIG``; for the embedded server
+``SLEUTH_THREADS`` (default: cores - 1), ``SLEUTH_N_CTX`` (default 4096) and ``SLEUTH_SERVER_LINGER`` (seconds an
+on-demand server waits after its last client exits, default 5).
 """
 
 from __future__ import annotations

@@ -37,7 +37,7 @@ def _status_text(st: Any) -> str:
 @model_app.command("serve")
 def serve_cmd(
     model: str = MODEL_OPTION,
-    n_ctx: int = typer.Option(4096, "--n-ctx", help="Context window in tokens."),
+    n_ctx: int = typer.Option(None, "--n-ctx", help="Context window in tokens (default: $SLEUTH_N_CTX, else 4096)."),
     threads: int = typer.Option(None, "--threads", help="CPU threads (default: $SLEUTH_THREADS, else cores - 1)."),
     as_json: bool = JSON_OPTION,
 ) -> None:

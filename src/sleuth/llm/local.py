@@ -114,7 +114,7 @@ class LocalServer:
         model_path: str | Path,
         *,
         key: str = "local",
-        n_ctx: int = DEFAULT_N_CTX,
+        n_ctx: int | None = None,
         threads: int | None = None,
         home: Path | None = None,
         ready_timeout_s: float = 180.0,
@@ -122,7 +122,7 @@ class LocalServer:
     ) -> None:
         self.model_path = Path(model_path)
         self.key = key
-        self.n_ctx = n_ctx
+        self.n_ctx = n_ctx or int(os.environ.get("SLEUTH_N_CTX", DEFAULT_N_CTX))
         self.threads = threads or default_threads()
         self.ready_timeout_s = ready_timeout_s
         self.linger_s = linger_s if linger_s is not None else float(os.environ.get("SLEUTH_SERVER_LINGER", "5"))
