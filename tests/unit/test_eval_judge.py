@@ -29,6 +29,7 @@ def test_unparseable_verdict_is_recorded_as_unparsed():
     model = ScriptedModel(["I think it is right", "still prose", "more prose"])
     r = judge_answer(model, "q", "a", "b", retries=2)
     assert r.status == "unparsed" and r.correct is False and r.score == 0.0 and r.error
+    assert r.usage.calls == 3  # the failed attempts are counted
     assert len(model.calls) == 3  # the retries were used
 
 

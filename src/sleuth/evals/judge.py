@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field
 
 from sleuth.errors import ModelError, ModelOutputError
 from sleuth.records import Usage
+from sleuth.tracing.tracer import MemoryTracer
 
 PROMPT = "judge_browsecomp"
 
@@ -39,6 +40,17 @@ class JudgeResult(BaseModel):
         return 1.0 if self.correct else 0.0
 
 
+def _usage(local: MemoryTracer, tracer: Any) -> Usage:
+    """Sum the judge's model-call usage and pass its events on to the caller's tracer."""
+    total = Usage()
+    for e in local.events:
+        if tracer is not None:
+            tracer.emit(e)
+        if e.kind == "llm" and e.usage is not None:
+            total = total + e.usage
+    return total
+
+
 def judge_messages(question: str, response: str, correct_answer: str) -> list[dict[str, Any]]:
     from sleuth.prompts import load
 
@@ -62,12 +74,15 @@ def judge_answer(
     if response is None or not response.strip():
         return JudgeResult(status="judged", correct=False, reason="no response", extracted_answer="None", model=name)
     messages = judge_messages(question, response, correct_answer)
+    local = MemoryTracer()  # to count the usage of attempts that failed to parse
     try:
-        verdict, result = model.structured(messages, Verdict, retries=retries, max_tokens=300, tracer=tracer, name="judge")
+        verdict, result = model.structured(messages, Verdict, retries=retries, max_tokens=300, tracer=local, name="judge")
     except ModelOutputError as e:
-        return JudgeResult(status="unparsed", correct=False, error=str(e)[:500], reason="verdict could not be parsed", model=name)
+        return JudgeResult(status="unparsed", correct=False, error=str(e)[:500], reason="verdict could not be parsed",
+                           usage=_usage(local, tracer), model=name)
     except ModelError as e:
-        return JudgeResult(status="error", correct=None, error=f"{type(e).__name__}: {e}"[:500], model=name)
+        return JudgeResult(status="error", correct=None, error=f"{type(e).__name__}: {e}"[:500], usage=_usage(local, tracer), model=name)
+    _usage(local, tracer)
     return JudgeResult(
         status="judged",
         correct=verdict.correct,

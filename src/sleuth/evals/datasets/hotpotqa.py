@@ -122,7 +122,8 @@ def load_hotpotqa(path: str | Path) -> EvalSet:
         if len(candidates) != 1:
             raise DataError(
                 f"{path} is a folder; pass the question file itself",
-                hint=f"files there: {', '.join(p.name for p in candidates) or 'none'}",
+                hint=f"files there: {', '.join(p.name for p in candidates) or 'none'}; "
+                "a BEIR-format folder (corpus.jsonl, queries.jsonl, qrels/) goes to `sleuth eval beir`",
             )
         path = candidates[0]
     if not path.is_file():
