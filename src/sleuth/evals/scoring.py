@@ -43,7 +43,8 @@ def _safe(fn: Callable[[str], str] | None) -> Callable[[str], str] | None:
 
 def qa_scorer(to_doc_id: Callable[[str], str] | None = None, ranking_metrics: Sequence[str] = ("recall@2", "recall@5", "recall@10")) -> Scorer:
     """HotpotQA: answer EM/F1 (when the system answered), supporting-paragraph P/R/F1 of the cited titles,
-    recall@k of the ranking against the supporting titles, and evidence read/seen from the trace."""
+    recall@k of the ranking against the supporting titles (retrieval systems, which give no answer), and evidence
+    read/seen from the trace."""
     to_doc = _safe(to_doc_id)
 
     def score(q: EvalQuestion, out: SystemOutput) -> Scored:
@@ -52,7 +53,7 @@ def qa_scorer(to_doc_id: Callable[[str], str] | None = None, ranking_metrics: Se
             m |= M.answer_scores(out.answer, q.answers)
         if out.cited or out.answer is not None:
             m |= M.supporting_paragraphs(out.cited, q.supporting_titles)
-        if out.ranking:
+        if out.ranking and out.answer is None:  # retrieval mode; an agent's reads are scored as evidence instead
             m |= M.ranking_scores(q.relevance, out.ranking, list(ranking_metrics))
         m |= _evidence(q, out, to_doc)
         return m, {}
