@@ -253,10 +253,9 @@ class LiteLLMEmbedder:
 
     def _encoding(self) -> Any:
         if self._enc is None:
-            import litellm  # noqa: F401  (sets TIKTOKEN_CACHE_DIR to its bundled BPE files)
-            import tiktoken
+            from sleuth.llm.accounting import _encoding  # tiktoken offline, from litellm's bundled BPE files
 
-            self._enc = tiktoken.get_encoding("cl100k_base")
+            self._enc = _encoding("cl100k_base")
         return self._enc
 
     def count_tokens(self, text: str) -> int:
