@@ -79,7 +79,10 @@ class DenseIndex:
         path = Path(path)
         meta_path = path / "meta.json"
         if not meta_path.is_file():
-            raise IndexMissingError(f"no dense index at {path}", hint="build it with `sleuth index CORPUS --dense`")
+            raise IndexMissingError(
+                f"no dense index at {path}",
+                hint="it is built on first use: `sleuth search QUERY --corpus CORPUS --method dense`",
+            )
         meta = _read_json(meta_path)
         if not isinstance(meta, dict) or meta.get("format") != FORMAT:
             raise IndexCorruptError(f"{meta_path} is not a sleuth dense index")

@@ -156,8 +156,8 @@ class HybridRetriever:
 
 def hybrid_retriever(corpus: Any, *, model: Any = None, **opts: Any) -> HybridRetriever:
     """Registry factory: BM25 + dense over ``corpus``. Options: ``fusion`` (rrf|weighted), ``weights``, ``norm``,
-    ``depth``, ``rrf_k``, ``embedder``, ``progress``, ``rebuild``, and ``bm25`` / ``dense`` dicts of options
-    passed to those retrievers' factories."""
+    ``depth``, ``rrf_k``, ``embedder``, ``progress``, ``rebuild`` (both), ``params`` / ``enrich_weight`` (BM25),
+    and ``bm25`` / ``dense`` dicts of options passed to those retrievers' factories."""
     from sleuth.retrieval import get_retriever
     from sleuth.retrieval.dense import dense_retriever
 
@@ -166,7 +166,7 @@ def hybrid_retriever(corpus: Any, *, model: Any = None, **opts: Any) -> HybridRe
     dense_opts = {**shared, **opts.pop("dense", {})}
     if "embedder" in opts:
         dense_opts["embedder"] = opts.pop("embedder")
-    bm25_opts = {**shared, **opts.pop("bm25", {})}
+    bm25_opts = {**shared, **{k: opts.pop(k) for k in ("params", "enrich_weight") if k in opts}, **opts.pop("bm25", {})}
     if opts:
         raise ConfigError(f"unknown hybrid options {sorted(opts)}", hint="see sleuth.retrieval.hybrid.hybrid_retriever")
     bm25 = get_retriever("bm25", corpus, model=model, **bm25_opts)
