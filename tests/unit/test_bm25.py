@@ -236,3 +236,14 @@ def test_numpy_backend_when_numba_is_missing(corpus: Corpus, monkeypatch: pytest
         a = [(h.doc_id, round(h.score, 5)) for h in ref.search_weighted(terms, 5)]
         b = [(h.doc_id, round(h.score, 5)) for h in r.search_weighted(terms, 5)]
         assert a == b
+
+
+def test_only_old_build_leftovers_are_swept(corpus: Corpus) -> None:
+    state = corpus.state_dir
+    young = state / ".bm25.building.young"
+    old = state / ".bm25.building.old1"
+    young.mkdir()
+    old.mkdir()
+    os.utime(old, (time.time() - 7200, time.time() - 7200))
+    BM25Retriever.open(corpus)
+    assert young.exists() and not old.exists()  # a concurrent build's temp folder is left alone

@@ -408,10 +408,8 @@ class BM25Index:
     ) -> BM25Index:
         """The corpus's index: built when missing (``build_missing``), rebuilt when stale and ``rebuild`` is set,
         else :class:`StaleIndexError`. ``params`` different from the built ones count as stale."""
-        from sleuth.fsutil import sweep_stale_builds
-
         target = corpus.state_dir / INDEX_NAME
-        sweep_stale_builds(target.parent, INDEX_NAME)
+        _sweep_old_builds(target)
         fp = corpus.fingerprint() if (check_stale or rebuild) else ""
         try:
             index = cls.load(target)
@@ -499,6 +497,21 @@ class BM25Index:
 
     def doc_freq(self, token_id: int) -> int:
         return int(self.indptr[token_id + 1] - self.indptr[token_id])
+
+
+def _sweep_old_builds(target: Path, min_age_s: float = 3600.0) -> None:
+    """Remove leftovers of builds killed hard (SIGKILL, power loss) over an hour ago. Younger ones may belong to a
+    build running in another process right now, so they are left alone (they never load: no meta.json)."""
+    import shutil
+
+    now = time.time()
+    for p in target.parent.glob(f".{target.name}.*"):
+        if p.name.startswith((f".{target.name}.building.", f".{target.name}.old.")):
+            try:
+                if now - p.stat().st_mtime > min_age_s:
+                    shutil.rmtree(p, ignore_errors=True)
+            except OSError:
+                continue
 
 
 def _check_weight(weight: Any) -> float:
