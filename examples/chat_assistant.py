@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
         specs, dispatch = openai_tools(args.corpus, include=[t.strip() for t in args.tools.split(",") if t.strip()])
         model = get_model(args.model)
     except SleuthError as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(f"error ({type(e).__name__}): {e}", file=sys.stderr)
         return 2
 
     def show(name: str, arguments: dict[str, Any], content: str) -> None:
@@ -114,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
             try:
                 answer = answer_turn(model, messages, specs, dispatch, max_steps=args.max_steps, on_event=show)
             except SleuthError as e:
-                print(f"error: {e}", file=sys.stderr)
+                print(f"error ({type(e).__name__}): {e}", file=sys.stderr)
                 return 2
             print(f"assistant> {answer}")
     finally:

@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
             shutil.copytree(src, work, ignore=shutil.ignore_patterns(".sleuth"))
             run(work, args.query, args.depth, args.reranker, args.model)
     except SleuthError as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(f"error ({type(e).__name__}): {e}", file=sys.stderr)
         return 2
     return 0
 
