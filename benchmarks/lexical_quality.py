@@ -101,7 +101,8 @@ def cmd_propose(a: argparse.Namespace) -> dict:
     queries = dict(list(queries.items())[: a.limit]) if a.limit else queries
     cache = read_cache(a.cache)
     todo = [(q, t) for q, t in queries.items() if q not in cache]
-    sira = SiraRetriever(BM25Retriever.open(corpus, rebuild=True), get_model(a.model), params=SiraParams())
+    sira = SiraRetriever(BM25Retriever.open(corpus, rebuild=True), get_model(a.model, timeout_s=a.timeout),
+                         params=SiraParams())
     a.cache.parent.mkdir(parents=True, exist_ok=True)
 
     def one(item: tuple[str, str]) -> dict:
@@ -175,6 +176,7 @@ def main() -> None:
     ap.add_argument("--model", default="local")
     ap.add_argument("--cache", type=Path, default=None)
     ap.add_argument("--workers", type=int, default=1)
+    ap.add_argument("--timeout", type=float, default=1800.0, help="seconds per model call (a busy shared server)")
     ap.add_argument("--top", type=int, default=10)
     ap.add_argument("--max-df-ratio", type=float, default=None)
     ap.add_argument("--weight", type=float, default=None)
