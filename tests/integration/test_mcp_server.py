@@ -386,3 +386,32 @@ def test_stdio_stdout_carries_only_the_protocol(corpus_dir: Path) -> None:
     )
     assert proc.returncode == 0, proc.stderr.decode()
     assert proc.stdout == b""
+
+
+# --- with the embedded model: rerank and ask ---------------------------------------------------------------
+
+
+@pytest.mark.model
+@pytest.mark.slow
+def test_stdio_rerank_and_ask_with_the_local_model(sample_corpus: Path) -> None:
+    pytest.importorskip("xllamacpp", reason="needs the `local` extra")
+    params = _stdio(sample_corpus, "--model", "local", "--tools", "rerank,ask,read", "--budget", "steps=3,seconds=600")
+
+    async def main() -> None:
+        async with Client(params, read_timeout_seconds=1200) as client:
+            assert [t.name for t in (await client.list_tools()).tools] == ["rerank", "ask", "read"]
+            ranked = await client.call_tool(
+                "rerank",
+                {"query": "Who designed the Kestrel Bridge?",
+                 "doc_ids": ["places/saltmarsh.md", "projects/kestrel_bridge.txt", "people/greta_lind.md"]},
+            )
+            assert ranked.is_error is False, _text(ranked)
+            listed = [line.split(". ", 1)[1] for line in _text(ranked).splitlines()[1:]]
+            assert sorted(listed) == sorted(["places/saltmarsh.md", "projects/kestrel_bridge.txt", "people/greta_lind.md"])
+            bad = await client.call_tool("rerank", {"query": "x", "doc_ids": ["../etc/passwd"]})
+            assert bad.is_error is True and "PathOutsideCorpusError" in _text(bad)
+            answer = await client.call_tool("ask", {"question": "Who designed the Kestrel Bridge?", "agent": "react"})
+            assert answer.is_error is False, _text(answer)
+            assert "Sources:" in _text(answer)
+
+    anyio.run(main)

@@ -25,6 +25,9 @@ def mcp(
         help="Model for the `ask` tool (`local`, a litellm string). Without it, `ask` is not served: the "
         "assistant is the model.",
     ),
+    budget: str = typer.Option(
+        "", "--budget", help="Budget for each `ask` run, e.g. steps=6,tokens=20000,seconds=120 (default: the agent's)."
+    ),
     reranker: str = typer.Option(
         "",
         "--reranker",
@@ -58,6 +61,10 @@ def mcp(
 
         mcp_server._stderr_logging(getattr(logging, log_level.upper(), logging.WARNING))
         options: dict[str, object] = {"build_index": build_index}
+        if budget.strip():
+            from sleuth.agents.budget import Budget
+
+            options["budget"] = Budget.parse(budget)
         if reranker.strip():
             options["reranker"] = reranker.strip()
         if methods.strip():
