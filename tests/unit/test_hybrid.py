@@ -99,13 +99,17 @@ class ListRetriever:
 def test_hybrid_retriever_fuses_to_depth() -> None:
     r1, r2 = ListRetriever("bm25", A), ListRetriever("dense", B)
     assert isinstance(r1, Retriever)
-    h = HybridRetriever([r1, r2], depth=50)
+    h = HybridRetriever([r1, r2], fusion="rrf", depth=50)
     assert isinstance(h, Retriever)
     out = h.search("q", k=2)
     assert [x.doc_id for x in out] == ["a", "c"]
     assert r1.asked == [50] and r2.asked == [50]
     w = HybridRetriever([r1, r2], fusion="weighted", norm="minmax", weights=[0.5, 0.5]).search("q", 10)
     assert [x.doc_id for x in w] == ["a", "c", "b", "d"]
+    default = HybridRetriever([r1, r2])  # z-score fusion by default
+    assert (default.fusion, default.norm) == ("weighted", "zscore")
+    z = {x.doc_id: x.score for x in default.search("q", 10)}
+    assert z == {x.doc_id: x.score for x in weighted_score_fusion([A, B], norm="zscore")}
     with pytest.raises(ConfigError):
         HybridRetriever([r1], fusion="borda")  # type: ignore[arg-type]
     with pytest.raises(ConfigError):

@@ -10,8 +10,8 @@ its description, and each parameter's name and description. Methods:
 
 * ``bm25``: an in-memory bm25s index (English stemmer and stopwords) over those texts.
 * ``dense``: the embedder's vectors (default all-MiniLM-L6-v2), exact inner-product search.
-* ``hybrid``: reciprocal rank fusion (k=60) of bm25 and dense (``fusion="zscore"``/``"minmax"``: equal-weight
-  score fusion instead).
+* ``hybrid``: equal-weight z-score fusion of bm25 and dense (top 50 of each); ``fusion="rrf"`` (k=60) or
+  ``"minmax"`` instead. z-score beat RRF on 6 of the 7 tool sets measured (docs/results/dense.md).
 * ``llm-query``: the injected chat model rewrites the request zero-shot into one short tool description per
   needed tool (prompt ``prompts/tool_query.md``; Kachuee et al. 2025, "Improving Tool Retrieval by Leveraging
   LLMs for Query Generation"); each line is searched with ``llm_base`` (dense by default) and the ranked lists are
@@ -204,7 +204,7 @@ class ToolCatalog:
         embedder: Any = None,
         model: Any = None,
         strict: bool = False,
-        fusion: str = "rrf",
+        fusion: str = "zscore",
     ) -> None:
         if fusion not in ("rrf", "zscore", "minmax"):
             raise ConfigError(f"unknown fusion {fusion!r}", hint="use rrf, zscore or minmax")
