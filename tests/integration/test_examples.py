@@ -26,10 +26,25 @@ def _load(name: str) -> ModuleType:
     return module
 
 
-def _run(script: str, *args: str, timeout: int = 900) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+def _run(script: str, *args: str, timeout: int = 900, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    env = {**(env or os.environ), "PYTHONUNBUFFERED": "1"}
     return subprocess.run([sys.executable, str(EXAMPLES / script), *args], capture_output=True, text=True,
                           timeout=timeout, env=env)
+
+
+def _private_model(tmp_path: Path) -> tuple[str, dict[str, str]]:
+    """A model spec + environment giving the example its own embedded server (weights from the normal cache,
+    server state in a private SLEUTH_HOME), so it does not queue behind other work on the shared server."""
+    pytest.importorskip("xllamacpp", reason="needs the `local` extra")
+    from sleuth.errors import WeightsError
+    from sleuth.llm.weights import DEFAULT_WEIGHTS, ensure_weights
+
+    try:
+        weights = ensure_weights(DEFAULT_WEIGHTS)
+    except WeightsError as e:
+        pytest.skip(f"embedded model weights not installed: {e}")
+    env = {**os.environ, "SLEUTH_HOME": str(tmp_path / "sleuth_home"), "SLEUTH_SERVER_LINGER": "1"}
+    return f"gguf:{weights}", env
 
 
 def test_every_example_is_exercised_here() -> None:
@@ -113,9 +128,10 @@ def test_hotpotqa_eval_retrieval_run(tmp_path: Path) -> None:
 
 @pytest.mark.model
 @pytest.mark.slow
-def test_chat_assistant_with_the_local_model() -> None:
-    pytest.importorskip("xllamacpp", reason="needs the `local` extra")
-    p = _run("chat_assistant.py", "--model", "local", "--max-steps", "4", "-q", "Who designed the Kestrel Bridge?")
+def test_chat_assistant_with_the_local_model(sample_corpus: Path, tmp_path: Path) -> None:
+    spec, env = _private_model(tmp_path)
+    p = _run("chat_assistant.py", "--corpus", str(sample_corpus), "--model", spec, "--max-steps", "4",
+             "-q", "Who designed the Kestrel Bridge?", env=env)
     assert p.returncode == 0, p.stderr[-3000:]
     assert "assistant> " in p.stdout
     assert "[search" in p.stderr or "[grep" in p.stderr or "[read" in p.stderr or "[ls" in p.stderr  # it used tools
@@ -124,10 +140,11 @@ def test_chat_assistant_with_the_local_model() -> None:
 @pytest.mark.model
 @pytest.mark.data
 @pytest.mark.slow
-def test_tool_retrieval_agent_with_the_local_model() -> None:
-    pytest.importorskip("xllamacpp", reason="needs the `local` extra")
+def test_tool_retrieval_agent_with_the_local_model(tmp_path: Path) -> None:
+    spec, env = _private_model(tmp_path)
     data = shared_path("metatool")
-    p = _run("tool_retrieval_agent.py", "--metatool", str(data), "--limit", "3", "--json", "--quiet")
+    p = _run("tool_retrieval_agent.py", "--metatool", str(data), "--model", spec, "--limit", "3", "--json", "--quiet",
+             env=env)
     assert p.returncode == 0, p.stderr[-3000:]
     out = json.loads(p.stdout)
     assert out["summary"]["requests"] == 5
@@ -137,9 +154,9 @@ def test_tool_retrieval_agent_with_the_local_model() -> None:
 
 @pytest.mark.model
 @pytest.mark.slow
-def test_index_and_enrich_with_the_local_model() -> None:
-    pytest.importorskip("xllamacpp", reason="needs the `local` extra")
-    p = _run("index_and_enrich.py", "--limit", "1")
+def test_index_and_enrich_with_the_local_model(tmp_path: Path) -> None:
+    spec, env = _private_model(tmp_path)
+    p = _run("index_and_enrich.py", "--model", spec, "--limit", "1", env=env)
     assert p.returncode == 0, p.stderr[-3000:]
     assert "SIRA enrichment: 1 documents enriched now" in p.stdout
     assert "sira 'who designed the longest bridge in Norvand'" in p.stdout

@@ -391,11 +391,27 @@ def test_stdio_stdout_carries_only_the_protocol(corpus_dir: Path) -> None:
 # --- with the embedded model: rerank and ask ---------------------------------------------------------------
 
 
+def _private_model(tmp_path: Path) -> tuple[str, dict[str, str]]:
+    """A model spec and environment that give the server its own embedded llama.cpp (weights from the normal
+    cache, server state in a private SLEUTH_HOME), so the test does not queue behind the shared server."""
+    pytest.importorskip("xllamacpp", reason="needs the `local` extra")
+    from sleuth.errors import WeightsError
+    from sleuth.llm.weights import DEFAULT_WEIGHTS, ensure_weights
+
+    try:
+        weights = ensure_weights(DEFAULT_WEIGHTS)
+    except WeightsError as e:
+        pytest.skip(f"embedded model weights not installed: {e}")
+    env = {**os.environ, "SLEUTH_HOME": str(tmp_path / "sleuth_home"), "SLEUTH_SERVER_LINGER": "1"}
+    return f"gguf:{weights}", env
+
+
 @pytest.mark.model
 @pytest.mark.slow
-def test_stdio_rerank_and_ask_with_the_local_model(sample_corpus: Path) -> None:
-    pytest.importorskip("xllamacpp", reason="needs the `local` extra")
-    params = _stdio(sample_corpus, "--model", "local", "--tools", "rerank,ask,read", "--budget", "steps=3,seconds=600")
+def test_stdio_rerank_and_ask_with_the_local_model(sample_corpus: Path, tmp_path: Path) -> None:
+    spec, env = _private_model(tmp_path)
+    params = _stdio(sample_corpus, "--model", spec, "--tools", "rerank,ask,read", "--budget", "steps=3,seconds=900")
+    params = params.model_copy(update={"env": env})
 
     async def main() -> None:
         async with Client(params, read_timeout_seconds=1200) as client:

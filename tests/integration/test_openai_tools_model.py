@@ -25,18 +25,29 @@ pytestmark = [pytest.mark.model, pytest.mark.slow]
 QUESTION = "Who designed the Kestrel Bridge? Use a tool to find out."
 
 
-@pytest.fixture()
-def local_api_base():  # type: ignore[no-untyped-def]
+@pytest.fixture(scope="module")
+def local_server(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """A private embedded server for this module (weights from the normal cache), so the test does not queue
+    behind other work on the per-user shared server."""
     pytest.importorskip("xllamacpp", reason="needs the `local` extra")
+    from sleuth.errors import WeightsError
     from sleuth.llm.local import LocalServer
+    from sleuth.llm.weights import DEFAULT_WEIGHTS, ensure_weights
 
-    server = LocalServer.for_spec("local")
     try:
-        base = server.ensure()
-    except Exception as e:  # noqa: BLE001
-        pytest.skip(f"embedded model unavailable: {e}")
+        weights = ensure_weights(DEFAULT_WEIGHTS)
+    except WeightsError as e:
+        pytest.skip(f"embedded model weights not installed: {e}")
+    server = LocalServer(weights, key="pytest-openai-tools", home=tmp_path_factory.mktemp("sleuth_home"), linger_s=1)
+    yield server
+    server.stop()
+
+
+@pytest.fixture()
+def local_api_base(local_server):  # type: ignore[no-untyped-def]
+    base = local_server.ensure()
     yield base
-    server.release()
+    local_server.release()
 
 
 def _check_tool_message(msg: dict[str, Any], call_id: str) -> None:
@@ -78,11 +89,11 @@ def test_openai_client_with_json_schema_then_dispatch(sample_corpus: Path, local
         assert "kestrel_bridge" in out[0]["content"] or "bram_okafor" in out[0]["content"]
 
 
-def test_sleuth_model_layer_tool_calls_go_straight_to_the_dispatcher(sample_corpus: Path, local_api_base: str) -> None:
-    from sleuth.llm import get_model
+def test_sleuth_model_layer_tool_calls_go_straight_to_the_dispatcher(sample_corpus: Path, local_server: Any) -> None:
+    from sleuth.llm.client import LLM
 
     specs, dispatch = openai_tools(sample_corpus, include=["search", "read"])
-    model = get_model("local")
+    model = LLM("local", local_server=local_server)
     try:
         messages: list[dict[str, Any]] = [{"role": "user", "content": QUESTION}]
         result = model.chat(messages, tools=specs, max_tokens=96)
