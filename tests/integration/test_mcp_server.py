@@ -309,6 +309,7 @@ def test_http_two_clients_at_once(http_server: _HttpServer) -> None:
             for _ in range(3):
                 texts.append(_text(await client.call_tool("grep", {"pattern": "fox", "files_with_matches": True})))
                 texts.append(_text(await client.call_tool("read", {"doc_id": "notes/beta.txt"})))
+                texts.append(_text(await client.call_tool("search", {"query": "fox returns", "k": 2})))
             bad = await client.call_tool("read", {"doc_id": "../secret.txt"})
             assert bad.is_error is True
             out[tag] = texts
@@ -324,6 +325,7 @@ def test_http_two_clients_at_once(http_server: _HttpServer) -> None:
     assert out["a"] == out["b"]
     assert "notes/alpha.md" in out["a"][0] and "notes/beta.txt" in out["a"][0]
     assert "42 units" in out["a"][1]
+    assert "notes/beta.txt" in out["a"][2]
     assert http_server.proc.poll() is None
 
 
