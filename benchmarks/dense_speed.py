@@ -15,6 +15,11 @@ What it measures (all single process, on whatever the machine is doing at the ti
   build time, single-query latency (median, p95), and recall@10 of HNSW against exact.
 
 MiniLM document vectors are cached in ``--cache`` (SQLite, by content hash), so a rerun skips that step.
+
+``--base-cache FILE`` instead takes the real vectors from an existing embedding cache (a ``CachedEmbedder`` SQLite
+file, e.g. the one ``benchmarks/tool_retrieval.py`` fills with MiniLM embeddings of the tool sets' tools and
+queries) and holds out 300 of them as the queries: use it when embedding SciFact with MiniLM is too slow (on a
+loaded machine). ``--embedders ''`` skips the throughput part.
 """
 
 from __future__ import annotations
@@ -40,6 +45,7 @@ def main() -> None:
     ap.add_argument("--embedders", default="minilm,minilm-static")
     ap.add_argument("--cache", default="/tmp/sleuth-bench-embeddings.sqlite")
     ap.add_argument("--threads", type=int, default=0, help="usearch build threads (0 = all cores)")
+    ap.add_argument("--base-cache", default="", help="take the real vectors from this embedding cache instead")
     args = ap.parse_args()
     folder = Path(args.data)
     docs = [json.loads(line) for line in (folder / "corpus.jsonl").open()]
@@ -50,7 +56,7 @@ def main() -> None:
 
     print("## Embedding throughput\n\n| embedder | dim | window | docs/s (512 SciFact docs) | queries/s (1,000 claims) |")
     print("|---|---|---|---|---|")
-    for spec in args.embedders.split(","):
+    for spec in [e for e in args.embedders.split(",") if e]:
         emb = get_embedder(spec)
         emb.embed(texts[:8])  # warm-up
         t0 = time.perf_counter()
@@ -61,17 +67,28 @@ def main() -> None:
         q_rate = 1000 / (time.perf_counter() - t0)
         print(f"| {emb.name} | {emb.dim} | {emb.max_tokens} | {d_rate:,.0f} | {q_rate:,.0f} |", flush=True)
 
-    minilm = CachedEmbedder(get_embedder("minilm"), args.cache)
-    base = minilm.embed(texts)
-    qv = minilm.embed(test_q)
     rng = np.random.default_rng(0)
+    if args.base_cache:
+        import sqlite3
+
+        db = sqlite3.connect(args.base_cache)
+        real = np.stack([np.frombuffer(b, dtype=np.float32, count=d) for d, b in db.execute("SELECT dim, v FROM vec")])
+        real = real[rng.permutation(len(real))]
+        qv, base = real[:300], real[300:]
+        source = f"{len(base):,} real MiniLM vectors from {args.base_cache}"
+        qsource = "300 held-out real MiniLM vectors from the same cache"
+    else:
+        minilm = CachedEmbedder(get_embedder("minilm"), args.cache)
+        base = minilm.embed(texts)
+        qv = minilm.embed(test_q)
+        source = f"{len(base):,} real MiniLM SciFact document vectors"
+        qsource = f"{len(qv)} real SciFact test-claim vectors"
     extra = args.n - len(base)
     i = rng.integers(0, len(base), extra)
     j = rng.integers(0, len(base), extra)
     synth = normalize(base[i] + 0.6 * base[j] + rng.normal(0, 0.02, size=(extra, base.shape[1])).astype(np.float32))
     vecs = np.ascontiguousarray(np.vstack([base, synth]), dtype=np.float32)
-    print(f"\n## Vector search: {len(vecs):,} x {vecs.shape[1]} (5,183 real SciFact + synthetic mixtures), "
-          f"{len(qv)} real SciFact query vectors\n")
+    print(f"\n## Vector search: {len(vecs):,} x {vecs.shape[1]} ({source} + synthetic mixtures); queries: {qsource}\n")
 
     t0 = time.perf_counter()
     exact = ExactIndex(vecs)

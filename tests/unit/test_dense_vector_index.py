@@ -59,3 +59,14 @@ def test_auto_threshold_and_corruption(tmp_path) -> None:
     np.save(tmp_path / "vectors.npy", vecs)
     with pytest.raises(IndexCorruptError):  # hnsw file missing
         load_vector_index(tmp_path, "hnsw")
+
+
+def test_hnsw_single_query_and_k_above_size() -> None:
+    vecs = normalize(np.random.default_rng(2).normal(size=(120, 12)))
+    idx = build_vector_index(vecs, "hnsw")
+    for q in (vecs[7], vecs[7][None, :]):  # a 1-D vector and a one-row matrix (usearch answers differently)
+        scores, rows = idx.search(q, 4)
+        assert rows.shape == (1, 4) and rows[0, 0] == 7
+        assert scores[0, 0] == pytest.approx(1.0, abs=1e-5)
+    _, rows = idx.search(vecs[:2], 500)  # k larger than the index: every row once
+    assert rows.shape == (2, 120) and sorted(rows[0].tolist()) == list(range(120))

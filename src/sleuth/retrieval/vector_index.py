@@ -129,7 +129,8 @@ class HNSWIndex:
         m = self._index.search(q, k)
         keys = np.asarray(m.keys, dtype=np.int64).reshape(len(q), -1)
         dist = np.asarray(m.distances, dtype=np.float32).reshape(len(q), -1)
-        counts = np.asarray(m.counts).reshape(-1)
+        # one query row gives a usearch ``Matches`` (no ``counts``), several a ``BatchMatches``
+        counts = np.asarray(m.counts).reshape(-1) if hasattr(m, "counts") else np.array([len(np.asarray(m.keys))])
         scores = 1.0 - dist  # usearch "ip" distance is 1 - <a, b>
         for i, c in enumerate(counts):  # fewer than k found: mark the padding
             keys[i, c:] = -1
