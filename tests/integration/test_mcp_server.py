@@ -157,6 +157,8 @@ def test_stdio_lists_every_tool_read_only_and_calls_each(corpus_dir: Path) -> No
             # structured data comes along for clients that read it
             read = await client.call_tool("read", {"doc_id": "notes/alpha.md"})
             assert read.structured_content and read.structured_content["doc_id"] == "notes/alpha.md"
+            found = await client.call_tool("search", {"query": "budget", "k": 1})
+            assert found.structured_content["result"][0]["doc_id"] == "notes/beta.txt"  # lists are wrapped
 
     anyio.run(main)
 

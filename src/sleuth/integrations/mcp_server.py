@@ -73,7 +73,9 @@ def _to_call_result(result: ToolResult) -> Any:
         meta["truncated"] = True
     if result.error_type:
         meta["error_type"] = result.error_type
-    structured = result.data if isinstance(result.data, dict) and not result.is_error else None
+    structured: Any = None
+    if not result.is_error and result.data is not None:  # an object (older protocol versions require one)
+        structured = result.data if isinstance(result.data, dict) else {"result": result.data}
     return types.CallToolResult(
         content=[types.TextContent(text=result.text)],
         structured_content=structured,
