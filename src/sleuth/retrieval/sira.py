@@ -15,6 +15,7 @@ docs/results/lexical.md.
 
 from __future__ import annotations
 
+import re
 import time
 from functools import lru_cache
 from typing import Any
@@ -101,7 +102,8 @@ def messages_for(query: str, max_phrases: int = 10) -> list[dict[str, str]]:
     from sleuth.prompts import load
 
     system, _, user = load(PROMPT).partition("=== user ===")
-    fill = {"query": query, "max_phrases": max_phrases}
+    words = list(dict.fromkeys(w for w in re.findall(r"\w\w\w+", query.lower())))  # the small model echoes them
+    fill = {"query": query, "max_phrases": max_phrases, "query_words": ", ".join(words)}
     return [{"role": "system", "content": system.strip().format(**fill)},
             {"role": "user", "content": user.strip().format(**fill)}]
 
