@@ -89,3 +89,13 @@ def test_evidence_recall_from_trace_events():
     got = M.evidence_recall(events, ["Alpha", "Beta", "Gamma"], to_doc_id=lambda t: f"{t}.txt")
     assert got == {"evidence_read": pytest.approx(1 / 3), "evidence_seen": pytest.approx(2 / 3)}
     assert M.evidence_recall(events, []) == {}
+
+
+def test_precision_map_and_unknown_metric():
+    s = M.ranking_scores({"a": 1, "b": 1}, ["a", "x", "b", "y"], ["precision@2", "map@10"])
+    assert s["precision@2"] == 0.5
+    assert s["map@10"] == pytest.approx((1 / 1 + 2 / 3) / 2)  # AP: precision at each relevant rank, over 2 relevant
+    from sleuth.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="unknown ranking metric"):
+        M.ranking_scores({"a": 1}, ["a"], ["ndcg"])

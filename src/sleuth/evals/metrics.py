@@ -5,11 +5,13 @@
   logic of ``hotpot_evaluate_v1.py``, re-written here. With several gold answers the best one counts.
 * Supporting-paragraph precision / recall / F1 / EM over titles (the official ``update_sp`` logic applied to
   paragraphs instead of sentences), and the official sentence-level version for ``[title, idx]`` facts.
-* Ranking metrics (nDCG@k, Recall@k, MRR@k, Precision@k) with ranx. ranx is chosen over pytrec_eval and
-  ir-measures because it is a wheel with no C build (pytrec_eval compiles trec_eval), evaluates from plain
-  dicts per query (``return_mean=False``) which is what one JSONL row per question needs, follows trec_eval's
-  definitions (linear-gain nDCG), and ships paired significance tests for comparing runs. Rankings are passed
-  as rank-derived scores so ranx never re-orders a system's ties.
+* Ranking metrics (nDCG@k, Recall@k, MRR@k, Precision@k, MAP@k) with trec_eval itself, through
+  ``pytrec_eval`` (the ``pytrec-eval-terrier`` wheel). Chosen over ranx (also tried, and used in a test as a
+  cross-check: the two agree on SciFact) because ranx's numba kernels and typed containers compile in every new
+  process, 10 s quiet and 80-250 s on this loaded machine, before the first question is scored, and numba's
+  default threading layer aborts the process when two threads run them at once; trec_eval is the reference
+  definition, has no start-up cost and returns per-query values from plain dicts. ir-measures would wrap the
+  same pytrec_eval. Rankings are passed as rank-derived scores so trec_eval never re-orders a system's ties.
 * Sufficiency@k for tool retrieval: 1 when every gold tool is in the top k, else 0.
 * Evidence recall from a trace: which gold documents the agent read (``read`` tool calls), and which it at
   least saw in a search/grep result.
@@ -19,7 +21,6 @@ from __future__ import annotations
 
 import re
 import string
-import threading
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -100,30 +101,33 @@ def supporting_facts(predicted: Iterable[Sequence[Any]], gold: Iterable[Sequence
     return set_prf(map(tuple, predicted), map(tuple, gold), "sf")
 
 
-# -- ranking (ranx) --------------------------------------------------------------------------------------------
+# -- ranking (trec_eval through pytrec_eval) ------------------------------------------------------------------
+
+_NAMES = {"ndcg": "ndcg_cut", "recall": "recall", "precision": "P", "p": "P", "map": "map_cut"}
 
 
-# numba's default "workqueue" threading layer aborts the process when two threads launch parallel kernels at
-# once (ranx's metrics are parallel kernels), so concurrent questions evaluate one at a time.
-_RANX_LOCK = threading.Lock()
-
-
-def _ranx() -> Any:
+def _pytrec() -> Any:
     try:
-        import ranx
+        import pytrec_eval
     except ImportError:
         from sleuth.errors import MissingExtraError
 
-        raise MissingExtraError("eval", "ranx", "ranking metrics") from None
-    return ranx
+        raise MissingExtraError("eval", "pytrec-eval-terrier", "ranking metrics") from None
+    return pytrec_eval
 
 
-def ranking_metric_names(ks: Sequence[int] = (10, 100), ndcg_k: int = 10) -> list[str]:
-    return [f"ndcg@{ndcg_k}", f"mrr@{ndcg_k}", *(f"recall@{k}" for k in ks)]
+def _parse(metric: str) -> tuple[str, int]:
+    name, _, k = metric.lower().partition("@")
+    if not k.isdigit() or int(k) < 1 or (name not in _NAMES and name != "mrr"):
+        from sleuth.errors import ConfigError
+
+        raise ConfigError(f"unknown ranking metric {metric!r}", hint="use ndcg@K, recall@K, precision@K, map@K or mrr@K")
+    return name, int(k)
 
 
 def rank_scores(ranking: Sequence[str]) -> dict[str, float]:
-    """Rank-derived scores (n, n-1, ...): ranx sorts by score, so the system's order is kept exactly."""
+    """Rank-derived scores (n, n-1, ...): trec_eval sorts by score (ties by doc id), so this keeps the system's
+    order exactly; a document listed twice keeps its first rank."""
     out: dict[str, float] = {}
     n = len(ranking)
     for i, d in enumerate(ranking):
@@ -134,39 +138,41 @@ def rank_scores(ranking: Sequence[str]) -> dict[str, float]:
 def ranking_scores(
     relevance: dict[str, int], ranking: Sequence[str], metrics: Sequence[str] = ("ndcg@10", "mrr@10", "recall@100")
 ) -> dict[str, float]:
-    """Per-question ranking metrics with ranx. Empty ranking → zeros; no relevant documents → {}."""
-    rels = {d: int(s) for d, s in relevance.items() if s > 0}
-    if not rels:
-        return {}
-    if not ranking:
-        return {m: 0.0 for m in metrics}
-    many = ranking_scores_many({"q": rels}, {"q": list(ranking)}, metrics)
-    return {m: float(v[0]) for m, v in many.items()}
+    """Per-question ranking metrics. Empty ranking → zeros; no relevant documents → {}."""
+    many = ranking_scores_many({"q": relevance}, {"q": list(ranking)}, metrics)
+    return {m: v[0] for m, v in many.items()}
 
 
 def ranking_scores_many(
     qrels: dict[str, dict[str, int]], rankings: dict[str, Sequence[str]], metrics: Sequence[str]
 ) -> dict[str, list[float]]:
-    """Per-query values, in ``qrels`` order, for many queries at once (queries without a ranking score 0)."""
-    ranx = _ranx()
-    import warnings
-
+    """Per-query values, in ``qrels`` order, for the queries with at least one relevant document (a query
+    without a ranking scores 0). trec_eval's definitions: linear-gain nDCG, relevant = grade ≥ 1."""
+    pytrec_eval = _pytrec()
     q = {qid: {d: int(s) for d, s in r.items() if s > 0} for qid, r in qrels.items()}
     q = {qid: r for qid, r in q.items() if r}
-    run = {qid: rank_scores(rankings.get(qid) or []) for qid in q}
-    # ranx refuses empty runs for a query; give those a dummy non-relevant document
-    for qid, r in run.items():
-        if not r:
-            r["\0none"] = 1.0
-    with _RANX_LOCK, warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        out = ranx.evaluate(ranx.Qrels(q), ranx.Run(run), list(metrics), return_mean=False, make_comparable=True)
-    if len(metrics) == 1:
-        out = {metrics[0]: out}
-    # ranx sorts query ids; map back to qrels order
-    order = sorted(q)
-    pos = {qid: i for i, qid in enumerate(order)}
-    return {m: [float(out[m][pos[qid]]) for qid in q] for m in metrics}
+    if not q:
+        return {}
+    parsed = {m: _parse(m) for m in metrics}
+    out: dict[str, list[float]] = {m: [0.0] * len(q) for m in metrics}
+    pos = {qid: i for i, qid in enumerate(q)}
+    # MRR@k: trec_eval's recip_rank on the ranking cut at k; other measures take their cut as a parameter
+    by_cut: dict[int | None, list[str]] = {}
+    for m, (name, k) in parsed.items():
+        by_cut.setdefault(k if name == "mrr" else None, []).append(m)
+    for cut, names in by_cut.items():
+        run = {qid: rank_scores(list(rankings.get(qid) or [])[:cut] if cut else list(rankings.get(qid) or [])) for qid in q}
+        run = {qid: r for qid, r in run.items() if r}
+        if not run:
+            continue
+        measures = {"recip_rank"} if cut else {f"{_NAMES[parsed[m][0]]}.{parsed[m][1]}" for m in names}
+        result = pytrec_eval.RelevanceEvaluator(q, measures).evaluate(run)
+        for qid, values in result.items():
+            for m in names:
+                name, k = parsed[m]
+                key = "recip_rank" if cut else f"{_NAMES[name]}_{k}"
+                out[m][pos[qid]] = float(values[key])
+    return out
 
 
 # -- tools ------------------------------------------------------------------------------------------------------
