@@ -115,7 +115,7 @@ def render(events: list[TraceEvent], console: Any = None, *, show_nodes: bool = 
         head = Text()
         head.append(f"{e.step:>3} ", style="dim")
         head.append(f"+{e.ts - t0:7.2f}s ", style="dim")
-        head.append(f"{e.kind:<9}", style=style)
+        head.append(f"{e.kind:<10}", style=style)
         where = "/".join(dict.fromkeys(x for x in (e.node, e.name) if x and x != e.kind))
         head.append(where)
         tok = tokens_text(e)
