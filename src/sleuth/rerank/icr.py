@@ -41,6 +41,7 @@ ATTN_IMPL = "sleuth_icr"
 _FEATURE = "ICR attention reranking"
 _LOADED: dict[str, tuple[Any, Any]] = {}  # model dir -> (model, tokenizer): weights are loaded once per process
 _LOAD_LOCK = threading.Lock()
+_SCORE_LOCK = threading.Lock()  # the capture hooks live on the shared model's modules: one scoring pass at a time
 
 
 def _require() -> tuple[Any, Any]:
@@ -247,11 +248,12 @@ class ICRReranker:
         prefix, spans = self._layout(docs)
         cache = DynamicCache()
         tail = self._tail(query)
-        att_q = self._attention(prefix + tail, len(prefix), cache)
-        if not self.calibrate:
-            return [float(att_q[a:b].sum()) for a, b in spans]
-        cache.crop(-len(tail))  # keep the documents' keys and values only
-        att_na = self._attention(self._tail(CALIBRATION_QUERY), 0, cache)
+        with _SCORE_LOCK:
+            att_q = self._attention(prefix + tail, len(prefix), cache)
+            if not self.calibrate:
+                return [float(att_q[a:b].sum()) for a, b in spans]
+            cache.crop(-len(tail))  # keep the documents' keys and values only
+            att_na = self._attention(self._tail(CALIBRATION_QUERY), 0, cache)
         scores = []
         for a, b in spans:
             diff = att_q[a:b] - att_na[a:b]
