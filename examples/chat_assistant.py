@@ -14,6 +14,7 @@ Type a question at the ``you>`` prompt; an empty line or Ctrl-D ends the chat.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -46,11 +47,15 @@ def answer_turn(model: Any, messages: list[dict[str, Any]], specs: list[dict[str
     """Run the tool loop for the last user message; append everything to ``messages``; return the answer.
 
     Small local models cannot both call tools and write prose in one constrained reply, so the assistant also
-    gets a ``final_answer`` tool; a plain-text reply (what capable models do) ends the turn too.
+    gets a ``final_answer`` tool; a plain-text reply (what capable models do) ends the turn too. A model that
+    repeats a call it already made, or reaches the last step, is offered only ``final_answer``.
     """
     tools = [*specs, ANSWER_TOOL]
-    for _ in range(max_steps):
-        result = model.chat(messages, tools=tools, max_tokens=200)
+    done: set[str] = set()
+    force = False
+    for step in range(max_steps):
+        offered = [ANSWER_TOOL] if force or step == max_steps - 1 else tools
+        result = model.chat(messages, tools=offered, max_tokens=200)
         messages.append(result.assistant_message())
         if not result.tool_calls:
             return result.content.strip()
@@ -58,12 +63,23 @@ def answer_turn(model: Any, messages: list[dict[str, Any]], specs: list[dict[str
         if final is not None:
             answer = str(final.arguments.get("answer", "")).strip()
             ids = final.arguments.get("doc_ids") or []
-            messages.append({"role": "tool", "tool_call_id": final.id, "content": "delivered"})
+            for c in result.tool_calls:  # every call needs its tool message
+                messages.append({"role": "tool", "tool_call_id": c.id, "content": "delivered"})
             return answer + (f" [{', '.join(map(str, ids))}]" if ids else "")
-        for msg in dispatch(result.tool_calls):
+        fresh = []
+        for c in result.tool_calls:
+            key = json.dumps([c.name, c.arguments], sort_keys=True)
+            if key in done:
+                force = True
+                messages.append({"role": "tool", "tool_call_id": c.id, "content":
+                                 "You already made this call; its result is above. Answer now with final_answer."})
+            else:
+                done.add(key)
+                fresh.append(c)
+        for msg in dispatch(fresh):
             messages.append(msg)
             if on_event:
-                call = next(c for c in result.tool_calls if c.id == msg["tool_call_id"])
+                call = next(c for c in fresh if c.id == msg["tool_call_id"])
                 on_event(call.name, call.arguments, msg["content"])
     return "(no answer within the step limit; ask a narrower question)"
 

@@ -78,6 +78,20 @@ def test_chat_assistant_loop_with_a_scripted_model(sample_corpus: Path) -> None:
     assert {t["function"]["name"] for t in model.calls[0]["tools"]} == {"search", "grep", "read", "ls", "final_answer"}
 
 
+def test_chat_assistant_stops_a_model_that_repeats_itself(sample_corpus: Path) -> None:
+    from sleuth.llm.fake import ScriptedModel
+    from sleuth.tools import openai_tools
+
+    chat = _load("chat_assistant")
+    specs, dispatch = openai_tools(sample_corpus, include=["search"])
+    same = {"tool": "search", "arguments": {"query": "Kestrel Bridge", "k": 1}}
+    model = ScriptedModel([same, same, {"tool": "final_answer", "arguments": {"answer": "Bram Okafor."}}])
+    messages = [{"role": "user", "content": "Who designed the Kestrel Bridge?"}]
+    assert chat.answer_turn(model, messages, specs, dispatch, max_steps=6) == "Bram Okafor."
+    assert [t["function"]["name"] for t in model.calls[2]["tools"]] == ["final_answer"]  # only the answer is offered
+    assert "already made this call" in messages[4]["content"]
+
+
 def test_chat_assistant_bad_corpus_exits_2(tmp_path: Path) -> None:
     p = _run("chat_assistant.py", "--corpus", str(tmp_path / "missing"), "-q", "hi")
     assert p.returncode == 2 and "CorpusNotFoundError" in p.stderr
