@@ -188,7 +188,8 @@ def system_label(cfg: dict[str, Any]) -> str:
     if cfg.get("rerank"):
         parts.append(f"+{cfg['rerank']}")
     if cfg.get("model"):
-        parts.append(f"@{cfg['model']}")
+        model = str(cfg["model"])
+        parts.append("@" + (model.rsplit("/", 1)[-1] if model.startswith(("gguf:", "/")) else model))
     return "".join(parts)
 
 
