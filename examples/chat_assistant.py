@@ -62,10 +62,10 @@ def answer_turn(model: Any, messages: list[dict[str, Any]], specs: list[dict[str
         final = next((c for c in result.tool_calls if c.name == "final_answer"), None)
         if final is not None:
             answer = str(final.arguments.get("answer", "")).strip()
-            ids = final.arguments.get("doc_ids") or []
+            ids = list(dict.fromkeys(map(str, final.arguments.get("doc_ids") or [])))  # small models repeat them
             for c in result.tool_calls:  # every call needs its tool message
                 messages.append({"role": "tool", "tool_call_id": c.id, "content": "delivered"})
-            return answer + (f" [{', '.join(map(str, ids))}]" if ids else "")
+            return answer + (f" [{', '.join(ids)}]" if ids else "")
         fresh = []
         for c in result.tool_calls:
             key = json.dumps([c.name, c.arguments], sort_keys=True)
