@@ -250,3 +250,23 @@ def test_bad_config_file_is_a_config_error(tmp_path, monkeypatch):
 
 def test_model_error_is_the_common_base():
     assert issubclass(ModelOutputError, ModelError) and issubclass(ModelConnectionError, ModelError)
+
+
+def test_invalid_native_tool_call_comes_back_with_a_parse_error():
+    call = {"id": "call_9", "type": "function", "function": {"name": "grep", "arguments": "pattern=x, glob="}}
+    with FakeOpenAIServer([(200, completion("", tool_calls=[call]))]) as srv:
+        r = llm(srv.url).chat(MSGS, tools=TOOLS)
+    [c] = r.tool_calls
+    assert c.name == "grep" and c.parse_error and c.raw_arguments == "pattern=x, glob="
+    # the agent can echo it back: the assistant message keeps the model's raw text
+    assert r.assistant_message()["tool_calls"][0]["function"]["arguments"] == "pattern=x, glob="
+
+
+def test_sync_calls_respect_the_concurrency_limit():
+    from concurrent.futures import ThreadPoolExecutor
+
+    with FakeOpenAIServer([(200, completion("x"))], delay_s=0.2) as srv:
+        m = llm(srv.url, max_concurrency=1)
+        with ThreadPoolExecutor(4) as pool:
+            list(pool.map(lambda _: m.chat(MSGS), range(4)))
+        assert srv.max_in_flight == 1 and len(srv.requests) == 4
