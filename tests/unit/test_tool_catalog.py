@@ -178,7 +178,7 @@ def test_llm_query_rewrites_and_interleaves() -> None:
     assert hits[0].metadata["generated_queries"] == [
         "Get the weather forecast for a city", "Book a flight ticket between airports"]
     prompt = model.calls[0]["messages"][0]["content"]
-    assert "sort out my trip" in prompt and "tool description" in prompt
+    assert "sort out my trip" in prompt and "describing what that tool does" in prompt
     assert cat.usage.calls == 1
 
 
