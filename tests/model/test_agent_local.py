@@ -31,7 +31,7 @@ def test_ask_two_hop_with_local_model(sample_corpus: Path, tmp_path: Path) -> No
         "--agent", "iter-retgen", "--k", "3", "--model", "local", "--trace", str(trace),
         "--checkpoint", str(tmp_path / "runs.sqlite"), "--json",
     ]
-    p = subprocess.run(cmd, capture_output=True, text=True, timeout=1200)
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=840)  # ~1 min on a quiet machine
     assert p.returncode == 0, p.stderr
     out = json.loads(p.stdout)
     assert "saltmarsh" in out["answer"].lower(), out
