@@ -270,3 +270,9 @@ def test_sync_calls_respect_the_concurrency_limit():
         with ThreadPoolExecutor(4) as pool:
             list(pool.map(lambda _: m.chat(MSGS), range(4)))
         assert srv.max_in_flight == 1 and len(srv.requests) == 4
+
+
+def test_json_text_naming_no_offered_tool_is_not_a_call():
+    with FakeOpenAIServer([(200, completion('{"name": "Tokyo", "arguments": {"country": "Japan"}}'))]) as srv:
+        r = llm(srv.url).chat(MSGS, tools=TOOLS)
+    assert r.tool_calls == [] and "Tokyo" in r.content

@@ -44,6 +44,7 @@ from sleuth.llm.toolcalls import (
     native_tool_calls,
     parse_tool_calls,
     tool_call_schema,
+    tool_names,
     tool_prompt,
 )
 from sleuth.records import TraceEvent
@@ -272,7 +273,9 @@ class LLM:
         return conn
 
     # -- response handling ----------------------------------------------------------------------------------
-    def _result(self, resp: Any, req: dict[str, Any], fallback: bool, t0: float) -> ChatResult:
+    def _result(
+        self, resp: Any, req: dict[str, Any], fallback: bool, t0: float, tools: list[dict[str, Any]] | None
+    ) -> ChatResult:
         choices = getattr(resp, "choices", None)
         if not choices:
             raise ModelOutputError(f"{self.model}: the response has no choices: {str(resp)[:300]}")
@@ -280,8 +283,11 @@ class LLM:
         msg = choice.message
         content = getattr(msg, "content", None) or ""
         calls = native_tool_calls(getattr(msg, "tool_calls", None) or [])
-        if not calls and ("tools" in req or fallback):
-            calls = parse_tool_calls(content)  # a backend that wrote its call as text
+        if not calls and tools:
+            # a backend that wrote its call as text; only names of offered tools count (a JSON answer with a
+            # "name" field is not a call)
+            names = set(tool_names(tools))
+            calls = [c for c in parse_tool_calls(content) if c.name in names]
             if fallback and not calls:
                 raise ModelOutputError(f"{self.model}: expected a tool call, got: {content[:300]!r}")
         usage = accounting.usage_from_response(
@@ -351,7 +357,7 @@ class LLM:
                 api_base = self._local_api_base() if self.server is not None else None
                 with self._sem:
                     resp = litellm.completion(model=self.litellm_model, **req, **self._connection(api_base))
-                result = self._result(resp, req, fallback, t0)
+                result = self._result(resp, req, fallback, t0, tools)
                 break
             except Exception as e:  # noqa: BLE001 - mapped below
                 err, transient = map_error(e, self.model)
@@ -401,7 +407,7 @@ class LLM:
                 api_base = await asyncio.to_thread(self._local_api_base) if self.server is not None else None
                 async with sem:
                     resp = await litellm.acompletion(model=self.litellm_model, **req, **self._connection(api_base))
-                result = self._result(resp, req, fallback, t0)
+                result = self._result(resp, req, fallback, t0, tools)
                 break
             except Exception as e:  # noqa: BLE001 - mapped below
                 err, transient = map_error(e, self.model)
