@@ -172,11 +172,11 @@ def plots(runs: list[dict[str, Any]]) -> dict[str, str]:
     ax.legend(fontsize=7)
     out["metrics_per_run"] = _png(fig)
 
-    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    fig, ax = plt.subplots(figsize=(max(6.4, 1.1 * len(runs)), 4.6))
     data = [r["seconds"] or [0.0] for r in runs]
     ax.boxplot(data, showfliers=True)
     ax.set_xticks(range(1, len(runs) + 1))
-    ax.set_xticklabels([lab.replace("\n", "\n") for lab in labels], fontsize=7)
+    ax.set_xticklabels([lab.replace("\n", " · ") for lab in labels], fontsize=7, rotation=30, ha="right")
     ax.set_ylabel("seconds per question")
     ax.set_title("Latency distribution")
     ax.grid(alpha=0.3, axis="y")
