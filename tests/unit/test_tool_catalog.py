@@ -217,3 +217,9 @@ def test_evaluate_tool_retrieval_by_hand_and_against_ranx() -> None:
     assert r["ndcg@10"] == pytest.approx(ref["ndcg@10"], abs=1e-3)
     assert r["recall@3"] == pytest.approx(ref["recall@3"], abs=1e-3)
     assert r["n"] == 3
+
+
+def test_llm_query_keeps_the_requests_own_ranking_first() -> None:
+    cat = ToolCatalog.from_openai(SPECS, model=ScriptedModel(["Book a flight ticket"]))  # a poor rewrite
+    hits = cat.search("convert 20 dollars into euros currency", 2, method="llm-query", llm_base="bm25")
+    assert [h.doc_id for h in hits] == ["convert_currency", "book_flight"]
