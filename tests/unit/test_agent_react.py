@@ -132,7 +132,9 @@ def test_step_budget_forces_a_final_answer_call(sample_corpus):
 
 
 def test_looping_model_is_stopped_by_the_budget_and_told_it_repeats(sample_corpus):
-    agent, model = make_agent(sample_corpus, [], budget=Budget(max_steps=4, final_answer_call=False))
+    agent, model = make_agent(
+        sample_corpus, [], budget=Budget(max_steps=4, final_answer_call=False), max_repeats=None
+    )
     model.default = tool("grep", pattern="Kestrel")  # the same call forever
     result = agent.run(QUESTION)
     assert result.steps == 4 and result.budget_exhausted == "steps"
@@ -255,3 +257,13 @@ def test_trace_file_survives_for_a_jsonl_tracer_passed_in(sample_corpus, tmp_pat
         agent2.run(QUESTION, trace=tracer)  # still open: the agent does not close a tracer it was given
     answers = [e.data["answer"] for e in read_trace(tmp_path / "t.jsonl") if e.kind == "answer"]
     assert answers == ["Saltmarsh", "again"]
+
+
+def test_repeated_identical_call_ends_the_search_early(sample_corpus):
+    """Greedy decoding makes a small model repeat itself; the third identical call goes to the forced answer."""
+    agent, model = make_agent(sample_corpus, [tool("read", doc_id="papers/rea")] * 3 + [tool("answer", answer="x")])
+    tracer = MemoryTracer()
+    result = agent.run(QUESTION, trace=tracer)
+    assert result.steps == 3 and result.budget_exhausted == "repeats" and result.stop_reason == "budget:repeats"
+    assert result.answered_by == "forced" and result.answer == "x"
+    assert tracer.of_kind("budget")[0].data["times"] == 3

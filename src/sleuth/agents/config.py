@@ -34,6 +34,7 @@ class AgentConfig:
     iter_retgen_steps: int = 3  # T: retrievals in iter-retgen
     k: int = 5  # passages per retrieval shown to the model
     max_idle_turns: int = 2  # replies without a tool call before the reply text is taken as the answer
+    max_repeats: int | None = 3  # the same call (name + arguments) this many times: stop searching, answer now
     default_strategy: str = "react"  # the router's choice when its output cannot be parsed
     corpus: Any = None  # optional sleuth Corpus: fills passages whose hits carry no text, checks doc ids
     # the arguments the model is shown per tool (others keep their defaults); None: full schemas

@@ -34,7 +34,9 @@ def _after_call_model(state: AgentState) -> str:
 
 
 def _after_run_tools(state: AgentState) -> str:
-    return "finish" if state.get("answer") is not None else "call_model"
+    if state.get("answer") is not None:
+        return "finish"
+    return "force_answer" if state.get("exhausted") else "call_model"
 
 
 def _after_retrieve(state: AgentState) -> str:
@@ -56,7 +58,7 @@ def _add_react(g: StateGraph) -> None:
     g.add_node("run_tools", nodes.node(nodes.run_tools))
     g.add_node("force_answer", nodes.node(nodes.force_answer))
     g.add_conditional_edges("call_model", _after_call_model, ["run_tools", "call_model", "force_answer", "finish"])
-    g.add_conditional_edges("run_tools", _after_run_tools, ["call_model", "finish"])
+    g.add_conditional_edges("run_tools", _after_run_tools, ["call_model", "force_answer", "finish"])
     g.add_edge("force_answer", "finish")
 
 

@@ -301,12 +301,14 @@ def call_model(state: AgentState, cx: NodeContext) -> dict[str, Any]:
     return update
 
 
-def _previous_calls(messages: list[Message]) -> set[str]:
-    out = set()
+def _previous_calls(messages: list[Message]) -> dict[str, int]:
+    """How often each call (name + arguments) was made before the current turn."""
+    out: dict[str, int] = {}
     for m in messages[:-1]:  # the last assistant message holds the calls being run now
         for c in m.get("tool_calls") or ():
             fn = c.get("function", {})
-            out.add(f"{fn.get('name')}:{fn.get('arguments')}")
+            key = f"{fn.get('name')}:{fn.get('arguments')}"
+            out[key] = out.get(key, 0) + 1
     return out
 
 
@@ -337,7 +339,12 @@ def run_tools(state: AgentState, cx: NodeContext) -> dict[str, Any]:
             break
         text, truncated = cap_text(result.text, cx.config.context.max_result_chars)
         key = f"{call.name}:{json.dumps(call.arguments)}"
-        if key in earlier and not result.is_error:
+        repeats = earlier.get(key, 0) + 1
+        limit = cx.config.max_repeats
+        if limit is not None and repeats >= limit:  # a looping model (greedy decoding repeats itself): answer now
+            update["exhausted"] = "repeats"
+            cx.tracer.record("budget", "repeats", data={"budget": "repeats", "call": key[:300], "times": repeats})
+        if repeats > 1:
             text = "(You already made this exact call; its result is above. Try something else or call answer.)\n" + text
         ids: list[str] = []
         _doc_ids_in(result.data, ids)
