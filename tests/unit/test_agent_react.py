@@ -127,7 +127,8 @@ def test_step_budget_forces_a_final_answer_call(sample_corpus):
     assert result.answered_by == "forced" and result.answer == "Dunmore"
     final = model.calls[-1]
     assert [t["function"]["name"] for t in final["tools"]] == ["answer"]  # it may only answer
-    assert "steps budget is used up" in final["messages"][-1]["content"]
+    assert "Stop searching (steps limit reached)" in final["messages"][-1]["content"]
+    assert QUESTION in final["messages"][-1]["content"]
     assert tracer.of_kind("budget")[0].data["budget"] == "steps"
 
 
@@ -267,3 +268,10 @@ def test_repeated_identical_call_ends_the_search_early(sample_corpus):
     assert result.steps == 3 and result.budget_exhausted == "repeats" and result.stop_reason == "budget:repeats"
     assert result.answered_by == "forced" and result.answer == "x"
     assert tracer.of_kind("budget")[0].data["times"] == 3
+
+
+def test_forced_answer_that_parrots_the_instruction_is_rejected(sample_corpus):
+    parrot = tool("answer", answer="Stop searching (steps limit reached). Question: Where", doc_ids=[])
+    agent, _ = make_agent(sample_corpus, [tool("read", doc_id=OKAFOR), parrot], budget=Budget(max_steps=1))
+    result = agent.run(QUESTION)
+    assert result.answered_by == "fallback" and "Okafor was born in Saltmarsh" in result.answer

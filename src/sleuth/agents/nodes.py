@@ -368,6 +368,12 @@ def _fallback_answer(state: AgentState, reason: str) -> dict[str, Any]:
     return {"answer": answer, "doc_ids": seen[-2:], "answered_by": "fallback"}
 
 
+def _parrots(answer: str, prompt: str) -> bool:
+    """A small model sometimes answers with the instruction it was given: that is no answer."""
+    a = " ".join(answer.lower().split())
+    return len(a) >= 20 and a[:20] in " ".join(prompt.lower().split())
+
+
 def force_answer(state: AgentState, cx: NodeContext) -> dict[str, Any]:
     """A budget ran out: one last call that may only answer, else an answer from the last observations."""
     reason = state.get("exhausted") or "steps"
@@ -377,7 +383,8 @@ def force_answer(state: AgentState, cx: NodeContext) -> dict[str, Any]:
         assert toolkit is not None
         tools = cx.config.tool_schemas([ANSWER_TOOL])
         messages = [*(state.get("messages") or initial_messages(state["question"]))]
-        messages.append({"role": "user", "content": load("agent_force_answer").format(budget=reason)})
+        prompt = load("agent_force_answer").format(budget=reason, question=state["question"])
+        messages.append({"role": "user", "content": prompt})
         messages, _ = _compacted(state, cx, messages, tools, cx.config.context.max_answer_tokens)
         try:
             result = cx.model.chat(
@@ -391,7 +398,7 @@ def force_answer(state: AgentState, cx: NodeContext) -> dict[str, Any]:
             if call.name != ANSWER_TOOL or call.parse_error:
                 continue
             res = toolkit.invoke(ANSWER_TOOL, call.arguments, tracer=cx.tracer)
-            if not res.is_error:
+            if not res.is_error and not _parrots(res.data["answer"], prompt):
                 return {**update, "answer": res.data["answer"], "doc_ids": res.data["doc_ids"], "answered_by": "forced"}
         if result is not None and result.content.strip() and not calls:
             seen = state.get("docs_seen") or []
