@@ -21,7 +21,9 @@ def test_llm_query_with_local_model() -> None:
         pytest.skip(f"embedded model weights not installed: {e}")
     tracer = MemoryTracer()
     cat = ToolCatalog.from_openai(SPECS, model=model)
-    hits = cat.search("I need to let my sister know by email that my plane to Rome is booked", 3,
+    # An unambiguous request: whatever the 0.5B model writes, the fused ranking must keep the obvious tool.
+    # (How much llm-query helps is measured in docs/results/dense.md, not asserted here.)
+    hits = cat.search("write an email to my sister to tell her I will be late for dinner", 3,
                       method="llm-query", llm_base="bm25", tracer=tracer)
     lines = hits[0].metadata["generated_queries"] if hits else []
     assert lines and all(len(line) < 300 for line in lines)
