@@ -82,9 +82,11 @@ def search_cmd(
     weight: float = typer.Option(None, "--weight", help="SIRA: weight of the kept phrases."),
     rebuild: bool = typer.Option(False, "--rebuild", help="Rebuild a stale index instead of failing."),
     snippet: int = typer.Option(200, "--snippet", help="Characters of text per hit (people output)."),
+    rerank: str = typer.Option(None, "--rerank", help="Rerank the candidates: listwise, first or icr."),
+    candidates: int = typer.Option(20, "--candidates", min=1, max=200, help="With --rerank: candidates to rerank."),
     as_json: bool = JSON_OPTION,
 ) -> None:
-    """Ranked search over a corpus."""
+    """Ranked search over a corpus (optionally reranked)."""
 
     def work() -> Any:
         from sleuth.retrieval import get_retriever
@@ -102,14 +104,21 @@ def search_cmd(
             if sira:
                 opts["sira"] = sira
         retriever = get_retriever(method, c, model=llm, **opts)
+        first_k = max(k, candidates) if rerank else k
         if method == "sira":
-            res = retriever.run(query, k)  # type: ignore[attr-defined]
+            res = retriever.run(query, first_k)  # type: ignore[attr-defined]
             hits = res.hits
             data: dict[str, Any] = {"query": query, "method": method, "hits": hits,
                                     "sira": res.model_dump(exclude={"hits"})}
         else:
-            hits = retriever.search(query, k)
+            hits = retriever.search(query, first_k)
             data = {"query": query, "method": method, "hits": hits}
+        if rerank:
+            from sleuth.rerank import get_reranker
+
+            reranker = get_reranker(rerank, model=llm if llm is not None else model)
+            hits = reranker.rerank(query, hits[:candidates], k=k)
+            data.update(hits=hits, rerank=rerank, candidates=candidates)
         lines = []
         if method == "sira":
             for d in res.decisions:

@@ -76,7 +76,7 @@ def _index_provider(corpus: Any, options: dict[str, Any]) -> list[Tool[Any]]:
             continue
         if method in ("dense", "hybrid") and not build_extra and not (corpus.state_dir / "dense").exists():
             # checked before opening: opening imports torch (seconds) only to find no index
-            skipped[f"search:{method}"] = "no dense index (build it with `sleuth index CORPUS --dense`)"
+            skipped[f"search:{method}"] = "no dense index (build it with `sleuth search QUERY --corpus CORPUS --method dense`)"
             continue
         opts: dict[str, Any] = {}
         if method == "dense":
