@@ -12,5 +12,5 @@ step "$S" grep "Tidewatch" --corpus "$C" --max-matches 5
 step "$S" read projects/tidewatch.md --corpus "$C" --lines 1:4
 step "$S" index "$C"
 step "$S" search "who designed the bridge over the river Vell" --corpus "$C" --method bm25 --k 3
-step "$S" ask "In which town was the leader of the Tidewatch project born?" --corpus "$C" --agent react --trace runs/demo-trace.jsonl
+step "$S" ask "In which town was the leader of the Tidewatch project born?" --corpus "$C" --agent iter-retgen --trace runs/demo-trace.jsonl
 step "$S" trace show runs/demo-trace.jsonl
