@@ -19,6 +19,7 @@ import re
 from typing import Any
 
 from sleuth.llm.base import ToolCall
+from sleuth.llm.toolcalls import structural_chars
 
 _FENCE = re.compile(r"```(?:json|JSON|tool_call)?\s*(.*?)```", re.S)
 _TRAILING_COMMA = re.compile(r",\s*([}\]])")
@@ -26,19 +27,9 @@ _TRAILING_COMMA = re.compile(r",\s*([}\]])")
 
 def _balanced_objects(text: str) -> list[str]:
     """Top-level ``{...}`` substrings (brace matching that respects JSON strings)."""
-    out, depth, start, in_str, esc = [], 0, -1, False, False
-    for i, ch in enumerate(text):
-        if in_str:
-            if esc:
-                esc = False
-            elif ch == "\\":
-                esc = True
-            elif ch == '"':
-                in_str = False
-            continue
-        if ch == '"':
-            in_str = True
-        elif ch == "{":
+    out, depth, start = [], 0, -1
+    for i, ch in structural_chars(text)[0]:
+        if ch == "{":
             if depth == 0:
                 start = i
             depth += 1

@@ -89,8 +89,11 @@ def repair_json(text: str) -> str:
     return _close_brackets(s)
 
 
-def _cut_after_balanced(s: str) -> str:
-    depth, in_str, esc = 0, False, False
+def structural_chars(s: str) -> tuple[list[tuple[int, str]], bool]:
+    """The ``(index, char)`` pairs of ``s`` outside JSON strings, and whether ``s`` ends inside an unclosed
+    string: the one string-aware scanner shared by the JSON repairs here and in :mod:`sleuth.agents.repair`."""
+    out: list[tuple[int, str]] = []
+    in_str, esc = False, False
     for i, ch in enumerate(s):
         if in_str:
             if esc:
@@ -99,10 +102,17 @@ def _cut_after_balanced(s: str) -> str:
                 esc = True
             elif ch == '"':
                 in_str = False
-            continue
-        if ch == '"':
+        elif ch == '"':
             in_str = True
-        elif ch in "{[":
+        else:
+            out.append((i, ch))
+    return out, in_str
+
+
+def _cut_after_balanced(s: str) -> str:
+    depth = 0
+    for i, ch in structural_chars(s)[0]:
+        if ch in "{[":
             depth += 1
         elif ch in "}]":
             depth -= 1
@@ -113,23 +123,13 @@ def _cut_after_balanced(s: str) -> str:
 
 def _close_brackets(s: str) -> str:
     stack: list[str] = []
-    in_str, esc = False, False
-    for ch in s:
-        if in_str:
-            if esc:
-                esc = False
-            elif ch == "\\":
-                esc = True
-            elif ch == '"':
-                in_str = False
-            continue
-        if ch == '"':
-            in_str = True
-        elif ch in "{[":
+    chars, open_string = structural_chars(s)
+    for _, ch in chars:
+        if ch in "{[":
             stack.append("}" if ch == "{" else "]")
         elif ch in "}]" and stack:
             stack.pop()
-    if in_str:
+    if open_string:
         s += '"'
     return s + "".join(reversed(stack))
 
