@@ -37,7 +37,7 @@ def print_error(e: SleuthError, as_json: bool = False) -> None:
         return
     from rich.console import Console
 
-    console = Console(stderr=True)
+    console = Console(stderr=True, soft_wrap=True)  # never break a message inside words or paths
     console.print(f"[bold red]error[/] ({type(e).__name__}): {e.message}", highlight=False, markup=True)
     if e.hint:
         console.print(f"[yellow]hint[/]: {e.hint}", highlight=False)
