@@ -324,6 +324,15 @@ class LLM:
             )
         )
 
+    def _cached(self, req: dict[str, Any], tracer: Any, name: str) -> tuple[str | None, ChatResult | None]:
+        """The request's cache key (None when caching is off or the call is not cacheable) and a traced hit."""
+        key = self._cache_key(req)
+        if key and (hit := self.cache.get(key)) is not None:  # type: ignore[union-attr]
+            hit = hit.model_copy(update={"cached": True, "latency_s": 0.0})
+            self._trace(tracer, name, hit, req)
+            return key, hit
+        return key, None
+
     def _backoff(self, attempt: int) -> float:
         return self.backoff_s * (2**attempt) * (0.75 + 0.5 * random.random())
 
@@ -343,10 +352,8 @@ class LLM:
         name: str = "chat",
     ) -> ChatResult:
         req, fallback = self._request(messages, tools, response_format, temperature, max_tokens, logprobs, top_logprobs, stop)
-        key = self._cache_key(req)
-        if key and (hit := self.cache.get(key)) is not None:  # type: ignore[union-attr]
-            hit = hit.model_copy(update={"cached": True, "latency_s": 0.0})
-            self._trace(tracer, name, hit, req)
+        key, hit = self._cached(req, tracer, name)
+        if hit is not None:
             return hit
         litellm = _litellm()
         restarted = False
@@ -392,10 +399,8 @@ class LLM:
         name: str = "chat",
     ) -> ChatResult:
         req, fallback = self._request(messages, tools, response_format, temperature, max_tokens, logprobs, top_logprobs, stop)
-        key = self._cache_key(req)
-        if key and (hit := self.cache.get(key)) is not None:  # type: ignore[union-attr]
-            hit = hit.model_copy(update={"cached": True, "latency_s": 0.0})
-            self._trace(tracer, name, hit, req)
+        key, hit = self._cached(req, tracer, name)
+        if hit is not None:
             return hit
         litellm = _litellm()
         sem = self._async_sem()
