@@ -11,7 +11,7 @@ The config file is ``$SLEUTH_CONFIG`` or ``$SLEUTH_HOME/config.toml`` (``SLEUTH_
     cache = false                    # on-disk response cache (opt-in, for evals)
 
 Environment: ``SLEUTH_MODEL``, ``SLEUTH_API_BASE``, ``SLEUTH_HOME``, ``SLEUTH_CONFIG``; for the embedded server
-``SLEUTH_THREADS`` (default: cores - 1), ``SLEUTH_N_CTX`` (default 4096) and ``SLEUTH_SERVER_LINGER`` (seconds an
+``SLEUTH_THREADS`` (default: cores, at most 4), ``SLEUTH_N_CTX`` (default 4096) and ``SLEUTH_SERVER_LINGER`` (seconds an
 on-demand server waits after its last client exits, default 5).
 """
 

@@ -40,15 +40,16 @@ DEFAULT_N_CTX = 4096
 
 
 def default_threads() -> int:
-    """``$SLEUTH_THREADS``, else one core less than the machine has (at least 1, at most 4).
+    """``$SLEUTH_THREADS``, else as many threads as the machine has cores (at least 1, at most 4).
 
-    Measured on the shared 2-core machine (docs/results/models.md): with other work running, 2 llama.cpp threads
-    collapsed to 0.4-0.6 generated tok/s (threads wait on each other at every barrier) while 1 thread kept
-    ~12 tok/s; so a 2-core machine gets 1 thread unless told otherwise."""
+    Measured on a quiet 2-core machine (docs/results/models.md): 2 threads gave 130 prompt / 21 generated tok/s
+    against 68 / 11 for 1 thread, and with one core busy with other work 2 threads were still no slower (69-71 /
+    6-21 against 68 / 11). Only under heavy oversubscription (load average 10+, shared machine) did 2 threads
+    collapse (threads wait on each other at every barrier); set ``SLEUTH_THREADS=1`` there."""
     env = os.environ.get("SLEUTH_THREADS")
     if env:
         return max(1, int(env))
-    return max(1, min(4, (os.cpu_count() or 2) - 1))
+    return max(1, min(4, os.cpu_count() or 2))
 
 
 def resolve_local_model(spec: str) -> tuple[Path, str]:
