@@ -137,7 +137,7 @@ def test_router_only_offers_available_strategies(sample_corpus):
 
 
 def test_for_corpus_default_tools_and_retrievers(sample_corpus):
-    """The default set-up: grep/read/ls, search (bm25, sira), df, rerank (FIRST), answer; slim schemas."""
+    """The default set-up: grep/read/ls, search (bm25, sira), df, rerank (listwise for a non-local model), answer."""
     model = ScriptedModel([
         tool("search", query="Kestrel Bridge designer"),
         tool("df", terms=["Okafor", "bridge"]),
@@ -153,3 +153,20 @@ def test_for_corpus_default_tools_and_retrievers(sample_corpus):
     assert BRIDGE in obs[0] and "(method bm25)" in obs[0]
     assert "'okafor': " in obs[1].lower()
     assert result.answer == "Saltmarsh" and BRIDGE in result.docs_seen
+
+
+def test_default_rerank_auto_depends_on_the_model(sample_corpus):
+    """``rerank="auto"``: no rerank tool for the embedded local model (LLM rerankers hurt with it), listwise for
+    any other model; an explicit name always wins."""
+    from sleuth.agents.defaults import default_toolkit, resolve_rerank
+
+    class LocalLike(ScriptedModel):
+        is_local = True
+
+    local, remote = LocalLike([]), ScriptedModel([])
+    assert resolve_rerank("auto", local) is None and resolve_rerank("auto", None) is None
+    assert resolve_rerank("auto", remote) == "listwise" and resolve_rerank("first", local) == "first"
+    corpus = Corpus(sample_corpus)
+    assert "rerank" not in default_toolkit(corpus, {}, local).names()
+    assert "rerank" in default_toolkit(corpus, {}, remote)
+    assert "rerank" in default_toolkit(corpus, {}, local, rerank="first")

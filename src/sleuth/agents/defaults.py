@@ -3,7 +3,11 @@
 * retrievers: ``bm25`` (the corpus's BM25 index, built on first use when missing) and ``sira`` (one model call
   proposes evidence phrases, one weighted BM25 call);
 * toolkit: ``grep``, ``read``, ``ls`` (direct corpus interaction), ``search`` (methods bm25 and sira) and ``df``,
-  ``rerank`` (FIRST by default: one decoding step per window of candidates), and ``answer``.
+  ``rerank`` (``rerank="auto"``: none for the embedded local model, listwise for any other model), and ``answer``.
+
+Why "auto": with the packaged 0.5B model every LLM reranker made BM25's order worse (docs/results/rerank.md:
+FIRST and listwise lost nDCG@10 on both HotpotQA and SciFact), and each extra tool lengthens a small model's
+prompt; a strong API model gets RankGPT's listwise reranker, which needs no logprobs.
 
 Shared components take :data:`~sleuth.agents.runtrace.RUN_TRACER`, so their model calls land in the trace of the
 run that made them.
@@ -39,13 +43,23 @@ def default_retrievers(corpus: Any, model: ChatModel) -> dict[str, Retriever]:
     return {"bm25": bm25, "sira": SiraRetriever(bm25, model, tracer=RUN_TRACER)}
 
 
+def resolve_rerank(rerank: str | None, model: ChatModel | None) -> str | None:
+    """``"auto"`` -> None for the embedded local model (or no model), ``"listwise"`` otherwise; else as given."""
+    if rerank != "auto":
+        return rerank
+    if model is None or getattr(model, "is_local", False):
+        return None
+    return "listwise"
+
+
 def default_toolkit(
-    corpus: Any, retrievers: dict[str, Retriever], model: ChatModel | None = None, rerank: str | None = "first"
+    corpus: Any, retrievers: dict[str, Retriever], model: ChatModel | None = None, rerank: str | None = "auto"
 ) -> Toolkit:
     from sleuth.tools import corpus_tools
     from sleuth.tools.search import search_tools
 
     tools: list[Tool[Any]] = [*corpus_tools(corpus), *search_tools(corpus, retrievers)]
+    rerank = resolve_rerank(rerank, model)
     if rerank and model is not None:
         from sleuth.rerank import get_reranker
         from sleuth.tools.rerank import rerank_tool
@@ -60,10 +74,11 @@ def default_config(
     model: ChatModel | str | None = None,
     budget: Budget | None = None,
     context: ContextPolicy | None = None,
-    rerank: str | None = "first",
+    rerank: str | None = "auto",
     **kwargs: Any,
 ) -> AgentConfig:
-    """``rerank``: the reranker behind the ``rerank`` tool (first, listwise, icr) or None for no rerank tool."""
+    """``rerank``: the reranker behind the ``rerank`` tool (first, listwise, icr), None for no rerank tool, or
+    ``"auto"`` (see :func:`resolve_rerank`)."""
     from sleuth.corpus import Corpus
 
     c = corpus if isinstance(corpus, Corpus) else Corpus(corpus)
