@@ -95,10 +95,14 @@ def test_fallback_constrains_output_to_one_call_per_tool_schema():
     assert r.content == "" and r.finish_reason == "tool_calls"
 
 
-def test_fallback_without_a_call_is_an_output_error():
+def test_fallback_without_a_call_is_an_output_error_that_still_counts_its_tokens():
+    tracer = MemoryTracer()
     with FakeOpenAIServer([(200, completion("I think the answer is 42"))]) as srv:
-        with pytest.raises(ModelOutputError):
-            llm(srv.url, native_tools=False).chat(MSGS, tools=TOOLS)
+        with pytest.raises(ModelOutputError) as info:
+            llm(srv.url, native_tools=False).chat(MSGS, tools=TOOLS, tracer=tracer)
+    assert info.value.context["usage"].total_tokens == 14  # the rejected reply's tokens were spent
+    [ev] = tracer.of_kind("llm")
+    assert ev.error.startswith("ModelOutputError") and ev.usage.total_tokens == 14
 
 
 def test_text_tool_call_from_a_native_backend_is_parsed():

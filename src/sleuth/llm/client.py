@@ -283,13 +283,6 @@ class LLM:
         msg = choice.message
         content = getattr(msg, "content", None) or ""
         calls = native_tool_calls(getattr(msg, "tool_calls", None) or [])
-        if not calls and tools:
-            # a backend that wrote its call as text; only names of offered tools count (a JSON answer with a
-            # "name" field is not a call)
-            names = set(tool_names(tools))
-            calls = [c for c in parse_tool_calls(content) if c.name in names]
-            if fallback and not calls:
-                raise ModelOutputError(f"{self.model}: expected a tool call, got: {content[:300]!r}")
         usage = accounting.usage_from_response(
             self.litellm_model,
             getattr(resp, "usage", None),
@@ -297,6 +290,13 @@ class LLM:
             content,
             priced_model=None if self.is_local else self.model,
         )
+        if not calls and tools:
+            # a backend that wrote its call as text; only names of offered tools count (a JSON answer with a
+            # "name" field is not a call)
+            names = set(tool_names(tools))
+            calls = [c for c in parse_tool_calls(content) if c.name in names]
+            if fallback and not calls:  # the reply is rejected, but its tokens were spent: the error carries them
+                raise ModelOutputError(f"{self.model}: expected a tool call, got: {content[:300]!r}", usage=usage)
         return ChatResult(
             content="" if fallback else content,
             tool_calls=calls,
@@ -453,6 +453,7 @@ class LLM:
                     name=name,
                     args={"model": self.model, "messages": len(req["messages"])},
                     latency_s=time.perf_counter() - t0,
+                    usage=err.context.get("usage"),  # a rejected reply's tokens still count
                     error=f"{type(err).__name__}: {err.message}",
                 )
             )
