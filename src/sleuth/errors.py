@@ -168,6 +168,25 @@ class IndexCorruptError(SearchIndexError):
     hint = "delete the index folder and rebuild with `sleuth index CORPUS`"
 
 
+# --- traces --------------------------------------------------------------------------------------------------
+
+
+class TraceError(SleuthError):
+    """A run's trace file cannot be read, or its spans cannot be exported."""
+
+
+class TraceFormatError(TraceError):
+    """A line of a JSONL trace is not a sleuth trace event."""
+
+    hint = "pass a JSONL trace written by sleuth (`sleuth ask --trace FILE`); only a torn last line is skipped"
+
+
+class TraceExportError(TraceError):
+    """An OpenTelemetry collector could not be reached or refused the spans."""
+
+    hint = "check that an OTLP/HTTP collector listens at --endpoint (default port 4318), or write a file with --out"
+
+
 # --- agents and evals ----------------------------------------------------------------------------------------
 
 

@@ -1,4 +1,4 @@
-"""`sleuth ask` (the search agent) and `sleuth trace show | html` (read a run's trace).
+"""`sleuth ask` (the search agent) and `sleuth trace show | html | otel` (read or export a run's trace).
 
 Every run gets a run id, a JSONL trace (default ``$SLEUTH_HOME/runs/<run id>.jsonl``) and checkpoints in
 ``$SLEUTH_HOME/runs/checkpoints.sqlite``, so ``sleuth ask --resume RUN_ID --corpus DIR`` continues a run that
@@ -14,7 +14,9 @@ import typer
 
 from sleuth.cli.output import JSON_OPTION, cli_errors, print_json
 
-trace_app = typer.Typer(help="Read a run's trace: a terminal timeline or an HTML page.", no_args_is_help=True)
+trace_app = typer.Typer(
+    help="Read a run's trace: a terminal timeline, an HTML page, or OpenTelemetry spans.", no_args_is_help=True
+)
 
 
 def _runs_dir() -> Path:
@@ -139,6 +141,38 @@ def trace_html_cmd(
         print_json({"html": str(dest)})
     else:
         typer.echo(str(dest))
+
+
+@trace_app.command("otel")
+def trace_otel_cmd(
+    file: Path = typer.Argument(..., help="A JSONL trace written by sleuth."),
+    out: Path = typer.Option(None, "--out", "-o", help="Write the OTLP/JSON request to this file."),
+    endpoint: str = typer.Option(
+        None, "--endpoint", help="POST the spans to this OTLP/HTTP collector (e.g. http://localhost:4318)."
+    ),
+    service_name: str = typer.Option("sleuth", "--service-name", help="The resource's service.name."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Export a run's trace as OpenTelemetry spans (OTLP/JSON): print it, write it (--out) or send it (--endpoint)."""
+    with cli_errors(as_json):
+        from sleuth.tracing.otel import dumps, export_file
+
+        request, summary = export_file(file, out=out, endpoint=endpoint, service_name=service_name)
+    if out is None and endpoint is None:
+        if as_json:
+            print_json(request)
+        else:
+            typer.echo(dumps(request), nl=False)
+    elif as_json:
+        print_json(summary)
+    else:
+        spans = f"{summary['spans']} spans, {summary['traces']} trace(s)"
+        if out is not None:
+            typer.echo(f"wrote {spans} to {out}")
+        if endpoint is not None:
+            typer.echo(f"sent {spans} to {summary['endpoint']}")
+            if summary["rejected_spans"]:
+                typer.echo(f"warning: the collector rejected {summary['rejected_spans']} spans", err=True)
 
 
 def register(app: typer.Typer) -> None:
