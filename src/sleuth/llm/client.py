@@ -17,7 +17,6 @@ litellm is imported on first use (it costs ~5 s), never at ``import sleuth``.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import os
 import random
@@ -29,16 +28,11 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from sleuth.config import model_settings, sleuth_home
-from sleuth.errors import (
-    ContextOverflowError,
-    ModelAuthError,
-    ModelConnectionError,
-    ModelError,
-    ModelNotFoundError,
-    ModelOutputError,
-)
+from sleuth.errors import ModelError, ModelNotFoundError, ModelOutputError
 from sleuth.llm import accounting
 from sleuth.llm.base import ChatModel, ChatResult, Message, T, TokenLogprob
+from sleuth.llm.cache import ResponseCache
+from sleuth.llm.errmap import map_error
 from sleuth.llm.toolcalls import (
     loads_lenient,
     native_tool_calls,
@@ -49,22 +43,9 @@ from sleuth.llm.toolcalls import (
 )
 from sleuth.records import TraceEvent
 
+__all__ = ["LLM", "ResponseCache", "get_model", "is_local_spec", "map_error", "response_format_dict"]
+
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-
-_CONTEXT_PHRASES = (
-    "exceed_context_size",
-    "exceeds the available context",
-    "context length",
-    "context_length_exceeded",
-    "maximum context",
-    "context window",
-    "too many tokens",
-    "prompt is too long",
-)
-_JSON_ERRORS = ("Expecting value", "Unterminated string", "Extra data", "Expecting ','", "Invalid control character",
-                "Expecting property name")
-_NOT_FOUND_PHRASES = ("llm provider not provided", "model_not_found", "does not exist", "unknown model", "not found")
-
 
 def _litellm() -> Any:
     import litellm
@@ -86,65 +67,6 @@ def response_format_dict(response_format: dict[str, Any] | type[BaseModel] | Non
             "json_schema": {"name": response_format.__name__, "schema": response_format.model_json_schema()},
         }
     raise TypeError(f"response_format must be a dict or a pydantic model class, not {response_format!r}")
-
-
-def map_error(exc: BaseException, model: str) -> tuple[ModelError, bool]:
-    """Map a litellm/openai/httpx exception to a sleuth error; the bool says whether it is transient."""
-    if isinstance(exc, ModelError):
-        return exc, isinstance(exc, ModelConnectionError)
-    name = type(exc).__name__
-    msg = str(exc)
-    low = msg.lower()
-    short = msg[:400]
-    if name == "ContextWindowExceededError" or any(p in low for p in _CONTEXT_PHRASES):
-        return ContextOverflowError(f"{model}: the request does not fit the context window: {short}"), False
-    if name in ("AuthenticationError", "PermissionDeniedError"):
-        return ModelAuthError(f"{model}: the provider refused the credentials: {short}"), False
-    if name == "NotFoundError" or (name == "BadRequestError" and any(p in low for p in _NOT_FOUND_PHRASES)):
-        return ModelNotFoundError(f"{model}: unknown model or endpoint: {short}"), False
-    if name == "JSONDecodeError" or "[200 ok]" in low or any(p in msg for p in _JSON_ERRORS):
-        return ModelOutputError(f"{model}: the server returned malformed JSON: {short}",
-                                hint="check that api_base points at an OpenAI-compatible server"), False
-    if name in (
-        "APIConnectionError", "Timeout", "APITimeoutError", "RateLimitError", "ServiceUnavailableError",
-        "InternalServerError", "BadGatewayError", "ConnectError", "ReadTimeout", "ConnectionError",
-    ):  # fmt: skip
-        return ModelConnectionError(f"{model}: {name}: {short}"), True
-    status = getattr(exc, "status_code", None)
-    if isinstance(status, int) and (status == 429 or status >= 500):
-        return ModelConnectionError(f"{model}: HTTP {status}: {short}"), True
-    if name == "BadRequestError":
-        return ModelError(f"{model}: the provider rejected the request: {short}",
-                          hint="check the request parameters this provider supports"), False
-    return ModelError(f"{model}: {name}: {short}", hint="see the message; retry or use another model"), False
-
-
-class ResponseCache:
-    """On-disk cache of ChatResults keyed by the SHA-256 of the full request (opt-in; meant for evals)."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-
-    @staticmethod
-    def key(request: dict[str, Any]) -> str:
-        return hashlib.sha256(json.dumps(request, sort_keys=True, default=str).encode()).hexdigest()
-
-    def _path(self, key: str) -> Path:
-        return self.root / key[:2] / f"{key}.json"
-
-    def get(self, key: str) -> ChatResult | None:
-        p = self._path(key)
-        try:
-            return ChatResult.model_validate_json(p.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return None
-
-    def put(self, key: str, result: ChatResult) -> None:
-        p = self._path(key)
-        p.parent.mkdir(parents=True, exist_ok=True)
-        tmp = p.with_name(f".{p.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-        tmp.write_text(result.model_dump_json(), encoding="utf-8")
-        os.replace(tmp, p)
 
 
 class LLM:
