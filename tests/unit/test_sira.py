@@ -141,3 +141,19 @@ def test_fallback_usage_counts_failed_attempts(bm25: BM25Retriever) -> None:
     s = sira_with(bm25, "not json", "still not json")
     res = s.run("kinase", 3)
     assert res.fallback and res.usage.calls == 2 and res.usage.prompt_tokens > 0
+
+
+def test_eval_system_counts_sira_model_calls_per_question(bm25: BM25Retriever) -> None:
+    """The eval harness hands each question its own tracer: SIRA's model call shows up as tokens, one LLM call
+    and a ``sira`` event with the kept phrases (an earlier version reported 0 tokens for SIRA runs)."""
+    from sleuth.evals.datasets.base import EvalQuestion
+    from sleuth.evals.systems import RetrievalSystem
+
+    shared = MemoryTracer()
+    s = sira_with(bm25, {"phrases": ["prion disease"]}, tracer=shared, max_df_ratio=0.5)
+    out = RetrievalSystem(s, bm25.index.corpus, k=3)(EvalQuestion(id="q1", question="brain"))
+    assert out.ranking[0] == "d11.txt"
+    assert out.usage.calls == 1 and out.usage.prompt_tokens > 0 and out.count_llm_calls() == 1
+    [ev] = [e for e in out.events if e.kind == "sira"]
+    assert ev.data["kept"][0]["phrase"] == "prion disease"
+    assert shared.events == []  # the per-question tracer replaced the constructor's for this call

@@ -12,6 +12,7 @@ them with the data's qrels directly.
 
 from __future__ import annotations
 
+import inspect
 import time
 from collections.abc import Callable
 from typing import Any
@@ -95,8 +96,11 @@ class RetrievalSystem:
         return out
 
     def __call__(self, q: EvalQuestion) -> SystemOutput:
-        hits = self.retriever.search(q.question, k=self.k)
         tracer = MemoryTracer()
+        if _takes_tracer(self.retriever.search):  # a model-based retriever (SIRA): its calls are this question's
+            hits = self.retriever.search(q.question, k=self.k, tracer=tracer)
+        else:
+            hits = self.retriever.search(q.question, k=self.k)
         if self.reranker is not None and hits:
             head, tail = self._fill_text(hits[: self.rerank_depth]), hits[self.rerank_depth :]
             try:
@@ -110,6 +114,13 @@ class RetrievalSystem:
                 usage = usage + e.usage
         ranking = _dedup([_original(self.corpus, h.doc_id) for h in hits])
         return SystemOutput(ranking=ranking, usage=usage, events=tracer.events, tool_calls=0)
+
+
+def _takes_tracer(fn: Any) -> bool:
+    try:
+        return "tracer" in inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return False
 
 
 def _get(obj: Any, *names: str, default: Any = None) -> Any:

@@ -154,10 +154,10 @@ class SiraRetriever:
         self.last_result: SiraResult | None = None
 
     # -- the three steps ---------------------------------------------------------------------------------------
-    def propose(self, query: str) -> tuple[list[WeightedPhrase], Usage, str | None]:
+    def propose(self, query: str, *, tracer: Any = None) -> tuple[list[WeightedPhrase], Usage, str | None]:
         """One model call. Returns (phrases, usage, fallback reason or None)."""
         p = self.params
-        tap = UsageTap(self.tracer)
+        tap = UsageTap(tracer if tracer is not None else self.tracer)
         try:
             proposal, result = self.model.structured(
                 messages_for(query, p.max_phrases), proposal_schema(p.max_phrases), retries=p.retries,
@@ -226,11 +226,13 @@ class SiraRetriever:
         return hits
 
     # -- entry points ------------------------------------------------------------------------------------------
-    def run(self, query: str, k: int = 10) -> SiraResult:
+    def run(self, query: str, k: int = 10, *, tracer: Any = None) -> SiraResult:
+        """``tracer`` (optional) receives this call's model and ``sira`` events instead of the constructor's."""
         if not isinstance(query, str) or not query.strip():
             raise ToolArgumentError("empty query", hint="pass some words to search for")
+        tracer = tracer if tracer is not None else self.tracer
         t0 = time.perf_counter()
-        phrases, usage, fallback = self.propose(query)
+        phrases, usage, fallback = self.propose(query, tracer=tracer)
         decisions = self.decide(query, phrases)
         if not fallback and phrases and not any(d.kept for d in decisions):
             fallback = "no proposed phrase passed the df filter"
@@ -240,8 +242,8 @@ class SiraRetriever:
             usage=usage, latency_s=time.perf_counter() - t0, n_docs=self.bm25.index.n_docs,
             params=self.params.model_dump(),
         )
-        if self.tracer is not None:
-            self.tracer.emit(TraceEvent(
+        if tracer is not None:
+            tracer.emit(TraceEvent(
                 kind="sira", name="sira", args={"query": query, "k": k},
                 result_chars=sum(len(h.text) for h in hits),
                 preview=("kept: " + ", ".join(result.kept_phrases()))[:300] if result.kept else (fallback or ""),
@@ -257,5 +259,5 @@ class SiraRetriever:
         self.last_result = result
         return result
 
-    def search(self, query: str, k: int = 10) -> list[Hit]:
-        return self.run(query, k).hits
+    def search(self, query: str, k: int = 10, *, tracer: Any = None) -> list[Hit]:
+        return self.run(query, k, tracer=tracer).hits
