@@ -79,6 +79,8 @@ def test_icr_local_weights_rank_the_obvious_document_first() -> None:
     assert out[0].doc_id == "python"
     assert out[0].score > out[1].score
     assert tracer.of_kind("rerank")[0].data["windows"] == 1
+    [llm] = tracer.of_kind("llm")  # the two forward passes, accounted as prompt tokens read, cost unmeasured
+    assert llm.name == "icr_attention" and llm.usage.prompt_tokens > 50 and llm.usage.cost == "unmeasured"
     # non-English query and documents, with a duplicate: one window, each document once
     zh = [
         Hit(doc_id="beijing", text="北京是中华人民共和国的首都。"),

@@ -33,7 +33,7 @@ from typing import Any
 
 from sleuth.errors import MissingExtraError, WeightsError
 from sleuth.prompts import load as load_prompt
-from sleuth.records import Hit
+from sleuth.records import Hit, TraceEvent, Usage
 from sleuth.rerank import common
 
 CALIBRATION_QUERY = "N/A"
@@ -240,20 +240,27 @@ class ICRReranker:
                 a._sleuth_icr = None
         return cap.total
 
-    def score(self, query: str, docs: list[str]) -> list[float]:
-        """Calibrated ICR scores of ``docs`` (already truncated) for ``query``, in input order. Higher is better."""
+    def score(self, query: str, docs: list[str], *, tracer: Any = None) -> list[float]:
+        """Calibrated ICR scores of ``docs`` (already truncated) for ``query``, in input order. Higher is better.
+
+        ``tracer`` gets one ``llm`` event for the two forward passes: the tokens they read as prompt tokens (no
+        completion; the local model is unpriced, so cost is "unmeasured")."""
         self.load()
         from transformers import DynamicCache
 
+        t0 = time.perf_counter()
         prefix, spans = self._layout(docs)
         cache = DynamicCache()
         tail = self._tail(query)
+        na_tail = self._tail(CALIBRATION_QUERY) if self.calibrate else []
         with _SCORE_LOCK:
             att_q = self._attention(prefix + tail, len(prefix), cache)
-            if not self.calibrate:
-                return [float(att_q[a:b].sum()) for a, b in spans]
-            cache.crop(-len(tail))  # keep the documents' keys and values only
-            att_na = self._attention(self._tail(CALIBRATION_QUERY), 0, cache)
+            if self.calibrate:
+                cache.crop(-len(tail))  # keep the documents' keys and values only
+                att_na = self._attention(na_tail, 0, cache)
+        self._trace_passes(tracer, len(prefix) + len(tail) + len(na_tail), len(docs), t0)
+        if not self.calibrate:
+            return [float(att_q[a:b].sum()) for a, b in spans]
         scores = []
         for a, b in spans:
             diff = att_q[a:b] - att_na[a:b]
@@ -263,6 +270,15 @@ class ICRReranker:
             scores.append(float(diff.sum()))
         del cache
         return scores
+
+    def _trace_passes(self, tracer: Any, tokens: int, n_docs: int, t0: float) -> None:
+        if tracer is None:
+            return
+        usage = Usage(prompt_tokens=tokens, calls=1, unpriced_calls=1, token_source="local_tokenizer")
+        tracer.emit(TraceEvent(
+            kind="llm", name="icr_attention", args={"model": self.weights, "documents": n_docs, "passes": 1 + self.calibrate},
+            usage=usage, latency_s=time.perf_counter() - t0,
+        ))
 
     # -- Reranker -------------------------------------------------------------------------------------------
     def rerank(self, query: str, hits: list[Hit], k: int | None = None, *, tracer: Any = None) -> list[Hit]:
@@ -281,7 +297,7 @@ class ICRReranker:
         def rank_window(chunk: list[Hit]) -> list[int]:
             nonlocal n_windows
             n_windows += 1
-            s = self.score(query, [common.passage(h, self.word_budget) for h in chunk])
+            s = self.score(query, [common.passage(h, self.word_budget) for h in chunk], tracer=tracer)
             for h, v in zip(chunk, s, strict=True):
                 scores[h.doc_id] = v
             return sorted(range(len(chunk)), key=lambda i: -s[i])
