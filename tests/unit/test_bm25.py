@@ -13,6 +13,7 @@ import pytest
 from sleuth.corpus import Corpus
 from sleuth.errors import IndexCorruptError, IndexMissingError, StaleIndexError, ToolArgumentError
 from sleuth.retrieval import bm25 as bm25mod
+from sleuth.retrieval import bm25_build
 from sleuth.retrieval.bm25 import Analyzer, BM25Index, BM25Params, BM25Retriever, build_corpus
 
 DOCS = {
@@ -171,8 +172,8 @@ def _exploding(texts, after: int):  # type: ignore[no-untyped-def]
 
 
 def test_interrupted_build_leaves_no_loadable_index(corpus: Corpus, monkeypatch: pytest.MonkeyPatch) -> None:
-    real = bm25mod.iter_texts
-    monkeypatch.setattr(bm25mod, "iter_texts", lambda c, ids: _exploding(real(c, ids), 3))
+    real = bm25_build.iter_texts
+    monkeypatch.setattr(bm25_build, "iter_texts", lambda c, ids: _exploding(real(c, ids), 3))
     with pytest.raises(KeyboardInterrupt):
         build_corpus(corpus)
     target = corpus.state_dir / "bm25"
@@ -184,8 +185,8 @@ def test_interrupted_build_leaves_no_loadable_index(corpus: Corpus, monkeypatch:
 
 def test_interrupted_rebuild_keeps_old_index(corpus: Corpus, monkeypatch: pytest.MonkeyPatch) -> None:
     old = BM25Retriever.open(corpus).search("heart failure", 3)
-    real = bm25mod.iter_texts
-    monkeypatch.setattr(bm25mod, "iter_texts", lambda c, ids: _exploding(real(c, ids), 2))
+    real = bm25_build.iter_texts
+    monkeypatch.setattr(bm25_build, "iter_texts", lambda c, ids: _exploding(real(c, ids), 2))
     with pytest.raises(KeyboardInterrupt):
         build_corpus(corpus)
     again = BM25Retriever.open(corpus).search("heart failure", 3)
