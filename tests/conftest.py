@@ -56,3 +56,31 @@ def shared_path(*parts: str) -> Path:
 @pytest.fixture()
 def shared_data() -> Path:
     return shared_path()
+
+
+TRACE_QUESTION = "Where was the designer of the Kestrel Bridge born?"
+TRACE_OKAFOR = "people/bram_okafor.md"
+
+
+@pytest.fixture()
+def react_trace(sample_corpus: Path, tmp_path: Path):
+    """``react_trace(answer)`` -> the JSONL trace of a scripted react run over the sample corpus: grep, an
+    unknown tool, read, answer (run id ``run-1``)."""
+
+    def make(answer: str = "Saltmarsh") -> Path:
+        from sleuth.agents import Agent, AgentConfig
+        from sleuth.corpus import Corpus
+        from sleuth.llm.fake import ScriptedModel, tool
+        from sleuth.tools import corpus_tools
+
+        corpus = Corpus(sample_corpus)
+        model = ScriptedModel([
+            tool("grep", pattern="Kestrel"), tool("nope"), tool("read", doc_id=TRACE_OKAFOR),
+            tool("answer", answer=answer, doc_ids=[TRACE_OKAFOR]),
+        ])
+        agent = Agent(AgentConfig(model=model, toolkit=corpus_tools(corpus), corpus=corpus), agent="react")
+        path = tmp_path / "run.jsonl"
+        agent.run(TRACE_QUESTION, trace=path, run_id="run-1")
+        return path
+
+    return make

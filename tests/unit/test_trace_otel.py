@@ -12,13 +12,9 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 import pytest
 from typer.testing import CliRunner
 
-from sleuth.agents import Agent, AgentConfig
 from sleuth.cli import main as cli_main
-from sleuth.corpus import Corpus
 from sleuth.errors import ConfigError, TraceExportError, TraceFormatError
-from sleuth.llm.fake import ScriptedModel, tool
 from sleuth.records import TraceEvent, Usage
-from sleuth.tools import corpus_tools
 from sleuth.tracing.otel import export_file, post, read_events, to_otlp
 
 QUESTION = "Where was the designer of the Kestrel Bridge born?"
@@ -33,16 +29,8 @@ def app():
 
 
 @pytest.fixture()
-def trace_file(sample_corpus, tmp_path):
-    corpus = Corpus(sample_corpus)
-    model = ScriptedModel([
-        tool("grep", pattern="Kestrel"), tool("nope"), tool("read", doc_id=OKAFOR),
-        tool("answer", answer="Saltmarsh", doc_ids=[OKAFOR]),
-    ])
-    agent = Agent(AgentConfig(model=model, toolkit=corpus_tools(corpus), corpus=corpus), agent="react")
-    path = tmp_path / "run.jsonl"
-    agent.run(QUESTION, trace=path, run_id="run-1")
-    return path
+def trace_file(react_trace):
+    return react_trace("Saltmarsh")
 
 
 def spans_of(request):
@@ -197,7 +185,9 @@ def test_hand_built_events_times_costs_and_determinism():
 def test_official_protobuf_mapping_accepts_it(trace_file):
     pytest.importorskip("opentelemetry.proto")
     from google.protobuf import json_format
-    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+        ExportTraceServiceRequest,
+    )
 
     request = to_otlp(read_events(trace_file))
     # OTLP/JSON differs from the plain protobuf-JSON mapping in one point: ids are hex, not base64. Recode them

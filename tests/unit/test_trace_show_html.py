@@ -9,12 +9,10 @@ import re
 import pytest
 from typer.testing import CliRunner
 
-from sleuth.agents import Agent, AgentConfig, Budget
+from sleuth.agents import Budget
 from sleuth.cli import main as cli_main
-from sleuth.corpus import Corpus
 from sleuth.llm.fake import ScriptedModel, tool
 from sleuth.records import TraceEvent
-from sleuth.tools import corpus_tools
 from sleuth.tracing.html import render_html, write_html
 from sleuth.tracing.show import load_events, render, summarize
 
@@ -29,16 +27,8 @@ def app():
 
 
 @pytest.fixture()
-def trace_file(sample_corpus, tmp_path):
-    corpus = Corpus(sample_corpus)
-    model = ScriptedModel([
-        tool("grep", pattern="Kestrel"), tool("nope"), tool("read", doc_id=OKAFOR),
-        tool("answer", answer="Saltmarsh <b>", doc_ids=[OKAFOR]),
-    ])
-    agent = Agent(AgentConfig(model=model, toolkit=corpus_tools(corpus), corpus=corpus), agent="react")
-    path = tmp_path / "run.jsonl"
-    agent.run(QUESTION, trace=path, run_id="run-1")
-    return path
+def trace_file(react_trace):
+    return react_trace("Saltmarsh <b>")
 
 
 def test_summary_totals_match_the_llm_events(trace_file):
