@@ -84,3 +84,12 @@ def react_trace(sample_corpus: Path, tmp_path: Path):
         return path
 
     return make
+
+
+@pytest.fixture(scope="module")
+def app():
+    """The ``sleuth`` typer app with every command group registered (for CliRunner)."""
+    from sleuth.cli import main as cli_main
+
+    cli_main._register_all()
+    return cli_main.app

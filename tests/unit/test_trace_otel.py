@@ -12,7 +12,6 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 import pytest
 from typer.testing import CliRunner
 
-from sleuth.cli import main as cli_main
 from sleuth.errors import ConfigError, TraceExportError, TraceFormatError
 from sleuth.records import TraceEvent, Usage
 from sleuth.tracing.otel import export_file, post, read_events, to_otlp
@@ -20,12 +19,6 @@ from sleuth.tracing.otel import export_file, post, read_events, to_otlp
 QUESTION = "Where was the designer of the Kestrel Bridge born?"
 OKAFOR = "people/bram_okafor.md"
 HEX32, HEX16 = re.compile(r"^[0-9a-f]{32}$"), re.compile(r"^[0-9a-f]{16}$")
-
-
-@pytest.fixture(scope="module")
-def app():
-    cli_main._register_all()
-    return cli_main.app
 
 
 @pytest.fixture()

@@ -10,7 +10,6 @@ import pytest
 from typer.testing import CliRunner
 
 from sleuth.agents import Budget
-from sleuth.cli import main as cli_main
 from sleuth.llm.fake import ScriptedModel, tool
 from sleuth.records import TraceEvent
 from sleuth.tracing.html import render_html, write_html
@@ -18,12 +17,6 @@ from sleuth.tracing.show import load_events, render, summarize
 
 QUESTION = "Where was the designer of the Kestrel Bridge born?"
 OKAFOR = "people/bram_okafor.md"
-
-
-@pytest.fixture(scope="module")
-def app():
-    cli_main._register_all()
-    return cli_main.app
 
 
 @pytest.fixture()
