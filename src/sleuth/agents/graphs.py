@@ -15,7 +15,7 @@ from typing import Any
 
 from langgraph.graph import END, START, StateGraph
 
-from sleuth.agents import nodes
+from sleuth.agents import nodes, passage_nodes
 from sleuth.agents.config import AgentConfig
 from sleuth.agents.state import AGENTS, AgentState
 from sleuth.errors import ConfigError
@@ -64,19 +64,19 @@ def _add_react(g: StateGraph) -> None:
 
 def _add_answer(g: StateGraph) -> None:
     if "answer_from_passages" not in g.nodes:
-        g.add_node("answer_from_passages", nodes.node(nodes.answer_from_passages))
+        g.add_node("answer_from_passages", nodes.node(passage_nodes.answer_from_passages))
         g.add_edge("answer_from_passages", "finish")
 
 
 def _add_sira(g: StateGraph) -> None:
-    g.add_node("sira_search", nodes.node(nodes.sira_search))
+    g.add_node("sira_search", nodes.node(passage_nodes.sira_search))
     _add_answer(g)
     g.add_edge("sira_search", "answer_from_passages")
 
 
 def _add_iter_retgen(g: StateGraph) -> None:
-    g.add_node("retrieve", nodes.node(nodes.retrieve))
-    g.add_node("generate", nodes.node(nodes.generate))
+    g.add_node("retrieve", nodes.node(passage_nodes.retrieve))
+    g.add_node("generate", nodes.node(passage_nodes.generate))
     _add_answer(g)
     g.add_conditional_edges("retrieve", _after_retrieve, ["generate", "answer_from_passages"])
     g.add_conditional_edges("generate", _after_generate, ["retrieve", "answer_from_passages"])
