@@ -94,9 +94,14 @@ def answer_from_passages(state: AgentState, cx: NodeContext) -> dict[str, Any]:
             update.update(_fallback_answer(state, exhausted))
             update["doc_ids"] = [p["doc_id"] for p in passages[:2]]
             return update
+    gens = state.get("generations") or []
+    # iter-retgen: the last draft (written from the previous retrieval); a small model extracts a short answer from it
+    # far more reliably than from the raw passages (it tends to answer with a document's title instead)
+    notes = f"\nNotes from an earlier step (a draft answer): {gens[-1]}\n" if gens else ""
     system, user = _prompt_parts(
         "agent_answer",
         passages=passages_text(passages, cx.config.context.max_passage_chars),
+        notes=notes,
         question=state["question"],
     )
     try:
