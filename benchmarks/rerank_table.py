@@ -1,5 +1,5 @@
 """Rerank quality table from `sleuth eval beir` run folders: nDCG@10 (the run's own), Recall@2/5 (from each row's
-ranking and the dataset's qrels) and wall seconds per question.
+ranking and the dataset's qrels), model tokens and wall seconds per question.
 
     .venv/bin/python benchmarks/rerank_table.py --qrels DATA/qrels/test.tsv RUN_DIR [RUN_DIR ...]
 
@@ -45,8 +45,8 @@ def main() -> int:
     runs = {Path(r).name: rows(Path(r)) for r in args.runs}
     common = set.intersection(*(set(r) for r in runs.values()))
     print(f"{len(common)} questions in common\n")
-    print("| run | nDCG@10 | Recall@2 | Recall@5 | s/question | LLM calls/q |")
-    print("|---|---|---|---|---|---|")
+    print("| run | nDCG@10 | Recall@2 | Recall@5 | tokens/q | s/question | LLM calls/q |")
+    print("|---|---|---|---|---|---|---|")
     for name, rs in runs.items():
         sel = [rs[q] for q in sorted(common)]
         nd = statistics.mean(r["metrics"]["ndcg@10"] for r in sel)
@@ -54,7 +54,8 @@ def main() -> int:
         r5 = statistics.mean(recall(r["ranking"], gold.get(r["id"], set()), 5) for r in sel)
         sec = statistics.mean(r["seconds"] for r in sel)
         calls = statistics.mean(r.get("llm_calls", 0) for r in sel)
-        print(f"| {name} | {nd:.3f} | {r2:.3f} | {r5:.3f} | {sec:.1f} | {calls:.1f} |")
+        tokens = statistics.mean(r.get("tokens", 0) for r in sel)
+        print(f"| {name} | {nd:.3f} | {r2:.3f} | {r5:.3f} | {tokens:,.0f} | {sec:.1f} | {calls:.1f} |")
     return 0
 
 
