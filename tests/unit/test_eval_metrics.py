@@ -89,6 +89,10 @@ def test_evidence_recall_from_trace_events():
     got = M.evidence_recall(events, ["Alpha", "Beta", "Gamma"], to_doc_id=lambda t: f"{t}.txt")
     assert got == {"evidence_read": pytest.approx(1 / 3), "evidence_seen": pytest.approx(2 / 3)}
     assert M.evidence_recall(events, []) == {}
+    # a strategy graph's retrieval step (sira, iter-retgen) shows its passages to the model: seen, not read
+    retrieval = TraceEvent(kind="retrieval", name="bm25", data={"hits": [{"doc_id": "Gamma.txt", "score": 1.0}]})
+    got = M.evidence_recall([*events, retrieval], ["Alpha", "Beta", "Gamma"], to_doc_id=lambda t: f"{t}.txt")
+    assert got == {"evidence_read": pytest.approx(1 / 3), "evidence_seen": pytest.approx(1.0)}
 
 
 def test_precision_map_and_unknown_metric():

@@ -211,6 +211,14 @@ def _result_text(e: TraceEvent) -> str:
     return "\n".join(parts)
 
 
+def _shows_documents(e: TraceEvent) -> bool:
+    """A successful search-like tool call, or a retrieval step of a strategy graph (sira, iter-retgen), whose
+    passages go into the model's prompt."""
+    if e.error:
+        return False
+    return (e.kind == "tool" and e.name in SEARCH_TOOLS) or e.kind == "retrieval"
+
+
 def docs_read(events: Iterable[TraceEvent]) -> list[str]:
     """Doc ids passed to successful ``read``-like tool calls, in order, deduplicated."""
     seen: dict[str, None] = {}
@@ -223,7 +231,7 @@ def docs_read(events: Iterable[TraceEvent]) -> list[str]:
 
 def evidence_recall(events: Sequence[TraceEvent], gold_doc_ids: Iterable[str], *, to_doc_id: Any = None) -> dict[str, float]:
     """``evidence_read``: share of gold docs the agent read; ``evidence_seen``: share it read or saw in a
-    search/grep result (the preview or the event's ``data``).
+    search/grep result or a strategy's retrieval step (the preview or the event's ``data``).
 
     ``gold_doc_ids`` are corpus doc ids; pass ``to_doc_id`` (original id → doc id) when they are original ids.
     """
@@ -231,7 +239,7 @@ def evidence_recall(events: Sequence[TraceEvent], gold_doc_ids: Iterable[str], *
     if not gold:
         return {}
     read = set(docs_read(events))
-    seen_text = "\n".join(_result_text(e) for e in events if e.kind == "tool" and e.name in SEARCH_TOOLS and not e.error)
+    seen_text = "\n".join(_result_text(e) for e in events if _shows_documents(e))
     n_read = sum(1 for g in gold if g in read)
     n_seen = sum(1 for g in gold if g in read or g in seen_text)
     return {"evidence_read": n_read / len(gold), "evidence_seen": n_seen / len(gold)}
