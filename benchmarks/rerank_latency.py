@@ -81,6 +81,7 @@ def main() -> int:
 
     times: dict[str, list[float]] = {m: [] for m in methods}
     notes: dict[str, list[dict]] = {m: [] for m in methods}
+    tokens: dict[str, list[int]] = {m: [] for m in methods}
     for qi, (q, docs) in enumerate(cands):
         hits = [Hit(doc_id=d, text=t) for d, t in docs]
         for m in methods:
@@ -90,18 +91,19 @@ def main() -> int:
             times[m].append(time.perf_counter() - t)
             ev = tr.of_kind("rerank")
             notes[m].append(ev[-1].data if ev else {})
+            tokens[m].append(sum(e.usage.total_tokens for e in tr.of_kind("llm") if e.usage is not None))
             print(f"q{qi} {m}: {times[m][-1] * 1000:.0f} ms", file=sys.stderr)
 
     ms = {m: 1000 * statistics.mean(v) for m, v in times.items()}
     base = ms.get("listwise")
     print(f"{len(cands)} queries x {args.depth} candidates, model {args.model}")
-    print(f"{'method':10s} {'ms/query':>10s} {'x listwise':>11s}")
+    print(f"{'method':10s} {'ms/query':>10s} {'x listwise':>11s} {'tokens/query':>13s}")
     for m in methods:
         ratio = f"{ms[m] / base:.2f}" if base else "-"
-        print(f"{m:10s} {ms[m]:10.0f} {ratio:>11s}")
+        print(f"{m:10s} {ms[m]:10.0f} {ratio:>11s} {statistics.mean(tokens[m]):13.0f}")
     if args.json:
         Path(args.json).write_text(json.dumps({"queries": len(cands), "depth": args.depth, "model": args.model,
-                                               "ms_per_query": ms, "runs_s": times, "trace": notes}, indent=1))
+                                               "ms_per_query": ms, "runs_s": times, "tokens": tokens, "trace": notes}, indent=1))
     return 0
 
 
