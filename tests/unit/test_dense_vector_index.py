@@ -70,3 +70,30 @@ def test_hnsw_single_query_and_k_above_size() -> None:
         assert scores[0, 0] == pytest.approx(1.0, abs=1e-5)
     _, rows = idx.search(vecs[:2], 500)  # k larger than the index: every row once
     assert rows.shape == (2, 120) and sorted(rows[0].tolist()) == list(range(120))
+
+
+def test_hnsw_rows_the_graph_walk_left_short_are_answered_exactly() -> None:
+    """usearch may find fewer than k neighbours (counts < k, keys padded); those rows get the exact top k instead of
+    padding (seen in CI: k >= the index size returned a -1 row)."""
+    vecs = normalize(np.random.default_rng(3).normal(size=(60, 8)))
+    idx = build_vector_index(vecs, "hnsw")
+    real = idx._index
+
+    class ShortWalk:  # usearch's BatchMatches shape: query 1 found only 2 of 5
+        def __init__(self, q: np.ndarray, k: int) -> None:
+            m = real.search(q, k)
+            self.keys = np.asarray(m.keys).reshape(len(q), -1).copy()
+            self.distances = np.asarray(m.distances).reshape(len(q), -1).copy()
+            self.counts = np.array([k, 2])
+
+    class Wrapped:
+        expansion_search = 64
+
+        def search(self, q, k):  # type: ignore[no-untyped-def]
+            return ShortWalk(q, k)
+
+    idx._index = Wrapped()
+    scores, rows = idx.search(vecs[[4, 9]], 5)
+    exact_scores, exact_rows = ExactIndex(vecs).search(vecs[[9]], 5)
+    assert rows[1].tolist() == exact_rows[0].tolist() and (rows >= 0).all()
+    assert scores[1] == pytest.approx(exact_scores[0])

@@ -125,6 +125,8 @@ class HNSWIndex:
         k = max(0, min(k, len(self)))
         if k == 0:
             return np.zeros((len(q), 0), np.float32), np.zeros((len(q), 0), np.int64)
+        if k >= len(self):  # the whole index is asked for: exact costs the same and misses nothing
+            return ExactIndex(self.vectors).search(q, k)
         self._index.expansion_search = max(self.expansion_search, k)
         m = self._index.search(q, k)
         keys = np.asarray(m.keys, dtype=np.int64).reshape(len(q), -1)
@@ -132,9 +134,10 @@ class HNSWIndex:
         # one query row gives a usearch ``Matches`` (no ``counts``), several a ``BatchMatches``
         counts = np.asarray(m.counts).reshape(-1) if hasattr(m, "counts") else np.array([len(np.asarray(m.keys))])
         scores = 1.0 - dist  # usearch "ip" distance is 1 - <a, b>
-        for i, c in enumerate(counts):  # fewer than k found: mark the padding
-            keys[i, c:] = -1
-            scores[i, c:] = -np.inf
+        short = [i for i, c in enumerate(counts) if c < k]
+        if short:  # the graph walk found fewer than k (it can, on small or clustered sets): answer those exactly
+            ex_scores, ex_rows = ExactIndex(self.vectors).search(q[short], k)
+            scores[short], keys[short] = ex_scores, ex_rows
         return scores, keys
 
     def save(self, folder: Path) -> None:
