@@ -6,21 +6,10 @@ from __future__ import annotations
 
 import pytest
 
-from sleuth.errors import WeightsError
 from sleuth.evals.judge import judge_answer
 from sleuth.tracing.tracer import MemoryTracer
 
 pytestmark = pytest.mark.model
-
-
-@pytest.fixture(scope="module")
-def local_model():
-    from sleuth.llm import get_model
-
-    try:
-        return get_model("local")
-    except WeightsError as e:
-        pytest.skip(f"embedded model weights not installed: {e}")
 
 
 def test_local_judge_returns_a_parsed_verdict(local_model) -> None:

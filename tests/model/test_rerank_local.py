@@ -25,16 +25,6 @@ def _hits(n: int = 5) -> list[Hit]:
     return [Hit(doc_id=k, text=v) for k, v in list(DOCS.items())[:n]]
 
 
-@pytest.fixture(scope="module")
-def local_model():
-    from sleuth.llm import get_model
-
-    try:
-        return get_model("local")
-    except WeightsError as e:
-        pytest.skip(f"embedded model weights not installed: {e}")
-
-
 def test_listwise_local_returns_a_full_permutation(local_model) -> None:
     tracer = MemoryTracer()
     out = get_reranker("listwise", local_model).rerank("Who created the Python language?", _hits(3), tracer=tracer)

@@ -7,7 +7,6 @@ from pathlib import Path
 import pytest
 
 from sleuth.corpus import Corpus
-from sleuth.errors import WeightsError
 from sleuth.retrieval.bm25 import BM25Retriever
 from sleuth.retrieval.sira import SiraParams, SiraRetriever
 from sleuth.tracing.tracer import MemoryTracer
@@ -15,13 +14,8 @@ from sleuth.tracing.tracer import MemoryTracer
 pytestmark = pytest.mark.model
 
 
-def test_sira_with_local_model(sample_corpus: Path) -> None:
-    from sleuth.llm import get_model
-
-    try:
-        model = get_model("local")
-    except WeightsError as e:
-        pytest.skip(f"embedded model weights not installed: {e}")
+def test_sira_with_local_model(sample_corpus: Path, local_model) -> None:
+    model = local_model
     tracer = MemoryTracer()
     bm25 = BM25Retriever.open(Corpus(sample_corpus))
     sira = SiraRetriever(bm25, model, params=SiraParams(max_phrases=4, max_df_ratio=0.5), tracer=tracer)

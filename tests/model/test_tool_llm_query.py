@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from sleuth.errors import WeightsError
 from sleuth.retrieval.tool_catalog import ToolCatalog
 from sleuth.tracing.tracer import MemoryTracer
 from tests.unit.test_tool_catalog import SPECS
@@ -12,13 +11,8 @@ from tests.unit.test_tool_catalog import SPECS
 pytestmark = pytest.mark.model
 
 
-def test_llm_query_with_local_model() -> None:
-    from sleuth.llm import get_model
-
-    try:
-        model = get_model("local")
-    except WeightsError as e:
-        pytest.skip(f"embedded model weights not installed: {e}")
+def test_llm_query_with_local_model(local_model) -> None:
+    model = local_model
     tracer = MemoryTracer()
     cat = ToolCatalog.from_openai(SPECS, model=model)
     # An unambiguous request: whatever the 0.5B model writes, the fused ranking must keep the obvious tool.
