@@ -4,7 +4,6 @@ answer from the last retrieval's passages. Same contract as :mod:`sleuth.agents.
 
 from __future__ import annotations
 
-import copy
 import time
 from typing import Any
 
@@ -19,16 +18,16 @@ from sleuth.agents.nodes import (
 from sleuth.agents.state import AgentState
 from sleuth.errors import ModelOutputError
 from sleuth.records import Hit
+from sleuth.retrieval.base import search_traced
 from sleuth.tools.answer import AnswerArgs
 
 
 def _retrieve(state: AgentState, cx: NodeContext, key: str, query: str) -> dict[str, Any]:
     retriever = cx.config.retrievers[key]
-    if hasattr(retriever, "tracer") and retriever.tracer is None:
-        retriever = copy.copy(retriever)  # a per-run view, so its own model calls land in this run's trace
-        retriever.tracer = cx.tracer
+    # a model-based retriever without a tracer of its own (SIRA built by the user): its calls join this run's trace
+    tracer = cx.tracer if hasattr(retriever, "tracer") and retriever.tracer is None else None
     t0 = time.perf_counter()
-    hits: list[Hit] = retriever.search(query, k=cx.config.k)
+    hits: list[Hit] = search_traced(retriever, query, cx.config.k, tracer)
     corpus = cx.config.corpus
     passages = []
     for h in hits[: cx.config.k]:

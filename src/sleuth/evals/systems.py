@@ -12,7 +12,6 @@ them with the data's qrels directly.
 
 from __future__ import annotations
 
-import inspect
 import time
 from collections.abc import Callable
 from typing import Any
@@ -21,6 +20,7 @@ from pydantic import BaseModel, Field
 
 from sleuth.evals.datasets.base import EvalQuestion
 from sleuth.records import Hit, TraceEvent, Usage
+from sleuth.retrieval.base import search_traced
 from sleuth.tracing.tracer import MemoryTracer
 
 
@@ -97,10 +97,8 @@ class RetrievalSystem:
 
     def __call__(self, q: EvalQuestion) -> SystemOutput:
         tracer = MemoryTracer()
-        if _takes_tracer(self.retriever.search):  # a model-based retriever (SIRA): its calls are this question's
-            hits = self.retriever.search(q.question, k=self.k, tracer=tracer)
-        else:
-            hits = self.retriever.search(q.question, k=self.k)
+        # a model-based retriever (SIRA) gets this question's tracer, so its model calls count here
+        hits = search_traced(self.retriever, q.question, self.k, tracer)
         if self.reranker is not None and hits:
             head, tail = self._fill_text(hits[: self.rerank_depth]), hits[self.rerank_depth :]
             try:
@@ -114,13 +112,6 @@ class RetrievalSystem:
                 usage = usage + e.usage
         ranking = _dedup([_original(self.corpus, h.doc_id) for h in hits])
         return SystemOutput(ranking=ranking, usage=usage, events=tracer.events, tool_calls=0)
-
-
-def _takes_tracer(fn: Any) -> bool:
-    try:
-        return "tracer" in inspect.signature(fn).parameters
-    except (TypeError, ValueError):
-        return False
 
 
 def _get(obj: Any, *names: str, default: Any = None) -> Any:
