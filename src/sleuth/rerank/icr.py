@@ -275,10 +275,9 @@ class ICRReranker:
         if tracer is None:
             return
         usage = Usage(prompt_tokens=tokens, calls=1, unpriced_calls=1, token_source="local_tokenizer")
-        tracer.emit(TraceEvent(
-            kind="llm", name="icr_attention", args={"model": self.weights, "documents": n_docs, "passes": 1 + self.calibrate},
-            usage=usage, latency_s=time.perf_counter() - t0,
-        ))
+        args = {"model": self.weights, "documents": n_docs, "passes": 1 + self.calibrate}
+        latency = time.perf_counter() - t0
+        tracer.emit(TraceEvent(kind="llm", name="icr_attention", args=args, usage=usage, latency_s=latency))
 
     # -- Reranker -------------------------------------------------------------------------------------------
     def rerank(self, query: str, hits: list[Hit], k: int | None = None, *, tracer: Any = None) -> list[Hit]:

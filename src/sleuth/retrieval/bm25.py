@@ -7,10 +7,11 @@ token stream (``tokens.npy`` + ``doc_offsets.npy``, used for phrase document fre
 (``store.bin`` + ``store_offsets.npy``: the first ``store_chars`` characters of every document, so hits carry
 their text without opening files).
 
-The index is built by a streaming builder (:mod:`sleuth.retrieval.bm25_build`) (documents are read and tokenized one at a time into a flat int32
-token stream, then the term-major score matrix is computed with vectorised numpy). Its scores are bm25s's
-"lucene" BM25 exactly (``tests/unit/test_bm25.py`` compares them with ``bm25s.BM25.index``). The build happens
-inside :func:`sleuth.fsutil.atomic_dir`: an interrupted build never leaves a loadable half index.
+The index is built by :mod:`sleuth.retrieval.bm25_build`, a streaming builder (documents are read and tokenized
+one at a time into a flat int32 token stream, then the term-major score matrix is computed with vectorised
+numpy). Its scores are bm25s's "lucene" BM25 exactly (``tests/unit/test_bm25.py`` compares them with
+``bm25s.BM25.index``). The build happens inside :func:`sleuth.fsutil.atomic_dir`: an interrupted build never
+leaves a loadable half index.
 
 Search is one pass over the score matrix's columns: ``score(d) = sum_t w_t * data[t, d]`` for the query's token
 ids ``t`` with weights ``w_t`` (a numba kernel when numba is importable, numpy otherwise), then a top-k heap.
