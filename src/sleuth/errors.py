@@ -200,3 +200,12 @@ class DataError(SleuthError):
 
 class RunConfigMismatchError(SleuthError):
     hint = "use a new --out folder, or rerun with the same parameters as the run you resume"
+
+
+# --- index lifecycle (additions) -----------------------------------------------------------------------------
+
+
+class IndexBusyError(SearchIndexError):
+    """Another process held an index's build lock for longer than this one would wait."""
+
+    hint = "wait for the other build to finish (its lock is released the moment its process exits), then retry"

@@ -1,10 +1,19 @@
-"""Atomic file-system helpers: a build either completes and replaces the old state, or leaves it untouched."""
+"""Atomic file-system helpers: a build either completes and replaces the old state, or leaves it untouched.
+
+Temp folders are named ``.<name>.building.<owner>.<random>`` (and ``.<name>.old.<owner>.<random>`` for the copy
+being replaced), where ``<owner>`` is ``p<pid>h<host hash>``: :func:`sweep_stale_builds` can tell a leftover of a
+killed build (its process is gone) from the folder of a build running right now.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import os
+import re
 import shutil
+import socket
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -36,7 +45,7 @@ def atomic_dir(target: str | Path) -> Iterator[Path]:
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.building.", dir=target.parent))
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.building.{owner_tag()}.", dir=target.parent))
     try:
         yield tmp
     except BaseException:
@@ -44,7 +53,7 @@ def atomic_dir(target: str | Path) -> Iterator[Path]:
         raise
     old = None
     if target.exists():
-        old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old.", dir=target.parent))
+        old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old.{owner_tag()}.", dir=target.parent))
         old.rmdir()
         os.rename(target, old)
     os.rename(tmp, target)
@@ -52,14 +61,67 @@ def atomic_dir(target: str | Path) -> Iterator[Path]:
         shutil.rmtree(old, ignore_errors=True)
 
 
-def sweep_stale_builds(parent: str | Path, name: str) -> int:
-    """Remove leftovers of interrupted builds of ``name`` in ``parent``; returns how many were removed."""
+LEFTOVER_MAX_AGE_S = 3600.0  # a leftover whose owner cannot be checked is removed after this long
+_OWNER_RE = re.compile(r"\.(?:building|old)\.p(?P<pid>\d+)h(?P<host>[0-9a-f]{6})\.")
+
+
+def _host_hash() -> str:
+    return hashlib.sha1(socket.gethostname().encode("utf-8", "replace")).hexdigest()[:6]
+
+
+def owner_tag() -> str:
+    """``p<pid>h<host hash>``: who is writing a temp folder (part of its name)."""
+    return f"p{os.getpid()}h{_host_hash()}"
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this id runs on this machine (a zombie counts as running)."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # EPERM: it exists, under another user
+        return True
+    return True
+
+
+def leftover_is_dead(path: Path, *, locked: bool = False, max_age_s: float = LEFTOVER_MAX_AGE_S) -> bool:
+    """The one rule for a ``.<name>.building.*`` / ``.<name>.old.*`` folder: is its writer gone?
+
+    * ``locked``: the caller holds the target's build lock, and every builder of that target holds it for as long
+      as its temp folder exists, so a folder tagged with an owner is dead, whoever the owner was.
+    * otherwise a folder tagged by this machine is dead when its process is gone.
+    * a folder whose owner cannot be checked (untagged: an older sleuth; or tagged by another host) is dead once
+      it is older than ``max_age_s``: it may belong to a build running right now.
+    """
+    m = _OWNER_RE.search(path.name)
+    if m is not None:
+        if locked:
+            return True
+        if m.group("host") == _host_hash():
+            pid = int(m.group("pid"))
+            return pid != os.getpid() and not pid_alive(pid)
+    try:
+        return time.time() - path.stat().st_mtime > max_age_s
+    except OSError:
+        return False
+
+
+def sweep_stale_builds(
+    parent: str | Path, name: str, *, locked: bool = False, max_age_s: float = LEFTOVER_MAX_AGE_S
+) -> int:
+    """Remove leftovers of interrupted builds of ``name`` in ``parent`` whose writer is gone (see
+    :func:`leftover_is_dead`); the temp folder of a build running now is left alone. Returns how many were removed."""
     parent = Path(parent)
     n = 0
     if not parent.is_dir():
         return 0
     for p in parent.iterdir():
-        if p.name.startswith((f".{name}.building.", f".{name}.old.")):
+        if p.name.startswith((f".{name}.building.", f".{name}.old.")) and leftover_is_dead(
+            p, locked=locked, max_age_s=max_age_s
+        ):
             shutil.rmtree(p, ignore_errors=True)
-            n += 1
+            n += not p.exists()
     return n

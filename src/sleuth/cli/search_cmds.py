@@ -33,8 +33,7 @@ def index_cmd(
     def work() -> Any:
         import time
 
-        from sleuth.errors import IndexCorruptError, IndexMissingError, StaleIndexError
-        from sleuth.retrieval.bm25 import BM25Index, BM25Params, build_corpus
+        from sleuth.retrieval.bm25 import BM25Index, BM25Params
 
         c = _corpus(corpus)
         custom = {k: v for k, v in {"k1": k1, "b": b}.items() if v is not None}
@@ -43,24 +42,11 @@ def index_cmd(
         if no_stopwords:
             custom["stopwords"] = None
         t0 = time.perf_counter()
-        status = "up to date"
-        index = None
-        if not rebuild:
-            try:
-                index = BM25Index.open(c, params=BM25Params(**custom) if custom else None, build_missing=False)
-            except (IndexMissingError, StaleIndexError, IndexCorruptError) as e:
-                status = f"rebuilt ({type(e).__name__})"
-        if index is None:
-            if rebuild:
-                status = "rebuilt (--rebuild)"
-            params = BM25Params(**custom) if custom else None
-            if params is None:  # keep the parameters of an existing index
-                try:
-                    params = BM25Index.load(c.state_dir / "bm25").params
-                except Exception:
-                    params = None
-            build_corpus(c, params=params, progress=not as_json)
-            index = BM25Index.load(c.state_dir / "bm25")
+        # the one open-or-build path (under the index's lock): a missing, stale or corrupt index is rebuilt,
+        # --rebuild rebuilds an up-to-date one too; without custom parameters a rebuild keeps the index's own
+        index = BM25Index.open(c, params=BM25Params(**custom) if custom else None, rebuild=True, force=rebuild,
+                               progress=not as_json)
+        status = index.status
         data = {"corpus": str(c.root), "index": str(index.path), "status": status, "documents": index.n_docs,
                 "vocabulary": len(index.vocab), "tokens": int(index.meta["n_tokens"]), "backend": index.backend,
                 "params": index.params.model_dump(), "seconds": round(time.perf_counter() - t0, 2)}

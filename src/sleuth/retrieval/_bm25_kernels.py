@@ -2,6 +2,11 @@
 
 ``score(d) = sum_i w_i * data[j]`` for every ``j`` in column ``tok_i``'s slice ``indptr[t]:indptr[t+1]`` (whose
 ``indices[j]`` is the document), then bm25s's own numba top-k heap.
+
+numba does not check bounds (a bad offset reads or writes outside the array: a segfault, or silently wrong
+scores through negative wrap-around). Indexes are checked when opened (:mod:`sleuth.retrieval.index_check`), and
+the kernels check every offset they follow as well (one predictable comparison per posting), raising
+``IndexError`` instead of touching memory outside their arrays.
 """
 
 from __future__ import annotations
@@ -14,11 +19,22 @@ from numba import njit
 @njit(nogil=True, cache=True)
 def weighted_scores(tok, w, data, indices, indptr, n):  # type: ignore[no-untyped-def]
     scores = np.zeros(n, dtype=np.float32)
+    n_cols = indptr.shape[0] - 1
+    nnz = min(data.shape[0], indices.shape[0])
     for i in range(tok.shape[0]):
         t = tok[i]
+        if t < 0 or t >= n_cols:
+            raise IndexError("a query token id is outside the vocabulary")
+        s = indptr[t]
+        e = indptr[t + 1]
+        if s < 0 or e < s or e > nnz:
+            raise IndexError("a posting list's offsets fall outside the score matrix")
         wt = np.float32(w[i])
-        for j in range(indptr[t], indptr[t + 1]):
-            scores[indices[j]] += wt * data[j]
+        for j in range(s, e):
+            d = indices[j]
+            if d < 0 or d >= n:
+                raise IndexError("a posting names a document outside the index")
+            scores[d] += wt * data[j]
     return scores
 
 
@@ -32,11 +48,17 @@ def weighted_topk(tok, w, data, indices, indptr, n, k):  # type: ignore[no-untyp
 def count_ngram_docs(tokens, offsets, cand, gram):  # type: ignore[no-untyped-def]
     """How many candidate documents contain the token sequence ``gram`` contiguously."""
     m = gram.shape[0]
+    n_docs = offsets.shape[0] - 1
     count = 0
     for c in range(cand.shape[0]):
         d = cand[c]
+        if d < 0 or d >= n_docs:
+            raise IndexError("a candidate document is outside the index")
         s = offsets[d]
-        e = offsets[d + 1] - m + 1
+        end = offsets[d + 1]
+        if s < 0 or end < s or end > tokens.shape[0]:
+            raise IndexError("a document's token span falls outside the token stream")
+        e = end - m + 1
         for p in range(s, e):
             ok = True
             for q in range(m):

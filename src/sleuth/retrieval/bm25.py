@@ -35,13 +35,13 @@ from sleuth.errors import (
     ConfigError,
     IndexCorruptError,
     IndexMissingError,
-    StaleIndexError,
     ToolArgumentError,
 )
 from sleuth.records import Hit
 
 if TYPE_CHECKING:
     from sleuth.corpus import Corpus
+    from sleuth.retrieval.index_check import VerifiedCache
 
 FORMAT_VERSION = 1
 INDEX_NAME = "bm25"
@@ -49,6 +49,30 @@ META = "meta.json"
 TOKEN_RE = re.compile(r"(?u)\b\w\w+\b")  # bm25s's default splitter
 
 _BM25S_FILES = ("data.csc.index.npy", "indices.csc.index.npy", "indptr.csc.index.npy")
+FILES = {
+    "data": "data.csc.index.npy", "indices": "indices.csc.index.npy", "indptr": "indptr.csc.index.npy",
+    "tokens": "tokens.npy", "doc_offsets": "doc_offsets.npy", "store_offsets": "store_offsets.npy",
+    "vocab": "vocab.index.json", "store": "store.bin",
+}
+ARRAY_KEYS = ("data", "indices", "indptr", "tokens", "doc_offsets", "store_offsets")
+CHECKSUMMED = (*FILES.values(), "params.index.json")  # every file but meta.json (which holds the checksums)
+
+
+def rebuild_hint(path: Path) -> str:
+    """The command that rebuilds the index at ``path`` (the main index or a corpus's enrichment index)."""
+    if path.parent.name == ".sleuth":
+        return f"rebuild it with `sleuth index {path.parent.parent} --rebuild`"
+    if path.parent.name == "enrich" and path.parent.parent.name == ".sleuth":
+        return f"rebuild it with `sleuth enrich {path.parent.parent.parent} --model MODEL` (nothing is recomputed)"
+    return "rebuild it with `sleuth index CORPUS --rebuild`"
+
+
+def stored_params(path: Path) -> BM25Params | None:
+    """The parameters recorded in the index at ``path`` (even when its arrays are damaged), or None."""
+    try:
+        return BM25Params.model_validate(json.loads((path / META).read_text(encoding="utf-8"))["params"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 class BM25Params(BaseModel):
@@ -153,7 +177,7 @@ def _load_numba_kernels() -> tuple[Callable[..., Any], Callable[..., Any]] | Non
     return kern.weighted_scores, kern.weighted_topk
 
 
-_NUMBA: tuple[Callable[..., Any], Callable[..., Any]] | None | bool = False  # False: not tried yet
+_NUMBA: tuple[Callable[..., Any], Callable[..., Any]] | bool | None = False  # False: not tried yet
 
 
 def numba_kernels() -> tuple[Callable[..., Any], Callable[..., Any]] | None:
@@ -189,6 +213,7 @@ class BM25Index:
         self._store = arrays.get("store")
         self._pos: dict[str, int] | None = None
         self.corpus: Corpus | None = None
+        self.status = "loaded"  # set by open(): "up to date", "rebuilt (...)", ...
         kernels = numba_kernels()
         self.backend = "numba" if kernels else "numpy"
         self._scores_fn = kernels[0] if kernels else _scores_numpy
@@ -199,61 +224,62 @@ class BM25Index:
 
     # -- loading ----------------------------------------------------------------------------------------------
     @classmethod
-    def load(cls, path: str | Path, *, mmap: bool = True) -> BM25Index:
+    def load(
+        cls, path: str | Path, *, mmap: bool = True, verify: bool = True, cache: VerifiedCache | None = None
+    ) -> BM25Index:
+        """Open the index folder ``path``, checked (:mod:`sleuth.retrieval.index_check`): shapes, offsets and the
+        vocabulary on every open; document indices, token ids, score bounds and the build's checksums on the
+        first open of these exact files (remembered in ``cache``, by default the user's sleuth home). Anything
+        wrong raises :class:`IndexCorruptError` naming the file and the fix. ``verify=False`` skips the checks
+        (for measurements on an index just built; never on one that came with a corpus)."""
+        from sleuth.retrieval import index_check as ic
+
         path = Path(path)
+        fix = rebuild_hint(path)
         meta_path = path / META
         if not path.is_dir() or not meta_path.is_file():
             if path.is_dir() and any(path.iterdir()):
-                raise IndexCorruptError(f"{path} has no {META}: not a sleuth index, or an unfinished one")
+                raise IndexCorruptError(f"{path} has no {META}: not a sleuth index, or an unfinished one", hint=fix)
             raise IndexMissingError(f"no BM25 index at {path}")
         try:
             meta = json.loads(meta_path.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-            raise IndexCorruptError(f"{meta_path} is unreadable: {e}") from e
+            raise ic.corrupt(meta_path, f"unreadable ({e})", fix) from None
         if not isinstance(meta, dict) or meta.get("format") != "sleuth-bm25":
-            raise IndexCorruptError(f"{meta_path} is not a sleuth BM25 index")
+            raise IndexCorruptError(f"{meta_path} is not a sleuth BM25 index", hint=fix)
         if meta.get("format_version") != FORMAT_VERSION:
             raise IndexCorruptError(
                 f"{path} has index format version {meta.get('format_version')!r}; this sleuth reads "
                 f"version {FORMAT_VERSION}",
-                hint="rebuild it with `sleuth index CORPUS --rebuild`",
+                hint=fix,
             )
         mode = "r" if mmap else None
         arrays: dict[str, np.ndarray] = {}
-        names = {
-            "data": "data.csc.index.npy", "indices": "indices.csc.index.npy", "indptr": "indptr.csc.index.npy",
-            "tokens": "tokens.npy", "doc_offsets": "doc_offsets.npy", "store_offsets": "store_offsets.npy",
-        }
+        fname = ""
         try:
-            for key, fname in names.items():
+            for key in ARRAY_KEYS:
+                fname = FILES[key]
                 arrays[key] = np.load(path / fname, mmap_mode=mode, allow_pickle=False)
-            vocab = json.loads((path / "vocab.index.json").read_text(encoding="utf-8"))
-            store_path = path / "store.bin"
+            fname = FILES["vocab"]
+            vocab = json.loads((path / fname).read_text(encoding="utf-8"))
+            fname = FILES["store"]
+            store_path = path / fname
             if store_path.stat().st_size:
                 arrays["store"] = np.memmap(store_path, dtype=np.uint8, mode="r") if mmap else np.fromfile(
                     store_path, dtype=np.uint8
                 )
-            BM25Params.model_validate(meta["params"])
-            doc_ids = meta["doc_ids"]
-        except (OSError, ValueError, KeyError, TypeError, json.JSONDecodeError) as e:
-            raise IndexCorruptError(f"{path} is damaged: {type(e).__name__}: {e}") from e
-        n, v = len(doc_ids), len(vocab)
-        problems = []
-        if arrays["indptr"].shape != (v + 1,):
-            problems.append(f"indptr has {arrays['indptr'].shape[0]} entries for a vocabulary of {v}")
-        elif v and int(arrays["indptr"][-1]) != arrays["data"].shape[0]:
-            problems.append("indptr does not end at len(data)")
-        if arrays["data"].shape != arrays["indices"].shape:
-            problems.append("data and indices differ in length")
-        if arrays["doc_offsets"].shape != (n + 1,) or int(arrays["doc_offsets"][-1]) != arrays["tokens"].shape[0]:
-            problems.append("doc_offsets do not match the token stream")
-        if meta.get("n_docs") != n:
-            problems.append("meta n_docs differs from the doc id list")
-        so = arrays["store_offsets"]
-        if so.shape[0] not in (1, n + 1) or int(so[-1]) != (arrays["store"].shape[0] if "store" in arrays else 0):
-            problems.append("text store offsets do not match store.bin")
-        if problems:
-            raise IndexCorruptError(f"{path} is inconsistent: " + "; ".join(problems))
+            fname = META
+            BM25Params.model_validate(meta.get("params"))
+        except (OSError, ValueError, TypeError, EOFError) as e:  # json and pydantic errors are ValueErrors
+            raise ic.corrupt(path / fname, f"{type(e).__name__}: {str(e)[:300]}", fix) from None
+        if verify:
+            ic.check_bm25_shapes(path, meta, arrays, vocab, FILES, fix)
+            names = ic.stat_names(path, (META, *CHECKSUMMED))
+            ic.deep_check_once(
+                path, names, meta,
+                lambda: ic.check_bm25_values(path, len(meta["doc_ids"]), arrays, len(vocab), FILES, fix),
+                fix, ic.VerifiedCache.default() if cache is None else cache,
+            )
         return cls(path, meta, arrays, vocab)
 
     @classmethod
@@ -266,41 +292,39 @@ class BM25Index:
         build_missing: bool = True,
         progress: bool = False,
         check_stale: bool = True,
+        force: bool = False,
+        lock_timeout: float | None = None,
     ) -> BM25Index:
-        """The corpus's index: built when missing (``build_missing``), rebuilt when stale and ``rebuild`` is set,
-        else :class:`StaleIndexError`. ``params`` different from the built ones count as stale."""
-        from sleuth.retrieval.bm25_build import _sweep_old_builds, build_corpus
+        """The corpus's index: built when missing (``build_missing``), rebuilt when stale or corrupt and
+        ``rebuild`` is set, else :class:`StaleIndexError` / :class:`IndexCorruptError`. ``params`` different
+        from the built ones count as stale; ``force`` rebuilds an up-to-date index too. Builds run under the
+        index's lock (:mod:`sleuth.retrieval.index_store`): a process that finds another one building waits
+        (``lock_timeout`` seconds at most) and uses its result. ``index.status`` says what happened."""
+        from sleuth.retrieval.bm25_build import build_corpus
+        from sleuth.retrieval.index_store import LOCK_TIMEOUT_S, open_or_build
 
         target = corpus.state_dir / INDEX_NAME
-        _sweep_old_builds(target)
-        fp = corpus.fingerprint() if (check_stale or rebuild) else ""
-        try:
-            index = cls.load(target)
-        except IndexMissingError:
-            if not build_missing:
-                raise
-            index = None
-        except IndexCorruptError:
-            if not rebuild:
-                raise
-            index = None
-        if index is not None:
-            reason = None
+        timeout = LOCK_TIMEOUT_S if lock_timeout is None else lock_timeout
+        fp = corpus.fingerprint() if (check_stale or rebuild or force) else ""
+
+        def stale(index: BM25Index) -> str | None:
             if check_stale and index.meta.get("fingerprint") != fp:
-                reason = "the corpus changed after the index was built"
-            elif params is not None and params.model_dump() != index.params.model_dump():
-                reason = "the requested BM25 parameters differ from the index's"
-            if reason is None:
-                index.corpus = corpus
-                return index
-            if not rebuild:
-                raise StaleIndexError(f"BM25 index at {target} is stale: {reason}")
-            params = params or index.params
-            del index
-        build_corpus(corpus, params=params, progress=progress, fingerprint=fp or None)
-        index = cls.load(target)
-        index.corpus = corpus
-        return index
+                return "the corpus changed after the index was built"
+            if params is not None and params.model_dump() != index.params.model_dump():
+                return "the requested BM25 parameters differ from the index's"
+            return None
+
+        def build() -> None:
+            build_corpus(corpus, params=params or stored_params(target), progress=progress, fingerprint=fp or None,
+                         lock_timeout=timeout)
+
+        opened = open_or_build(
+            target, load=lambda: cls.load(target), stale=stale, build=build, rebuild=rebuild,
+            build_missing=build_missing, force=force, timeout=timeout, what="BM25 index", fix=rebuild_hint(target),
+        )
+        opened.index.corpus = corpus
+        opened.index.status = opened.status
+        return opened.index
 
     # -- queries ----------------------------------------------------------------------------------------------
     def token_ids(self, text: str) -> list[int]:
@@ -325,7 +349,12 @@ class BM25Index:
         """Top ``k`` (scores, doc indices) for token ids with weights; documents scoring 0 are dropped."""
         if len(tok) == 0 or k <= 0 or self.n_docs == 0:
             return np.zeros(0, np.float32), np.zeros(0, np.int64)
-        scores, idx = self._topk_fn(tok, w, self.data, self.indices, self.indptr, self.n_docs, min(k, self.n_docs))
+        try:
+            scores, idx = self._topk_fn(
+                tok, w, self.data, self.indices, self.indptr, self.n_docs, min(k, self.n_docs)
+            )
+        except IndexError as e:  # the kernels check bounds: an index changed on disk after its checks
+            raise self._out_of_bounds(e) from None
         keep = scores > 0
         return scores[keep], idx[keep]
 
@@ -333,7 +362,14 @@ class BM25Index:
         """The full score vector (float32, one per document) for token ids with weights."""
         if len(tok) == 0:
             return np.zeros(self.n_docs, np.float32)
-        return self._scores_fn(tok, w, self.data, self.indices, self.indptr, self.n_docs)
+        try:
+            return self._scores_fn(tok, w, self.data, self.indices, self.indptr, self.n_docs)
+        except IndexError as e:
+            raise self._out_of_bounds(e) from None
+
+    def _out_of_bounds(self, e: Exception) -> IndexCorruptError:
+        return IndexCorruptError(f"BM25 index at {self.path} is corrupt: {e}", hint=rebuild_hint(self.path),
+                                 path=str(self.path))
 
     def text_of(self, i: int) -> str:
         if self._store is not None and self.store_offsets.shape[0] == self.n_docs + 1:

@@ -1,8 +1,10 @@
 """Building a BM25 index: a streaming, atomic builder (see :mod:`sleuth.retrieval.bm25` for the format).
 
 Documents are read and tokenized one at a time into a flat int32 token stream, then the term-major score matrix
-is computed with vectorised numpy. Everything is written inside :func:`sleuth.fsutil.atomic_dir` with
-``meta.json`` last: an interrupted build never leaves a loadable half index.
+is computed with vectorised numpy. Everything is written inside :func:`sleuth.retrieval.index_store.building`
+(the index's build lock, then :func:`sleuth.fsutil.atomic_dir`) with ``meta.json`` last, holding the checksums of
+the other files: an interrupted build never leaves a loadable half index, and two builds of one index never run
+at once.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from sleuth.errors import ConfigError
-from sleuth.retrieval.bm25 import FORMAT_VERSION, INDEX_NAME, META, Analyzer, BM25Params
+from sleuth.retrieval.bm25 import CHECKSUMMED, FORMAT_VERSION, INDEX_NAME, META, Analyzer, BM25Params
 
 if TYPE_CHECKING:
     from sleuth.corpus import Corpus
@@ -58,16 +60,19 @@ def build_index(
     fingerprint: str = "",
     progress: bool = False,
     extra_meta: dict[str, Any] | None = None,
+    lock_timeout: float | None = None,
 ) -> BuildStats:
-    """Build an index of ``texts`` (one per ``doc_ids`` entry, same order) atomically into ``target``."""
-    from sleuth.fsutil import atomic_dir
+    """Build an index of ``texts`` (one per ``doc_ids`` entry, same order) atomically into ``target``, under its
+    build lock (waiting ``lock_timeout`` seconds at most for another build of it)."""
+    from sleuth.retrieval import index_check as ic
+    from sleuth.retrieval.index_store import LOCK_TIMEOUT_S, building
 
     params = params or BM25Params()
     analyzer = Analyzer(params)
     t0 = time.perf_counter()
     n = len(doc_ids)
     target = Path(target)
-    with atomic_dir(target) as tmp:
+    with building(target, timeout=LOCK_TIMEOUT_S if lock_timeout is None else lock_timeout) as tmp:
         vocab: dict[str, int] = {}
         toks = array("i")
         offsets = array("q", [0])
@@ -124,20 +129,24 @@ def build_index(
             "fingerprint": fingerprint,
             "params": params.model_dump(),
             "n_docs": n,
-            "n_tokens": int(len(tok_arr)),
+            "n_tokens": len(tok_arr),
             "vocab_size": len(vocab),
             "built_at": time.time(),
             "doc_ids": list(doc_ids),
             **(extra_meta or {}),
         }
+        meta["checksums"] = {**ic.file_checksums(tmp, CHECKSUMMED), META: ic.meta_digest(meta)}
         (tmp / META).write_text(json.dumps(meta), encoding="utf-8")  # written last
-    return BuildStats(n, int(len(tok_arr)), len(vocab), time.perf_counter() - t0)
+    # this process wrote and hashed these files: their first open need not check them again
+    ic.VerifiedCache.default().remember(target, ic.stat_names(target, (META, *CHECKSUMMED)))
+    return BuildStats(n, len(tok_arr), len(vocab), time.perf_counter() - t0)
 
 
 def _score_matrix(
     tok: np.ndarray, offsets: np.ndarray, vocab_size: int, params: BM25Params
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Term-major (CSC) BM25 'lucene' scores: idf = ln(1 + (N - df + .5)/(df + .5)), tfc = tf/(tf + k1(1-b+b·dl/avg))."""
+    """Term-major (CSC) BM25 'lucene' scores: idf = ln(1 + (N - df + .5)/(df + .5)),
+    tfc = tf/(tf + k1(1-b+b·dl/avg))."""
     n_docs = len(offsets) - 1
     lengths = np.diff(offsets)
     if len(tok) == 0 or vocab_size == 0:
@@ -167,21 +176,6 @@ def _score_matrix(
     return data, indices, indptr
 
 
-def _sweep_old_builds(target: Path, min_age_s: float = 3600.0) -> None:
-    """Remove leftovers of builds killed hard (SIGKILL, power loss) over an hour ago. Younger ones may belong to a
-    build running in another process right now, so they are left alone (they never load: no meta.json)."""
-    import shutil
-
-    now = time.time()
-    for p in target.parent.glob(f".{target.name}.*"):
-        if p.name.startswith((f".{target.name}.building.", f".{target.name}.old.")):
-            try:
-                if now - p.stat().st_mtime > min_age_s:
-                    shutil.rmtree(p, ignore_errors=True)
-            except OSError:
-                continue
-
-
 def iter_texts(corpus: Corpus, doc_ids: Sequence[str]) -> Iterator[str]:
     from sleuth.errors import BinaryDocumentError
 
@@ -193,12 +187,18 @@ def iter_texts(corpus: Corpus, doc_ids: Sequence[str]) -> Iterator[str]:
 
 
 def build_corpus(
-    corpus: Corpus, *, params: BM25Params | None = None, progress: bool = False, fingerprint: str | None = None
+    corpus: Corpus,
+    *,
+    params: BM25Params | None = None,
+    progress: bool = False,
+    fingerprint: str | None = None,
+    lock_timeout: float | None = None,
 ) -> BuildStats:
-    """(Re)build ``corpus``'s BM25 index into ``corpus.state_dir / "bm25"``."""
+    """(Re)build ``corpus``'s BM25 index into ``corpus.state_dir / "bm25"`` (unconditionally: to open an index
+    or build it only when needed, use :meth:`BM25Index.open`)."""
     fp = fingerprint or corpus.fingerprint()
     doc_ids = corpus.doc_ids()
     return build_index(
         corpus.state_dir / INDEX_NAME, doc_ids, iter_texts(corpus, doc_ids), params=params, fingerprint=fp,
-        progress=progress,
+        progress=progress, lock_timeout=lock_timeout,
     )

@@ -8,9 +8,12 @@ Each document's text (for imported corpora ``title\\n\\ntext``) is embedded once
 * ``docs.json``: doc ids and the sha256 of each document's text, same order as the vector rows.
 * ``vectors.npy`` (+ ``hnsw.usearch`` when approximate).
 
-Builds go through :func:`sleuth.fsutil.atomic_dir`. A rebuild reuses the stored vector of every document whose
-text hash is unchanged (same embedder), so re-indexing embeds only new or modified documents. Opening an index
-whose corpus fingerprint or embedder differs raises :class:`StaleIndexError` unless ``rebuild=True``.
+Builds hold the index's build lock and write through :func:`sleuth.retrieval.index_store.building` (atomic;
+``meta.json`` last, with the checksums of the other files). A rebuild reuses the stored vector of every document
+whose text hash is unchanged (same embedder), so re-indexing embeds only new or modified documents. Opening goes
+through :func:`sleuth.retrieval.index_store.open_or_build`: an index whose corpus fingerprint or embedder differs
+raises :class:`StaleIndexError` unless ``rebuild=True``; a damaged one (bad checksum, NaN or non-unit vectors,
+wrong dims) raises :class:`IndexCorruptError` naming the file.
 """
 
 from __future__ import annotations
@@ -36,10 +39,17 @@ from sleuth.retrieval.vector_index import (
 
 if TYPE_CHECKING:
     from sleuth.corpus import Corpus
+    from sleuth.retrieval.index_check import VerifiedCache
 
 INDEX_NAME = "dense"
 FORMAT = "sleuth-dense"
 FORMAT_VERSION = 1
+CHECKSUMMED = ("docs.json", "vectors.npy", "hnsw.usearch")
+
+
+def rebuild_hint(path: Path) -> str:
+    corpus = path.parent.parent if path.parent.name == ".sleuth" else "CORPUS"
+    return f"rebuild it with `sleuth search QUERY --corpus {corpus} --method dense --rebuild`"
 
 
 def text_hash(text: str) -> str:
@@ -55,11 +65,11 @@ class DenseBuildStats:
     seconds: float
 
 
-def _read_json(path: Path) -> Any:
+def _read_json(path: Path, fix: str) -> Any:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as e:
-        raise IndexCorruptError(f"{path} is unreadable: {e}") from None
+        raise IndexCorruptError(f"index file {path} is unreadable: {e}", hint=fix, path=str(path)) from None
 
 
 class DenseIndex:
@@ -70,33 +80,49 @@ class DenseIndex:
         self.hashes = hashes
         self.vindex = vindex
         self.corpus: Corpus | None = None
+        self.status = "loaded"  # set by open(): "up to date", "rebuilt (...)", ...
 
     def __len__(self) -> int:
         return len(self.doc_ids)
 
     @classmethod
-    def load(cls, path: str | Path) -> DenseIndex:
+    def load(cls, path: str | Path, *, verify: bool = True, cache: VerifiedCache | None = None) -> DenseIndex:
+        """Open the index folder ``path``, checked: the build's checksums (before the files are parsed; on the
+        first open of these exact files, remembered in ``cache``), then on every open finite unit vectors of the
+        recorded shape and a doc list that matches them. Anything wrong raises :class:`IndexCorruptError`
+        naming the file and the fix."""
+        from sleuth.retrieval import index_check as ic
+
         path = Path(path)
+        fix = rebuild_hint(path)
         meta_path = path / "meta.json"
         if not meta_path.is_file():
             raise IndexMissingError(
                 f"no dense index at {path}",
                 hint="it is built on first use: `sleuth search QUERY --corpus CORPUS --method dense`",
             )
-        meta = _read_json(meta_path)
+        meta = _read_json(meta_path, fix)
         if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-            raise IndexCorruptError(f"{meta_path} is not a sleuth dense index")
+            raise IndexCorruptError(f"{meta_path} is not a sleuth dense index", hint=fix)
         if meta.get("format_version") != FORMAT_VERSION:
-            raise StaleIndexError(f"{path} has dense format version {meta.get('format_version')!r}")
-        docs = _read_json(path / "docs.json")
+            raise IndexCorruptError(
+                f"{path} has dense format version {meta.get('format_version')!r}; this sleuth reads version "
+                f"{FORMAT_VERSION}", hint=fix,
+            )
+        if verify:
+            names = ic.stat_names(path, ("meta.json", *CHECKSUMMED))
+            ic.deep_check_once(path, names, meta, lambda: None, fix,
+                               ic.VerifiedCache.default() if cache is None else cache)
+        docs = _read_json(path / "docs.json", fix)
+        kind = meta.get("kind", "")
+        vindex = load_vector_index(path, kind if isinstance(kind, str) else "", fix=fix)
+        if verify:
+            ic.check_dense(path, meta, docs, vindex.vectors, fix)
         doc_ids, hashes = docs.get("doc_ids"), docs.get("hashes")
-        vindex = load_vector_index(path, meta.get("kind", ""))
         if not isinstance(doc_ids, list) or not isinstance(hashes, list) or not (
             len(doc_ids) == len(hashes) == len(vindex) == meta.get("n_docs")
         ):
-            raise IndexCorruptError(f"{path}: doc list, hashes and vectors disagree in length")
-        if len(vindex) and vindex.vectors.shape[1] != meta.get("dim"):
-            raise IndexCorruptError(f"{path}: vectors have {vindex.vectors.shape[1]} dims, meta says {meta.get('dim')}")
+            raise IndexCorruptError(f"{path}: doc list, hashes and vectors disagree in length", hint=fix)
         return cls(path, meta, doc_ids, hashes, vindex)
 
     @classmethod
@@ -111,40 +137,37 @@ class DenseIndex:
         threshold: int = APPROX_THRESHOLD,
         progress: bool | None = False,
         check_stale: bool = True,
+        force: bool = False,
+        lock_timeout: float | None = None,
     ) -> DenseIndex:
         """The corpus's dense index: built when missing (``build_missing``), rebuilt (incrementally) when stale
-        and ``rebuild`` is set, else :class:`StaleIndexError`. Another embedder than the built one is stale."""
-        from sleuth.fsutil import sweep_stale_builds
+        or corrupt and ``rebuild`` is set, else :class:`StaleIndexError` / :class:`IndexCorruptError`. Another
+        embedder than the built one is stale. Builds run under the index's lock, as for BM25
+        (:mod:`sleuth.retrieval.index_store`)."""
+        from sleuth.retrieval.index_store import LOCK_TIMEOUT_S, open_or_build
 
         target = corpus.state_dir / INDEX_NAME
-        sweep_stale_builds(target.parent, INDEX_NAME)
-        fp = corpus.fingerprint() if (check_stale or rebuild) else ""
-        index: DenseIndex | None
-        try:
-            index = cls.load(target)
-        except IndexMissingError:
-            if not build_missing:
-                raise
-            index = None
-        except (IndexCorruptError, StaleIndexError):
-            if not rebuild:
-                raise
-            index = None
-        if index is not None:
-            reason = None
+        timeout = LOCK_TIMEOUT_S if lock_timeout is None else lock_timeout
+        fp = corpus.fingerprint() if (check_stale or rebuild or force) else ""
+
+        def stale(index: DenseIndex) -> str | None:
             if index.meta.get("embedder") != embedder.name:
-                reason = f"it was built with embedder {index.meta.get('embedder')!r}, not {embedder.name!r}"
-            elif check_stale and index.meta.get("fingerprint") != fp:
-                reason = "the corpus changed after the index was built"
-            if reason is None:
-                index.corpus = corpus
-                return index
-            if not rebuild:
-                raise StaleIndexError(f"dense index at {target} is stale: {reason}")
-        build_dense_index(corpus, embedder, kind=kind, threshold=threshold, progress=progress, fingerprint=fp or None)
-        index = cls.load(target)
-        index.corpus = corpus
-        return index
+                return f"it was built with embedder {index.meta.get('embedder')!r}, not {embedder.name!r}"
+            if check_stale and index.meta.get("fingerprint") != fp:
+                return "the corpus changed after the index was built"
+            return None
+
+        def build() -> None:
+            build_dense_index(corpus, embedder, kind=kind, threshold=threshold, progress=progress,
+                              fingerprint=fp or None, lock_timeout=timeout)
+
+        opened = open_or_build(
+            target, load=lambda: cls.load(target), stale=stale, build=build, rebuild=rebuild,
+            build_missing=build_missing, force=force, timeout=timeout, what="dense index", fix=rebuild_hint(target),
+        )
+        opened.index.corpus = corpus
+        opened.index.status = opened.status
+        return opened.index
 
     def search_vectors(self, q: np.ndarray, k: int) -> list[list[tuple[int, float]]]:
         scores, rows = self.vindex.search(q, k)
@@ -174,15 +197,43 @@ def build_dense_index(
     threshold: int = APPROX_THRESHOLD,
     progress: bool | None = False,
     fingerprint: str | None = None,
+    lock_timeout: float | None = None,
 ) -> DenseBuildStats:
-    """(Re)build ``corpus``'s dense index, embedding only documents whose text changed since the last build."""
+    """(Re)build ``corpus``'s dense index, embedding only documents whose text changed since the last build.
+    The whole build (embedding included) holds the index's build lock: a second builder waits, then reuses."""
     import time
 
-    from sleuth.fsutil import atomic_dir
+    from sleuth.retrieval.index_store import LOCK_TIMEOUT_S, build_lock
 
-    t0 = time.perf_counter()
-    fp = fingerprint or corpus.fingerprint()
     target = corpus.state_dir / INDEX_NAME
+    timeout = LOCK_TIMEOUT_S if lock_timeout is None else lock_timeout
+    with build_lock(target, timeout=timeout):
+        t0 = time.perf_counter()
+        return _build_locked(corpus, embedder, target, kind, threshold, progress, fingerprint, timeout, t0)
+
+
+def _unit_rows(v: np.ndarray, embedder: Embedder) -> np.ndarray:
+    """The embedder's rows as unit float32 vectors (the Embedder protocol promises them; this enforces it)."""
+    from sleuth.retrieval.embeddings import normalize
+
+    v = np.ascontiguousarray(v, dtype=np.float32)
+    if v.size and not np.isfinite(v).all():
+        raise ConfigError(f"embedder {embedder.name!r} returned NaN or infinite values",
+                          hint="check the embedding model or service; nothing was written")
+    norms = np.einsum("ij,ij->i", v, v) if v.size else np.zeros(0, np.float32)
+    return normalize(v) if v.size and float(np.abs(norms[norms > 0] - 1).max(initial=0.0)) > 1e-3 else v
+
+
+def _build_locked(
+    corpus: Corpus, embedder: Embedder, target: Path, kind: IndexKind, threshold: int, progress: bool | None,
+    fingerprint: str | None, timeout: float, t0: float,
+) -> DenseBuildStats:
+    import time
+
+    from sleuth.retrieval import index_check as ic
+    from sleuth.retrieval.index_store import building
+
+    fp = fingerprint or corpus.fingerprint()
     doc_ids = corpus.doc_ids()
     texts = _read_texts(corpus, doc_ids)
     hashes = [text_hash(t) for t in texts]
@@ -195,14 +246,17 @@ def build_dense_index(
     except (IndexMissingError, IndexCorruptError, StaleIndexError):
         pass
     todo = [i for i, h in enumerate(hashes) if h not in old]
-    new = embedder.embed([texts[i] for i in todo], progress=progress) if todo else None
-    dim = int(new.shape[1]) if new is not None and new.size else (len(next(iter(old.values()))) if old else embedder.dim)
+    new = _unit_rows(embedder.embed([texts[i] for i in todo], progress=progress), embedder) if todo else None
+    if new is not None and new.size:
+        dim = int(new.shape[1])
+    else:
+        dim = len(next(iter(old.values()))) if old else embedder.dim
     vectors = np.zeros((len(doc_ids), dim), dtype=np.float32)
     new_pos = {i: j for j, i in enumerate(todo)}
     for i, h in enumerate(hashes):
         vectors[i] = new[new_pos[i]] if i in new_pos else old[h]  # type: ignore[index]
     vindex = build_vector_index(vectors, kind, threshold)
-    with atomic_dir(target) as tmp:
+    with building(target, timeout=timeout) as tmp:
         vindex.save(tmp)
         (tmp / "docs.json").write_text(json.dumps({"doc_ids": doc_ids, "hashes": hashes}), encoding="utf-8")
         meta = {
@@ -215,7 +269,9 @@ def build_dense_index(
             "fingerprint": fp,
             "n_docs": len(doc_ids),
         }
+        meta["checksums"] = {**ic.file_checksums(tmp, CHECKSUMMED), "meta.json": ic.meta_digest(meta)}
         (tmp / "meta.json").write_text(json.dumps(meta), encoding="utf-8")  # written last
+    ic.VerifiedCache.default().remember(target, ic.stat_names(target, ("meta.json", *CHECKSUMMED)))
     return DenseBuildStats(len(doc_ids), len(todo), len(doc_ids) - len(todo), vindex.kind, time.perf_counter() - t0)
 
 

@@ -100,7 +100,10 @@ class DocFrequency:
         count = 0
         if len(cand):
             gram = np.asarray(ids, dtype=index.tokens.dtype)
-            count = int(self._count(index.tokens, index.doc_offsets, cand.astype(np.int64), gram))
+            try:
+                count = int(self._count(index.tokens, index.doc_offsets, cand.astype(np.int64), gram))
+            except IndexError as e:  # the kernel checks bounds: the index changed on disk after its checks
+                raise index._out_of_bounds(e) from None
         return DocFreq(term=term, tokens=toks, df=count, n_docs=n, method="token_ngram")
 
     def many(self, terms: Iterable[str]) -> list[DocFreq]:

@@ -151,9 +151,13 @@ class HNSWIndex:
         path = folder / "hnsw.usearch"
         if not path.is_file():
             raise IndexCorruptError(f"{path} is missing")
-        idx = Index.restore(str(path), view=False)
-        if idx is None or len(idx) != len(vectors):
-            raise IndexCorruptError(f"{path} does not match vectors.npy ({len(vectors)} rows)")
+        try:
+            idx = Index.restore(str(path), view=False)
+        except (RuntimeError, ValueError, OSError) as e:
+            raise IndexCorruptError(f"cannot read {path}: {e}", path=str(path)) from None
+        if idx is None or len(idx) != len(vectors) or (len(vectors) and idx.ndim != vectors.shape[1]):
+            raise IndexCorruptError(f"{path} does not match vectors.npy ({vectors.shape} rows x dims)",
+                                    path=str(path))
         return cls(vectors, expansion_search=expansion_search, _index=idx)
 
 
@@ -168,14 +172,36 @@ def build_vector_index(vectors: np.ndarray, kind: IndexKind = "auto", threshold:
     raise ConfigError(f"unknown vector index kind {kind!r}", hint="use auto, exact or hnsw")
 
 
-def load_vector_index(folder: Path, kind: str) -> VectorIndex:
+def check_unit_rows(vectors: np.ndarray, path: Path, fix: str = "") -> None:
+    """Raise :class:`IndexCorruptError` unless ``vectors`` is a 2-D native float32 array of finite rows of norm
+    at most 1 (unit, or zero). One pass of row norms (NaN and inf show up in them), in blocks: no big temporary."""
+    hint = fix or "rebuild the index"
+    if vectors.dtype != np.float32 or vectors.ndim != 2:
+        raise IndexCorruptError(f"index file {path} is corrupt: expected a 2-D float32 array, found "
+                                f"{vectors.dtype.str} {vectors.shape}", hint=hint, path=str(path))
+    for s in range(0, vectors.shape[0], 65_536):
+        block = vectors[s : s + 65_536]
+        sq = np.einsum("ij,ij->i", block, block)
+        if not (np.isfinite(sq).all() and float(sq.max(initial=0.0)) <= 1.0 + 1e-3):
+            bad = s + int(np.flatnonzero(~(np.isfinite(sq) & (sq <= 1.0 + 1e-3)))[0])
+            raise IndexCorruptError(f"index file {path} is corrupt: row {bad} is not a finite unit vector",
+                                    hint=hint, path=str(path))
+
+
+def load_vector_index(folder: Path, kind: str, *, fix: str = "") -> VectorIndex:
+    """Load ``vectors.npy`` (+ the HNSW graph), checked by :func:`check_unit_rows`."""
+    hint = fix or "rebuild the index"
     path = folder / "vectors.npy"
     try:
         vectors = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as e:
-        raise IndexCorruptError(f"cannot read {path}: {e}") from None
+    except (OSError, ValueError, EOFError) as e:
+        raise IndexCorruptError(f"cannot read {path}: {e}", hint=hint, path=str(path)) from None
+    check_unit_rows(vectors, path, fix)
     if kind == "exact":
         return ExactIndex(vectors)
     if kind == "hnsw":
-        return HNSWIndex.load(folder, vectors)
-    raise IndexCorruptError(f"unknown vector index kind {kind!r} in {folder}")
+        try:
+            return HNSWIndex.load(folder, vectors)
+        except IndexCorruptError as e:
+            raise IndexCorruptError(e.message, hint=hint, **e.context) from None
+    raise IndexCorruptError(f"unknown vector index kind {kind!r} in {folder}", hint=hint)
