@@ -99,7 +99,7 @@ def _vocab_rename(vocab: object) -> object:
     return {("zzz" + k if key == k else key): val for key, val in vocab.items()}
 
 
-D, I, P, T = "data.csc.index.npy", "indices.csc.index.npy", "indptr.csc.index.npy", "tokens.npy"
+D, IX, P, T = "data.csc.index.npy", "indices.csc.index.npy", "indptr.csc.index.npy", "tokens.npy"
 DO, SO = "doc_offsets.npy", "store_offsets.npy"
 
 # name -> (function(index_dir, n_docs, vocab_size, nnz), caught by values alone (True) or by the checksum only)
@@ -112,13 +112,13 @@ BM25_CASES: dict[str, tuple[Callable[[Path, int, int, int], None], bool]] = {
     "data_truncated": (lambda p, n, v, z: _truncate(p / D), True),
     "data_header": (lambda p, n, v, z: _header_garbage(p / D), True),
     "data_flipped_bit": (lambda p, n, v, z: _flip_body_byte(p / D, 4), False),
-    "indices_out_of_range": (lambda p, n, v, z: _edit(p / I, _set(0, n + 7)), True),
-    "indices_negative": (lambda p, n, v, z: _edit(p / I, _set(3, -1)), True),
-    "indices_int_max": (lambda p, n, v, z: _edit(p / I, _set(z - 1, 2**31 - 1)), True),
-    "indices_big_endian": (lambda p, n, v, z: _edit(p / I, lambda a: a.astype(">i4")), True),
-    "indices_float": (lambda p, n, v, z: _edit(p / I, lambda a: a.astype(np.float32)), True),
-    "indices_truncated": (lambda p, n, v, z: _truncate(p / I), True),
-    "indices_in_range_changed": (lambda p, n, v, z: _edit(p / I, lambda a: (a + 1) % n), False),
+    "indices_out_of_range": (lambda p, n, v, z: _edit(p / IX, _set(0, n + 7)), True),
+    "indices_negative": (lambda p, n, v, z: _edit(p / IX, _set(3, -1)), True),
+    "indices_int_max": (lambda p, n, v, z: _edit(p / IX, _set(z - 1, 2**31 - 1)), True),
+    "indices_big_endian": (lambda p, n, v, z: _edit(p / IX, lambda a: a.astype(">i4")), True),
+    "indices_float": (lambda p, n, v, z: _edit(p / IX, lambda a: a.astype(np.float32)), True),
+    "indices_truncated": (lambda p, n, v, z: _truncate(p / IX), True),
+    "indices_in_range_changed": (lambda p, n, v, z: _edit(p / IX, lambda a: (a + 1) % n), False),
     "indptr_not_monotonic": (lambda p, n, v, z: _edit(p / P, _swap(5, 6)), True),
     "indptr_past_end": (lambda p, n, v, z: _edit(p / P, _set(v // 2, z + 1000)), True),
     "indptr_negative": (lambda p, n, v, z: _edit(p / P, _set(1, -100)), True),
@@ -336,8 +336,8 @@ def test_corrupt_index_is_rebuilt_when_asked(pristine: Path, tmp_path: Path) -> 
     from sleuth.retrieval.bm25 import BM25Index, BM25Retriever
 
     path = pristine / ".sleuth" / "bm25"
-    _edit(path / I, _set(0, 10**6))
-    with pytest.raises(IndexCorruptError, match="indices.csc.index.npy") as e:
+    _edit(path / IX, _set(0, 10**6))
+    with pytest.raises(IndexCorruptError, match=r"indices\.csc\.index\.npy") as e:
         BM25Index.open(Corpus(pristine))
     assert f"sleuth index {pristine} --rebuild" in e.value.hint
     r = BM25Retriever.open(Corpus(pristine), rebuild=True)
@@ -456,7 +456,7 @@ def test_hnsw_file_damage_is_caught_before_usearch_reads_it(tmp_path: Path) -> N
         raw = bytearray(p.read_bytes())
         raw[len(raw) // 2 :] = b"\xff" * (len(raw) - len(raw) // 2)
         p.write_bytes(bytes(raw))
-        with pytest.raises(IndexCorruptError, match="hnsw.usearch"):
+        with pytest.raises(IndexCorruptError, match=r"hnsw\.usearch"):
             DenseIndex.open(Corpus(root), HashEmbedder())
     finally:
         os.environ.pop("SLEUTH_HOME", None)
