@@ -33,12 +33,12 @@ import numpy as np
 
 from sleuth.errors import IndexCorruptError
 
-ALGO = "blake2b-128"
+ALGO = "sha256"
 _CHUNK = 1 << 20
 
 
 def _digest_file(path: Path) -> str:
-    h = hashlib.blake2b(digest_size=16)
+    h = hashlib.sha256()
     buf = bytearray(_CHUNK)
     view = memoryview(buf)
     with path.open("rb") as fh:
@@ -51,11 +51,12 @@ def meta_digest(meta: Mapping[str, Any]) -> str:
     """Digest of ``meta.json``'s content without its ``checksums`` entry (canonical JSON)."""
     body = {k: v for k, v in meta.items() if k != "checksums"}
     raw = json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-    return f"{ALGO}:{hashlib.blake2b(raw, digest_size=16).hexdigest()}"
+    return f"{ALGO}:{hashlib.sha256(raw).hexdigest()}"
 
 
 def file_checksums(folder: Path, names: Iterable[str]) -> dict[str, str]:
-    """``{name: "blake2b-128:<hex>"}`` for the files that exist among ``names``."""
+    """``{name: "sha256:<hex>"}`` for the files that exist among ``names`` (sha256: hardware-accelerated on
+    current CPUs, faster here than blake2b)."""
     return {n: _digest_file(folder / n) for n in names if (folder / n).is_file()}
 
 
@@ -172,6 +173,10 @@ def _need(cond: bool, path: Path, problem: str, fix: str) -> None:
         raise corrupt(path, problem, fix)
 
 
+def _str_list(x: Any) -> bool:
+    return isinstance(x, list) and set(map(type, x)) <= {str}  # map(type): C speed on millions of ids
+
+
 def check_int_array(a: np.ndarray, path: Path, fix: str, *, shape: tuple[int, ...] | None = None) -> None:
     _need(a.ndim == 1 and a.dtype.kind in "iu" and a.dtype.isnative, path,
           f"expected a 1-D integer array in this machine's byte order, found {a.dtype.str} {a.shape}", fix)
@@ -207,19 +212,17 @@ def check_bm25_shapes(
     """O(vocabulary + documents) checks, run on every open."""
     f = {k: path / v for k, v in files.items()}
     doc_ids = meta.get("doc_ids")
-    _need(isinstance(doc_ids, list) and all(isinstance(d, str) for d in doc_ids), path / "meta.json",
-          "doc_ids is not a list of strings", fix)
+    _need(_str_list(doc_ids), path / "meta.json", "doc_ids is not a list of strings", fix)
     n = len(doc_ids)  # type: ignore[arg-type]
     _need(meta.get("n_docs") == n, path / "meta.json", "n_docs differs from the doc id list", fix)
     _need(type(meta.get("n_tokens")) is int, path / "meta.json", "n_tokens is not an integer", fix)
     _need(isinstance(vocab, dict), f["vocab"], "the vocabulary is not a JSON object", fix)
     v = len(vocab)
-    ids = list(vocab.values())
-    _need(all(type(i) is int for i in ids), f["vocab"], "vocabulary ids are not all integers", fix)
     if v:
-        _need(min(ids) >= 0 and max(ids) < v, f["vocab"], f"vocabulary ids outside [0, {v})", fix)
-        ids_arr = np.fromiter(ids, np.int64, v)
-        _need(int(np.bincount(ids_arr, minlength=v).max()) == 1, f["vocab"], "two terms share an id", fix)
+        ids = np.array(list(vocab.values()))  # int64 only when every id is an integer that fits
+        _need(ids.dtype.kind == "i" and ids.ndim == 1, f["vocab"], "vocabulary ids are not all integers", fix)
+        _need(int(ids.min()) >= 0 and int(ids.max()) < v, f["vocab"], f"vocabulary ids outside [0, {v})", fix)
+        _need(int(np.bincount(ids, minlength=v).max()) == 1, f["vocab"], "two terms share an id", fix)
     data, indices, indptr = arrays["data"], arrays["indices"], arrays["indptr"]
     _need(data.ndim == 1 and data.dtype == np.float32, f["data"], f"expected 1-D float32, found {data.dtype}", fix)
     check_int_array(indices, f["indices"], fix, shape=data.shape)
@@ -257,10 +260,8 @@ def check_dense(path: Path, meta: Mapping[str, Any], docs: Any, vectors: np.ndar
     _need(type(n) is int and n >= 0, mp, f"n_docs is {n!r}", fix)
     _need(isinstance(docs, dict), dp, "not a JSON object", fix)
     doc_ids, hashes = docs.get("doc_ids"), docs.get("hashes")
-    _need(isinstance(doc_ids, list) and all(isinstance(d, str) for d in doc_ids), dp,
-          "doc_ids is not a list of strings", fix)
-    _need(isinstance(hashes, list) and all(isinstance(h, str) for h in hashes), dp,
-          "hashes is not a list of strings", fix)
+    _need(_str_list(doc_ids), dp, "doc_ids is not a list of strings", fix)
+    _need(_str_list(hashes), dp, "hashes is not a list of strings", fix)
     _need(len(doc_ids) == len(hashes) == n, dp, f"{len(doc_ids)} doc ids and {len(hashes)} hashes for n_docs={n}", fix)
     _need(vectors.dtype == np.float32 and vectors.ndim == 2, vp, f"expected a 2-D float32 array, found {vectors.dtype} "
           f"{vectors.shape}", fix)
