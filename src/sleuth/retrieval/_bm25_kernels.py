@@ -17,7 +17,7 @@ from numba import njit
 
 
 @njit(nogil=True, cache=True)
-def weighted_scores(tok, w, data, indices, indptr, n):  # type: ignore[no-untyped-def]
+def weighted_scores(tok, w, data, indices, indptr, n):
     scores = np.zeros(n, dtype=np.float32)
     n_cols = indptr.shape[0] - 1
     nnz = min(data.shape[0], indices.shape[0])
@@ -39,13 +39,13 @@ def weighted_scores(tok, w, data, indices, indptr, n):  # type: ignore[no-untype
 
 
 @njit(nogil=True, cache=True)
-def weighted_topk(tok, w, data, indices, indptr, n, k):  # type: ignore[no-untyped-def]
+def weighted_topk(tok, w, data, indices, indptr, n, k):
     scores = weighted_scores(tok, w, data, indices, indptr, n)
     return _numba_sorted_top_k(scores, k, True)
 
 
 @njit(nogil=True, cache=True)
-def count_ngram_docs(tokens, offsets, cand, gram):  # type: ignore[no-untyped-def]
+def count_ngram_docs(tokens, offsets, cand, gram):
     """How many candidate documents contain the token sequence ``gram`` contiguously."""
     m = gram.shape[0]
     n_docs = offsets.shape[0] - 1

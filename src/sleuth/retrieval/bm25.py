@@ -26,7 +26,7 @@ import numbers
 import re
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, Field
@@ -161,7 +161,7 @@ def _weighted_topk_numpy(
     return _topk_numpy(scores, k)
 
 
-def _scores_numpy(tok, w, data, indices, indptr, n):  # type: ignore[no-untyped-def]
+def _scores_numpy(tok, w, data, indices, indptr, n):
     scores = np.zeros(n, dtype=np.float32)
     for t, wt in zip(tok.tolist(), w.tolist(), strict=True):
         s, e = indptr[t], indptr[t + 1]
@@ -253,7 +253,7 @@ class BM25Index:
                 f"version {FORMAT_VERSION}",
                 hint=fix,
             )
-        mode = "r" if mmap else None
+        mode: Literal["r"] | None = "r" if mmap else None
         arrays: dict[str, np.ndarray] = {}
         fname = ""
         try:

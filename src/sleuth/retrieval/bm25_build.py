@@ -34,7 +34,7 @@ class BuildStats:
     seconds: float
 
 
-def _progress(enabled: bool):  # type: ignore[no-untyped-def]
+def _progress(enabled: bool):
     if not enabled:
         return None
     from rich.progress import (

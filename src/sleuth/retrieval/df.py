@@ -54,7 +54,7 @@ def _count_numpy(tokens: np.ndarray, offsets: np.ndarray, cand: np.ndarray, gram
     return count
 
 
-def _counter():  # type: ignore[no-untyped-def]
+def _counter():
     try:
         from sleuth.retrieval._bm25_kernels import count_ngram_docs
 

@@ -22,9 +22,12 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Generic, TypeVar
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 from sleuth.errors import IndexBusyError, IndexCorruptError, IndexMissingError, SearchIndexError, StaleIndexError
+
+if TYPE_CHECKING:
+    from filelock import FileLock
 
 T = TypeVar("T")
 
@@ -35,7 +38,7 @@ def lock_path(target: Path) -> Path:
     return target.parent / f".{target.name}.lock"
 
 
-def _lock(target: Path):  # type: ignore[no-untyped-def]
+def _lock(target: Path) -> FileLock:
     from filelock import FileLock
 
     # one instance per path in this process: re-entrant in a thread (open_or_build holds it while the builder

@@ -9,7 +9,7 @@ Both return inner-product scores (= cosine for unit vectors), best first, and sa
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 import numpy as np
 
@@ -91,7 +91,7 @@ class HNSWIndex:
         expansion_add: int = 128,
         expansion_search: int = 64,
         threads: int = 0,
-        _index: object | None = None,
+        _index: Any = None,
     ) -> None:
         try:
             from usearch.index import Index
