@@ -76,7 +76,8 @@ def git_commit() -> str | None:
         head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=src, capture_output=True, text=True, timeout=5)
         if head.returncode != 0:
             return None
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=src, capture_output=True, text=True, timeout=10)
+        status = ["git", "status", "--porcelain", "--untracked-files=no"]
+        dirty = subprocess.run(status, cwd=src, capture_output=True, text=True, timeout=10)
         return head.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
     except (OSError, subprocess.SubprocessError):
         return None
@@ -107,7 +108,9 @@ def _check_resume(run_dir: Path, config: RunConfig, resume: bool) -> dict[str, A
     return old
 
 
-def _row(q: EvalQuestion, out: SystemOutput, seconds: float, metrics: dict[str, float], details: dict[str, Any]) -> EvalRow:
+def _row(
+    q: EvalQuestion, out: SystemOutput, seconds: float, metrics: dict[str, float], details: dict[str, Any]
+) -> EvalRow:
     return EvalRow(
         id=q.id,
         status="ok",
@@ -132,8 +135,13 @@ def _one(system: System, scorer: Scorer, q: EvalQuestion) -> tuple[EvalRow, list
     try:
         out = system(q)
     except Exception as e:  # one failed question must not stop the run; its row says why
-        err = f"{type(e).__name__}: {e}" if isinstance(e, SleuthError) else "".join(traceback.format_exception_only(e)).strip()
-        row = EvalRow(id=q.id, status="error", question=q.question, gold_answers=q.answers, seconds=round(time.perf_counter() - t0, 4), error=err[:2000])
+        if isinstance(e, SleuthError):
+            err = f"{type(e).__name__}: {e}"
+        else:
+            err = "".join(traceback.format_exception_only(e)).strip()
+        seconds = round(time.perf_counter() - t0, 4)
+        row = EvalRow(id=q.id, status="error", question=q.question, gold_answers=q.answers, seconds=seconds,
+                      error=err[:2000])
         return row, []
     seconds = time.perf_counter() - t0
     metrics, details = scorer(q, out)
@@ -224,7 +232,8 @@ def run_eval(
             with rows_path.open("a", encoding="utf-8") as fh:
                 fh.write("\n")
 
-    values = [r.metrics[primary] for r in previous if r.status == "ok" and primary in r.metrics and r.id in {q.id for q in questions}]
+    wanted = {q.id for q in questions}
+    values = [r.metrics[primary] for r in previous if r.status == "ok" and primary in r.metrics and r.id in wanted]
     state = {"sum": sum(values), "n": len(values), "errors": 0}
     lock = threading.Lock()
     interrupted = False
@@ -247,8 +256,9 @@ def run_eval(
                 if row.status == "ok" and primary in row.metrics:
                     state["sum"] += row.metrics[primary]
                     state["n"] += 1
-                elif row.status != "ok":
+                elif row.status != "ok":  # counts 0 in the mean, as in the summary
                     state["errors"] += 1
+                    state["n"] += 1
             bar.advance(1)
             bar.update(description=describe())
             if on_row is not None:
