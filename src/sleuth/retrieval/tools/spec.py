@@ -119,9 +119,9 @@ def _doc_parts(fn: Callable[..., Any]) -> tuple[str, dict[str, str]]:
     if sect:
         body = doc[: sect.start()]
         for line in doc[sect.end() :].splitlines():
-            m = re.match(r"^\s+(\w+)(?:\s*\([^)]*\))?:\s*(.+)$", line)
-            if m:
-                params[m.group(1)] = m.group(2).strip()
+            arg = re.match(r"^\s+(\w+)(?:\s*\([^)]*\))?:\s*(.+)$", line)
+            if arg:
+                params[arg.group(1)] = arg.group(2).strip()
             elif line.strip() and not line.startswith((" ", "\t")):
                 break
     body = re.split(r"^\s*:param", body, maxsplit=1, flags=re.M)[0]
@@ -149,7 +149,7 @@ def spec_from_callable(fn: Callable[..., Any]) -> ToolSpec:
         default = ... if p.default is inspect.Parameter.empty else p.default
         fields[p.name] = (ann, Field(default, description=pdocs.get(p.name)))
     try:
-        schema = create_model(f"{name}_args", **fields).model_json_schema()
+        schema: dict[str, Any] = create_model(f"{name}_args", **fields).model_json_schema()
     except (ValidationError, TypeError, ValueError) as e:
         raise ToolCatalogError(f"tool {name!r}: cannot build a JSON schema from its signature: {e}") from None
     schema.pop("title", None)
