@@ -86,7 +86,7 @@ def _retrieval_system(opts: Options, corpus: Any, chat_model: Any) -> RetrievalS
     reranker = None
     if opts.rerank:
         try:
-            from sleuth.rerank import get_reranker  # type: ignore[attr-defined]
+            from sleuth.rerank import get_reranker
         except ImportError:
             raise ConfigError(
                 "rerankers are not available in this build of sleuth", hint="run without --rerank"
@@ -123,9 +123,9 @@ def _tool_catalog(es: EvalSet, chat_model: Any) -> Any:
 
 
 def _agent_system(opts: Options, corpus: Any, chat_model: Any) -> AgentSystem:
-    from sleuth.agents import Agent  # type: ignore[attr-defined]
+    from sleuth.agents import Agent
 
-    agent = Agent.for_corpus(corpus, model=chat_model, agent=opts.agent)
+    agent = Agent.for_corpus(corpus, model=chat_model, agent=opts.agent or "router")
     return AgentSystem(agent, corpus)
 
 

@@ -157,7 +157,7 @@ def ranking_scores(
 
 
 def ranking_scores_many(
-    qrels: dict[str, dict[str, int]], rankings: dict[str, Sequence[str]], metrics: Sequence[str]
+    qrels: Mapping[str, Mapping[str, int]], rankings: Mapping[str, Sequence[str]], metrics: Sequence[str]
 ) -> dict[str, list[float]]:
     """Per-query values, in ``qrels`` order, for the queries with at least one relevant document (a query
     without a ranking scores 0). trec_eval's definitions: linear-gain nDCG, relevant = grade ≥ 1."""

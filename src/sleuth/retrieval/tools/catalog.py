@@ -180,9 +180,10 @@ class ToolCatalog:
     def hybrid(self, requests: Sequence[str] = ()) -> Any:
         """The shared :class:`~sleuth.retrieval.hybrid.HybridRetriever` over :meth:`lexical` and :meth:`dense`
         (each to depth 50), with this catalog's fusion."""
+        from sleuth.retrieval.base import Retriever
         from sleuth.retrieval.hybrid import HybridRetriever
 
-        retrievers = [self.lexical(), self.dense(requests)]
+        retrievers: list[Retriever] = [self.lexical(), self.dense(requests)]
         if self.fusion == "rrf":
             return HybridRetriever(retrievers, fusion="rrf", depth=HYBRID_DEPTH)
         return HybridRetriever(retrievers, fusion="weighted", norm=self.fusion, depth=HYBRID_DEPTH)  # type: ignore[arg-type]

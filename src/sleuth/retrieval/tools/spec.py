@@ -149,10 +149,11 @@ def spec_from_callable(fn: Callable[..., Any]) -> ToolSpec:
         default = ... if p.default is inspect.Parameter.empty else p.default
         fields[p.name] = (ann, Field(default, description=pdocs.get(p.name)))
     try:
-        schema: dict[str, Any] = create_model(f"{name}_args", **fields).model_json_schema()
+        args_model: Any = create_model(f"{name}_args", **fields)
+        js: dict[str, Any] = args_model.model_json_schema()
     except (ValidationError, TypeError, ValueError) as e:
         raise ToolCatalogError(f"tool {name!r}: cannot build a JSON schema from its signature: {e}") from None
-    schema.pop("title", None)
-    for prop in schema.get("properties", {}).values():
+    js.pop("title", None)
+    for prop in js.get("properties", {}).values():
         prop.pop("title", None)
-    return ToolSpec(name=name, description=desc, parameters=_check_parameters(name, schema), source="python")
+    return ToolSpec(name=name, description=desc, parameters=_check_parameters(name, js), source="python")
