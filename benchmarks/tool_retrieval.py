@@ -14,6 +14,9 @@ Sets (from ../shared/data, see its MANIFEST.md):
 
 ``--limit N`` takes the first N queries (file order) of each set, for the slow llm-query method; ``--sample N`` a
 seeded random sample of N (used for MetaTool's 21k queries). ``--fusion`` picks hybrid's fusion. Prints Markdown.
+Scored by ``evaluate_tool_retrieval``, i.e. ``sleuth.evals.metrics`` (trec_eval), the code that scores ``sleuth eval
+tools``; the catalogs here index each tool as its name and description (``sleuth eval tools`` writes "name.
+description" for MTRB, hence its slightly different RestBench figures, docs/results/dense.md).
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ import json
 import time
 from pathlib import Path
 
-from sleuth.retrieval.tool_catalog import ToolCatalog, ToolSpec, evaluate_tool_retrieval
+from sleuth.retrieval.tools import ToolCatalog, ToolSpec, evaluate_tool_retrieval
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
