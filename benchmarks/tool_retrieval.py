@@ -14,6 +14,9 @@ Sets (from ../shared/data, see its MANIFEST.md):
 
 ``--limit N`` takes the first N queries (file order) of each set, for the slow llm-query method; ``--sample N`` a
 seeded random sample of N (used for MetaTool's 21k queries). ``--fusion`` picks hybrid's fusion. Prints Markdown.
+Scored by ``evaluate_tool_retrieval``, i.e. ``sleuth.evals.metrics`` (trec_eval), the code that scores ``sleuth eval
+tools``; the catalogs here index each tool as its name and description (``sleuth eval tools`` writes "name.
+description" for MTRB, hence its slightly different RestBench figures, docs/results/dense.md).
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ import json
 import time
 from pathlib import Path
 
-from sleuth.retrieval.tool_catalog import ToolCatalog, ToolSpec, evaluate_tool_retrieval
+from sleuth.retrieval.tools import ToolCatalog, ToolSpec, evaluate_tool_retrieval
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
@@ -44,18 +47,23 @@ def _beir(folder: Path) -> tuple[list[ToolSpec], dict[str, str], dict[str, list[
     return tools, queries, gold
 
 
+def _mtrb_queries(tools: list[ToolSpec], test: list[dict]):  # type: ignore[no-untyped-def]
+    queries = {str(i): t["query"] for i, t in enumerate(test)}
+    return tools, queries, {str(i): t["relevant Tools"] for i, t in enumerate(test)}
+
+
 def _mtrb_metatool(root: Path):  # type: ignore[no-untyped-def]
     api = json.loads((root / "mtrb/metatool/ts_metatool_api_list_rewrite.json").read_text())
     tools = [ToolSpec(name=n, description=d) for n, d in api.items()]
     test = json.loads((root / "mtrb/metatool/mtr_metatool_test.json").read_text())
-    return tools, {str(i): t["query"] for i, t in enumerate(test)}, {str(i): t["relevant Tools"] for i, t in enumerate(test)}
+    return _mtrb_queries(tools, test)
 
 
 def _mtrb_restbench(root: Path):  # type: ignore[no-untyped-def]
     api = json.loads((root / "mtrb/restbench/tmdb_tool_rewrite.json").read_text())
     tools = [ToolSpec(name=t["tool_usage"], description=t["tool_description"]) for t in api]
     test = json.loads((root / "mtrb/restbench/mtr_restbench_test.json").read_text())
-    return tools, {str(i): t["query"] for i, t in enumerate(test)}, {str(i): t["relevant Tools"] for i, t in enumerate(test)}
+    return _mtrb_queries(tools, test)
 
 
 LOADERS = {

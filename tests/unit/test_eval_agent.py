@@ -38,7 +38,8 @@ def test_agent_system_on_hotpotqa(tmp_path: Path):
             tool("answer", answer="Rush.", doc_ids=["Neil Peart.txt", "Toto.txt"]),
         ]
     )
-    p = prepare(Options(task="hotpotqa", data=str(data), agent="react", cache_dir=str(tmp_path / "cache")), chat_model=model)
+    opts = Options(task="hotpotqa", data=str(data), agent="react", cache_dir=str(tmp_path / "cache"))
+    p = prepare(opts, chat_model=model)
     assert p.primary == "f1" and p.config.system["agent"] == "react" and p.config.system["model"] == "scripted"
     assert p.corpus_info["documents"] == 3
     res = run_eval(p.eval_set, p.system, p.scorer, tmp_path / "run", p.config, primary=p.primary, progress=False)
@@ -52,3 +53,23 @@ def test_agent_system_on_hotpotqa(tmp_path: Path):
     assert row.metrics["evidence_read"] == 0.5 and row.metrics["evidence_seen"] == 0.5
     assert row.llm_calls == 3 and row.tool_calls == 3 and row.tokens > 0 and row.cost == "unmeasured"
     assert res.summary["metrics"]["em"] == 1.0
+
+
+@pytest.mark.slow
+def test_agent_evidence_seen_is_exact_through_the_real_graph(tmp_path: Path):
+    # bug: "Rush (band).txt" counted as seen because grep showed "Tom Sawyer by Rush (band).txt" (substring match
+    # over the result text); now the grep event's structured doc ids are compared exactly
+    extra = ["Tom Sawyer by Rush (band)", ["The song's drummer joined the Modern Drummer Hall of Fame."]]
+    record = {**RECORD, "context": [*RECORD["context"], extra]}
+    data = tmp_path / "hotpot.jsonl"
+    data.write_text(json.dumps(record) + "\n", encoding="utf-8")
+    model = ScriptedModel([tool("grep", pattern="Modern Drummer"), tool("answer", answer="Rush", doc_ids=[])])
+    opts = Options(task="hotpotqa", data=str(data), agent="react", cache_dir=str(tmp_path / "cache"))
+    p = prepare(opts, chat_model=model)
+    run_eval(p.eval_set, p.system, p.scorer, tmp_path / "run", p.config, primary=p.primary, progress=False)
+    (row,) = read_rows(tmp_path / "run")
+    assert row.status == "ok", row.error
+    assert row.metrics["evidence_read"] == 0.0 and row.metrics["evidence_seen"] == 0.5  # Neil Peart only
+    trace = [json.loads(line) for line in (tmp_path / "run" / row.details["trace"]).read_text().splitlines()]
+    grep = next(e for e in trace if e["kind"] == "tool" and e["name"] == "grep")
+    assert sorted(grep["data"]["doc_ids"]) == ["Neil Peart.txt", "Tom Sawyer by Rush (band).txt"]

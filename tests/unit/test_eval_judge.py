@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from sleuth.errors import ModelConnectionError
+from sleuth.evals.datasets.base import EvalQuestion
 from sleuth.evals.judge import Verdict, judge_answer, judge_messages
 from sleuth.evals.scoring import browsecomp_scorer
-from sleuth.evals.datasets.base import EvalQuestion
 from sleuth.evals.systems import SystemOutput
 from sleuth.llm.fake import ScriptedModel
 
@@ -20,7 +20,8 @@ def test_prompt_is_package_data_and_filled():
 def test_judged_verdict_is_recorded():
     model = ScriptedModel([{"correct": True, "reason": "same school", "extracted_answer": "Hill School"}])
     r = judge_answer(model, "Which school?", "It is Hill School.", "The Hill School")
-    assert (r.status, r.correct, r.reason, r.extracted_answer, r.score) == ("judged", True, "same school", "Hill School", 1.0)
+    got = (r.status, r.correct, r.reason, r.extracted_answer, r.score)
+    assert got == ("judged", True, "same school", "Hill School", 1.0)
     assert r.usage.calls == 1
     assert "The Hill School" in model.calls[0]["messages"][0]["content"]
 
@@ -50,3 +51,19 @@ def test_browsecomp_scorer_counts_unparsed_as_wrong():
     assert m["recall@5"] == 1.0
     m, details = score(q, SystemOutput(answer="Hill School", ranking=["a"]))
     assert m["accuracy"] == 1.0 and details["judge"]["reason"] == "ok"
+
+
+def test_a_failed_judge_scores_zero_and_is_counted_apart():
+    # bug: a judge error dropped the question from the accuracy mean (accuracy over the judged ones only)
+    from sleuth.evals.results import EvalRow, summarize
+
+    q = EvalQuestion(id="1", question="Which school?", answers=["Hill School"], relevance={"a": 1}, gold_doc_ids=["a"])
+    ok = browsecomp_scorer(ScriptedModel([Verdict(correct=True, reason="ok", extracted_answer="Hill School")]))
+    failed = browsecomp_scorer(ScriptedModel([ModelConnectionError("judge server died")]))
+    rows = []
+    for i, scorer in enumerate([ok, failed]):
+        m, details = scorer(q, SystemOutput(answer="Hill School", ranking=["a"]))
+        rows.append(EvalRow(id=str(i), status="ok", metrics=m, details=details))
+    assert rows[1].metrics["accuracy"] == 0.0 and rows[1].details["judge"]["status"] == "error"
+    s = summarize(rows)
+    assert s["metrics"]["accuracy"] == 0.5 and s["n_judge_errors"] == 1 and s["n_errors"] == 0

@@ -52,7 +52,8 @@ def test_ndcg_at_10_by_hand():
 
 
 def test_recall_at_k_and_mrr_by_hand():
-    s = M.ranking_scores({"a": 1, "b": 1, "c": 1, "d": 1}, ["x", "a", "y", "b", "c"], ["recall@2", "recall@5", "mrr@10"])
+    rel = {"a": 1, "b": 1, "c": 1, "d": 1}
+    s = M.ranking_scores(rel, ["x", "a", "y", "b", "c"], ["recall@2", "recall@5", "mrr@10"])
     assert s["recall@2"] == 0.25  # 1 of 4 relevant in the top 2
     assert s["recall@5"] == 0.75
     assert s["mrr@10"] == 0.5  # first relevant at rank 2
@@ -80,7 +81,8 @@ def test_sufficiency_at_k():
 
 def test_evidence_recall_from_trace_events():
     events = [
-        TraceEvent(kind="tool", name="grep", args={"pattern": "x"}, preview="Alpha.txt:3: ... Beta.txt:9: ..."),
+        TraceEvent(kind="tool", name="grep", args={"pattern": "x"}, preview="Alpha.txt:3: ... Beta.txt:9: ...",
+                   data={"truncated": False, "doc_ids": ["Alpha.txt", "Beta.txt"]}),
         TraceEvent(kind="tool", name="read", args={"doc_id": "Alpha.txt"}, preview="Alpha ..."),
         TraceEvent(kind="tool", name="read", args={"doc_id": "Gamma.txt"}, error="DocumentNotFoundError"),
         TraceEvent(kind="llm", name="chat", args={"doc_id": "Gamma.txt"}),
@@ -103,3 +105,55 @@ def test_precision_map_and_unknown_metric():
 
     with pytest.raises(ConfigError, match="unknown ranking metric"):
         M.ranking_scores({"a": 1}, ["a"], ["ndcg"])
+
+
+def test_evidence_seen_is_exact_doc_ids_not_substrings():
+    # bug: "Texas.txt" counted as seen when "Paris, Texas.txt" was shown (substring search over the text)
+    shown = TraceEvent(kind="tool", name="search", args={"query": "texas"},
+                       preview="1. Paris, Texas.txt (score 3.1): ...", data={"doc_ids": ["Paris, Texas.txt"]})
+    retrieval = TraceEvent(kind="retrieval", name="bm25", preview="Paris, Texas.txt",
+                           data={"hits": [{"doc_id": "Paris, Texas.txt", "score": 2.0}]})
+    for events in ([shown], [retrieval]):
+        assert M.evidence_recall(events, ["Texas.txt"])["evidence_seen"] == 0.0
+        assert M.evidence_recall(events, ["Paris, Texas.txt"])["evidence_seen"] == 1.0
+    # a result's text (beyond the 300-character preview too) is not searched; only its structured doc ids count
+    text_only = TraceEvent(kind="tool", name="grep", preview="Texas.txt:1: ...")
+    assert M.evidence_recall([text_only], ["Texas.txt"])["evidence_seen"] == 0.0
+    # a failed call, and an ls listing (names, not text), show no evidence
+    failed = TraceEvent(kind="tool", name="search", error="bad", data={"doc_ids": ["Texas.txt"]})
+    listing = TraceEvent(kind="tool", name="ls", data={"doc_ids": ["Texas.txt"]})
+    assert M.evidence_recall([failed, listing], ["Texas.txt"])["evidence_seen"] == 0.0
+
+
+def test_tool_events_record_the_doc_ids_a_real_search_showed(tmp_path):
+    from sleuth.corpus import Corpus
+    from sleuth.retrieval.bm25 import BM25Retriever
+    from sleuth.tools.base import Toolkit
+    from sleuth.tools.grep import grep_tool
+    from sleuth.tools.search import search_tools
+    from sleuth.tracing.tracer import MemoryTracer
+
+    (tmp_path / "Paris, Texas.txt").write_text("Paris, Texas is a 1984 road movie by Wim Wenders.\n" * 30, "utf-8")
+    (tmp_path / "Texas.txt").write_text("Texas is a state in the South Central United States.\n", "utf-8")
+    (tmp_path / "Wim Wenders.txt").write_text("Wim Wenders is a German filmmaker; he directed a road movie.\n", "utf-8")
+    corpus = Corpus(tmp_path)
+    kit = Toolkit([*search_tools(corpus, {"bm25": BM25Retriever.open(corpus)}), grep_tool(corpus)])
+    tracer = MemoryTracer()
+    kit.invoke("search", {"query": "road movie Wenders", "k": 2}, tracer=tracer)
+    kit.invoke("grep", {"pattern": "filmmaker"}, tracer=tracer)
+    search_ev, grep_ev = tracer.events
+    assert set(search_ev.data["doc_ids"]) == {"Paris, Texas.txt", "Wim Wenders.txt"}
+    assert grep_ev.data["doc_ids"] == ["Wim Wenders.txt"]
+    got = M.evidence_recall(tracer.events, ["Texas.txt", "Wim Wenders.txt"])
+    assert got == {"evidence_read": 0.0, "evidence_seen": 0.5}
+
+
+def test_means_count_errored_questions_as_zero():
+    got = M.means([{"f1": 1.0, "em": 1.0}, {"f1": 0.5}], n_errors=2)
+    assert got == {"f1": 0.375, "em": pytest.approx(1 / 3, abs=1e-4)}
+    assert M.means([{"judge_unparsed": 1.0}], n_errors=3) == {"judge_unparsed": 1.0}  # a diagnostic, not a score
+    assert M.means([], n_errors=2) == {}
+
+
+def test_drop_identical_ids_as_beir_does():
+    assert M.drop_identical("q1", ["q1", "d2", "q1x"]) == ["d2", "q1x"]

@@ -20,8 +20,8 @@ from sleuth.records import TraceEvent, Usage
 
 def make_set(n: int = 6) -> EvalSet:
     qs = [
-        EvalQuestion(id=f"q{i}", question=f"where is d{i}?", answers=[f"d{i}"], relevance={f"d{i}": 1}, gold_doc_ids=[f"d{i}"],
-                     supporting_titles=[f"d{i}"])
+        EvalQuestion(id=f"q{i}", question=f"where is d{i}?", answers=[f"d{i}"], relevance={f"d{i}": 1},
+                     gold_doc_ids=[f"d{i}"], supporting_titles=[f"d{i}"])
         for i in range(n)
     ]
     return EvalSet(name="toy", kind="retrieval", questions=qs, checksum="abc")
@@ -47,7 +47,8 @@ class LookupSystem:
         ranking = [gold, "x"] if i % 2 == 0 else ["x", gold]
         events = [TraceEvent(kind="llm", name="chat", usage=Usage.one_call(10, 2, None, "local_tokenizer")),
                   TraceEvent(kind="tool", name="read", args={"doc_id": gold})]
-        return SystemOutput(answer=gold, ranking=ranking, cited=[gold], usage=Usage.one_call(10, 2, None, "local_tokenizer"), events=events)
+        usage = Usage.one_call(10, 2, None, "local_tokenizer")
+        return SystemOutput(answer=gold, ranking=ranking, cited=[gold], usage=usage, events=events)
 
 
 CONFIG = RunConfig(task="toy", data_checksum="abc", system={"method": "lookup", "k": 10})
@@ -55,7 +56,8 @@ CONFIG = RunConfig(task="toy", data_checksum="abc", system={"method": "lookup", 
 
 def test_rows_manifest_summary(tmp_path: Path):
     out = tmp_path / "run"
-    res = run_eval(make_set(), LookupSystem(), retrieval_scorer(("mrr@10",)), out, CONFIG, primary="mrr@10", progress=False)
+    res = run_eval(make_set(), LookupSystem(), retrieval_scorer(("mrr@10",)), out, CONFIG, primary="mrr@10",
+                   progress=False)
     rows = read_rows(out)
     assert [r.id for r in rows] == [f"q{i}" for i in range(6)]
     assert rows[1].metrics == {"mrr@10": 0.5} and rows[0].metrics == {"mrr@10": 1.0}
@@ -88,24 +90,34 @@ def test_resume_with_a_different_configuration_is_refused(tmp_path: Path):
     out = tmp_path / "run"
     run_eval(make_set(2), LookupSystem(), retrieval_scorer(), out, CONFIG, progress=False)
     other = CONFIG.model_copy(update={"system": {"method": "dense", "k": 10}})
-    with pytest.raises(RunConfigMismatchError, match="system.method: 'lookup' .* vs 'dense'") as e:
+    with pytest.raises(RunConfigMismatchError, match=r"system\.method: 'lookup' .* vs 'dense'") as e:
         run_eval(make_set(2), LookupSystem(), retrieval_scorer(), out, other, resume=True, progress=False)
     assert "new --out" in e.value.hint
+    zzz = CONFIG.model_copy(update={"data_checksum": "zzz"})
     with pytest.raises(RunConfigMismatchError, match="data_checksum"):
-        run_eval(make_set(2), LookupSystem(), retrieval_scorer(), out, CONFIG.model_copy(update={"data_checksum": "zzz"}), resume=True, progress=False)
+        run_eval(make_set(2), LookupSystem(), retrieval_scorer(), out, zzz, resume=True, progress=False)
     with pytest.raises(RunConfigMismatchError, match="seed"):
-        run_eval(make_set(2), LookupSystem(), retrieval_scorer(), out, CONFIG.model_copy(update={"seed": 3}), resume=True, progress=False)
+        run_eval(make_set(2), LookupSystem(), retrieval_scorer(), out, CONFIG.model_copy(update={"seed": 3}),
+                 resume=True, progress=False)
 
 
 def test_failed_question_is_a_row_and_is_retried_on_resume(tmp_path: Path):
     out = tmp_path / "run"
-    res = run_eval(make_set(3), LookupSystem(fail_on="q1"), retrieval_scorer(), out, CONFIG, progress=False)
-    assert res.summary["errors"] == 1
-    err = [r for r in read_rows(out) if r.status == "error"][0]
+    res = run_eval(make_set(3), LookupSystem(fail_on="q1"), retrieval_scorer(("mrr@10",)), out, CONFIG, progress=False,
+                   primary="mrr@10")
+    # bug: the errored question was dropped from the mean; as in the official HotpotQA script it counts 0:
+    # q0 1.0, q1 error, q2 1.0 -> 2/3 (not 1.0)
+    assert res.summary["metrics"]["mrr@10"] == pytest.approx(2 / 3, abs=1e-4)
+    assert res.summary["errors"] == 1 and res.summary["n_errors"] == 1
+    md = write_report([out], tmp_path / "rep", html_page=False)["markdown"]
+    assert "| n_errors |" in md and md.rstrip().count("| 1 |") >= 1
+    err = next(r for r in read_rows(out) if r.status == "error")
     assert err.id == "q1" and "backend exploded" in (err.error or "")
     system = LookupSystem()
-    res = run_eval(make_set(3), system, retrieval_scorer(), out, CONFIG, resume=True, progress=False)
+    res = run_eval(make_set(3), system, retrieval_scorer(("mrr@10",)), out, CONFIG, resume=True, progress=False,
+                   primary="mrr@10")
     assert system.calls == ["q1"] and res.summary["errors"] == 0 and res.summary["ok"] == 3
+    assert res.summary["metrics"]["mrr@10"] == pytest.approx((1 + 0.5 + 1) / 3, abs=1e-4)
 
 
 def test_interrupted_run_keeps_finished_rows_and_resumes(tmp_path: Path):
@@ -123,10 +135,12 @@ def test_interrupted_run_keeps_finished_rows_and_resumes(tmp_path: Path):
 
 def test_concurrency_and_seeded_order(tmp_path: Path):
     system = LookupSystem()
-    res = run_eval(make_set(8), system, retrieval_scorer(), tmp_path / "a", CONFIG.model_copy(update={"seed": 7}), concurrency=3, limit=5, progress=False)
+    seeded = CONFIG.model_copy(update={"seed": 7})
+    res = run_eval(make_set(8), system, retrieval_scorer(), tmp_path / "a", seeded, concurrency=3, limit=5,
+                   progress=False)
     assert res.summary["ok"] == 5 and len(set(system.calls)) == 5
     again = LookupSystem()
-    run_eval(make_set(8), again, retrieval_scorer(), tmp_path / "b", CONFIG.model_copy(update={"seed": 7}), limit=5, progress=False)
+    run_eval(make_set(8), again, retrieval_scorer(), tmp_path / "b", seeded, limit=5, progress=False)
     assert set(again.calls) == set(system.calls) and again.calls != [f"q{i}" for i in range(5)]
     with pytest.raises(ConfigError):
         run_eval(make_set(2), LookupSystem(), retrieval_scorer(), tmp_path / "c", CONFIG, concurrency=0)
@@ -159,3 +173,12 @@ def test_traces_are_saved_per_question(tmp_path: Path):
     events = read_trace(out / row.details["trace"])
     assert [e.kind for e in events] == ["llm", "tool"] and events[1].args == {"doc_id": "d0"}
     assert trace_path(out, "a/b c").name.startswith("a_b_c-")
+
+
+def test_beir_scoring_ignores_the_document_that_is_the_query():
+    # bug: BEIR's rule (EvaluateRetrieval.evaluate, ignore_identical_ids=True) was not applied, so a corpus
+    # holding the query itself (ArguAna, Quora, ...) pushed the relevant documents down
+    q = EvalQuestion(id="q7", question="q", relevance={"d2": 1}, gold_doc_ids=["d2"])
+    out = SystemOutput(ranking=["q7", "d2", "d3"])
+    assert retrieval_scorer(("ndcg@10", "mrr@10"))(q, out)[0] == {"ndcg@10": 1.0, "mrr@10": 1.0}
+    assert retrieval_scorer(("mrr@10",), ignore_identical_ids=False)(q, out)[0] == {"mrr@10": 0.5}

@@ -70,7 +70,9 @@ def _run(opts: Any, out: Path | None, limit: int | None, resume: bool, concurren
         metrics = "  ".join(f"{k} {v:.4f}" for k, v in s["metrics"].items() if isinstance(v, float))
         text = (
             f"{prepared.eval_set.name} · {prepared.label}: {s['ok']} questions ({result.ran} run now, {result.skipped} "
-            f"already done), {s['errors']} errors\n{metrics}\n"
+            f"already done), {s['n_errors']} errors (each counts 0 in the means)"
+            + (f", {s['n_judge_errors']} judge errors (scored 0)" if s.get("n_judge_errors") else "")
+            + f"\n{metrics}\n"
             f"tokens/q {s['tokens_per_question']}  cost {s['cost']}  LLM calls/q {s['llm_calls_per_question']}  "
             f"tool calls/q {s['tool_calls_per_question']}  s/q {s['seconds_per_question']}\n"
             + (f"skipped {len(prepared.eval_set.bad)} bad records (see {result.run_dir}/bad_records.jsonl)\n" if prepared.eval_set.bad else "")

@@ -86,9 +86,11 @@ def _retrieval_system(opts: Options, corpus: Any, chat_model: Any) -> RetrievalS
     reranker = None
     if opts.rerank:
         try:
-            from sleuth.rerank import get_reranker  # type: ignore[attr-defined]
+            from sleuth.rerank import get_reranker
         except ImportError:
-            raise ConfigError("rerankers are not available in this build of sleuth", hint="run without --rerank") from None
+            raise ConfigError(
+                "rerankers are not available in this build of sleuth", hint="run without --rerank"
+            ) from None
         reranker = get_reranker(opts.rerank, model=chat_model)
     return RetrievalSystem(retriever, corpus, k=opts.k, reranker=reranker, rerank_depth=opts.rerank_depth)
 
@@ -121,21 +123,41 @@ def _tool_catalog(es: EvalSet, chat_model: Any) -> Any:
 
 
 def _agent_system(opts: Options, corpus: Any, chat_model: Any) -> AgentSystem:
-    from sleuth.agents import Agent  # type: ignore[attr-defined]
+    from sleuth.agents import Agent
 
-    agent = Agent.for_corpus(corpus, model=chat_model, agent=opts.agent)
+    agent = Agent.for_corpus(corpus, model=chat_model, agent=opts.agent or "router")
     return AgentSystem(agent, corpus)
 
 
 def prepare(opts: Options, *, chat_model: Any = None, judge: Any = None) -> Prepared:
     """Load the data, build the corpus and the system. ``chat_model``/``judge`` may be injected (tests)."""
-    from sleuth.evals.corpora import corpus_for
-
     es = load_data(opts)
-    needs_model = bool(opts.agent) or opts.method in ("sira", "llm-query") or (bool(opts.rerank) and opts.rerank != "icr")
-    if chat_model is None and (needs_model or opts.model):
-        chat_model = _model(opts.model) if needs_model else None
-    system_cfg: dict[str, Any] = {
+    chat_model = _chat_model(opts, chat_model)
+    system_cfg = system_config(opts, chat_model)
+    corpus, corpus_info = _corpus(es, opts)
+    system = _system(es, opts, corpus, chat_model)
+    scorer, primary, judge = _scorer(es, opts, corpus, judge)
+    judge_name = getattr(judge, "model", None) if judge is not None else None
+    checksum = es.checksum + (f"+corpus:{corpus_info.get('fingerprint')}" if es.kind == "browsecomp" else "")
+    config = RunConfig(
+        task=opts.task, data_checksum=checksum, system=system_cfg, seed=opts.seed, judge_model=judge_name
+    )
+    return Prepared(es, system, scorer, config, primary, corpus_info, system_label(system_cfg))
+
+
+def _chat_model(opts: Options, injected: Any) -> Any:
+    """The injected model, else one from ``--model`` when the system needs a model (agents, sira, llm-query,
+    model rerankers); ``None`` otherwise."""
+    if injected is not None:
+        return injected
+    model_rerank = bool(opts.rerank) and opts.rerank != "icr"
+    needs_model = bool(opts.agent) or opts.method in ("sira", "llm-query") or model_rerank
+    return _model(opts.model) if needs_model else None
+
+
+def system_config(opts: Options, chat_model: Any) -> dict[str, Any]:
+    """What decides the system's numbers (``RunConfig.system``)."""
+    return {
         "agent": opts.agent,
         "method": None if opts.agent else (opts.method or "bm25"),
         "rerank": opts.rerank,
@@ -146,41 +168,44 @@ def prepare(opts: Options, *, chat_model: Any = None, judge: Any = None) -> Prep
         "subset": opts.subset,
         **{k: v for k, v in opts.extra.items() if k != "retriever"},
     }
-    corpus_info: dict[str, Any] = {}
-    corpus = None
+
+
+def _corpus(es: EvalSet, opts: Options) -> tuple[Any, dict[str, Any]]:
+    """The searchable corpus (none for tool sets, whose catalog is built by the system) and its description."""
+    from sleuth.evals.corpora import corpus_for
+
     if es.kind == "tools":
-        system: System = ToolRetrievalSystem(_tool_catalog(es, chat_model), opts.method or "bm25", opts.k)
-        corpus_info = {"tools": len(es.tools)}
-    else:
-        if es.kind == "browsecomp" and not (es.corpus_dir or es.corpus_jsonl):
-            raise DataError(
-                "BrowseComp-Plus needs the corpus to search",
-                hint="pass --corpus with the BrowseComp-Plus documents (a sleuth corpus folder or a JSONL file)",
-            )
-        corpus = corpus_for(es, opts.cache_dir, progress=opts.progress)
-        corpus_info = {"root": str(corpus.root), "documents": len(corpus), "fingerprint": corpus.fingerprint()}
-        if opts.agent:
-            system = _agent_system(opts, corpus, chat_model)
-        else:
-            system = _retrieval_system(opts, corpus, chat_model)
+        return None, {"tools": len(es.tools)}
+    if es.kind == "browsecomp" and not (es.corpus_dir or es.corpus_jsonl):
+        raise DataError(
+            "BrowseComp-Plus needs the corpus to search",
+            hint="pass --corpus with the BrowseComp-Plus documents (a sleuth corpus folder or a JSONL file)",
+        )
+    corpus = corpus_for(es, opts.cache_dir, progress=opts.progress)
+    return corpus, {"root": str(corpus.root), "documents": len(corpus), "fingerprint": corpus.fingerprint()}
+
+
+def _system(es: EvalSet, opts: Options, corpus: Any, chat_model: Any) -> System:
+    if es.kind == "tools":
+        return ToolRetrievalSystem(_tool_catalog(es, chat_model), opts.method or "bm25", opts.k)
+    if opts.agent:
+        return _agent_system(opts, corpus, chat_model)
+    return _retrieval_system(opts, corpus, chat_model)
+
+
+def _scorer(es: EvalSet, opts: Options, corpus: Any, judge: Any) -> tuple[Scorer, str, Any]:
+    """The task's scorer, its primary metric and the judge model (BrowseComp agents with reference answers)."""
     to_doc = corpus.doc_id_for if corpus is not None else None
     if es.kind == "qa":
-        scorer = qa_scorer(to_doc_id=to_doc)
-        primary = "f1" if opts.agent else "recall@5"
-    elif es.kind == "retrieval":
-        scorer, primary = retrieval_scorer(), "ndcg@10"
-    elif es.kind == "tools":
-        scorer, primary = tools_scorer(), "ndcg@10"
-    else:
-        if judge is None and opts.agent and any(q.answers for q in es.questions):
-            judge = _model(opts.judge_model or opts.model)
-        scorer = browsecomp_scorer(judge, to_doc_id=to_doc)
-        primary = "accuracy" if opts.agent and judge is not None else "recall@100"
-    judge_name = getattr(judge, "model", None) if judge is not None else None
-    checksum = es.checksum + (f"+corpus:{corpus_info.get('fingerprint')}" if es.kind == "browsecomp" else "")
-    config = RunConfig(task=opts.task, data_checksum=checksum, system=system_cfg, seed=opts.seed, judge_model=judge_name)
-    label = system_label(system_cfg)
-    return Prepared(es, system, scorer, config, primary, corpus_info, label)
+        return qa_scorer(to_doc_id=to_doc), "f1" if opts.agent else "recall@5", judge
+    if es.kind == "retrieval":
+        return retrieval_scorer(), "ndcg@10", judge
+    if es.kind == "tools":
+        return tools_scorer(), "ndcg@10", judge
+    if judge is None and opts.agent and any(q.answers for q in es.questions):
+        judge = _model(opts.judge_model or opts.model)
+    primary = "accuracy" if opts.agent and judge is not None else "recall@100"
+    return browsecomp_scorer(judge, to_doc_id=to_doc), primary, judge
 
 
 def system_label(cfg: dict[str, Any]) -> str:
@@ -203,4 +228,14 @@ def default_out_dir(opts: Options) -> Path:
     return Path("eval-runs") / f"{opts.task}-{name}-{what}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
-__all__ = ["TASKS", "Options", "Prepared", "TraceEvent", "default_out_dir", "load_data", "prepare", "system_label"]
+__all__ = [
+    "TASKS",
+    "Options",
+    "Prepared",
+    "TraceEvent",
+    "default_out_dir",
+    "load_data",
+    "prepare",
+    "system_config",
+    "system_label",
+]

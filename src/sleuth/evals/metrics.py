@@ -14,7 +14,11 @@
   same pytrec_eval. Rankings are passed as rank-derived scores so trec_eval never re-orders a system's ties.
 * Sufficiency@k for tool retrieval: 1 when every gold tool is in the top k, else 0.
 * Evidence recall from a trace: which gold documents the agent read (``read`` tool calls), and which it at
-  least saw in a search/grep result.
+  least saw (a search/grep result or a retrieval step), by exact doc id from the events' structured data.
+* Means over questions: an errored question counts as 0 in every mean (the official HotpotQA script's rule);
+  the runner reports the number of errors apart.
+* BEIR's identical-id rule: a retrieved document whose id equals the query id is ignored (``EvaluateRetrieval
+  .evaluate(ignore_identical_ids=True)``, BEIR's default), see :func:`drop_identical`.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from __future__ import annotations
 import re
 import string
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from sleuth.records import TraceEvent
@@ -90,7 +94,8 @@ def set_prf(predicted: Iterable[Any], gold: Iterable[Any], prefix: str = "sp") -
     prec = tp / (tp + fp) if tp + fp > 0 else 0.0
     rec = tp / (tp + fn) if tp + fn > 0 else 0.0
     f1 = 2 * prec * rec / (prec + rec) if prec + rec > 0 else 0.0
-    return {f"{prefix}_precision": prec, f"{prefix}_recall": rec, f"{prefix}_f1": f1, f"{prefix}_em": float(fp + fn == 0)}
+    em = float(fp + fn == 0)
+    return {f"{prefix}_precision": prec, f"{prefix}_recall": rec, f"{prefix}_f1": f1, f"{prefix}_em": em}
 
 
 def supporting_paragraphs(predicted_titles: Iterable[str], gold_titles: Iterable[str]) -> dict[str, float]:
@@ -121,7 +126,9 @@ def _parse(metric: str) -> tuple[str, int]:
     if not k.isdigit() or int(k) < 1 or (name not in _NAMES and name != "mrr"):
         from sleuth.errors import ConfigError
 
-        raise ConfigError(f"unknown ranking metric {metric!r}", hint="use ndcg@K, recall@K, precision@K, map@K or mrr@K")
+        raise ConfigError(
+            f"unknown ranking metric {metric!r}", hint="use ndcg@K, recall@K, precision@K, map@K or mrr@K"
+        )
     return name, int(k)
 
 
@@ -135,6 +142,12 @@ def rank_scores(ranking: Sequence[str]) -> dict[str, float]:
     return out
 
 
+def drop_identical(query_id: str, ranking: Sequence[str]) -> list[str]:
+    """The ranking without the document whose id is the query's own (BEIR ignores it: in ArguAna, Quora,
+    CQADupStack ... the query text is itself a corpus document)."""
+    return [d for d in ranking if d != query_id]
+
+
 def ranking_scores(
     relevance: dict[str, int], ranking: Sequence[str], metrics: Sequence[str] = ("ndcg@10", "mrr@10", "recall@100")
 ) -> dict[str, float]:
@@ -144,7 +157,7 @@ def ranking_scores(
 
 
 def ranking_scores_many(
-    qrels: dict[str, dict[str, int]], rankings: dict[str, Sequence[str]], metrics: Sequence[str]
+    qrels: Mapping[str, Mapping[str, int]], rankings: Mapping[str, Sequence[str]], metrics: Sequence[str]
 ) -> dict[str, list[float]]:
     """Per-query values, in ``qrels`` order, for the queries with at least one relevant document (a query
     without a ranking scores 0). trec_eval's definitions: linear-gain nDCG, relevant = grade ≥ 1."""
@@ -161,7 +174,8 @@ def ranking_scores_many(
     for m, (name, k) in parsed.items():
         by_cut.setdefault(k if name == "mrr" else None, []).append(m)
     for cut, names in by_cut.items():
-        run = {qid: rank_scores(list(rankings.get(qid) or [])[:cut] if cut else list(rankings.get(qid) or [])) for qid in q}
+        run = {qid: rank_scores(list(rankings.get(qid) or [])[:cut] if cut else list(rankings.get(qid) or []))
+               for qid in q}
         run = {qid: r for qid, r in run.items() if r}
         if not run:
             continue
@@ -187,7 +201,7 @@ def sufficiency_at_k(gold: Iterable[str], ranking: Sequence[str], k: int) -> flo
 # -- evidence from a trace ------------------------------------------------------------------------------------
 
 READ_TOOLS = ("read", "read_document", "open")
-SEARCH_TOOLS = ("grep", "search", "bm25", "dense", "hybrid", "sira", "ls")
+SEARCH_TOOLS = ("grep", "search", "bm25", "dense", "hybrid", "sira")
 DOC_ARG_KEYS = ("doc_id", "doc_ids", "path", "paths", "id", "ids", "document")
 
 
@@ -202,23 +216,6 @@ def _arg_doc_ids(args: dict[str, Any]) -> list[str]:
     return out
 
 
-def _result_text(e: TraceEvent) -> str:
-    parts = [e.preview]
-    for key in ("doc_ids", "hits", "results"):
-        v = e.data.get(key)
-        if v is not None:
-            parts.append(str(v))
-    return "\n".join(parts)
-
-
-def _shows_documents(e: TraceEvent) -> bool:
-    """A successful search-like tool call, or a retrieval step of a strategy graph (sira, iter-retgen), whose
-    passages go into the model's prompt."""
-    if e.error:
-        return False
-    return (e.kind == "tool" and e.name in SEARCH_TOOLS) or e.kind == "retrieval"
-
-
 def docs_read(events: Iterable[TraceEvent]) -> list[str]:
     """Doc ids passed to successful ``read``-like tool calls, in order, deduplicated."""
     seen: dict[str, None] = {}
@@ -229,9 +226,34 @@ def docs_read(events: Iterable[TraceEvent]) -> list[str]:
     return list(seen)
 
 
-def evidence_recall(events: Sequence[TraceEvent], gold_doc_ids: Iterable[str], *, to_doc_id: Any = None) -> dict[str, float]:
-    """``evidence_read``: share of gold docs the agent read; ``evidence_seen``: share it read or saw in a
-    search/grep result or a strategy's retrieval step (the preview or the event's ``data``).
+def docs_shown(events: Iterable[TraceEvent]) -> list[str]:
+    """Doc ids whose text reached the model, from the events' structured data only: a successful search-like
+    tool call's ``data["doc_ids"]`` (recorded by :meth:`sleuth.tools.base.Tool.invoke`: a search hit's
+    snippet, a grep match's line) and a strategy's retrieval step's ``data["hits"][i]["doc_id"]`` (sira,
+    iter-retgen: passages put in the prompt). In order, deduplicated. ``ls`` listings show names, not text,
+    and do not count; a trace written before tool events carried ``doc_ids`` yields only its retrieval steps."""
+    seen: dict[str, None] = {}
+    for e in events:
+        if e.error:
+            continue
+        if e.kind == "tool" and e.name in SEARCH_TOOLS:
+            ids = e.data.get("doc_ids")
+            for d in ids if isinstance(ids, list) else []:
+                if isinstance(d, str):
+                    seen.setdefault(d, None)
+        elif e.kind == "retrieval":
+            hits = e.data.get("hits")
+            for h in hits if isinstance(hits, list) else []:
+                if isinstance(h, dict) and isinstance(h.get("doc_id"), str):
+                    seen.setdefault(h["doc_id"], None)
+    return list(seen)
+
+
+def evidence_recall(
+    events: Sequence[TraceEvent], gold_doc_ids: Iterable[str], *, to_doc_id: Any = None
+) -> dict[str, float]:
+    """``evidence_read``: share of gold docs the agent read; ``evidence_seen``: share it read or was shown
+    (:func:`docs_shown`). Doc ids are compared exactly (``Texas.txt`` is not ``Paris, Texas.txt``).
 
     ``gold_doc_ids`` are corpus doc ids; pass ``to_doc_id`` (original id → doc id) when they are original ids.
     """
@@ -239,12 +261,36 @@ def evidence_recall(events: Sequence[TraceEvent], gold_doc_ids: Iterable[str], *
     if not gold:
         return {}
     read = set(docs_read(events))
-    seen_text = "\n".join(_result_text(e) for e in events if _shows_documents(e))
+    seen = read | set(docs_shown(events))
     n_read = sum(1 for g in gold if g in read)
-    n_seen = sum(1 for g in gold if g in read or g in seen_text)
+    n_seen = sum(1 for g in gold if g in seen)
     return {"evidence_read": n_read / len(gold), "evidence_seen": n_seen / len(gold)}
+
+
+# -- means over questions ----------------------------------------------------------------------------------------
+
+DIAGNOSTIC_PREFIX = "judge_"  # rates about the judge itself (judge_unparsed): an errored question has none
 
 
 def mean(values: Iterable[float | None]) -> float | None:
     vals = [v for v in values if isinstance(v, int | float)]
     return sum(vals) / len(vals) if vals else None
+
+
+def means(
+    per_question: Sequence[Mapping[str, float]], n_errors: int = 0, digits: int | None = 4
+) -> dict[str, float | None]:
+    """Mean of each metric over the questions that have it, with every errored question counted as 0 (as the
+    official HotpotQA script scores a question without a prediction), except the ``judge_*`` diagnostics.
+    ``per_question`` holds the metrics of the questions that ran; ``n_errors`` counts those that failed."""
+    names: dict[str, None] = {}
+    for m in per_question:
+        for k in m:
+            names.setdefault(k, None)
+    out: dict[str, float | None] = {}
+    for k in names:
+        vals = [float(m[k]) for m in per_question if k in m]
+        n = len(vals) + (0 if k.startswith(DIAGNOSTIC_PREFIX) else n_errors)
+        v = sum(vals) / n if n else None
+        out[k] = round(v, digits) if v is not None and digits is not None else v
+    return out

@@ -18,6 +18,7 @@ from sleuth.evals.results import read_manifest, read_rows, summarize
 
 REPORT_MD = "report.md"
 REPORT_HTML = "report.html"
+MANIFEST_KEYS = ("sleuth_version", "git_commit", "created", "config", "limit", "bad_records", "corpus")
 
 
 def _label(manifest: dict[str, Any]) -> str:
@@ -46,7 +47,7 @@ def load_runs(run_dirs: list[str | Path]) -> list[dict[str, Any]]:
                 "primary": summary["metrics"].get(primary),
                 "summary": summary,
                 "seconds": [r.seconds for r in rows if r.status == "ok"],
-                "manifest": {k: manifest.get(k) for k in ("sleuth_version", "git_commit", "created", "config", "limit", "bad_records", "corpus")},
+                "manifest": {k: manifest.get(k) for k in MANIFEST_KEYS},
             }
         )
     return runs
@@ -73,7 +74,9 @@ def _table(runs: list[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
         for k in r["summary"]["metrics"]:
             names.setdefault(k, None)
     metric_names = sorted(names, key=lambda k: (k != runs[0]["primary_metric"], k))
-    header = ["run", "system", "questions", *metric_names, "tokens/q", "cost", "LLM calls/q", "tool calls/q", "s/q", "p90 s", "errors"]
+    judged = any(r["summary"].get("judge") for r in runs)
+    header = ["run", "system", "questions", *metric_names, "tokens/q", "cost", "LLM calls/q", "tool calls/q", "s/q",
+              "p90 s", "n_errors", *(["n_judge_errors"] if judged else [])]
     rows = []
     for r in runs:
         s = r["summary"]
@@ -82,7 +85,7 @@ def _table(runs: list[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
             [
                 Path(r["run_dir"]).name,
                 r["label"],
-                str(s["ok"]),
+                str(s["questions"]),
                 *(_fmt(s["metrics"].get(m)) for m in metric_names),
                 _fmt(s["tokens_per_question"], 0),
                 cost,
@@ -91,6 +94,7 @@ def _table(runs: list[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
                 _fmt(s["seconds_per_question"], 3),
                 _fmt(s["seconds_p90"], 3),
                 str(s["errors"]),
+                *([str(s.get("n_judge_errors", 0))] if judged else []),
             ]
         )
     return header, rows
@@ -100,7 +104,8 @@ def render_markdown(runs: list[dict[str, Any]]) -> str:
     lines = ["# sleuth eval report", ""]
     for (task, dataset), group in _groups(runs).items():
         header, rows = _table(group)
-        lines += [f"## {task}: {dataset}", "", f"Primary metric: `{group[0]['primary_metric']}`.", ""]
+        lines += [f"## {task}: {dataset}", "", f"Primary metric: `{group[0]['primary_metric']}`. Errored questions "
+                  "count 0 in every mean; `n_errors` says how many there were.", ""]
         lines.append("| " + " | ".join(header) + " |")
         lines.append("|" + "|".join("---" for _ in header) + "|")
         lines += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in rows]
@@ -111,7 +116,8 @@ def render_markdown(runs: list[dict[str, Any]]) -> str:
         m = r["manifest"]
         lines.append(
             f"- `{r['run_dir']}`: sleuth {m.get('sleuth_version')}, commit {m.get('git_commit') or 'unknown'}, "
-            f"created {m.get('created')}, limit {m.get('limit')}, data checksum {m.get('config', {}).get('data_checksum')}, "
+            f"created {m.get('created')}, limit {m.get('limit')}, "
+            f"data checksum {m.get('config', {}).get('data_checksum')}, "
             f"seed {m.get('config', {}).get('seed')}, skipped records {m.get('bad_records')}"
         )
     return "\n".join(lines) + "\n"
@@ -147,7 +153,8 @@ def plots(runs: list[dict[str, Any]]) -> dict[str, str]:
     for r, lab in zip(runs, labels, strict=True):
         if r["primary"] is not None:
             ax.scatter(r["summary"]["tokens_per_question"], r["primary"], s=50)
-            ax.annotate(lab.replace("\n", " · "), (r["summary"]["tokens_per_question"], r["primary"]), fontsize=7, xytext=(4, 4), textcoords="offset points")
+            xy = (r["summary"]["tokens_per_question"], r["primary"])
+            ax.annotate(lab.replace("\n", " · "), xy, fontsize=7, xytext=(4, 4), textcoords="offset points")
     ax.set_xlabel("tokens per question")
     ax.set_ylabel("primary metric (" + ", ".join(sorted({r["primary_metric"] for r in runs})) + ")")
     ax.set_title("Quality against tokens per question")
@@ -217,13 +224,16 @@ def render_html(runs: list[dict[str, Any]], images: dict[str, str]) -> str:
     return "\n".join(parts)
 
 
-def write_report(run_dirs: list[str | Path], out_dir: str | Path | None = None, *, html_page: bool = True) -> dict[str, Any]:
+def write_report(
+    run_dirs: list[str | Path], out_dir: str | Path | None = None, *, html_page: bool = True
+) -> dict[str, Any]:
     """Write ``report.md`` (and ``report.html``) into ``out_dir`` (default: the single run's directory, or
     ``./sleuth-eval-report`` for several). Returns the JSON form: paths and each run's summary."""
     from sleuth.fsutil import atomic_write_text
 
     runs = load_runs(run_dirs)
-    out = Path(out_dir) if out_dir is not None else (Path(run_dirs[0]) if len(run_dirs) == 1 else Path("sleuth-eval-report"))
+    default = Path(run_dirs[0]) if len(run_dirs) == 1 else Path("sleuth-eval-report")
+    out = Path(out_dir) if out_dir is not None else default
     out.mkdir(parents=True, exist_ok=True)
     md = render_markdown(runs)
     atomic_write_text(out / REPORT_MD, md)

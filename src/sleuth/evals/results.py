@@ -65,11 +65,16 @@ def read_rows(run_dir: str | Path) -> list[EvalRow]:
 def read_manifest(run_dir: str | Path) -> dict[str, Any]:
     path = Path(run_dir) / MANIFEST
     if not path.is_file():
-        raise DataError(f"{run_dir} is not an eval run directory (no {MANIFEST})", hint="pass the --out folder of a `sleuth eval` run")
+        raise DataError(
+            f"{run_dir} is not an eval run directory (no {MANIFEST})",
+            hint="pass the --out folder of a `sleuth eval` run",
+        )
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as e:
-        raise DataError(f"{path} is not valid JSON: {e}", hint="the run directory is damaged; rerun into a new --out") from None
+        raise DataError(
+            f"{path} is not valid JSON: {e}", hint="the run directory is damaged; rerun into a new --out"
+        ) from None
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -81,16 +86,14 @@ def _pct(values: list[float], q: float) -> float:
 
 
 def summarize(rows: list[EvalRow]) -> dict[str, Any]:
-    """Means of every metric over the questions that have it, plus cost/tokens/calls/latency per question."""
+    """Means of every metric, an errored question counting 0 (:func:`sleuth.evals.metrics.means`), the error
+    counts apart (``n_errors``: questions whose system failed; ``n_judge_errors``: answers the judge failed to
+    grade, scored 0), plus cost/tokens/calls/latency per question that ran."""
+    from sleuth.evals.metrics import means
+
     ok = [r for r in rows if r.status == "ok"]
-    names: dict[str, None] = {}
-    for r in ok:
-        for k in r.metrics:
-            names.setdefault(k, None)
-    metrics = {}
-    for k in names:
-        vals = [r.metrics[k] for r in ok if k in r.metrics]
-        metrics[k] = round(sum(vals) / len(vals), 4) if vals else None
+    n_errors = len(rows) - len(ok)
+    metrics = means([r.metrics for r in ok], n_errors)
     usage = Usage()
     for r in ok:
         usage = usage + r.usage
@@ -100,7 +103,9 @@ def summarize(rows: list[EvalRow]) -> dict[str, Any]:
     return {
         "questions": len(rows),
         "ok": len(ok),
-        "errors": len(rows) - len(ok),
+        "errors": n_errors,
+        "n_errors": n_errors,
+        "n_judge_errors": judged.count("error"),
         "metrics": metrics,
         "tokens_per_question": round(usage.total_tokens / n, 1),
         "prompt_tokens_per_question": round(usage.prompt_tokens / n, 1),

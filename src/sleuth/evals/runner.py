@@ -76,7 +76,8 @@ def git_commit() -> str | None:
         head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=src, capture_output=True, text=True, timeout=5)
         if head.returncode != 0:
             return None
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=src, capture_output=True, text=True, timeout=10)
+        status = ["git", "status", "--porcelain", "--untracked-files=no"]
+        dirty = subprocess.run(status, cwd=src, capture_output=True, text=True, timeout=10)
         return head.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
     except (OSError, subprocess.SubprocessError):
         return None
@@ -107,7 +108,9 @@ def _check_resume(run_dir: Path, config: RunConfig, resume: bool) -> dict[str, A
     return old
 
 
-def _row(q: EvalQuestion, out: SystemOutput, seconds: float, metrics: dict[str, float], details: dict[str, Any]) -> EvalRow:
+def _row(
+    q: EvalQuestion, out: SystemOutput, seconds: float, metrics: dict[str, float], details: dict[str, Any]
+) -> EvalRow:
     return EvalRow(
         id=q.id,
         status="ok",
@@ -132,8 +135,13 @@ def _one(system: System, scorer: Scorer, q: EvalQuestion) -> tuple[EvalRow, list
     try:
         out = system(q)
     except Exception as e:  # one failed question must not stop the run; its row says why
-        err = f"{type(e).__name__}: {e}" if isinstance(e, SleuthError) else "".join(traceback.format_exception_only(e)).strip()
-        row = EvalRow(id=q.id, status="error", question=q.question, gold_answers=q.answers, seconds=round(time.perf_counter() - t0, 4), error=err[:2000])
+        if isinstance(e, SleuthError):
+            err = f"{type(e).__name__}: {e}"
+        else:
+            err = "".join(traceback.format_exception_only(e)).strip()
+        seconds = round(time.perf_counter() - t0, 4)
+        row = EvalRow(id=q.id, status="error", question=q.question, gold_answers=q.answers, seconds=seconds,
+                      error=err[:2000])
         return row, []
     seconds = time.perf_counter() - t0
     metrics, details = scorer(q, out)
@@ -175,7 +183,6 @@ def run_eval(
     save_traces: bool = True,
 ) -> RunResult:
     """Run ``system`` on ``es`` and score each question with ``scorer``; rows go to ``out_dir/rows.jsonl``."""
-    from sleuth import __version__
     from sleuth.progress import progress_bar
 
     if concurrency < 1:
@@ -185,20 +192,72 @@ def run_eval(
     run_dir = Path(out_dir).expanduser()
     run_dir.mkdir(parents=True, exist_ok=True)
     old = _check_resume(run_dir, config, resume)
-
-    questions = seeded_order(es.questions, config.seed)
-    if limit is not None:
-        questions = questions[:limit]
-    previous = read_rows(run_dir) if old is not None else []
-    done = {r.id for r in previous if r.status == "ok"}
-    pending = [q for q in questions if q.id not in done]
     primary = primary or "ndcg@10"
 
-    manifest = {
+    questions = select_questions(es, config.seed, limit)
+    wanted = {q.id for q in questions}
+    previous = [r for r in read_rows(run_dir) if r.id in wanted] if old is not None else []
+    done = {r.id for r in previous if r.status == "ok"}
+    pending = [q for q in questions if q.id not in done]
+
+    manifest = _manifest(
+        es, config, old, limit=limit, primary=primary, corpus_info=corpus_info, concurrency=concurrency
+    )
+    atomic_write_text(run_dir / MANIFEST, json.dumps(manifest, indent=2, ensure_ascii=False))
+    atomic_write_text(run_dir / BAD, "".join(b.model_dump_json() + "\n" for b in es.bad))
+    rows_path = run_dir / ROWS
+    _end_torn_line(rows_path)
+
+    live = _LiveMean(es.name, primary, [r for r in previous if r.status == "ok"])
+    with rows_path.open("a", encoding="utf-8") as fh, progress_bar(len(questions), live.describe(), progress) as bar:
+        bar.update(completed=len(questions) - len(pending))
+        lock = threading.Lock()
+
+        def write(done: tuple[EvalRow, list[TraceEvent]]) -> None:
+            row, events = done
+            if events and save_traces:  # the trace first: a row on disk implies its trace is there
+                row.details["trace"] = _write_trace(run_dir, row.id, events)
+            with lock:
+                fh.write(row.model_dump_json() + "\n")
+                fh.flush()
+                live.add(row)
+            bar.advance(1)
+            bar.update(description=live.describe())
+            if on_row is not None:
+                on_row(row)
+
+        _run_pending(system, scorer, pending, concurrency, write)
+
+    summary = summarize([r for r in read_rows(run_dir) if r.id in wanted])
+    summary["primary_metric"] = primary
+    atomic_write_text(run_dir / SUMMARY, json.dumps(summary, indent=2, ensure_ascii=False))
+    return RunResult(run_dir=str(run_dir), summary=summary, ran=len(pending), skipped=len(questions) - len(pending))
+
+
+def select_questions(es: EvalSet, seed: int | None, limit: int | None) -> list[EvalQuestion]:
+    """File order, or shuffled with ``seed``; then the first ``limit``."""
+    questions = seeded_order(es.questions, seed)
+    return questions[:limit] if limit is not None else questions
+
+
+def _manifest(
+    es: EvalSet,
+    config: RunConfig,
+    old: dict[str, Any] | None,
+    *,
+    limit: int | None,
+    primary: str,
+    corpus_info: dict[str, Any] | None,
+    concurrency: int,
+) -> dict[str, Any]:
+    from sleuth import __version__
+
+    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    return {
         "sleuth_version": __version__,
         "git_commit": git_commit(),
-        "created": (old or {}).get("created") or time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "resumed": [*(old or {}).get("resumed", []), time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())] if old else [],
+        "created": (old or {}).get("created") or now,
+        "resumed": [*(old or {}).get("resumed", []), now] if old else [],
         "python": sys.version.split()[0],
         "platform": platform.platform(),
         "config": config.model_dump(mode="json"),
@@ -212,72 +271,70 @@ def run_eval(
         "corpus": corpus_info or {},
         "concurrency": concurrency,
     }
-    atomic_write_text(run_dir / MANIFEST, json.dumps(manifest, indent=2, ensure_ascii=False))
-    atomic_write_text(run_dir / BAD, "".join(b.model_dump_json() + "\n" for b in es.bad))
 
-    rows_path = run_dir / ROWS
-    if rows_path.is_file() and rows_path.stat().st_size:  # a killed run may have left a torn last line
-        with rows_path.open("rb") as fh:
-            fh.seek(-1, 2)
-            torn = fh.read(1) != b"\n"
-        if torn:
-            with rows_path.open("a", encoding="utf-8") as fh:
-                fh.write("\n")
 
-    values = [r.metrics[primary] for r in previous if r.status == "ok" and primary in r.metrics and r.id in {q.id for q in questions}]
-    state = {"sum": sum(values), "n": len(values), "errors": 0}
-    lock = threading.Lock()
+def _end_torn_line(rows_path: Path) -> None:
+    """A killed run may have left a torn last line: end it, so the next row starts on a line of its own."""
+    if not (rows_path.is_file() and rows_path.stat().st_size):
+        return
+    with rows_path.open("rb") as fh:
+        fh.seek(-1, 2)
+        torn = fh.read(1) != b"\n"
+    if torn:
+        with rows_path.open("a", encoding="utf-8") as fh:
+            fh.write("\n")
+
+
+class _LiveMean:
+    """The progress line: the primary metric's running mean (an errored question counts 0, as in the summary)."""
+
+    def __init__(self, name: str, primary: str, previous_ok: list[EvalRow]) -> None:
+        self.name, self.primary = name, primary
+        values = [r.metrics[primary] for r in previous_ok if primary in r.metrics]
+        self.sum, self.n, self.errors = sum(values), len(values), 0
+
+    def add(self, row: EvalRow) -> None:
+        if row.status == "ok" and self.primary in row.metrics:
+            self.sum += row.metrics[self.primary]
+            self.n += 1
+        elif row.status != "ok":
+            self.errors += 1
+            self.n += 1
+
+    def describe(self) -> str:
+        mean = f"{self.sum / self.n:.3f}" if self.n else "-"
+        err = f" errors {self.errors}" if self.errors else ""
+        return f"{self.name} {self.primary} {mean}{err}"
+
+
+def _run_pending(
+    system: System,
+    scorer: Scorer,
+    pending: list[EvalQuestion],
+    concurrency: int,
+    write: Callable[[tuple[EvalRow, list[TraceEvent]]], None],
+) -> None:
+    """Up to ``concurrency`` questions at once; each finished one is written before the next is submitted. On
+    Ctrl-C the queued questions are cancelled and the interrupt propagates."""
+    pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="sleuth-eval")
     interrupted = False
-
-    def describe() -> str:
-        mean = f"{state['sum'] / state['n']:.3f}" if state["n"] else "-"
-        err = f" errors {state['errors']}" if state["errors"] else ""
-        return f"{es.name} {primary} {mean}{err}"
-
-    with rows_path.open("a", encoding="utf-8") as fh, progress_bar(len(questions), describe(), progress) as bar:
-        bar.update(completed=len(questions) - len(pending))
-
-        def write(done: tuple[EvalRow, list[TraceEvent]]) -> None:
-            row, events = done
-            if events and save_traces:  # the trace first: a row on disk implies its trace is there
-                row.details["trace"] = _write_trace(run_dir, row.id, events)
-            with lock:
-                fh.write(row.model_dump_json() + "\n")
-                fh.flush()
-                if row.status == "ok" and primary in row.metrics:
-                    state["sum"] += row.metrics[primary]
-                    state["n"] += 1
-                elif row.status != "ok":
-                    state["errors"] += 1
-            bar.advance(1)
-            bar.update(description=describe())
-            if on_row is not None:
-                on_row(row)
-
-        pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="sleuth-eval")
-        try:
-            queue = iter(pending)
-            running: set[Future[tuple[EvalRow, list[TraceEvent]]]] = set()
-            for q in queue:
-                running.add(pool.submit(_one, system, scorer, q))
-                if len(running) >= concurrency:
-                    break
-            while running:
-                finished, running = wait(running, return_when=FIRST_COMPLETED)
-                for f in finished:
-                    write(f.result())
-                    nxt = next(queue, None)
-                    if nxt is not None:
-                        running.add(pool.submit(_one, system, scorer, nxt))
-        except KeyboardInterrupt:
-            interrupted = True
-            pool.shutdown(wait=False, cancel_futures=True)
-            raise
-        finally:
-            pool.shutdown(wait=not interrupted, cancel_futures=True)
-
-    rows = [r for r in read_rows(run_dir) if r.id in {q.id for q in questions}]
-    summary = summarize(rows)
-    summary["primary_metric"] = primary
-    atomic_write_text(run_dir / SUMMARY, json.dumps(summary, indent=2, ensure_ascii=False))
-    return RunResult(run_dir=str(run_dir), summary=summary, ran=len(pending), skipped=len(questions) - len(pending))
+    try:
+        queue = iter(pending)
+        running: set[Future[tuple[EvalRow, list[TraceEvent]]]] = set()
+        for q in queue:
+            running.add(pool.submit(_one, system, scorer, q))
+            if len(running) >= concurrency:
+                break
+        while running:
+            finished, running = wait(running, return_when=FIRST_COMPLETED)
+            for f in finished:
+                write(f.result())
+                nxt = next(queue, None)
+                if nxt is not None:
+                    running.add(pool.submit(_one, system, scorer, nxt))
+    except KeyboardInterrupt:
+        interrupted = True
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    finally:
+        pool.shutdown(wait=not interrupted, cancel_futures=True)

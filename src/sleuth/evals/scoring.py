@@ -41,7 +41,10 @@ def _safe(fn: Callable[[str], str] | None) -> Callable[[str], str] | None:
     return wrapped
 
 
-def qa_scorer(to_doc_id: Callable[[str], str] | None = None, ranking_metrics: Sequence[str] = ("recall@2", "recall@5", "recall@10")) -> Scorer:
+def qa_scorer(
+    to_doc_id: Callable[[str], str] | None = None,
+    ranking_metrics: Sequence[str] = ("recall@2", "recall@5", "recall@10"),
+) -> Scorer:
     """HotpotQA: answer EM/F1 (when the system answered), supporting-paragraph P/R/F1 of the cited titles,
     recall@k of the ranking against the supporting titles (retrieval systems, which give no answer), and evidence
     read/seen from the trace."""
@@ -61,9 +64,13 @@ def qa_scorer(to_doc_id: Callable[[str], str] | None = None, ranking_metrics: Se
     return score
 
 
-def retrieval_scorer(names: Sequence[str] = RETRIEVAL_METRICS) -> Scorer:
+def retrieval_scorer(names: Sequence[str] = RETRIEVAL_METRICS, *, ignore_identical_ids: bool = True) -> Scorer:
+    """BEIR: ranking metrics against the qrels; a retrieved document whose id is the query id is ignored, as
+    BEIR's ``EvaluateRetrieval.evaluate`` does by default (``ignore_identical_ids=True``)."""
+
     def score(q: EvalQuestion, out: SystemOutput) -> Scored:
-        return M.ranking_scores(q.relevance, out.ranking, list(names)), {}
+        ranking = M.drop_identical(q.id, out.ranking) if ignore_identical_ids else out.ranking
+        return M.ranking_scores(q.relevance, ranking, list(names)), {}
 
     return score
 
@@ -79,10 +86,14 @@ def tools_scorer(names: Sequence[str] = TOOL_METRICS, ks: Sequence[int] = SUFFIC
 
 
 def browsecomp_scorer(
-    judge_model: Any = None, to_doc_id: Callable[[str], str] | None = None, names: Sequence[str] = ("recall@5", "recall@100", "ndcg@10")
+    judge_model: Any = None,
+    to_doc_id: Callable[[str], str] | None = None,
+    names: Sequence[str] = ("recall@5", "recall@100", "ndcg@10"),
 ) -> Scorer:
-    """Judge accuracy (when the question has a reference answer and a judge model is given), ranking metrics
-    against the evidence documents, and evidence read/seen from the trace (against the gold documents)."""
+    """Judge accuracy (when the question has a reference answer and a judge model is given; a verdict that could
+    not be parsed or a judge that failed scores 0, and the summary counts the failures as ``n_judge_errors``),
+    ranking metrics against the evidence documents, and evidence read/seen from the trace (against the gold
+    documents)."""
     from sleuth.evals.judge import judge_answer
 
     to_doc = _safe(to_doc_id)
@@ -96,7 +107,7 @@ def browsecomp_scorer(
         if out.answer is not None and q.answers and judge_model is not None:
             verdict = judge_answer(judge_model, q.question, out.answer, q.answers[0])
             details["judge"] = verdict.model_dump(mode="json")
-            if verdict.status in ("judged", "unparsed"):
+            if verdict.status in ("judged", "unparsed", "error"):  # a failed judge scores 0, counted apart
                 m["accuracy"] = verdict.score
                 m["judge_unparsed"] = float(verdict.status == "unparsed")
         return m, details

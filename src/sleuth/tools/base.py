@@ -161,8 +161,50 @@ def _event(name: str, arguments: Any, result: ToolResult | None, latency: float,
         preview=(result.text[:300] if result else ""),
         latency_s=latency,
         error=error,
-        data={"truncated": result.truncated} if result else {},
+        data=_event_data(result),
     )
+
+
+def _event_data(result: ToolResult | None) -> dict[str, Any]:
+    if result is None:
+        return {}
+    data: dict[str, Any] = {"truncated": result.truncated}
+    if not result.is_error:
+        ids = result_doc_ids(result.data)
+        if ids:
+            data["doc_ids"] = ids  # what the observation showed, for exact evidence metrics (sleuth.evals.metrics)
+    return data
+
+
+MAX_EVENT_DOC_IDS = 1000
+
+
+def result_doc_ids(data: Any) -> list[str]:
+    """Doc ids in a tool's structured result (``doc_id`` fields of hits, grep matches, read results, and
+    ``doc_ids`` lists), first seen first, deduplicated, at most ``MAX_EVENT_DOC_IDS``."""
+    seen: dict[str, None] = {}
+
+    def walk(x: Any, depth: int) -> None:
+        if depth > 4 or len(seen) >= MAX_EVENT_DOC_IDS:
+            return
+        if isinstance(x, dict):
+            d = x.get("doc_id")
+            if isinstance(d, str):
+                seen.setdefault(d, None)
+            for v in x.values():
+                if isinstance(v, dict | list):
+                    walk(v, depth + 1)
+            ids = x.get("doc_ids")
+            if isinstance(ids, list):
+                for v in ids:
+                    if isinstance(v, str):
+                        seen.setdefault(v, None)
+        elif isinstance(x, list):
+            for v in x[:MAX_EVENT_DOC_IDS]:
+                walk(v, depth + 1)
+
+    walk(data, 0)
+    return list(seen)[:MAX_EVENT_DOC_IDS]
 
 
 class Toolkit:
