@@ -6,14 +6,15 @@
     resp = client.chat.completions.create(model=..., messages=messages, tools=specs)
     msg = resp.choices[0].message
     messages.append(msg)
-    messages += dispatch(msg.tool_calls)        # [{"role": "tool", "tool_call_id": ..., "content": ...}, ...]
+    messages += dispatch(msg)                   # [{"role": "tool", "tool_call_id": ..., "content": ...}, ...]
 
 The dispatcher takes tool calls as OpenAI SDK objects, as dicts (``{"id", "function": {"name", "arguments"}}``
 or ``{"id", "name", "arguments"}``), as sleuth :class:`~sleuth.llm.base.ToolCall` records, or a whole assistant
 message / chat completion holding them; a message without tool calls (the model's final answer) gives ``[]``, so
-the loop above can run every turn. Arguments may be a JSON string (what the API returns) or a dict; broken JSON
-(trailing commas, single quotes, a cut-off object) is read by :func:`sleuth.llm.jsonparse.loads_lenient`, the
-parser the rest of sleuth uses, which never changes a string's contents.
+the lines above can run on every turn, the last one included. Arguments may be a JSON string (what the API
+returns) or a dict; broken JSON (trailing commas, single quotes, a cut-off object) is read by
+:func:`sleuth.llm.jsonparse.loads_lenient`, the parser the rest of sleuth uses, which never changes a string's
+contents.
 
 A tool message longer than ``max_result_chars`` (default 100,000 characters; OpenAI rejects a message over
 1,048,576) is cut, with a note of how much was cut.
