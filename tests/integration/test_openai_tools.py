@@ -199,3 +199,87 @@ def test_tool_retrieval_needs_the_request(sample_corpus: Path) -> None:
     catalog = ToolCatalog.from_openai(_catalog_specs(20))
     with pytest.raises(ToolArgumentError, match="query"):
         openai_tools(sample_corpus, include=["ls"], catalog=catalog)
+
+
+# -- arguments: one lenient parser that never rewrites strings (issue #16) ---------------------------------------
+
+
+def test_broken_arguments_are_repaired_with_their_strings_intact(sample_corpus: Path) -> None:
+    received: list[dict[str, Any]] = []
+
+    def echo(args: dict[str, Any]) -> str:
+        received.append(args)
+        return "ok"
+
+    _, dispatch = openai_tools(sample_corpus, include=["grep"], handlers={"echo": echo})
+    out = dispatch([
+        _call("g", "grep", '{"pattern": "Kestrel Bridge", "files_with_matches": True,}'),  # trailing comma, Python True
+        _call("e1", "echo", "{'answer': 'None of the True Falsehoods', 'final': true}"),
+        _call("e2", "echo", '{"pattern": "True North", "n": 2'),  # cut off
+    ])
+    assert "projects/kestrel_bridge.txt" in out[0]["content"], out[0]["content"]
+    assert [m["content"] for m in out[1:]] == ["ok", "ok"]
+    assert received == [{"answer": "None of the True Falsehoods", "final": True}, {"pattern": "True North", "n": 2}]
+
+
+# -- an assistant message without tool calls is nothing to dispatch (issue #18) ----------------------------------
+
+
+def test_a_message_without_tool_calls_dispatches_nothing(sample_corpus: Path) -> None:
+    from openai.types.chat import ChatCompletionMessage
+
+    _, dispatch = openai_tools(sample_corpus, include=["ls"])
+    final = ChatCompletion.model_validate(completion("Bram Okafor designed it."))
+    assert final.choices[0].message.tool_calls is None
+    shapes: list[Any] = [
+        final,
+        final.choices[0].message,
+        ChatCompletionMessage(role="assistant", content="Done.", tool_calls=[]),
+        {"role": "assistant", "content": "Done."},
+        {"role": "assistant", "content": None, "tool_calls": None},
+        {"role": "assistant", "content": "Done.", "tool_calls": []},
+    ]
+    for shape in shapes:
+        assert dispatch(shape) == [], shape
+
+
+def test_the_documented_chat_loop_ends_on_the_final_answer(sample_corpus: Path) -> None:
+    specs, dispatch = openai_tools(sample_corpus, include=["grep", "read"])
+    script = [
+        (200, completion("", tool_calls=[_call("c1", "grep", {"pattern": "Kestrel Bridge", "count": True})])),
+        (200, completion("Bram Okafor designed it [projects/kestrel_bridge.txt].")),
+    ]
+    with FakeOpenAIServer(script) as server:
+        client = OpenAI(base_url=server.url, api_key="test")
+        messages: list[Any] = [{"role": "user", "content": "Who designed the Kestrel Bridge?"}]
+        for _ in range(5):
+            msg = client.chat.completions.create(model="fake", messages=messages, tools=specs).choices[0].message
+            messages.append(msg.model_dump(exclude_none=True))
+            results = dispatch(msg)  # the whole message, every turn: the last one has no tool calls
+            if not results:
+                break
+            messages += results
+    assert [m["role"] for m in messages] == ["user", "assistant", "tool", "assistant"]
+    assert messages[-1]["content"].startswith("Bram Okafor")
+
+
+# -- a result longer than the host takes is cut, with a note -----------------------------------------------------
+
+
+def test_long_results_are_capped_with_a_note(sample_corpus: Path) -> None:
+    big = "\n".join(f"row {i} " + "x" * 90 for i in range(2000))  # ~200k characters
+    handlers = {"dump": lambda args: big}
+    _, dispatch = openai_tools(sample_corpus, include=["ls"], handlers=handlers)
+    [msg] = dispatch([_call("d", "dump", {})])
+    assert len(msg["content"]) < 100_200 and "more characters cut" in msg["content"]
+    assert msg["content"].startswith("row 0 ")
+    _, small = openai_tools(sample_corpus, include=["read"], handlers=handlers, max_result_chars=1000)
+    [cut] = small([_call("d", "dump", {})])
+    assert len(cut) and len(cut["content"]) < 1100 and "more characters cut" in cut["content"]
+    [read] = small([_call("r", "read", {"doc_id": "projects/kestrel_bridge.txt"})])
+    assert "more characters cut" not in read["content"]  # short results are left alone
+    _, whole = openai_tools(sample_corpus, include=["ls"], handlers=handlers, max_result_chars=None)
+    assert whole([_call("d", "dump", {})])[0]["content"] == big
+    assert small.run(_call("d", "dump", {})).text == big  # run() returns sleuth's full ToolResult
+    with pytest.raises(ConfigError, match="max_result_chars"):
+        openai_tools(sample_corpus, include=["ls"], max_result_chars=5)

@@ -44,7 +44,9 @@ def test_repair_calls_keeps_what_it_cannot_fix_as_an_error():
         ToolCall(id="1", name="functions.read", arguments={"doc_id": "a"}),
         ToolCall(id="2", name="grep", raw_arguments="{'pattern': 'x',}", parse_error="bad"),
         ToolCall(id="3", name="grep", raw_arguments="pattern x", parse_error="bad"),
-        ToolCall(id="4", name="grep", raw_arguments='{"name": "grep", "arguments": {"pattern": "y"}}', parse_error="bad"),
+        ToolCall(
+            id="4", name="grep", raw_arguments='{"name": "grep", "arguments": {"pattern": "y"}}', parse_error="bad"
+        ),
     ]
     fixed, notes = repair_calls(calls, "", NAMES)
     assert fixed[0].name == "read"
@@ -88,3 +90,49 @@ def test_slim_schema_keeps_required_and_listed_fields():
     slim = slim_schema(schema, ("ignore_case",))
     assert set(slim["function"]["parameters"]["properties"]) == {"pattern", "ignore_case"}
     assert slim_schema(schema, None) is schema
+
+
+def test_repairs_never_rewrite_strings():
+    """Issue #16: the JSON words of a mixed-quote reply were replaced inside strings too ('null' -> 'None')."""
+    calls = [
+        ToolCall(id="1", name="grep", raw_arguments="{'pattern': 'returns null', 'ignore_case': true}",
+                 parse_error="x"),
+        ToolCall(id="2", name="answer", raw_arguments='{"answer": "None of the True Falsehoods", "doc_ids": ["a.md"]',
+                 parse_error="x"),
+        ToolCall(id="3", name="grep", raw_arguments='{"pattern": "\\\\d{2,}", "ignore_case": false,', parse_error="x"),
+    ]
+    fixed, _ = repair_calls(calls, "", NAMES)
+    assert [c.arguments for c in fixed] == [
+        {"pattern": "returns null", "ignore_case": True},
+        {"answer": "None of the True Falsehoods", "doc_ids": ["a.md"]},
+        {"pattern": "\\d{2,}", "ignore_case": False},
+    ]
+    assert all(c.parse_error is None for c in fixed)
+    [call] = calls_from_text("Let me look. {'name': 'grep', 'arguments': {'pattern': 'true or null', 'count': true}}",
+                             NAMES)
+    assert call.arguments == {"pattern": "true or null", "count": True}
+    [cut] = calls_from_text('{"name": "answer", "arguments": {"answer": "Paris', NAMES)  # cut off mid-string
+    assert cut.arguments == {"answer": "Paris"} and cut.parse_error is None
+
+
+def test_the_agent_greps_for_what_the_model_wrote(tmp_path):
+    """Through the react graph: a broken grep call is repaired with its pattern intact and finds the real file."""
+    from sleuth.agents import Agent, AgentConfig
+    from sleuth.corpus import Corpus
+    from sleuth.llm.fake import ScriptedModel, tool
+    from sleuth.tracing import MemoryTracer
+
+    (tmp_path / "api.md").write_text("# Lookup\n\nThe lookup returns null when the key is missing.\n")
+    corpus = Corpus(tmp_path)
+    model = ScriptedModel([
+        {"tool": "grep", "arguments": "{'pattern': 'returns null', 'ignore_case': true}"},  # Python quotes + JSON true
+        tool("answer", answer="It returns null.", doc_ids=["api.md"]),
+    ])
+    agent = Agent(AgentConfig(model=model, toolkit=corpus_tools(corpus), corpus=corpus), agent="react")
+    tracer = MemoryTracer()
+    result = agent.run("What does the lookup return for a missing key?", trace=tracer)
+    [grep] = [e for e in tracer.events if e.kind == "tool" and e.name == "grep"]
+    assert grep.args == {"pattern": "returns null", "ignore_case": True} and grep.error is None
+    seen = [m["content"] for m in model.calls[1]["messages"] if m["role"] == "tool"]
+    assert "api.md" in seen[-1] and "returns null" in seen[-1]
+    assert result.answer == "It returns null."

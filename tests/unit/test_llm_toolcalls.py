@@ -74,7 +74,9 @@ def test_parse_and_repair_variants(text):
 def test_several_calls():
     calls = parse_tool_calls('[{"name": "a", "arguments": {}}, {"name": "b", "arguments": {"k": 1}}]')
     assert [(c.name, c.arguments) for c in calls] == [("a", {}), ("b", {"k": 1})]
-    tagged = '<tool_call>{"name": "a", "arguments": {}}</tool_call><tool_call>{"name": "b", "arguments": {}}</tool_call>'
+    tagged = (
+        '<tool_call>{"name": "a", "arguments": {}}</tool_call><tool_call>{"name": "b", "arguments": {}}</tool_call>'
+    )
     assert [c.name for c in parse_tool_calls(tagged)] == ["a", "b"]
 
 
@@ -107,3 +109,52 @@ def test_repair_json():
     assert loads_lenient('{"a": "unterminated') == {"a": "unterminated"}
     with pytest.raises(ValueError):
         loads_lenient("no json here")
+
+
+# -- repairs never rewrite a string's contents (issue #16: "True North" came back as "true North") ---------------
+
+
+@pytest.mark.parametrize(
+    ("text", "want"),
+    [
+        ('{"name": "grep", "arguments": {"pattern": "True North"}', {"pattern": "True North"}),  # cut off
+        ('{"name": "answer", "arguments": {"answer": "None of the True Falsehoods", "doc_ids": [],}}',
+         {"answer": "None of the True Falsehoods", "doc_ids": []}),
+        ('```json\n{"name": "grep", "arguments": {"pattern": "\\\\d{2,}", "ignore_case": True}}\n```',
+         {"pattern": "\\d{2,}", "ignore_case": True}),  # a regex: its ",}" is no trailing comma
+        ("{'name': 'answer', 'arguments': {'answer': \"it's null, False\", 'doc_ids': ['a.md']}}",
+         {"answer": "it's null, False", "doc_ids": ["a.md"]}),
+        ('```json\n{"name": "answer", "arguments": {"answer": "fence it: ```x```", "doc_ids": []}}\n```',
+         {"answer": "fence it: ```x```", "doc_ids": []}),  # a code fence inside a string does not end the block
+    ],
+)
+def test_text_calls_keep_their_strings(text, want):
+    [call] = parse_tool_calls(text)
+    assert call.parse_error is None and call.arguments == want
+
+
+def test_native_call_arguments_keep_their_strings():
+    [call] = native_tool_calls([{"id": "1", "function": {"name": "grep", "arguments": '{"pattern": "True North",}'}}])
+    assert call.arguments == {"pattern": "True North"} and call.parse_error is None
+
+
+def test_two_calls_written_one_after_the_other():
+    text = 'First {"name": "grep", "arguments": {"pattern": "a"}} then\n{"name": "ls", "arguments": {}}'
+    assert [(c.name, c.arguments) for c in parse_tool_calls(text)] == [("grep", {"pattern": "a"}), ("ls", {})]
+
+
+def test_the_model_client_keeps_argument_strings():
+    """The path every model reply takes: an OpenAI-compatible server's native tool call with broken arguments."""
+    from sleuth.llm.client import LLM
+    from tests.unit.llm_fake_server import FakeOpenAIServer, completion
+
+    tools = [spec("grep", {"type": "object", "properties": {"pattern": {"type": "string"}}})]
+    broken = '{"pattern": "True North", "ignore_case": True}'  # a Python True: the old repair lowercased "True North"
+    call = {"id": "c1", "type": "function", "function": {"name": "grep", "arguments": broken}}
+    with FakeOpenAIServer([(200, completion("", tool_calls=[call]))]) as srv:
+        result = LLM("openai/test", api_base=srv.url, api_key="sk-test", backoff_s=0.01).chat(
+            [{"role": "user", "content": "q"}], tools=tools
+        )
+    assert [(c.name, c.arguments, c.parse_error) for c in result.tool_calls] == [
+        ("grep", {"pattern": "True North", "ignore_case": True}, None)
+    ]

@@ -8,70 +8,19 @@ The model layer already returns native tool calls or schema-constrained JSON. Wh
   ``{"tool": ..., "args": ...}`` / ``{"function": {...}}`` shapes);
 * a tool name with a ``functions.`` prefix or the wrong case.
 
-Whatever cannot be repaired stays a call with ``parse_error`` set; the graph turns it into an observation.
+Whatever cannot be repaired stays a call with ``parse_error`` set; the graph turns it into an observation. The JSON
+is read by :func:`sleuth.llm.jsonparse.loads_lenient` (re-exported here), the parser the model layer uses too.
 """
 
 from __future__ import annotations
 
-import ast
 import json
-import re
 from typing import Any
 
 from sleuth.llm.base import ToolCall
-from sleuth.llm.toolcalls import structural_chars
+from sleuth.llm.jsonparse import json_spans, loads_lenient
 
-_FENCE = re.compile(r"```(?:json|JSON|tool_call)?\s*(.*?)```", re.S)
-_TRAILING_COMMA = re.compile(r",\s*([}\]])")
-
-
-def _balanced_objects(text: str) -> list[str]:
-    """Top-level ``{...}`` substrings (brace matching that respects JSON strings)."""
-    out, depth, start = [], 0, -1
-    for i, ch in structural_chars(text)[0]:
-        if ch == "{":
-            if depth == 0:
-                start = i
-            depth += 1
-        elif ch == "}" and depth:
-            depth -= 1
-            if depth == 0:
-                out.append(text[start : i + 1])
-    if depth and start >= 0:  # an object the model did not close
-        out.append(text[start:] + "}" * depth)
-    return out
-
-
-def loads_lenient(raw: str) -> Any:
-    """Parse JSON the way a small model writes it. Raises ValueError when nothing works."""
-    text = raw.strip()
-    m = _FENCE.search(text)
-    if m:
-        text = m.group(1).strip()
-    candidates = [text]
-    objs = _balanced_objects(text)
-    if objs and objs[0] != text:
-        candidates.append(objs[0])
-    for cand in candidates:
-        for attempt in (cand, _TRAILING_COMMA.sub(r"\1", cand)):
-            try:
-                return json.loads(attempt)
-            except json.JSONDecodeError:
-                pass
-            try:  # single quotes, True/False/None
-                value = ast.literal_eval(attempt)
-                if isinstance(value, dict | list):
-                    return value
-            except (ValueError, SyntaxError, MemoryError, RecursionError):
-                pass
-            try:  # JSON with true/false/null written by a model that also used single quotes
-                fixed = re.sub(r"\btrue\b", "True", re.sub(r"\bfalse\b", "False", re.sub(r"\bnull\b", "None", attempt)))
-                value = ast.literal_eval(fixed)
-                if isinstance(value, dict | list):
-                    return value
-            except (ValueError, SyntaxError, MemoryError, RecursionError):
-                pass
-    raise ValueError(f"not JSON: {raw[:120]!r}")
+__all__ = ["calls_from_text", "loads_lenient", "normalize_name", "repair_calls"]
 
 
 def normalize_name(name: str, tool_names: list[str]) -> str:
@@ -121,7 +70,7 @@ def calls_from_text(text: str, tool_names: list[str], id_prefix: str = "repaired
     if "{" not in text:
         return []
     calls: list[ToolCall] = []
-    for n, chunk in enumerate(_balanced_objects(text)):
+    for n, chunk in enumerate(json_spans(text)):
         try:
             obj = loads_lenient(chunk)
         except ValueError:

@@ -6,11 +6,18 @@
     resp = client.chat.completions.create(model=..., messages=messages, tools=specs)
     msg = resp.choices[0].message
     messages.append(msg)
-    messages += dispatch(msg.tool_calls)        # [{"role": "tool", "tool_call_id": ..., "content": ...}, ...]
+    messages += dispatch(msg)                   # [{"role": "tool", "tool_call_id": ..., "content": ...}, ...]
 
 The dispatcher takes tool calls as OpenAI SDK objects, as dicts (``{"id", "function": {"name", "arguments"}}``
 or ``{"id", "name", "arguments"}``), as sleuth :class:`~sleuth.llm.base.ToolCall` records, or a whole assistant
-message / chat completion holding them. Arguments may be a JSON string (what the API returns) or a dict.
+message / chat completion holding them; a message without tool calls (the model's final answer) gives ``[]``, so
+the lines above can run on every turn, the last one included. Arguments may be a JSON string (what the API
+returns) or a dict; broken JSON (trailing commas, single quotes, a cut-off object) is read by
+:func:`sleuth.llm.jsonparse.loads_lenient`, the parser the rest of sleuth uses, which never changes a string's
+contents.
+
+A tool message longer than ``max_result_chars`` (default 100,000 characters; OpenAI rejects a message over
+1,048,576) is cut, with a note of how much was cut.
 
 Faults the model made (unknown tool, arguments that are not JSON or fail validation, a path outside the corpus)
 come back as the tool message's content, for the model to correct. sleuth's real faults (a missing index, a dead
@@ -25,20 +32,24 @@ back as an error message saying so.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from sleuth.errors import ToolArgumentError
+from sleuth.errors import ConfigError, ToolArgumentError
 from sleuth.integrations.toolset import safe_invoke
-from sleuth.tools.base import ToolResult, Toolkit, error_result
+from sleuth.llm.jsonparse import loads_lenient
+from sleuth.tools.base import Toolkit, ToolResult, error_result
 
 Handler = Callable[[dict[str, Any]], Any]
 
+DEFAULT_MAX_RESULT_CHARS = 100_000
+
 
 class ParsedCall:
-    __slots__ = ("id", "name", "arguments")
+    __slots__ = ("arguments", "id", "name")
 
     def __init__(self, id: str, name: str, arguments: Any) -> None:
         self.id = id
@@ -56,7 +67,8 @@ def _get(obj: Any, key: str, default: Any = None) -> Any:
 
 
 def extract_tool_calls(obj: Any) -> list[Any]:
-    """The list of tool calls in ``obj``: a list of calls, an assistant message, or a chat completion."""
+    """The list of tool calls in ``obj``: a list of calls, a message, or a chat completion. A message without
+    tool calls (``tool_calls`` absent, None or empty) holds none: ``[]``."""
     if obj is None:
         return []
     if isinstance(obj, list | tuple):
@@ -69,7 +81,12 @@ def extract_tool_calls(obj: Any) -> list[Any]:
         return list(calls)
     if _get(obj, "function") is not None or _get(obj, "name") is not None:
         return [obj]
-    raise ToolArgumentError(f"cannot find tool calls in a {type(obj).__name__}")
+    if _get(obj, "role") is not None or _get(obj, "content") is not None:  # a message with nothing to dispatch
+        return []
+    raise ToolArgumentError(
+        f"cannot find tool calls in a {type(obj).__name__}",
+        hint="pass the assistant message, its tool_calls, or the chat completion",
+    )
 
 
 def parse_tool_call(call: Any, fallback_id: str) -> ParsedCall:
@@ -95,11 +112,17 @@ class ToolDispatcher:
         handlers: Mapping[str, Handler] | None = None,
         offered: Iterable[str] | None = None,
         tracer: Any = None,
+        max_result_chars: int | None = DEFAULT_MAX_RESULT_CHARS,
     ) -> None:
+        if max_result_chars is not None and max_result_chars < 100:
+            raise ConfigError(
+                f"max_result_chars={max_result_chars} leaves no room for a result", hint="use 100 or more, or None"
+            )
         self.toolkit = toolkit
         self.handlers = dict(handlers or {})
         self.offered = None if offered is None else set(offered)
         self.tracer = tracer
+        self.max_result_chars = max_result_chars
         self._ids = itertools.count(1)
 
     def names(self) -> list[str]:
@@ -113,7 +136,11 @@ class ToolDispatcher:
     def _run(self, parsed: ParsedCall) -> ToolResult:
         name = parsed.name
         if name in self.toolkit:
-            return safe_invoke(self.toolkit, name, parsed.arguments, tracer=self.tracer)
+            arguments = parsed.arguments
+            if isinstance(arguments, str) and arguments.strip():
+                with contextlib.suppress(ValueError):  # else the toolkit reports (and traces) it as not valid JSON
+                    arguments = loads_lenient(arguments)
+            return safe_invoke(self.toolkit, name, arguments, tracer=self.tracer)
         handler = self.handlers.get(name)
         if handler is None:
             if self.offered is not None and name in self.offered:
@@ -132,9 +159,17 @@ class ToolDispatcher:
         return ToolResult(text=text, data=None if isinstance(out, str) else out)
 
     def message(self, call: Any) -> dict[str, Any]:
+        """The ``{"role": "tool", ...}`` message for one call, its content cut to ``max_result_chars``."""
         parsed = call if isinstance(call, ParsedCall) else parse_tool_call(call, f"call_{next(self._ids)}")
         result = self._run(parsed)
-        return {"role": "tool", "tool_call_id": parsed.id, "content": result.text}
+        return {"role": "tool", "tool_call_id": parsed.id, "content": self._cap(result.text)}
+
+    def _cap(self, text: str) -> str:
+        if self.max_result_chars is None or len(text) <= self.max_result_chars:
+            return text
+        from sleuth.agents.context import cap_text  # imported only when needed: sleuth.agents loads langgraph
+
+        return cap_text(text, self.max_result_chars)[0]
 
     def __call__(self, tool_calls: Any) -> list[dict[str, Any]]:
         """Execute every call in ``tool_calls`` (in order); one ``{"role": "tool", ...}`` message per call."""
@@ -146,8 +181,8 @@ def _parse_json_object(arguments: Any, name: str) -> dict[str, Any]:
         return {}
     if isinstance(arguments, str):
         try:
-            arguments = json.loads(arguments) if arguments.strip() else {}
-        except json.JSONDecodeError as e:
+            arguments = loads_lenient(arguments) if arguments.strip() else {}
+        except ValueError as e:
             raise ToolArgumentError(f"arguments for {name} are not valid JSON: {e}") from e
     if not isinstance(arguments, dict):
         raise ToolArgumentError(f"arguments for {name} must be a JSON object, got {type(arguments).__name__}")
@@ -184,6 +219,7 @@ def openai_tools(
     method: str = "bm25",
     handlers: Mapping[str, Handler] | None = None,
     tracer: Any = None,
+    max_result_chars: int | None = DEFAULT_MAX_RESULT_CHARS,
     **toolset_options: Any,
 ) -> tuple[list[dict[str, Any]], ToolDispatcher]:
     """Tool specs for ``tools=`` and a dispatcher for the ``tool_calls`` that come back.
@@ -195,6 +231,8 @@ def openai_tools(
       ``dense``, ``hybrid``, ``llm-query``: see :class:`~sleuth.retrieval.tool_catalog.ToolCatalog`); run them with
       ``handlers`` (name -> callable taking the arguments dict and returning a str, a JSON-able value or a
       ToolResult).
+    * ``max_result_chars``: the longest tool message content (longer results are cut, with a note of how much);
+      None sends results whole.
     """
     if toolkit is None:
         if corpus is not None:
@@ -215,5 +253,7 @@ def openai_tools(
         retrieved = [s for s in retrieve_specs(catalog, query, k, method) if s["function"]["name"] not in toolkit]
         specs += retrieved
         offered = [s["function"]["name"] for s in retrieved]
-    dispatcher = ToolDispatcher(toolkit, handlers=handlers, offered=offered, tracer=tracer)
+    dispatcher = ToolDispatcher(
+        toolkit, handlers=handlers, offered=offered, tracer=tracer, max_result_chars=max_result_chars
+    )
     return specs, dispatcher

@@ -1,5 +1,6 @@
 """Tool calls for models without native tool calling: a JSON schema that constrains the output to one call, and
-a tolerant parser (with repair) that turns model text into :class:`~sleuth.llm.base.ToolCall` records.
+a tolerant parser that turns model text into :class:`~sleuth.llm.base.ToolCall` records (the JSON itself is read
+by :func:`sleuth.llm.jsonparse.loads_lenient`, re-exported here with ``repair_json``).
 
 The constrained form is ``{"name": <one of the tool names>, "arguments": {...}}``; with several tools the schema
 is an ``anyOf`` with one branch per tool, so each name is tied to its own parameter schema.
@@ -14,8 +15,18 @@ import uuid
 from typing import Any
 
 from sleuth.llm.base import ToolCall
+from sleuth.llm.jsonparse import json_spans, loads_lenient, repair_json
 
-_FENCE = re.compile(r"```(?:json|JSON|tool_call)?\s*\n?(.*?)```", re.S)
+__all__ = [
+    "loads_lenient",
+    "native_tool_calls",
+    "parse_tool_calls",
+    "repair_json",
+    "tool_call_schema",
+    "tool_names",
+    "tool_prompt",
+]
+
 _TAGGED = re.compile(r"<tool_call>\s*(.*?)\s*(?:</tool_call>|$)", re.S)
 
 
@@ -61,7 +72,8 @@ def tool_prompt(tools: list[dict[str, Any]]) -> str:
         props = params.get("properties", {})
         req = set(params.get("required", []))
         args = ", ".join(
-            f"{k}{'' if k in req else '?'}: {v.get('type', 'any')}" + (f" ({v['description']})" if v.get("description") else "")
+            f"{k}{'' if k in req else '?'}: {v.get('type', 'any')}"
+            + (f" ({v['description']})" if v.get("description") else "")
             for k, v in props.items()
         )
         lines.append(f"- {fn['name']}({args}): {fn.get('description', '').strip()}")
@@ -69,81 +81,6 @@ def tool_prompt(tools: list[dict[str, Any]]) -> str:
 
 
 # -- parsing -----------------------------------------------------------------------------------------------------
-
-
-def repair_json(text: str) -> str:
-    """Cheap repairs for model-written JSON: code fences, prose around the object, trailing commas, Python
-    literals, single quotes (when no double quotes are present), and unclosed brackets at the end."""
-    s = text.strip()
-    m = _FENCE.search(s)
-    if m:
-        s = m.group(1).strip()
-    start = min((i for i in (s.find("{"), s.find("[")) if i >= 0), default=-1)
-    if start > 0:
-        s = s[start:]
-    s = _cut_after_balanced(s)
-    s = re.sub(r",\s*([}\]])", r"\1", s)
-    s = re.sub(r"\bTrue\b", "true", re.sub(r"\bFalse\b", "false", re.sub(r"\bNone\b", "null", s)))
-    if '"' not in s and "'" in s:
-        s = s.replace("'", '"')
-    return _close_brackets(s)
-
-
-def structural_chars(s: str) -> tuple[list[tuple[int, str]], bool]:
-    """The ``(index, char)`` pairs of ``s`` outside JSON strings, and whether ``s`` ends inside an unclosed
-    string: the one string-aware scanner shared by the JSON repairs here and in :mod:`sleuth.agents.repair`."""
-    out: list[tuple[int, str]] = []
-    in_str, esc = False, False
-    for i, ch in enumerate(s):
-        if in_str:
-            if esc:
-                esc = False
-            elif ch == "\\":
-                esc = True
-            elif ch == '"':
-                in_str = False
-        elif ch == '"':
-            in_str = True
-        else:
-            out.append((i, ch))
-    return out, in_str
-
-
-def _cut_after_balanced(s: str) -> str:
-    depth = 0
-    for i, ch in structural_chars(s)[0]:
-        if ch in "{[":
-            depth += 1
-        elif ch in "}]":
-            depth -= 1
-            if depth == 0:
-                return s[: i + 1]
-    return s
-
-
-def _close_brackets(s: str) -> str:
-    stack: list[str] = []
-    chars, open_string = structural_chars(s)
-    for _, ch in chars:
-        if ch in "{[":
-            stack.append("}" if ch == "{" else "]")
-        elif ch in "}]" and stack:
-            stack.pop()
-    if open_string:
-        s += '"'
-    return s + "".join(reversed(stack))
-
-
-def loads_lenient(text: str) -> Any:
-    """``json.loads``, then again after :func:`repair_json`. Raises ``ValueError`` when both fail."""
-    try:
-        return json.loads(text)
-    except (json.JSONDecodeError, TypeError):
-        pass
-    try:
-        return json.loads(repair_json(text))
-    except json.JSONDecodeError as e:
-        raise ValueError(f"not JSON even after repair: {e}") from None
 
 
 def _new_id() -> str:
@@ -178,7 +115,7 @@ def parse_tool_calls(text: str) -> list[ToolCall]:
     list of those). Returns ``[]`` when the text holds no call-shaped JSON."""
     if not text or not text.strip():
         return []
-    chunks = _TAGGED.findall(text) or [m.group(1) for m in _FENCE.finditer(text)] or [text]
+    chunks = _TAGGED.findall(text) or json_spans(text)
     calls: list[ToolCall] = []
     for chunk in chunks:
         try:
