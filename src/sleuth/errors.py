@@ -200,3 +200,11 @@ class DataError(SleuthError):
 
 class RunConfigMismatchError(SleuthError):
     hint = "use a new --out folder, or rerun with the same parameters as the run you resume"
+
+
+class ModelProtocolError(ModelError):
+    """The model server answered with something that is not an OpenAI-compatible completion (an HTML page, a
+    truncated or non-JSON body, no choices): a fault of the server or of ``api_base``, not a model mistake, so it
+    is never fed back to the model as an observation. The message names the server."""
+
+    hint = "check that api_base points at an OpenAI-compatible server (its /v1 endpoint) and that it is healthy"
