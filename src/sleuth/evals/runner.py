@@ -29,7 +29,7 @@ from pydantic import BaseModel, Field
 
 from sleuth.errors import ConfigError, RunConfigMismatchError, SleuthError
 from sleuth.evals.datasets.base import EvalQuestion, EvalSet, seeded_order
-from sleuth.evals.results import BAD, MANIFEST, ROWS, SUMMARY, EvalRow, read_rows, summarize
+from sleuth.evals.results import BAD, MANIFEST, ROWS, SUMMARY, EvalRow, read_rows, summarize, truncate_torn_row
 from sleuth.evals.scoring import Scorer
 from sleuth.evals.systems import System, SystemOutput
 from sleuth.fsutil import atomic_write_text
@@ -216,13 +216,7 @@ def run_eval(
     atomic_write_text(run_dir / BAD, "".join(b.model_dump_json() + "\n" for b in es.bad))
 
     rows_path = run_dir / ROWS
-    if rows_path.is_file() and rows_path.stat().st_size:  # a killed run may have left a torn last line
-        with rows_path.open("rb") as fh:
-            fh.seek(-1, 2)
-            torn = fh.read(1) != b"\n"
-        if torn:
-            with rows_path.open("a", encoding="utf-8") as fh:
-                fh.write("\n")
+    truncate_torn_row(rows_path)  # a killed run may have left a torn last line (even mid-character): cut it off
 
     values = [r.metrics[primary] for r in previous if r.status == "ok" and primary in r.metrics and r.id in {q.id for q in questions}]
     state = {"sum": sum(values), "n": len(values), "errors": 0}
