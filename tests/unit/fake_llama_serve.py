@@ -50,13 +50,13 @@ def main() -> int:
             self._send(401, {"error": {"message": "Invalid API Key", "type": "authentication_error", "code": 401}})
             return False
 
-        def do_GET(self) -> None:  # noqa: N802
+        def do_GET(self) -> None:
             if self.path == "/health":
                 self._send(200, {"status": "ok"})
             elif self._authorized():
                 self._send(200, {"object": "list", "data": [{"id": args.alias, "object": "model"}]})
 
-        def do_POST(self) -> None:  # noqa: N802
+        def do_POST(self) -> None:
             self.rfile.read(int(self.headers.get("Content-Length", 0)))
             if not self._authorized():
                 return

@@ -7,7 +7,6 @@ import asyncio
 import json
 
 import pytest
-from tests.unit.llm_fake_server import FakeOpenAIServer, completion
 from pydantic import BaseModel
 
 from sleuth.errors import (
@@ -23,6 +22,7 @@ from sleuth.llm.base import ChatModel
 from sleuth.llm.client import LLM, ResponseCache, get_model
 from sleuth.llm.fake import ScriptedModel
 from sleuth.tracing.tracer import MemoryTracer
+from tests.unit.llm_fake_server import FakeOpenAIServer, completion
 
 MSGS = [{"role": "user", "content": "hello"}]
 TOOLS = [
@@ -98,9 +98,9 @@ def test_fallback_constrains_output_to_one_call_per_tool_schema():
 
 def test_fallback_without_a_call_is_an_output_error_that_still_counts_its_tokens():
     tracer = MemoryTracer()
-    with FakeOpenAIServer([(200, completion("I think the answer is 42"))]) as srv:
-        with pytest.raises(ModelOutputError) as info:
-            llm(srv.url, native_tools=False).chat(MSGS, tools=TOOLS, tracer=tracer)
+    with FakeOpenAIServer([(200, completion("I think the answer is 42"))]) as srv, \
+            pytest.raises(ModelOutputError) as info:
+        llm(srv.url, native_tools=False).chat(MSGS, tools=TOOLS, tracer=tracer)
     assert info.value.context["usage"].total_tokens == 14  # the rejected reply's tokens were spent
     [ev] = tracer.of_kind("llm")
     assert ev.error.startswith("ModelOutputError") and ev.usage.total_tokens == 14
@@ -237,9 +237,8 @@ def test_async_calls_respect_the_concurrency_limit():
 
 
 def test_async_error_mapping():
-    with FakeOpenAIServer([(401, {"error": {"message": "bad key"}})]) as srv:
-        with pytest.raises(ModelAuthError):
-            asyncio.run(llm(srv.url).achat(MSGS))
+    with FakeOpenAIServer([(401, {"error": {"message": "bad key"}})]) as srv, pytest.raises(ModelAuthError):
+        asyncio.run(llm(srv.url).achat(MSGS))
 
 
 def test_get_model_precedence(tmp_path, monkeypatch):

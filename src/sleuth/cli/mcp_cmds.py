@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -84,7 +85,7 @@ def mcp(
             mcp_server.check_http_exposure(host, allow_hosts, token or None)
 
         mcp_server._stderr_logging(getattr(logging, log_level.upper(), logging.WARNING))
-        options: dict[str, object] = {"build_index": build_index}
+        options: dict[str, Any] = {"build_index": build_index}
         if budget.strip():
             from sleuth.agents.budget import Budget
 

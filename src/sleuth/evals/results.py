@@ -96,11 +96,13 @@ def truncate_torn_row(path: str | Path) -> int:
 def read_manifest(run_dir: str | Path) -> dict[str, Any]:
     path = Path(run_dir) / MANIFEST
     if not path.is_file():
-        raise DataError(f"{run_dir} is not an eval run directory (no {MANIFEST})", hint="pass the --out folder of a `sleuth eval` run")
+        raise DataError(f"{run_dir} is not an eval run directory (no {MANIFEST})",
+                        hint="pass the --out folder of a `sleuth eval` run")
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as e:
-        raise DataError(f"{path} is not valid JSON: {e}", hint="the run directory is damaged; rerun into a new --out") from None
+        raise DataError(f"{path} is not valid JSON: {e}",
+                        hint="the run directory is damaged; rerun into a new --out") from None
 
 
 def _pct(values: list[float], q: float) -> float:

@@ -289,7 +289,10 @@ class LLM:
                 name=name,
                 args={"model": self.model, "messages": len(req["messages"]), "tools": len(req.get("tools") or [])},
                 result_chars=len(result.content) + sum(len(c.raw_arguments) for c in result.tool_calls),
-                preview=(result.content or json.dumps([c.model_dump(include={"name", "arguments"}) for c in result.tool_calls]))[:200],
+                preview=(
+                    result.content
+                    or json.dumps([c.model_dump(include={"name", "arguments"}) for c in result.tool_calls])
+                )[:200],
                 usage=result.usage,
                 latency_s=result.latency_s,
                 error=error,
@@ -324,7 +327,9 @@ class LLM:
         tracer: Any = None,
         name: str = "chat",
     ) -> ChatResult:
-        req, fallback = self._request(messages, tools, response_format, temperature, max_tokens, logprobs, top_logprobs, stop)
+        req, fallback = self._request(
+            messages, tools, response_format, temperature, max_tokens, logprobs, top_logprobs, stop
+        )
         key, hit = self._cached(req, tracer, name)
         if hit is not None:
             return hit
@@ -340,7 +345,7 @@ class LLM:
                     resp = litellm.completion(model=self.litellm_model, **req, **self._connection(endpoint))
                 result = self._result(resp, req, fallback, t0, tools, self._where(endpoint))
                 break
-            except Exception as e:  # noqa: BLE001 - mapped below
+            except Exception as e:
                 err, transient = map_error(e, self.model, self._where(endpoint))
                 if self._recover_local(err, transient, tried, tracer, endpoint):
                     continue
@@ -368,7 +373,9 @@ class LLM:
         tracer: Any = None,
         name: str = "chat",
     ) -> ChatResult:
-        req, fallback = self._request(messages, tools, response_format, temperature, max_tokens, logprobs, top_logprobs, stop)
+        req, fallback = self._request(
+            messages, tools, response_format, temperature, max_tokens, logprobs, top_logprobs, stop
+        )
         key, hit = self._cached(req, tracer, name)
         if hit is not None:
             return hit
@@ -385,7 +392,7 @@ class LLM:
                     resp = await litellm.acompletion(model=self.litellm_model, **req, **self._connection(endpoint))
                 result = self._result(resp, req, fallback, t0, tools, self._where(endpoint))
                 break
-            except Exception as e:  # noqa: BLE001 - mapped below
+            except Exception as e:
                 err, transient = map_error(e, self.model, self._where(endpoint))
                 if self.server is not None and await asyncio.to_thread(
                     self._recover_local, err, transient, tried, tracer, endpoint
@@ -518,10 +525,10 @@ def _logprobs(lp: Any) -> list[TokenLogprob] | None:
         return None
     out = []
     for item in content:
-        get = item.get if isinstance(item, dict) else lambda k, d=None, _i=item: getattr(_i, k, d)
+        get: Any = item.get if isinstance(item, dict) else lambda k, d=None, _i=item: getattr(_i, k, d)
         top = {}
         for alt in get("top_logprobs") or []:
-            aget = alt.get if isinstance(alt, dict) else lambda k, d=None, _a=alt: getattr(_a, k, d)
+            aget: Any = alt.get if isinstance(alt, dict) else lambda k, d=None, _a=alt: getattr(_a, k, d)
             top[aget("token")] = float(aget("logprob"))
         out.append(TokenLogprob(token=get("token") or "", logprob=float(get("logprob")), top=top))
     return out

@@ -59,7 +59,8 @@ def map_error(exc: BaseException, model: str, api_base: str | None = None) -> tu
     if name == "JSONDecodeError" or "[200 ok]" in low or any(p in msg for p in _JSON_ERRORS):
         # a 200 whose body is not JSON (an HTML page, a proxy's error page, a truncated body): the server's fault
         found = _JSON_DETAIL.search(msg)
-        return protocol_error(model, api_base, f"the body is not valid JSON ({found.group(0) if found else short})"), False
+        detail = found.group(0) if found else short
+        return protocol_error(model, api_base, f"the body is not valid JSON ({detail})"), False
     if name in (
         "APIConnectionError", "Timeout", "APITimeoutError", "RateLimitError", "ServiceUnavailableError",
         "InternalServerError", "BadGatewayError", "ConnectError", "ReadTimeout", "ConnectionError",

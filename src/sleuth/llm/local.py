@@ -19,6 +19,7 @@ Lifecycle
 from __future__ import annotations
 
 import atexit
+import contextlib
 import fcntl
 import hashlib
 import json
@@ -29,10 +30,10 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from collections.abc import Callable
 from typing import Any
 
 from sleuth.config import sleuth_home
@@ -176,7 +177,7 @@ class LocalServer:
 
     def status(self) -> ServerStatus:
         state = self.read_state()
-        base = {"state_file": str(self.state_file), "log_file": str(self.log_file)}
+        base: dict[str, Any] = {"state_file": str(self.state_file), "log_file": str(self.log_file)}
         if not state:
             return ServerStatus(running=False, healthy=False, **base)
         alive = pid_alive(int(state.get("pid", 0)))
@@ -326,10 +327,8 @@ class LocalServer:
             if not pid_alive(pid):
                 return
             time.sleep(0.1)
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
 
     def _wait_healthy(self, pid: int, timeout: float) -> bool:
         deadline = time.time() + timeout

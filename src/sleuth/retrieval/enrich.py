@@ -20,7 +20,6 @@ pass per query (a dense add of two score vectors).
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections.abc import Sequence
@@ -79,7 +78,8 @@ class EnrichReport(BaseModel):
     skipped_before: int = 0  # unreadable documents recorded by an earlier run (unchanged since)
 
     def summary(self) -> str:
-        skipped = f", {self.skipped + self.skipped_before} skipped as unreadable" if self.skipped + self.skipped_before else ""
+        n_skipped = self.skipped + self.skipped_before
+        skipped = f", {n_skipped} skipped as unreadable" if n_skipped else ""
         return (f"{self.enriched_now} documents enriched now ({self.done_before} done before, {self.errors} "
                 f"errors{skipped}), {self.kept_phrases} phrases kept; {self.usage.total_tokens} tokens "
                 f"({self.usage.prompt_tokens} prompt + {self.usage.completion_tokens} completion) in "
