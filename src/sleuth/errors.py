@@ -209,3 +209,9 @@ class IndexBusyError(SearchIndexError):
     """Another process held an index's build lock for longer than this one would wait."""
 
     hint = "wait for the other build to finish (its lock is released the moment its process exits), then retry"
+class ModelProtocolError(ModelError):
+    """The model server answered with something that is not an OpenAI-compatible completion (an HTML page, a
+    truncated or non-JSON body, no choices): a fault of the server or of ``api_base``, not a model mistake, so it
+    is never fed back to the model as an observation. The message names the server."""
+
+    hint = "check that api_base points at an OpenAI-compatible server (its /v1 endpoint) and that it is healthy"

@@ -100,10 +100,11 @@ def _wait_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 60.0) 
 
 
 class _HttpServer:
-    def __init__(self, cmd: list[str], port: int) -> None:
+    def __init__(self, cmd: list[str], port: int, env: dict[str, str] | None = None) -> None:
         self.port = port
         self.url = f"http://127.0.0.1:{port}/mcp"
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                     env={**os.environ, **(env or {})})
         _wait_port(port, self.proc)
 
     def stop(self) -> str:
@@ -377,6 +378,84 @@ def test_http_rejects_foreign_host_header(http_server: _HttpServer) -> None:
     )
     assert r.status_code in (400, 403, 421)
     assert http_server.proc.poll() is None
+
+
+TOKEN = "tok-" + "x7Qe" * 8
+INITIALIZE = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+    "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "probe", "version": "0"}}}).encode()
+MCP_HEADERS = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream"}
+
+
+@pytest.fixture()
+def token_http_server(corpus_dir: Path):  # type: ignore[no-untyped-def]
+    """On loopback, with a token (from SLEUTH_MCP_TOKEN) and one extra allowed host name."""
+    port = _free_port()
+    server = _HttpServer([SLEUTH, "mcp", "--corpus", str(corpus_dir), "--transport", "http", "--port", str(port),
+                          "--allow-host", "sleuth.test"], port, env={"SLEUTH_MCP_TOKEN": TOKEN})
+    yield server
+    err = server.stop()
+    assert "Traceback" not in err and TOKEN not in err, err
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "says"),
+    [
+        (["--host", "0.0.0.0"], {}, "without --allow-host and a token"),
+        (["--host", "0.0.0.0", "--allow-host", "box.lan"], {}, "without a token"),
+        (["--host", "0.0.0.0"], {"SLEUTH_MCP_TOKEN": TOKEN}, "without --allow-host"),
+        (["--host", "::", "--token", TOKEN], {}, "without --allow-host"),
+        (["--host", "192.168.1.20", "--allow-host", "box.lan", "--token", "short"], {}, "too short"),
+    ],
+)
+def test_http_on_a_non_loopback_host_is_refused_without_allow_list_and_token(
+    corpus_dir: Path, args: list[str], env: dict[str, str], says: str
+) -> None:
+    port = _free_port()
+    p = subprocess.run([SLEUTH, "mcp", "--corpus", str(corpus_dir), "--transport", "http", "--port", str(port), *args],
+                       capture_output=True, text=True, timeout=60, env={**os.environ, "SLEUTH_MCP_TOKEN": "", **env})
+    assert p.returncode == 2 and "ConfigError" in p.stderr and says in p.stderr, p.stderr
+    assert "hint" in p.stderr and "sleuth MCP server on" not in p.stderr
+    assert not (corpus_dir / ".sleuth").exists()  # refused before building anything
+
+
+def test_http_with_a_token_refuses_requests_without_it(token_http_server: _HttpServer) -> None:
+    import httpx
+
+    url = token_http_server.url
+    for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": TOKEN},
+                    {"Authorization": f"Basic {TOKEN}"}, {"Origin": "http://evil.example"}):
+        r = httpx.post(url, headers={**MCP_HEADERS, **headers}, content=INITIALIZE, timeout=10)
+        assert r.status_code == 401, (headers, r.status_code, r.text)
+        assert r.headers["www-authenticate"] == "Bearer"
+    assert httpx.get(url, timeout=10).status_code == 401
+    ok = httpx.post(url, headers={**MCP_HEADERS, "Authorization": f"Bearer {TOKEN}"}, content=INITIALIZE, timeout=10)
+    assert ok.status_code == 200 and "sleuth" in ok.text
+    # the token does not switch the Host/Origin checks off: a rebinding page that somehow had it is still refused
+    bad_host = httpx.post(url, headers={**MCP_HEADERS, "Authorization": f"Bearer {TOKEN}", "Host": "evil.example"},
+                          content=INITIALIZE, timeout=10)
+    assert bad_host.status_code == 421
+    bad_origin = httpx.post(url, headers={**MCP_HEADERS, "Authorization": f"Bearer {TOKEN}",
+                                          "Origin": "http://evil.example"}, content=INITIALIZE, timeout=10)
+    assert bad_origin.status_code == 403
+    # an allowed host name is served (with the token)
+    named = httpx.post(url, headers={**MCP_HEADERS, "Authorization": f"Bearer {TOKEN}",
+                                     "Host": f"sleuth.test:{token_http_server.port}"}, content=INITIALIZE, timeout=10)
+    assert named.status_code == 200
+    assert token_http_server.proc.poll() is None
+
+
+def test_http_client_with_the_token_uses_the_tools(token_http_server: _HttpServer) -> None:
+    from mcp.client.streamable_http import streamable_http_client
+    from mcp.shared._httpx_utils import create_mcp_http_client
+
+    async def main() -> str:
+        http = create_mcp_http_client(headers={"Authorization": f"Bearer {TOKEN}"})
+        async with http, Client(streamable_http_client(token_http_server.url, http_client=http),
+                                read_timeout_seconds=60) as client:
+            assert "read" in [t.name for t in (await client.list_tools()).tools]
+            return _text(await client.call_tool("read", {"doc_id": "notes/beta.txt"}))
+
+    assert "42 units" in anyio.run(main)
 
 
 def test_stdio_stdout_carries_only_the_protocol(corpus_dir: Path) -> None:

@@ -57,13 +57,13 @@ def _check_tool_message(msg: dict[str, Any], call_id: str) -> None:
         assert "Please fix" in msg["content"] or "hint" in msg["content"]
 
 
-def test_openai_client_with_json_schema_then_dispatch(sample_corpus: Path, local_api_base: str) -> None:
+def test_openai_client_with_json_schema_then_dispatch(sample_corpus: Path, local_server: Any, local_api_base: str) -> None:
     from openai import OpenAI
 
     from sleuth.llm.toolcalls import tool_call_schema, tool_prompt
 
     specs, dispatch = openai_tools(sample_corpus, include=["search", "read"])
-    client = OpenAI(base_url=local_api_base, api_key="not-needed", timeout=600)
+    client = OpenAI(base_url=local_api_base, api_key=local_server.token, timeout=600)  # the server's own token
     messages: list[dict[str, Any]] = [
         {"role": "system", "content": tool_prompt(specs)},
         {"role": "user", "content": QUESTION},

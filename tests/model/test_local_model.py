@@ -99,7 +99,7 @@ def test_usage_matches_the_server_report(model):
 
     msgs = [{"role": "user", "content": "Count from one to five in words."}]
     r = model.chat(msgs, max_tokens=20)
-    raw = OpenAI(base_url=model.start(), api_key="x").chat.completions.create(
+    raw = OpenAI(base_url=model.start(), api_key=model.server.token).chat.completions.create(
         model="local", messages=msgs, max_tokens=20, temperature=0.0)
     assert (r.usage.prompt_tokens, r.usage.completion_tokens) == (raw.usage.prompt_tokens, raw.usage.completion_tokens)
     assert r.content == raw.choices[0].message.content

@@ -182,3 +182,45 @@ def test_beir_scoring_ignores_the_document_that_is_the_query():
     out = SystemOutput(ranking=["q7", "d2", "d3"])
     assert retrieval_scorer(("ndcg@10", "mrr@10"))(q, out)[0] == {"ndcg@10": 1.0, "mrr@10": 1.0}
     assert retrieval_scorer(("mrr@10",), ignore_identical_ids=False)(q, out)[0] == {"mrr@10": 0.5}
+
+
+def test_resume_after_a_row_torn_inside_a_multibyte_character(tmp_path: Path):
+    """A run killed while writing a row whose text is not ASCII leaves a last line that ends mid-character: the
+    resume neither crashes on it nor keeps it; the torn question is run again."""
+    from sleuth.evals.results import truncate_torn_row
+
+    out = tmp_path / "run"
+    system = LookupSystem()
+    run_eval(make_set(3), system, retrieval_scorer(), out, CONFIG, progress=False)
+    rows_path = out / "rows.jsonl"
+    row = json.loads(rows_path.read_text(encoding="utf-8").splitlines()[-1])
+    row["id"], row["question"] = "q3", "où est d3 — «ville» 東京?"
+    full = json.dumps(row, ensure_ascii=False).encode("utf-8")
+    cut = full.index("東".encode()) + 1  # inside the three bytes of 東
+    with rows_path.open("ab") as fh:
+        fh.write(full[:cut])
+    assert [r.id for r in read_rows(out)] == ["q0", "q1", "q2"]  # read while torn: skipped, no UnicodeDecodeError
+
+    res = run_eval(make_set(5), LookupSystem(), retrieval_scorer(), out, CONFIG, resume=True, progress=False)
+    assert res.ran == 2 and res.skipped == 3
+    raw = rows_path.read_bytes()
+    raw.decode("utf-8")  # the torn bytes are gone: the file is valid UTF-8 again
+    assert raw.endswith(b"\n") and b"ville" not in raw
+    assert sorted(r.id for r in read_rows(out)) == ["q0", "q1", "q2", "q3", "q4"]
+    assert truncate_torn_row(rows_path) == 0  # nothing torn now
+
+
+def test_truncate_torn_row(tmp_path: Path):
+    from sleuth.evals.results import truncate_torn_row
+
+    p = tmp_path / "rows.jsonl"
+    torn = b'{"b": "\xe6\x9d'
+    p.write_bytes(b'{"a": 1}\n' + torn)
+    assert truncate_torn_row(p) == len(torn) and p.read_bytes() == b'{"a": 1}\n'
+    p.write_bytes(b'{"only": "torn \xe6')
+    assert truncate_torn_row(p) == 16 and p.read_bytes() == b""
+    big = b"x" * 200_000  # a torn row longer than the search block
+    p.write_bytes(b'{"a": 1}\n' + big)
+    assert truncate_torn_row(p) == len(big) and p.read_bytes() == b'{"a": 1}\n'
+    assert truncate_torn_row(tmp_path / "missing.jsonl") == 0
+

@@ -7,7 +7,6 @@ import asyncio
 import json
 
 import pytest
-from tests.unit.llm_fake_server import FakeOpenAIServer, completion
 from pydantic import BaseModel
 
 from sleuth.errors import (
@@ -17,11 +16,13 @@ from sleuth.errors import (
     ModelError,
     ModelNotFoundError,
     ModelOutputError,
+    ModelProtocolError,
 )
 from sleuth.llm.base import ChatModel
 from sleuth.llm.client import LLM, ResponseCache, get_model
 from sleuth.llm.fake import ScriptedModel
 from sleuth.tracing.tracer import MemoryTracer
+from tests.unit.llm_fake_server import FakeOpenAIServer, completion
 
 MSGS = [{"role": "user", "content": "hello"}]
 TOOLS = [
@@ -97,9 +98,9 @@ def test_fallback_constrains_output_to_one_call_per_tool_schema():
 
 def test_fallback_without_a_call_is_an_output_error_that_still_counts_its_tokens():
     tracer = MemoryTracer()
-    with FakeOpenAIServer([(200, completion("I think the answer is 42"))]) as srv:
-        with pytest.raises(ModelOutputError) as info:
-            llm(srv.url, native_tools=False).chat(MSGS, tools=TOOLS, tracer=tracer)
+    with FakeOpenAIServer([(200, completion("I think the answer is 42"))]) as srv, \
+            pytest.raises(ModelOutputError) as info:
+        llm(srv.url, native_tools=False).chat(MSGS, tools=TOOLS, tracer=tracer)
     assert info.value.context["usage"].total_tokens == 14  # the rejected reply's tokens were spent
     [ev] = tracer.of_kind("llm")
     assert ev.error.startswith("ModelOutputError") and ev.usage.total_tokens == 14
@@ -142,9 +143,9 @@ def test_structured_gives_up_with_a_typed_error():
                          "tokens), try increasing it", "type": "exceed_context_size_error"}}, ContextOverflowError),
         (404, {"error": {"message": "The model `nope` does not exist", "type": "invalid_request_error"}},
          ModelNotFoundError),
-        (200, b'{"choices": [{"message": {"content": "trunc', ModelOutputError),
-        (200, b"<html>not json</html>", ModelOutputError),
-        (200, {"id": "x", "object": "chat.completion", "choices": []}, ModelOutputError),
+        (200, b'{"choices": [{"message": {"content": "trunc', ModelProtocolError),
+        (200, b"<html>not json</html>", ModelProtocolError),
+        (200, {"id": "x", "object": "chat.completion", "choices": []}, ModelProtocolError),
     ],
 )
 def test_error_mapping(status, body, error):
@@ -153,6 +154,21 @@ def test_error_mapping(status, body, error):
             llm(srv.url).chat(MSGS)
         assert len(srv.requests) == 1  # none of these is retried
     assert info.value.hint  # every error says what to do
+
+
+@pytest.mark.parametrize("body", [b"<html><body><h1>Welcome to nginx!</h1>\n</body></html>", b"\x00\xff garbage",
+                                  b'{"object": "chat.completion", "choices": []}'])
+def test_a_200_that_is_not_a_completion_is_a_server_fault_naming_the_server(body):
+    """Not a ModelOutputError (which agents feed back to the model and go on): the server is named, one line."""
+    with FakeOpenAIServer([(200, body)]) as srv:
+        with pytest.raises(ModelProtocolError) as info:
+            llm(srv.url).chat(MSGS)
+        with pytest.raises(ModelProtocolError):
+            asyncio.run(llm(srv.url).achat(MSGS))
+    err = info.value
+    assert not isinstance(err, ModelOutputError)
+    assert f"the server at {srv.url}" in err.message and "\n" not in err.message
+    assert err.context["api_base"] == srv.url and "api_base" in err.hint
 
 
 def test_transient_errors_are_retried_with_backoff():
@@ -221,9 +237,8 @@ def test_async_calls_respect_the_concurrency_limit():
 
 
 def test_async_error_mapping():
-    with FakeOpenAIServer([(401, {"error": {"message": "bad key"}})]) as srv:
-        with pytest.raises(ModelAuthError):
-            asyncio.run(llm(srv.url).achat(MSGS))
+    with FakeOpenAIServer([(401, {"error": {"message": "bad key"}})]) as srv, pytest.raises(ModelAuthError):
+        asyncio.run(llm(srv.url).achat(MSGS))
 
 
 def test_get_model_precedence(tmp_path, monkeypatch):

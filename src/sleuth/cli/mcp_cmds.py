@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -14,8 +15,26 @@ def register(app: typer.Typer) -> None:
 def mcp(
     corpus: Path = typer.Option(..., "--corpus", "-c", help="The folder of documents to serve (read-only)."),
     transport: str = typer.Option("stdio", "--transport", "-t", help="stdio (for desktop assistants) or http."),
-    host: str = typer.Option("127.0.0.1", "--host", help="HTTP transport: address to bind."),
+    host: str = typer.Option(
+        "127.0.0.1",
+        "--host",
+        help="HTTP transport: address to bind. Anything but loopback needs --allow-host and a token.",
+    ),
     port: int = typer.Option(8765, "--port", help="HTTP transport: port (the endpoint is /mcp)."),
+    allow_host: list[str] = typer.Option(
+        [],
+        "--allow-host",
+        help="HTTP transport: a host name (or name:port) clients use to reach the server, checked against their "
+        "Host and Origin headers; repeatable. Required with a non-loopback --host.",
+    ),
+    token: str = typer.Option(
+        None,
+        "--token",
+        envvar="SLEUTH_MCP_TOKEN",
+        show_default=False,
+        help="HTTP transport: require `Authorization: Bearer TOKEN` on every request (prefer the SLEUTH_MCP_TOKEN "
+        "variable: a command line is visible to other users). Required with a non-loopback --host.",
+    ),
     tools: str = typer.Option(
         "", "--tools", help="Comma-separated tool names to serve (default: every tool available for the corpus)."
     ),
@@ -55,12 +74,18 @@ def mcp(
 
     if transport not in ("stdio", "http"):
         raise typer.BadParameter("use stdio or http", param_hint="--transport")
+    allow_hosts = [h.strip() for entry in allow_host for h in entry.split(",") if h.strip()]
+    if transport == "stdio" and allow_hosts:  # (a token, maybe from the environment, is unused over stdio)
+        raise typer.BadParameter("--allow-host applies to --transport http", param_hint="--allow-host")
     with cli_errors(False):
         from sleuth.integrations import mcp_server
         from sleuth.integrations.toolset import build_toolkit
 
+        if transport == "http":  # refuse an exposed server before building anything
+            mcp_server.check_http_exposure(host, allow_hosts, token or None)
+
         mcp_server._stderr_logging(getattr(logging, log_level.upper(), logging.WARNING))
-        options: dict[str, object] = {"build_index": build_index}
+        options: dict[str, Any] = {"build_index": build_index}
         if budget.strip():
             from sleuth.agents.budget import Budget
 
@@ -78,10 +103,13 @@ def mcp(
             toolset = build_toolkit(corpus, include=include, **options)
             instructions = mcp_server.default_instructions(toolset.toolkit, toolset.corpus.root, toolset.omitted)
             if transport == "http":
+                guard = "token required" if token else "no token: loopback only"
                 typer.echo(
-                    f"sleuth MCP server on http://{host}:{port}/mcp ({', '.join(toolset.toolkit.names())})", err=True
+                    f"sleuth MCP server on http://{host}:{port}/mcp ({guard}; {', '.join(toolset.toolkit.names())})",
+                    err=True,
                 )
-            mcp_server.run(toolset.toolkit, transport=transport, host=host, port=port, instructions=instructions)
+            mcp_server.run(toolset.toolkit, transport=transport, host=host, port=port, instructions=instructions,
+                           allow_hosts=allow_hosts or None, token=(token or None) if transport == "http" else None)
         finally:
             close = getattr(options.get("model"), "close", None)
             if close is not None:

@@ -29,7 +29,7 @@ from pydantic import BaseModel, Field
 
 from sleuth.errors import ConfigError, RunConfigMismatchError, SleuthError
 from sleuth.evals.datasets.base import EvalQuestion, EvalSet, seeded_order
-from sleuth.evals.results import BAD, MANIFEST, ROWS, SUMMARY, EvalRow, read_rows, summarize
+from sleuth.evals.results import BAD, MANIFEST, ROWS, SUMMARY, EvalRow, read_rows, summarize, truncate_torn_row
 from sleuth.evals.scoring import Scorer
 from sleuth.evals.systems import System, SystemOutput
 from sleuth.fsutil import atomic_write_text
@@ -206,7 +206,7 @@ def run_eval(
     atomic_write_text(run_dir / MANIFEST, json.dumps(manifest, indent=2, ensure_ascii=False))
     atomic_write_text(run_dir / BAD, "".join(b.model_dump_json() + "\n" for b in es.bad))
     rows_path = run_dir / ROWS
-    _end_torn_line(rows_path)
+    truncate_torn_row(rows_path)  # a killed run may have left a torn last line (even mid-character): cut it off
 
     live = _LiveMean(es.name, primary, [r for r in previous if r.status == "ok"])
     with rows_path.open("a", encoding="utf-8") as fh, progress_bar(len(questions), live.describe(), progress) as bar:
@@ -271,18 +271,6 @@ def _manifest(
         "corpus": corpus_info or {},
         "concurrency": concurrency,
     }
-
-
-def _end_torn_line(rows_path: Path) -> None:
-    """A killed run may have left a torn last line: end it, so the next row starts on a line of its own."""
-    if not (rows_path.is_file() and rows_path.stat().st_size):
-        return
-    with rows_path.open("rb") as fh:
-        fh.seek(-1, 2)
-        torn = fh.read(1) != b"\n"
-    if torn:
-        with rows_path.open("a", encoding="utf-8") as fh:
-            fh.write("\n")
 
 
 class _LiveMean:

@@ -13,19 +13,24 @@ The server is built generically from sleuth ``Tool`` objects (name, description,
   call does not block other requests or other clients on the HTTP transport. A call whose client went away is
   abandoned: its thread finishes on its own and the result is dropped.
 
-Transports: stdio (what desktop chat assistants launch) and streamable HTTP (``127.0.0.1`` by default, with the
-SDK's DNS-rebinding protection for local hosts).
+Transports: stdio (what desktop chat assistants launch) and streamable HTTP. HTTP binds ``127.0.0.1`` by default,
+where ``Host`` and ``Origin`` must be loopback names (DNS-rebinding protection). Any other address is refused
+unless the hosts clients may name are listed (``allow_hosts``: they replace the loopback check, they do not switch
+it off) and a token is set; with a token every request must carry ``Authorization: Bearer <token>``
+(:func:`check_http_exposure`, :class:`BearerTokenMiddleware`; docs/SECURITY-servers.md).
 
 ``mcp`` is an optional dependency (``pip install 'sleuth-search[mcp]'``); it is imported inside the functions.
 """
 
 from __future__ import annotations
 
+import hmac
+import ipaddress
 import logging
 import sys
 from typing import TYPE_CHECKING, Any
 
-from sleuth.errors import MissingExtraError
+from sleuth.errors import ConfigError, MissingExtraError
 from sleuth.integrations.toolset import safe_invoke
 from sleuth.tools.base import ToolResult, Toolkit
 
@@ -154,18 +159,112 @@ async def serve_stdio(server: Server[Any]) -> None:
         await server.run(read_stream, write_stream, server.create_initialization_options())
 
 
-def http_app(server: Server[Any], *, host: str = "127.0.0.1", path: str = "/mcp") -> Any:
-    """The Starlette app serving ``server`` over streamable HTTP at ``path``."""
-    return server.streamable_http_app(streamable_http_path=path, host=host)
+LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1")
+MIN_TOKEN_CHARS = 16
+_TOKEN_HINT = 'make one with: python -c "import secrets; print(secrets.token_urlsafe(32))"'
+
+
+def is_loopback(host: str) -> bool:
+    """Is ``host`` (a bind address or a name) this machine only? ``0.0.0.0`` and ``::`` are not."""
+    if host.strip("[]").lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def check_http_exposure(host: str, allow_hosts: list[str] | None = None, token: str | None = None) -> None:
+    """Refuse an HTTP setup that anyone but this machine's user could drive: a non-loopback ``host`` needs an
+    explicit ``allow_hosts`` list (the names clients use in ``Host``) and a token; a token must be long enough."""
+    if token is not None and len(token) < MIN_TOKEN_CHARS:
+        raise ConfigError(f"the MCP token is too short ({len(token)} characters, at least {MIN_TOKEN_CHARS})",
+                          hint=_TOKEN_HINT)
+    if is_loopback(host):
+        return
+    missing = [what for what, given in (("--allow-host", allow_hosts), ("a token", token)) if not given]
+    if missing:
+        raise ConfigError(
+            f"refusing to serve MCP on {host}, reachable from other machines, without {' and '.join(missing)}",
+            hint="list the host names clients will use (--allow-host NAME, repeatable) and set a token "
+            f"(SLEUTH_MCP_TOKEN, or --token); clients send `Authorization: Bearer <token>`. {_TOKEN_HINT}",
+        )
+
+
+def transport_security(host: str, port: int, allow_hosts: list[str] | None = None) -> Any:
+    """The SDK's Host/Origin checks: loopback names always, plus each allowed host (``name`` or ``name:port``)."""
+    from mcp.server.transport_security import TransportSecuritySettings
+
+    hosts = ["127.0.0.1:*", "localhost:*", "[::1]:*"]
+    origins = ["http://127.0.0.1:*", "http://localhost:*", "http://[::1]:*"]
+    for entry in allow_hosts or []:
+        name = entry.strip().lower()
+        if not name:
+            continue
+        if name.rsplit(":", 1)[-1].isdigit() and not name.endswith("]"):
+            hosts.append(name)
+            origins += [f"http://{name}", f"https://{name}"]
+        else:
+            hosts += [name, f"{name}:{port}"]
+            origins += [f"http://{name}", f"https://{name}", f"http://{name}:{port}", f"https://{name}:{port}"]
+    return TransportSecuritySettings(enable_dns_rebinding_protection=True, allowed_hosts=hosts,
+                                     allowed_origins=origins)
+
+
+class BearerTokenMiddleware:
+    """ASGI: every HTTP request must carry ``Authorization: Bearer <token>`` (compared in constant time), else
+    401 before the MCP app sees it."""
+
+    def __init__(self, app: Any, token: str) -> None:
+        self.app = app
+        self._expected = f"Bearer {token}".encode()
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            got = next((v for k, v in scope.get("headers", []) if k == b"authorization"), b"")
+            if not hmac.compare_digest(got, self._expected):
+                body = b'{"error": "unauthorized: send Authorization: Bearer <token>"}'
+                await send({"type": "http.response.start", "status": 401, "headers": [
+                    (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                    (b"www-authenticate", b"Bearer")]})
+                await send({"type": "http.response.body", "body": body})
+                return
+        await self.app(scope, receive, send)
+
+
+def http_app(
+    server: Server[Any],
+    *,
+    host: str = "127.0.0.1",
+    path: str = "/mcp",
+    port: int = 8765,
+    allow_hosts: list[str] | None = None,
+    token: str | None = None,
+) -> Any:
+    """The ASGI app serving ``server`` over streamable HTTP at ``path``, with the Host/Origin checks and, when
+    ``token`` is set, the bearer-token check. Refuses a setup :func:`check_http_exposure` rejects."""
+    check_http_exposure(host, allow_hosts, token)
+    app = server.streamable_http_app(
+        streamable_http_path=path, host=host, transport_security=transport_security(host, port, allow_hosts)
+    )
+    return BearerTokenMiddleware(app, token) if token else app
 
 
 async def serve_http(
-    server: Server[Any], *, host: str = "127.0.0.1", port: int = 8765, path: str = "/mcp", log_level: str = "warning"
+    server: Server[Any],
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8765,
+    path: str = "/mcp",
+    log_level: str = "warning",
+    allow_hosts: list[str] | None = None,
+    token: str | None = None,
 ) -> None:
     """Serve any number of clients over streamable HTTP until cancelled."""
     import uvicorn
 
-    config = uvicorn.Config(http_app(server, host=host, path=path), host=host, port=port, log_level=log_level)
+    app = http_app(server, host=host, path=path, port=port, allow_hosts=allow_hosts, token=token)
+    config = uvicorn.Config(app, host=host, port=port, log_level=log_level)
     await uvicorn.Server(config).serve()
 
 
@@ -176,15 +275,19 @@ def run(
     host: str = "127.0.0.1",
     port: int = 8765,
     instructions: str | None = None,
+    allow_hosts: list[str] | None = None,
+    token: str | None = None,
 ) -> None:
     """Blocking entry point used by ``sleuth mcp``."""
     import anyio
 
+    if transport == "http":
+        check_http_exposure(host, allow_hosts, token)  # before anything is built or bound
     server = build_server(toolkit, instructions=instructions)
     if transport == "stdio":
         anyio.run(serve_stdio, server)
     elif transport == "http":
-        anyio.run(lambda: serve_http(server, host=host, port=port))
+        anyio.run(lambda: serve_http(server, host=host, port=port, allow_hosts=allow_hosts, token=token))
     else:
         raise ValueError(f"unknown transport {transport!r}; use stdio or http")
 

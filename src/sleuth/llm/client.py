@@ -8,8 +8,11 @@ and :func:`get_model`.
   system instruction and its output constrained by a JSON schema to one ``{"name", "arguments"}`` call, parsed
   (and repaired) into ``ChatResult.tool_calls``.
 * Retries with exponential backoff on transient errors only (connection, timeout, 429, 5xx); a crashed local
-  server is restarted once per call. A concurrency limit (semaphore) per client. Opt-in on-disk response cache
-  keyed by the full request. Typed errors (``sleuth.errors``) mapped from litellm's exceptions.
+  server is restarted once per call, and the call's trace gets a ``note`` event (``local_server``) saying so.
+  The local server's token (from its owner-only state file) is sent as the API key. A concurrency limit
+  (semaphore) per client. Opt-in on-disk response cache keyed by the full request. Typed errors
+  (``sleuth.errors``) mapped from litellm's exceptions; a reply that is not an OpenAI-compatible completion is a
+  :class:`~sleuth.errors.ModelProtocolError` naming the server, never a model mistake.
 
 litellm is imported on first use (it costs ~5 s), never at ``import sleuth``.
 """
@@ -28,11 +31,11 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from sleuth.config import model_settings, sleuth_home
-from sleuth.errors import ModelError, ModelNotFoundError, ModelOutputError
+from sleuth.errors import ModelAuthError, ModelError, ModelNotFoundError, ModelOutputError
 from sleuth.llm import accounting
 from sleuth.llm.base import ChatModel, ChatResult, Message, T, TokenLogprob
 from sleuth.llm.cache import ResponseCache
-from sleuth.llm.errmap import map_error
+from sleuth.llm.errmap import map_error, protocol_error
 from sleuth.llm.toolcalls import (
     loads_lenient,
     native_tool_calls,
@@ -103,7 +106,7 @@ class LLM:
         # the embedded server writes tool calls as text: constrain instead; others use native tool calls
         self.native_tools = (not self.is_local) if native_tools is None else native_tools
         self.supports_logprobs = self.is_local or model.startswith(("openai/", "gpt-")) or api_base is not None
-        self._api_base: str | None = None
+        self._endpoint: tuple[str, str | None] | None = None  # the local server's (api_base, token)
         self._sem = threading.Semaphore(max_concurrency)
         self._max_concurrency = max_concurrency
         self._asems: dict[int, asyncio.Semaphore] = {}
@@ -121,12 +124,53 @@ class LLM:
         """Start (or attach to) the local server; returns its api_base. No-op for remote models."""
         if self.server is None:
             return self.api_base or ""
-        return self._local_api_base()
+        return self._local_endpoint()[0]
 
-    def _local_api_base(self) -> str:
-        if self._api_base is None:
-            self._api_base = self.server.ensure()
-        return self._api_base
+    def _local_endpoint(self, tracer: Any = None) -> tuple[str, str | None]:
+        """The local server's (api_base, token), starting the server if needed (one tuple: threads share it)."""
+        endpoint = self._endpoint
+        if endpoint is None:
+            endpoint = self._endpoint = self.server.connect(note=self._note(tracer))
+        return endpoint
+
+    def _note(self, tracer: Any) -> Any:
+        """A callback that records what the local server handle did (a restart) as a ``note`` trace event."""
+        if tracer is None:
+            return None
+
+        def note(message: str, data: dict[str, Any]) -> None:
+            tracer.emit(TraceEvent(kind="note", name="local_server", preview=message[:200],
+                                   args={"model": self.model}, data=data))
+
+        return note
+
+    def _where(self, endpoint: tuple[str, str | None] | None) -> str | None:
+        """The api_base a request went to (named by errors that are the server's fault)."""
+        return endpoint[0] if endpoint else self.api_base
+
+    def _recover_local(
+        self, err: ModelError, transient: bool, tried: set[str], tracer: Any, used: tuple[str, str | None] | None
+    ) -> bool:
+        """After a failed call to the embedded server: forget the endpoint; retry once on a server another process
+        replaced (a 401: new token; or a new address); restart a dead or hung server once. True: retry at once."""
+        if self.server is None:
+            return False
+        if isinstance(err, ModelAuthError) and "reauth" not in tried:
+            tried.add("reauth")
+            self._endpoint = None
+            return True
+        if not transient:
+            return False
+        self._endpoint = None  # re-resolve: the server may have moved or died
+        st = self.server.status()
+        if st.healthy and used is not None and st.api_base != used[0] and "moved" not in tried:
+            tried.add("moved")
+            return True
+        if "restart" not in tried and not st.healthy:
+            tried.add("restart")
+            self.server.restart(note=self._note(tracer), reason=f"{type(err).__name__}: {err.message}"[:200])
+            return True
+        return False
 
     def close(self) -> None:
         """Drop this process's lease on the local server (it exits shortly after its last client)."""
@@ -181,11 +225,12 @@ class LLM:
         req.update(self.extra_params)
         return req, fallback
 
-    def _connection(self, api_base: str | None) -> dict[str, Any]:
+    def _connection(self, endpoint: tuple[str, str | None] | None) -> dict[str, Any]:
         conn: dict[str, Any] = {"timeout": self.timeout_s, "num_retries": 0, "max_retries": 0}
         if self.is_local:
-            conn["api_base"] = api_base
-            conn["api_key"] = "sk-local"
+            assert endpoint is not None
+            conn["api_base"] = endpoint[0]
+            conn["api_key"] = endpoint[1] or "sk-local"  # a server started by an older sleuth has no token
             conn["extra_body"] = {"cache_prompt": True}
         else:
             if self.api_base:
@@ -196,11 +241,17 @@ class LLM:
 
     # -- response handling ----------------------------------------------------------------------------------
     def _result(
-        self, resp: Any, req: dict[str, Any], fallback: bool, t0: float, tools: list[dict[str, Any]] | None
+        self,
+        resp: Any,
+        req: dict[str, Any],
+        fallback: bool,
+        t0: float,
+        tools: list[dict[str, Any]] | None,
+        where: str | None = None,
     ) -> ChatResult:
         choices = getattr(resp, "choices", None)
         if not choices:
-            raise ModelOutputError(f"{self.model}: the response has no choices: {str(resp)[:300]}")
+            raise protocol_error(self.model, where, f"the response has no choices: {str(resp)[:300]}")
         choice = choices[0]
         msg = choice.message
         content = getattr(msg, "content", None) or ""
@@ -238,7 +289,10 @@ class LLM:
                 name=name,
                 args={"model": self.model, "messages": len(req["messages"]), "tools": len(req.get("tools") or [])},
                 result_chars=len(result.content) + sum(len(c.raw_arguments) for c in result.tool_calls),
-                preview=(result.content or json.dumps([c.model_dump(include={"name", "arguments"}) for c in result.tool_calls]))[:200],
+                preview=(
+                    result.content
+                    or json.dumps([c.model_dump(include={"name", "arguments"}) for c in result.tool_calls])
+                )[:200],
                 usage=result.usage,
                 latency_s=result.latency_s,
                 error=error,
@@ -273,29 +327,28 @@ class LLM:
         tracer: Any = None,
         name: str = "chat",
     ) -> ChatResult:
-        req, fallback = self._request(messages, tools, response_format, temperature, max_tokens, logprobs, top_logprobs, stop)
+        req, fallback = self._request(
+            messages, tools, response_format, temperature, max_tokens, logprobs, top_logprobs, stop
+        )
         key, hit = self._cached(req, tracer, name)
         if hit is not None:
             return hit
         litellm = _litellm()
-        restarted = False
+        tried: set[str] = set()
         attempt = 0
         t0 = time.perf_counter()
         while True:
+            endpoint = None
             try:
-                api_base = self._local_api_base() if self.server is not None else None
+                endpoint = self._local_endpoint(tracer) if self.server is not None else None
                 with self._sem:
-                    resp = litellm.completion(model=self.litellm_model, **req, **self._connection(api_base))
-                result = self._result(resp, req, fallback, t0, tools)
+                    resp = litellm.completion(model=self.litellm_model, **req, **self._connection(endpoint))
+                result = self._result(resp, req, fallback, t0, tools, self._where(endpoint))
                 break
-            except Exception as e:  # noqa: BLE001 - mapped below
-                err, transient = map_error(e, self.model)
-                if transient and self.server is not None:
-                    self._api_base = None  # re-resolve: the server may have moved or died
-                    if not restarted and not self.server.status().healthy:
-                        restarted = True
-                        self.server.restart()
-                        continue
+            except Exception as e:
+                err, transient = map_error(e, self.model, self._where(endpoint))
+                if self._recover_local(err, transient, tried, tracer, endpoint):
+                    continue
                 if not transient or attempt >= self.max_retries:
                     self._trace_error(tracer, name, req, err, t0)
                     raise err from e
@@ -320,32 +373,31 @@ class LLM:
         tracer: Any = None,
         name: str = "chat",
     ) -> ChatResult:
-        req, fallback = self._request(messages, tools, response_format, temperature, max_tokens, logprobs, top_logprobs, stop)
+        req, fallback = self._request(
+            messages, tools, response_format, temperature, max_tokens, logprobs, top_logprobs, stop
+        )
         key, hit = self._cached(req, tracer, name)
         if hit is not None:
             return hit
         litellm = _litellm()
         sem = self._async_sem()
-        restarted = False
+        tried: set[str] = set()
         attempt = 0
         t0 = time.perf_counter()
         while True:
+            endpoint = None
             try:
-                api_base = await asyncio.to_thread(self._local_api_base) if self.server is not None else None
+                endpoint = await asyncio.to_thread(self._local_endpoint, tracer) if self.server is not None else None
                 async with sem:
-                    resp = await litellm.acompletion(model=self.litellm_model, **req, **self._connection(api_base))
-                result = self._result(resp, req, fallback, t0, tools)
+                    resp = await litellm.acompletion(model=self.litellm_model, **req, **self._connection(endpoint))
+                result = self._result(resp, req, fallback, t0, tools, self._where(endpoint))
                 break
-            except Exception as e:  # noqa: BLE001 - mapped below
-                err, transient = map_error(e, self.model)
-                if transient and self.server is not None:
-                    self._api_base = None
-                if transient and self.server is not None and not restarted:
-                    healthy = (await asyncio.to_thread(self.server.status)).healthy
-                    if not healthy:
-                        restarted = True
-                        await asyncio.to_thread(self.server.restart)
-                        continue
+            except Exception as e:
+                err, transient = map_error(e, self.model, self._where(endpoint))
+                if self.server is not None and await asyncio.to_thread(
+                    self._recover_local, err, transient, tried, tracer, endpoint
+                ):
+                    continue
                 if not transient or attempt >= self.max_retries:
                     self._trace_error(tracer, name, req, err, t0)
                     raise err from e
@@ -420,7 +472,10 @@ class LLM:
                     import urllib.request
 
                     body = json.dumps({"content": text}).encode()
-                    rq = urllib.request.Request(st["url"] + "/tokenize", data=body, headers={"Content-Type": "application/json"})
+                    headers = {"Content-Type": "application/json"}
+                    if st.get("token"):
+                        headers["Authorization"] = f"Bearer {st['token']}"
+                    rq = urllib.request.Request(st["url"] + "/tokenize", data=body, headers=headers)
                     with urllib.request.urlopen(rq, timeout=10) as r:
                         return len(json.loads(r.read())["tokens"])
                 except (OSError, ValueError, KeyError):
@@ -470,10 +525,10 @@ def _logprobs(lp: Any) -> list[TokenLogprob] | None:
         return None
     out = []
     for item in content:
-        get = item.get if isinstance(item, dict) else lambda k, d=None, _i=item: getattr(_i, k, d)
+        get: Any = item.get if isinstance(item, dict) else lambda k, d=None, _i=item: getattr(_i, k, d)
         top = {}
         for alt in get("top_logprobs") or []:
-            aget = alt.get if isinstance(alt, dict) else lambda k, d=None, _a=alt: getattr(_a, k, d)
+            aget: Any = alt.get if isinstance(alt, dict) else lambda k, d=None, _a=alt: getattr(_a, k, d)
             top[aget("token")] = float(aget("logprob"))
         out.append(TokenLogprob(token=get("token") or "", logprob=float(get("logprob")), top=top))
     return out

@@ -9,12 +9,17 @@ Lifecycle
 * A process that uses the server takes a lease; leases are dropped at exit (and a dead pid's lease counts as
   dropped), and a server started on demand exits a few seconds after its last client: no orphans.
   ``sleuth model serve`` starts a persistent one instead, stopped by ``sleuth model stop``.
-* A crashed server (pid gone or /health failing) is detected by the client, which restarts it once per call.
+* A crashed server (pid gone or not answering) is detected by the client, which restarts it once per call and
+  says so in the call's trace (a ``note`` event ``local_server``), as it does when it finds a dead server's state.
+* Only its owner can use it: each start gets a random token (the state file, owner-only, holds it; the folder is
+  0700) that llama.cpp requires as the API key; CORS is off. :meth:`LocalServer.connect` gives clients the
+  api_base and the token. See :mod:`sleuth.llm.serve` and docs/SECURITY-servers.md.
 """
 
 from __future__ import annotations
 
 import atexit
+import contextlib
 import fcntl
 import hashlib
 import json
@@ -25,6 +30,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +43,9 @@ from sleuth.llm.weights import DEFAULT_WEIGHTS, KNOWN_WEIGHTS, ensure_weights, v
 
 ALIAS = "local"
 DEFAULT_N_CTX = 4096
+
+Note = Callable[[str, dict[str, Any]], None]
+"""Told what the server handle did that a run's trace should show: ``note(message, data)``."""
 
 
 def default_threads() -> int:
@@ -82,12 +91,22 @@ def server_key(spec: str) -> str:
     raise WeightsError(f"not a local model spec: {spec!r}", hint="use local, local:<name> or gguf:/path/file.gguf")
 
 
-def _http_ok(url: str, timeout: float = 2.0) -> bool:
+def _http_ok(url: str, token: str | None = None, timeout: float = 2.0) -> bool:
+    """Does the server at ``url`` answer? With its token, an authenticated request (``/v1/models``), which also
+    proves it is the server the state file describes and not another process on a reused port."""
+    if token:
+        req = urllib.request.Request(url + "/v1/models", headers={"Authorization": f"Bearer {token}"})
+    else:
+        req = urllib.request.Request(url + "/health")
     try:
-        with urllib.request.urlopen(url + "/health", timeout=timeout) as r:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
             return r.status == 200
     except (urllib.error.URLError, OSError, ValueError):
         return False
+
+
+def _state_ok(state: dict[str, Any]) -> bool:
+    return _http_ok(state["url"], state.get("token"))
 
 
 @dataclass
@@ -99,6 +118,7 @@ class ServerStatus:
     api_base: str | None = None
     model_path: str | None = None
     persistent: bool = False
+    token_required: bool = False  # the server refuses requests without its token (the token itself is not here)
     clients: int = 0
     state_file: str = ""
     log_file: str = ""
@@ -120,6 +140,7 @@ class LocalServer:
         home: Path | None = None,
         ready_timeout_s: float = 180.0,
         linger_s: float | None = None,
+        serve_cmd: list[str] | None = None,
     ) -> None:
         self.model_path = Path(model_path)
         self.key = key
@@ -132,6 +153,8 @@ class LocalServer:
         self.lock_file = self.dir / f"{key}.lock"
         self.log_file = self.dir / f"{key}.log"
         self.lease_dir = self.dir / f"{key}.clients"
+        # the server program (default ``python -m sleuth.llm.serve``); tests pass another one with the same flags
+        self.serve_cmd = list(serve_cmd) if serve_cmd else [sys.executable, "-m", "sleuth.llm.serve"]
         self.restarts = 0
         self._leased = False
 
@@ -154,18 +177,19 @@ class LocalServer:
 
     def status(self) -> ServerStatus:
         state = self.read_state()
-        base = {"state_file": str(self.state_file), "log_file": str(self.log_file)}
+        base: dict[str, Any] = {"state_file": str(self.state_file), "log_file": str(self.log_file)}
         if not state:
             return ServerStatus(running=False, healthy=False, **base)
         alive = pid_alive(int(state.get("pid", 0)))
         return ServerStatus(
             running=alive,
-            healthy=alive and _http_ok(state["url"]),
+            healthy=alive and _state_ok(state),
             pid=state.get("pid"),
             url=state.get("url"),
             api_base=state.get("api_base"),
             model_path=state.get("model_path"),
             persistent=bool(state.get("persistent")),
+            token_required=bool(state.get("token")),
             clients=len(live_leases(self.lease_dir)),
             **base,
         )
@@ -177,10 +201,34 @@ class LocalServer:
             raise ModelConnectionError("the local model server is not running")
         return str(state["api_base"])
 
+    @property
+    def token(self) -> str | None:
+        """The running server's token (None when none runs, or for a server started by an older sleuth)."""
+        state = self.read_state()
+        return str(state["token"]) if state and state.get("token") else None
+
+    def connect(self, *, note: Note | None = None) -> tuple[str, str | None]:
+        """:meth:`ensure` a healthy server, then its api_base and token, read together from one state file."""
+        self.ensure(note=note)
+        state = self.read_state()
+        if not state:
+            raise ModelConnectionError("the local model server stopped right after it started",
+                                       hint=f"see {self.log_file}")
+        return str(state["api_base"]), (str(state["token"]) if state.get("token") else None)
+
     # -- lifecycle ------------------------------------------------------------------------------------------
+    def _private_dir(self) -> None:
+        """The server folder, owner-only (it holds the state files with the tokens, and the logs)."""
+        self.dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        try:
+            if self.dir.stat().st_uid == os.getuid():
+                self.dir.chmod(0o700)
+        except OSError:
+            pass
+
     @contextmanager
     def _locked(self) -> Any:
-        self.dir.mkdir(parents=True, exist_ok=True)
+        self._private_dir()
         with self.lock_file.open("a") as fh:
             fcntl.flock(fh, fcntl.LOCK_EX)
             try:
@@ -201,8 +249,9 @@ class LocalServer:
         (self.lease_dir / str(os.getpid())).unlink(missing_ok=True)
         self._leased = False
 
-    def ensure(self, *, persistent: bool = False, lease: bool = True) -> str:
-        """Return the api_base of a healthy server, starting one if needed."""
+    def ensure(self, *, persistent: bool = False, lease: bool = True, note: Note | None = None) -> str:
+        """Return the api_base of a healthy server, starting one if needed (``note`` hears of a dead server
+        replaced)."""
         if lease:
             self.lease()  # before starting, so an on-demand server never sees zero clients
         st = self.status()
@@ -212,24 +261,49 @@ class LocalServer:
             st = self.status()  # another process may have started it while we waited for the lock
             if st.healthy and st.api_base:
                 return st.api_base
+            reason = None
             if st.running and st.pid:  # alive but not answering: hung or still loading under someone else
                 if self._wait_healthy(st.pid, timeout=min(30.0, self.ready_timeout_s)):
                     return self.api_base
                 self._kill(st.pid)
+                reason = "was not answering"
+            elif st.pid:
+                reason = "had died"  # a state file without a live process: a crash
             self.state_file.unlink(missing_ok=True)
-            return self._spawn(persistent=persistent)
+            api_base = self._spawn(persistent=persistent)
+            if reason and note is not None:
+                new = self._pid()
+                note(f"the local model server (pid {st.pid}) {reason}; started a new one (pid {new}) at {api_base}",
+                     {"old_pid": st.pid, "new_pid": new, "reason": reason, "api_base": api_base, "key": self.key})
+            return api_base
 
-    def restart(self) -> str:
-        """Kill a crashed/hung server and start a new one (the client calls this once per failing call)."""
+    def restart(self, *, note: Note | None = None, reason: str = "") -> str:
+        """Kill a crashed/hung server and start a new one (the client calls this once per failing call);
+        ``note`` hears what was done."""
         self.restarts += 1
         with self._locked():
             st = self.status()
             if st.healthy and st.api_base:  # someone else already restarted it
+                if note is not None:
+                    note(f"the local model server failed ({reason or 'no answer'}); another process had already "
+                         f"restarted it (pid {st.pid})", {"new_pid": st.pid, "reason": reason, "by_other": True,
+                                                         "api_base": st.api_base, "key": self.key})
                 return st.api_base
             if st.pid:
                 self._kill(st.pid)
             self.state_file.unlink(missing_ok=True)
-            return self._spawn(persistent=st.persistent)
+            api_base = self._spawn(persistent=st.persistent)
+            if note is not None:
+                dead = "had died" if not st.running else "was not answering"
+                new = self._pid()
+                note(f"the local model server (pid {st.pid}) {dead} ({reason or 'no answer'}); restarted it (pid "
+                     f"{new}) at {api_base}", {"old_pid": st.pid, "new_pid": new, "reason": reason,
+                                               "api_base": api_base, "key": self.key})
+            return api_base
+
+    def _pid(self) -> int | None:
+        state = self.read_state()
+        return int(state["pid"]) if state and state.get("pid") else None
 
     def stop(self, timeout: float = 10.0) -> bool:
         """Stop the server (any process's). Returns whether one was running."""
@@ -253,16 +327,14 @@ class LocalServer:
             if not pid_alive(pid):
                 return
             time.sleep(0.1)
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
 
     def _wait_healthy(self, pid: int, timeout: float) -> bool:
         deadline = time.time() + timeout
         while time.time() < deadline:
             state = self.read_state()
-            if state and state.get("pid") == pid and _http_ok(state["url"]):
+            if state and state.get("pid") == pid and _state_ok(state):
                 return True
             if not pid_alive(pid):
                 return False
@@ -271,7 +343,7 @@ class LocalServer:
 
     def _spawn(self, *, persistent: bool) -> str:
         cmd = [
-            sys.executable, "-m", "sleuth.llm.serve",
+            *self.serve_cmd,
             "--model", str(self.model_path),
             "--state", str(self.state_file),
             "--alias", ALIAS,
@@ -281,8 +353,8 @@ class LocalServer:
         ]  # fmt: skip
         if persistent:
             cmd.append("--persistent")
-        self.dir.mkdir(parents=True, exist_ok=True)
-        log = self.log_file.open("ab")
+        self._private_dir()
+        log = os.fdopen(os.open(self.log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab")
         log_start = log.tell()
         try:
             proc = subprocess.Popen(
@@ -298,7 +370,7 @@ class LocalServer:
         deadline = time.time() + self.ready_timeout_s
         while time.time() < deadline:
             state = self.read_state()
-            if state and state.get("pid") == proc.pid and _http_ok(state["url"]):
+            if state and state.get("pid") == proc.pid and _state_ok(state):
                 return str(state["api_base"])
             code = proc.poll()
             if code is not None:

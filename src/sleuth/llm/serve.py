@@ -1,8 +1,8 @@
 """The embedded llama.cpp server as its own process: ``python -m sleuth.llm.serve --model FILE --state FILE``.
 
 Started (detached) by :class:`sleuth.llm.local.LocalServer`. It loads the GGUF file into xllamacpp's in-process
-llama.cpp server bound to 127.0.0.1 on a free port, writes a state file (pid, port, url, model) once the model is
-loaded, then watches:
+llama.cpp server bound to 127.0.0.1 on a free port, writes a state file (pid, port, url, model, token) once the
+model is loaded, then watches:
 
 * the state file: removed or taken over by another pid -> exit (this is how ``sleuth model stop`` asks);
 * client leases (``<state>.clients/<pid>`` files, one per sleuth process using the server): when no leased
@@ -10,6 +10,11 @@ loaded, then watches:
   leases and runs until stopped.
 
 SIGTERM/SIGINT exit cleanly. The state file is removed on exit, so a stale one always means a crash.
+
+Only its owner can use it (docs/SECURITY-servers.md): llama.cpp is given a random per-start API key (the
+``token`` in the state file, which is written owner-only, 0600), so every endpoint but ``/health`` answers 401
+without ``Authorization: Bearer <token>``; CORS is switched off (no ``Origin`` is echoed, credentials are not
+allowed), the web UI and the ``/slots`` endpoint are off. The token never appears on a command line (``ps``).
 """
 
 from __future__ import annotations
@@ -17,11 +22,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import secrets
 import signal
 import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 
 def pid_alive(pid: int) -> bool:
@@ -58,9 +65,30 @@ def live_leases(lease_dir: Path) -> list[int]:
 
 
 def _write_state(path: Path, state: dict) -> None:
+    """Atomically, readable and writable by the owner only (it holds the server's token)."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(state), encoding="utf-8")
+    tmp.unlink(missing_ok=True)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(json.dumps(state))
     os.replace(tmp, path)
+
+
+def new_token() -> str:
+    """A fresh API key for one server start (256 bits, URL-safe)."""
+    return secrets.token_urlsafe(32)
+
+
+def owner_only(p: Any, token: str) -> None:
+    """Configure xllamacpp ``CommonParams`` so that only a holder of ``token`` can use the server: loopback only,
+    an API key, no CORS (no reflected ``Origin``, no credentials), no web UI, no ``/slots``."""
+    p.hostnames = ["127.0.0.1"]
+    p.api_keys = [token]
+    p.cors_origins = ""
+    p.cors_origins_explicit = True  # an empty list, not llama.cpp's default "*"
+    p.cors_credentials = False
+    p.ui = False
+    p.endpoint_slots = False
 
 
 def _read_state(path: Path) -> dict | None:
@@ -101,7 +129,8 @@ def main(argv: list[str] | None = None) -> int:
     p.n_parallel = args.parallel
     p.cpuparams.n_threads = args.threads
     p.cpuparams_batch.n_threads = args.threads
-    p.hostnames = ["127.0.0.1"]
+    token = new_token()
+    owner_only(p, token)
     p.port = args.port
     p.model_alias = {args.alias}
     p.cache_prompt = True  # reuse the KV cache of a shared prompt prefix across calls
@@ -119,6 +148,7 @@ def main(argv: list[str] | None = None) -> int:
         "n_ctx": args.n_ctx,
         "threads": args.threads,
         "persistent": args.persistent,
+        "token": token,
         "started": time.time(),
         "load_s": round(time.time() - t0, 3),
     }

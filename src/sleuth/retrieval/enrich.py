@@ -5,7 +5,9 @@ Storage (never the raw documents): ``corpus.state_dir / "enrich"``:
 
 * ``enrich.jsonl``: one line per document, appended as soon as it is done (flushed), with the document's file
   signature (size, mtime). A rerun skips documents whose line exists with the same signature, so an interrupted
-  job resumes and recomputes nothing; a torn last line is ignored.
+  job resumes and recomputes nothing; a torn last line is ignored. A document that cannot be read as text (binary,
+  not UTF-8) gets one line with ``skipped`` (the reason) and no model call, and is not retried until it changes.
+  When a real fault stops the job (the model server died), the documents already answered are still written.
 * ``bm25/``: a second BM25 index (same analyzer, same doc order as the main index) over each document's kept
   phrases, rebuilt from the JSONL in seconds.
 
@@ -18,18 +20,17 @@ pass per query (a dense add of two score vectors).
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed, wait
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from pydantic import BaseModel, Field
 
-from sleuth.errors import ModelOutputError, ToolArgumentError
+from sleuth.errors import BinaryDocumentError, ModelOutputError, ToolArgumentError
 from sleuth.llm.base import ChatModel
 from sleuth.records import Hit, Usage
 from sleuth.retrieval.bm25 import BM25Index, BM25Retriever, _topk_numpy, build_index
@@ -61,6 +62,7 @@ class EnrichRecord(BaseModel):
     kept: list[str] = Field(default_factory=list)
     rejected: list[dict[str, Any]] = Field(default_factory=list)
     error: str | None = None
+    skipped: str | None = None  # why the document was not sent to the model (it cannot be read as text)
     usage: Usage = Field(default_factory=Usage)
 
 
@@ -72,10 +74,14 @@ class EnrichReport(BaseModel):
     kept_phrases: int
     usage: Usage
     seconds: float
+    skipped: int = 0  # unreadable documents recorded now (no model call)
+    skipped_before: int = 0  # unreadable documents recorded by an earlier run (unchanged since)
 
     def summary(self) -> str:
+        n_skipped = self.skipped + self.skipped_before
+        skipped = f", {n_skipped} skipped as unreadable" if n_skipped else ""
         return (f"{self.enriched_now} documents enriched now ({self.done_before} done before, {self.errors} "
-                f"errors), {self.kept_phrases} phrases kept; {self.usage.total_tokens} tokens "
+                f"errors{skipped}), {self.kept_phrases} phrases kept; {self.usage.total_tokens} tokens "
                 f"({self.usage.prompt_tokens} prompt + {self.usage.completion_tokens} completion) in "
                 f"{self.usage.calls} calls, cost {self.usage.cost_text()}; {self.seconds:.1f} s")
 
@@ -163,22 +169,28 @@ def enrich_corpus(
     path = folder / JSONL
     done = read_records(path)
     todo = []
-    done_before = 0
+    done_before = skipped_before = 0
     for doc_id in index.doc_ids:
         rec = done.get(doc_id)
         if rec is not None and rec.error is None and rec.sig == _sig(corpus, doc_id):
-            done_before += 1
+            if rec.skipped:
+                skipped_before += 1
+            else:
+                done_before += 1
             continue
         todo.append(doc_id)
     if limit is not None:
         todo = todo[:limit]
     lock = threading.Lock()
     total = Usage()
-    errors = kept_n = 0
+    errors = kept_n = skipped = 0
 
     def work(doc_id: str) -> EnrichRecord:
-        text = corpus.read_text(doc_id)
         sig = _sig(corpus, doc_id)
+        try:
+            text = corpus.read_text(doc_id)
+        except BinaryDocumentError as e:  # recorded once; a rerun skips it until the file changes
+            return EnrichRecord(doc_id=doc_id, sig=sig, skipped=e.message)
         tap = UsageTap(tracer)
         try:
             proposal, result = model.structured(
@@ -200,30 +212,43 @@ def enrich_corpus(
         bar = Progress(TextColumn("[bold]enrich"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
         task = bar.add_task("enrich", total=len(todo))
         bar.start()
+    written: set[Future[EnrichRecord]] = set()
+
+    def write(fh: Any, fut: Future[EnrichRecord]) -> None:
+        nonlocal total, errors, kept_n, skipped
+        rec = fut.result()
+        with lock:
+            fh.write(rec.model_dump_json() + "\n")
+            fh.flush()
+            written.add(fut)
+            total = total + rec.usage
+            errors += rec.error is not None
+            skipped += rec.skipped is not None
+            kept_n += len(rec.kept)
+        if bar is not None:
+            bar.advance(task)  # type: ignore[arg-type]
+
     try:
         with path.open("a", encoding="utf-8") as fh, ThreadPoolExecutor(params.concurrency) as pool:
             futures = [pool.submit(work, d) for d in todo]
-            for fut in as_completed(futures):  # each line is written (and flushed) as soon as its document is done
-                try:
-                    rec = fut.result()
-                except BaseException:
-                    for f in futures:
-                        f.cancel()
-                    raise
-                with lock:
-                    fh.write(rec.model_dump_json() + "\n")
-                    fh.flush()
-                    total = total + rec.usage
-                    errors += rec.error is not None
-                    kept_n += len(rec.kept)
-                if bar is not None:
-                    bar.advance(task)  # type: ignore[arg-type]
+            try:
+                for fut in as_completed(futures):  # each line is written (and flushed) as soon as its doc is done
+                    write(fh, fut)
+            except BaseException:
+                for f in futures:
+                    f.cancel()
+                wait(futures)  # the calls already running finish: keep what they paid for
+                for f in futures:
+                    if f not in written and not f.cancelled() and f.exception() is None:
+                        write(fh, f)
+                raise
     finally:  # on a model fault (server died) or an interrupt, what is written stays and a rerun resumes
         if bar is not None:
             bar.stop()
     build_enrich_index(corpus, index)
-    return EnrichReport(documents=index.n_docs, done_before=done_before, enriched_now=len(todo) - errors,
-                        errors=errors, kept_phrases=kept_n, usage=total, seconds=time.perf_counter() - t0)
+    return EnrichReport(documents=index.n_docs, done_before=done_before, enriched_now=len(todo) - errors - skipped,
+                        errors=errors, kept_phrases=kept_n, usage=total, seconds=time.perf_counter() - t0,
+                        skipped=skipped, skipped_before=skipped_before)
 
 
 def build_enrich_index(corpus: Corpus, index: BM25Index) -> Path:
