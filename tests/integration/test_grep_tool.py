@@ -97,7 +97,8 @@ def test_huge_single_line_is_clipped(make_corpus) -> None:
     tk = corpus_tools(root)
     out = tk.invoke("grep", {"pattern": "needle"})
     assert not out.is_error
-    assert len(out.text) < 2000 and "needle" in out.text and "chars]" in out.text
+    assert len(out.text) < 2000 and "a needle b" in out.text and "line too long, shown cut" in out.text
+    assert out.data["long_lines"] == 1 and out.data["matches"][0]["line"] == 1
     read = tk.invoke("read", {"doc_id": "big.txt"})
     assert len(read.text) < 5000 and read.truncated
 

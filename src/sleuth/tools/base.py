@@ -12,9 +12,9 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from sleuth.errors import ToolArgumentError, ToolInputError
+from sleuth.errors import ToolArgumentError, ToolInputError, shown
 from sleuth.records import TraceEvent
 
 A = TypeVar("A", bound=BaseModel)
@@ -22,10 +22,36 @@ A = TypeVar("A", bound=BaseModel)
 ERROR_TEMPLATE = "Error ({kind}): {message}\nPlease fix your mistakes and try again."
 
 
+def _check_text(value: Any) -> Any:
+    """Reject what no tool can pass on: NUL characters (argv and file names cannot hold them) and lone surrogates
+    (not encodable as UTF-8, so they cannot be written to a trace, a subprocess or a JSON answer)."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise ValueError("contains a NUL character (\\x00), which no tool argument may hold")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as e:
+            raise ValueError(f"is not valid Unicode text (a lone surrogate at position {e.start})") from None
+    elif isinstance(value, list | tuple):
+        for item in value:
+            _check_text(item)
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            _check_text(k)
+            _check_text(v)
+    return value
+
+
 class ToolArgs(BaseModel):
-    """Base for tool argument models: unknown fields are an error the model can see and fix."""
+    """Base for tool argument models: unknown fields are an error the model can see and fix, and no string
+    argument may hold a NUL character or a lone surrogate (both are argument errors, never a crash)."""
 
     model_config = ConfigDict(extra="forbid")
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_nul_or_surrogates(cls, value: Any) -> Any:
+        return _check_text(value)
 
 
 class ToolResult(BaseModel):
@@ -200,7 +226,7 @@ class Toolkit:
     def invoke(self, name: str, arguments: Any = None, *, tracer: Any = None) -> ToolResult:
         tool = self.tools.get(name)
         if tool is None:
-            err = ToolArgumentError(f"unknown tool {name!r}; available tools: {', '.join(self.tools)}")
+            err = ToolArgumentError(f"unknown tool {shown(name, 80)}; available tools: {', '.join(self.tools)}")
             result = error_result(err)
             if tracer is not None:
                 tracer.emit(_event(name, arguments, result, 0.0, result.text))
