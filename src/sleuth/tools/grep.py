@@ -9,6 +9,7 @@ Bounded on any input:
   :data:`LINE_BUDGET` bytes of it, so memory stays small whatever the file holds.
 * The time limit applies to the process as a whole: a timer kills ripgrep, and whatever it printed until then is
   returned as a partial result (``complete: false``).
+* ripgrep runs with one thread in this mode, so it streams its output instead of buffering a file's whole output.
 * Once ``max_matches`` matching lines are collected, the rest of the output is only counted (a byte scan); the
   totals come from ripgrep's ``--stats``.
 * A file ripgrep cannot search (PCRE2's match limit, a permission error) is reported in ``errors`` and the matches
@@ -240,8 +241,10 @@ def _command(args: GrepArgs, mode: str) -> list[str]:
     elif mode == "count":
         cmd += ["--count", "--null", "--with-filename"]
     else:
-        cmd += ["--line-number", "--column", "--byte-offset", "--null", "--with-filename", "--no-heading",
-                "--color=never", f"--max-columns={MAX_COLUMNS}", "--stats"]
+        # one thread: a multi-threaded ripgrep buffers each file's whole output in memory before printing it
+        # (hundreds of MB for one big file, and nothing to show at the time limit); one thread streams it
+        cmd += ["--threads=1", "--line-number", "--column", "--byte-offset", "--null", "--with-filename",
+                "--no-heading", "--color=never", f"--max-columns={MAX_COLUMNS}", "--stats"]
         if args.context:
             cmd += [f"--context={args.context}"]
     if args.ignore_case:
