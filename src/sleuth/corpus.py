@@ -19,7 +19,6 @@ from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 
 from sleuth import ids
-from sleuth.globs import PathGlob, compile_glob
 from sleuth.errors import (
     BinaryDocumentError,
     CorpusNotFoundError,
@@ -27,6 +26,7 @@ from sleuth.errors import (
     PathOutsideCorpusError,
     shown,
 )
+from sleuth.globs import PathGlob, compile_glob
 from sleuth.records import Document
 
 STATE_DIRNAME = ".sleuth"

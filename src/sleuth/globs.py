@@ -25,7 +25,6 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Union
 
 from sleuth.errors import InvalidGlobError, shown
 
@@ -56,7 +55,7 @@ class _Alts:
     branches: tuple[tuple[_Token, ...], ...]
 
 
-_Token = Union[_Lit, _Tok, _Class, _Alts]
+_Token = _Lit | _Tok | _Class | _Alts
 
 
 class _Parser:

@@ -74,7 +74,7 @@ def test_glob_selects_what_ripgrep_selects(files: list[str], glob: str) -> None:
         _make_tree(root, files)
         rc, expected, stderr = _rg_files(root, glob)
         corpus = Corpus(root)
-        if "error parsing glob" in stderr or "glob" in stderr.lower() and rc == 2:
+        if "error parsing glob" in stderr or ("glob" in stderr.lower() and rc == 2):
             with pytest.raises(InvalidGlobError):
                 corpus.doc_ids(glob)
             return

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -65,7 +65,7 @@ class ToolResult(BaseModel):
     meta: dict[str, Any] = Field(default_factory=dict)
 
 
-def _clean_schema(schema: dict[str, Any]) -> dict[str, Any]:
+def _clean_schema(schema: Any) -> Any:
     """Drop pydantic's cosmetic ``title`` keys; keep everything that constrains a value."""
     if isinstance(schema, dict):
         out = {}
@@ -78,7 +78,7 @@ def _clean_schema(schema: dict[str, Any]) -> dict[str, Any]:
                 out[k] = _clean_schema(v) if isinstance(v, dict | list) else v
         return out
     if isinstance(schema, list):
-        return [_clean_schema(s) for s in schema]  # type: ignore[return-value]
+        return [_clean_schema(s) for s in schema]
     return schema
 
 
@@ -110,7 +110,7 @@ class Tool(Generic[A]):
         return f"Tool({self.name!r})"
 
     def parameters_schema(self) -> dict[str, Any]:
-        schema = _clean_schema(self.args_model.model_json_schema())
+        schema: dict[str, Any] = _clean_schema(self.args_model.model_json_schema())
         schema.setdefault("type", "object")
         schema.setdefault("properties", {})
         return schema
@@ -207,7 +207,7 @@ class Toolkit:
     def __getitem__(self, name: str) -> Tool[Any]:
         return self.tools[name]
 
-    def __iter__(self):  # type: ignore[no-untyped-def]
+    def __iter__(self) -> Iterator[Tool[Any]]:
         return iter(self.tools.values())
 
     def names(self) -> list[str]:

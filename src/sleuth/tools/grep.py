@@ -228,9 +228,8 @@ def _file_errors(stderr: str) -> list[str]:
             continue  # the detail lines of a compile error are indented or start with "error:"
         path, sep, why = line[4:].partition(": ")
         path = path[2:] if path.startswith("./") else path
-        if sep and why and path and not path.startswith(("regex parse error", "PCRE2", "error")):
-            if is_document_id(path):
-                out.append(f"{path}: {why.strip()[:200]}")
+        if sep and why and not path.startswith(("regex parse error", "PCRE2", "error")) and is_document_id(path):
+            out.append(f"{path}: {why.strip()[:200]}")
     return out
 
 
@@ -310,7 +309,9 @@ def grep(corpus: Corpus, args: GrepArgs, *, timeout: float = 30.0, max_line_char
     if runner.timed_out:
         result.complete = False
         if not result.matches and not result.files and not result.counts:
-            raise ToolTimeoutError(f"grep for {shown(args.pattern)} took longer than {timeout:g}s and found nothing yet")
+            raise ToolTimeoutError(
+                f"grep for {shown(args.pattern)} took longer than {timeout:g}s and found nothing yet"
+            )
     result.seconds = round(time.perf_counter() - t0, 4)
     return result
 
@@ -430,7 +431,8 @@ def _read_lines(runner: _Runner, corpus: Corpus, args: GrepArgs, result: GrepRes
         if last is not None and last.doc_id == doc and line_no > last.line and line_no - last.line <= args.context and (
             not last.after or line_no > last.after[-1][0]
         ):
-            last.after.append((line_no, _show_line(corpus, doc, rest[c.end():], cut, off, None, max_line_chars, result)))
+            text = _show_line(corpus, doc, rest[c.end():], cut, off, None, max_line_chars, result)
+            last.after.append((line_no, text))
         elif not full:
             if pending_doc != doc or (pending_before and pending_before[-1][0] >= line_no):
                 pending_before, pending_doc = [], doc
@@ -500,7 +502,8 @@ def render(result: GrepResult, max_chars: int) -> tuple[str, bool]:
             body.append(f"{m.line}: {m.text}")
             body += [f"{n}- {t}" for n, t in m.after]
     if not result.total_matches and not result.files:
-        tail = f" ({len(result.errors)} documents could not be searched: {'; '.join(result.errors)})" if result.errors else ""
+        errs = "; ".join(result.errors)
+        tail = f" ({len(result.errors)} documents could not be searched: {errs})" if result.errors else ""
         return f"no matches for {shown(result.pattern)}{tail}", bool(result.errors)
     used = len(head)
     cut_at = len(body)
@@ -527,7 +530,8 @@ def render(result: GrepResult, max_chars: int) -> tuple[str, bool]:
         notes.append(f"{len(result.errors)} documents could not be searched ({'; '.join(result.errors)}); "
                      "their matches are missing")
     if notes:
-        lines.append("[truncated: " + "; ".join(notes) + ". Narrow the pattern, add a glob or path, or raise max_matches.]")
+        advice = "Narrow the pattern, add a glob or path, or raise max_matches."
+        lines.append("[truncated: " + "; ".join(notes) + f". {advice}]")
     return "\n".join(lines), truncated
 
 

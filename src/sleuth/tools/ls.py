@@ -47,4 +47,5 @@ def ls_tool(corpus: Corpus) -> Tool[LsArgs]:
             text += f"\n[truncated: {r.not_shown} more doc ids not shown; narrow with prefix or glob]"
         return ToolResult(text=text, data=r.model_dump(), truncated=bool(r.not_shown))
 
-    return Tool("ls", "List doc ids, optionally under a folder prefix or matching a glob.", LsArgs, run, tags={"corpus"})
+    desc = "List doc ids, optionally under a folder prefix or matching a glob."
+    return Tool("ls", desc, LsArgs, run, tags={"corpus"})

@@ -18,9 +18,11 @@ CHUNK = 1 << 20
 
 
 class ReadArgs(ToolArgs):
-    doc_id: str = Field(min_length=1, max_length=MAX_DOC_ID_CHARS, description="The document's id (its path relative to the corpus root).")
+    doc_id: str = Field(min_length=1, max_length=MAX_DOC_ID_CHARS,
+                        description="The document's id (its path relative to the corpus root).")
     start_line: int = Field(1, ge=1, le=10**12, description="First line to return (1-based).")
-    end_line: int | None = Field(None, ge=1, le=10**12, description="Last line to return (inclusive). Default: to the end.")
+    end_line: int | None = Field(None, ge=1, le=10**12,
+                                 description="Last line to return (inclusive). Default: to the end.")
     max_chars: int = Field(4000, ge=100, le=1_000_000, description="Cap on the characters returned.")
 
     @model_validator(mode="after")
