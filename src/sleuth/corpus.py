@@ -1,8 +1,11 @@
 """A corpus is a folder of UTF-8 text files; a document's id is its path relative to the root.
 
-Hidden files and folders (names starting with ``.``) are not documents: ``root/.sleuth/`` holds sleuth's indexes
-and the import manifest. Symlinks are not listed (ripgrep does not follow them either), and reading one that
-points outside the root is refused.
+What a corpus contains is one rule, :func:`is_document_id`, applied by the listing (and so by ``ls`` and every
+index), by ``read`` (:meth:`Corpus.path_of`), by ``grep`` (the paths it searches and every path it reports) and so
+by every plug (MCP, OpenAI, LangChain): hidden files and folders (a name starting with ``.``: ``.env``, ``.git/``,
+``root/.sleuth/`` with sleuth's indexes and the import manifest) are never documents, and neither is a path that is
+not valid UTF-8 or is longer than :data:`MAX_DOC_ID_CHARS`. Symlinks are not listed (ripgrep does not follow them
+either), and reading one that points outside the root is refused without saying where it points.
 """
 
 from __future__ import annotations
@@ -13,7 +16,6 @@ import json
 import os
 import re
 from collections.abc import Iterator
-from functools import lru_cache
 from pathlib import Path, PurePosixPath
 
 from sleuth import ids
@@ -22,51 +24,36 @@ from sleuth.errors import (
     CorpusNotFoundError,
     DocumentNotFoundError,
     PathOutsideCorpusError,
+    shown,
 )
+from sleuth.globs import PathGlob, compile_glob
 from sleuth.records import Document
 
 STATE_DIRNAME = ".sleuth"
 MANIFEST = "corpus.json"
 _BINARY_SNIFF = 8192
+MAX_DOC_ID_CHARS = 4096
 
 
-@lru_cache(maxsize=256)
-def glob_to_regex(pattern: str) -> re.Pattern[str]:
-    """Translate a gitignore-style glob (``*``, ``?``, ``[..]``, ``**``) to a regex over posix doc ids.
+def hidden_part(doc_id: str) -> bool:
+    """True when a component of the posix path ``doc_id`` is hidden (starts with ``.``; ``.`` itself is not)."""
+    return any(part.startswith(".") and part != "." for part in doc_id.replace("\\", "/").split("/"))
 
-    As in ripgrep, a glob without ``/`` matches the file name at any depth.
-    """
-    if "/" not in pattern.rstrip("/"):
-        pattern = "**/" + pattern
-    i, out = 0, []
-    while i < len(pattern):
-        c = pattern[i]
-        if pattern.startswith("**/", i):
-            out.append("(?:.*/)?")
-            i += 3
-            continue
-        if pattern.startswith("**", i):
-            out.append(".*")
-            i += 2
-            continue
-        if c == "*":
-            out.append("[^/]*")
-        elif c == "?":
-            out.append("[^/]")
-        elif c == "[":
-            j = pattern.find("]", i + 1)
-            if j == -1:
-                out.append(re.escape(c))
-            else:
-                body = pattern[i + 1 : j]
-                if body.startswith("!"):
-                    body = "^" + body[1:]
-                out.append(f"[{body}]")
-                i = j
-        else:
-            out.append(re.escape(c))
-        i += 1
-    return re.compile("".join(out) + r"\Z")
+
+def is_document_id(doc_id: str) -> bool:
+    """The corpus rule: whether a relative posix path can be a document (visibility only, not existence)."""
+    if not doc_id or len(doc_id) > MAX_DOC_ID_CHARS or "\x00" in doc_id or hidden_part(doc_id):
+        return False
+    try:
+        doc_id.encode("utf-8")
+    except UnicodeEncodeError:  # lone surrogates: a file name that is not UTF-8, or a bad argument
+        return False
+    return True
+
+
+def glob_to_regex(pattern: str) -> PathGlob:
+    """Deprecated name kept for callers: the compiled glob (``.match(doc_id)``), see :mod:`sleuth.globs`."""
+    return compile_glob(pattern)
 
 
 class Corpus:
@@ -95,7 +82,7 @@ class Corpus:
             except OSError:
                 continue
             for e in entries:
-                if e.name.startswith("."):
+                if e.name.startswith(".") or not is_document_id(e.name):
                     continue
                 if e.is_symlink():
                     continue
@@ -107,8 +94,8 @@ class Corpus:
     def doc_ids(self, glob: str | None = None) -> list[str]:
         ids_ = sorted(self._walk())
         if glob:
-            rx = glob_to_regex(glob)
-            ids_ = [d for d in ids_ if rx.match(d)]
+            g = compile_glob(glob)
+            ids_ = [d for d in ids_ if g.match(d)]
         return ids_
 
     def __len__(self) -> int:
@@ -129,23 +116,31 @@ class Corpus:
         if not isinstance(doc_id, str) or not doc_id.strip():
             raise DocumentNotFoundError("empty doc id")
         if "\x00" in doc_id:
-            raise PathOutsideCorpusError(f"doc id contains a NUL byte: {doc_id!r}")
+            raise PathOutsideCorpusError(f"doc id contains a NUL byte: {shown(doc_id)}")
+        if len(doc_id) > MAX_DOC_ID_CHARS:
+            raise DocumentNotFoundError(f"doc id is {len(doc_id)} characters long; no document has an id that long")
         pure = PurePosixPath(doc_id.replace("\\", "/"))
         if pure.is_absolute() or doc_id.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", doc_id):
-            raise PathOutsideCorpusError(f"doc id is an absolute path: {doc_id!r}")
+            raise PathOutsideCorpusError(f"doc id is an absolute path: {shown(doc_id)}")
         if any(part == ".." for part in pure.parts):
-            raise PathOutsideCorpusError(f"doc id leaves the corpus with '..': {doc_id!r}")
-        if any(part.startswith(".") for part in pure.parts if part != "."):
-            raise DocumentNotFoundError(f"hidden files are not documents: {doc_id!r}")
+            raise PathOutsideCorpusError(f"doc id leaves the corpus with '..': {shown(doc_id)}")
+        if hidden_part(doc_id):
+            raise DocumentNotFoundError(f"hidden files are not documents: {shown(doc_id)}")
+        if not is_document_id(doc_id):
+            raise DocumentNotFoundError(f"not a valid doc id (doc ids are UTF-8 paths): {shown(doc_id)}")
         candidate = self.root.joinpath(*pure.parts)
         try:
             resolved = candidate.resolve(strict=False)
         except (OSError, RuntimeError) as e:  # symlink loops
-            raise PathOutsideCorpusError(f"cannot resolve {doc_id!r}: {e}") from e
+            raise PathOutsideCorpusError(f"cannot resolve {shown(doc_id)} ({type(e).__name__})") from e
         if resolved != self.root and not resolved.is_relative_to(self.root):
-            raise PathOutsideCorpusError(f"{doc_id!r} points outside the corpus (symlink to {resolved})")
-        if not resolved.is_file():
-            raise DocumentNotFoundError(f"no document {doc_id!r} in {self.root}{self._suggest(doc_id)}")
+            raise PathOutsideCorpusError(f"{shown(doc_id)} points outside the corpus (a symlink)")
+        try:
+            is_file = resolved.is_file()
+        except OSError:  # a component longer than the file system allows, and the like
+            is_file = False
+        if not is_file:
+            raise DocumentNotFoundError(f"no document {shown(doc_id)} in the corpus{self._suggest(doc_id)}")
         return resolved
 
     def _suggest(self, doc_id: str) -> str:

@@ -215,3 +215,18 @@ class ModelProtocolError(ModelError):
     is never fed back to the model as an observation. The message names the server."""
 
     hint = "check that api_base points at an OpenAI-compatible server (its /v1 endpoint) and that it is healthy"
+# --- argument checks shared by the tools (added for hardening) -----------------------------------------------
+
+
+class InvalidGlobError(ToolInputError):
+    """A glob that ripgrep's glob syntax cannot parse (or one too long to accept)."""
+
+    hint = "globs use ripgrep's syntax: *, **, ?, [abc], [!abc], {a,b}; escape a special character with \\"
+
+
+def shown(value: object, limit: int = 120) -> str:
+    """``repr(value)``, cut to about ``limit`` characters: error messages never echo a huge argument."""
+    text = repr(value)
+    if len(text) <= limit:
+        return text
+    return f"{text[: limit - 20]}…[{len(text)} chars]"

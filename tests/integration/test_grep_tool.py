@@ -97,7 +97,8 @@ def test_huge_single_line_is_clipped(make_corpus) -> None:
     tk = corpus_tools(root)
     out = tk.invoke("grep", {"pattern": "needle"})
     assert not out.is_error
-    assert len(out.text) < 2000 and "needle" in out.text and "chars]" in out.text
+    assert len(out.text) < 2000 and "a needle b" in out.text and "line too long, shown cut" in out.text
+    assert out.data["long_lines"] == 1 and out.data["matches"][0]["line"] == 1
     read = tk.invoke("read", {"doc_id": "big.txt"})
     assert len(read.text) < 5000 and read.truncated
 
@@ -145,3 +146,94 @@ def test_openai_schema_is_valid_json_schema(sample_corpus: Path) -> None:
     grep_params = corpus_tools(sample_corpus)["grep"].parameters_schema()
     assert {"pattern", "glob", "ignore_case", "fixed_strings", "context"} <= set(grep_params["properties"])
     assert grep_params["required"] == ["pattern"]
+
+
+HIDDEN_SECRET = "HIDDEN-SECRET-91c"
+
+
+@pytest.fixture()
+def corpus_with_hidden(make_corpus) -> Path:
+    return make_corpus({
+        "a.txt": "public text\n",
+        "sub/b.md": "more public text\n",
+        ".env": f"API_KEY={HIDDEN_SECRET}\n",
+        ".git/config": f"[remote] url = {HIDDEN_SECRET}\n",
+        ".sleuth/corpus.json": f'{{"x": "{HIDDEN_SECRET}"}}\n',
+        "sub/.secret.txt": f"{HIDDEN_SECRET}\n",
+    })
+
+
+@pytest.mark.parametrize("args", [
+    {"pattern": "."}, {"pattern": ".", "glob": ".env"}, {"pattern": ".", "glob": "*"}, {"pattern": ".", "glob": "**"},
+    {"pattern": ".", "glob": ".*"}, {"pattern": ".", "glob": "**/.*"}, {"pattern": ".", "glob": ".git/**"},
+    {"pattern": ".", "glob": "{.env,a.txt}"}, {"pattern": ".", "glob": "!a.txt"}, {"pattern": ".", "glob": "sub/.*"},
+    {"pattern": "SECRET-91", "files_with_matches": True, "glob": "*"},
+    {"pattern": "SECRET-91", "count": True, "glob": "**"},
+    {"pattern": ".", "context": 2, "glob": "*"},
+])
+def test_hidden_files_are_never_shown_whatever_the_glob(corpus_with_hidden: Path, args: dict) -> None:
+    """Issue #19: `grep . -g .env` and `-g '*'` returned the contents of .env, .git/config and .sleuth/."""
+    out = corpus_tools(corpus_with_hidden).invoke("grep", args)
+    assert HIDDEN_SECRET not in out.text and ".env" not in str(out.data.get("files") if out.data else "")
+    if not out.is_error:
+        ids = {m["doc_id"] for m in out.data["matches"]} | set(out.data["files"]) | set(out.data["counts"])
+        assert all(not any(p.startswith(".") for p in d.split("/")) for d in ids), ids
+
+
+@pytest.mark.parametrize("path", [".git", ".git/", ".sleuth", ".env", "sub/.secret.txt", "./.git", "sub/../.git"])
+def test_hidden_paths_are_refused(corpus_with_hidden: Path, path: str) -> None:
+    out = corpus_tools(corpus_with_hidden).invoke("grep", {"pattern": ".", "path": path})
+    assert out.is_error and out.error_type in ("DocumentNotFoundError", "PathOutsideCorpusError"), out.text
+    assert HIDDEN_SECRET not in out.text
+
+
+def test_hidden_files_are_not_read_or_listed(corpus_with_hidden: Path) -> None:
+    tk = corpus_tools(corpus_with_hidden)
+    for doc_id in [".env", ".git/config", ".sleuth/corpus.json", "sub/.secret.txt", "./.env"]:
+        out = tk.invoke("read", {"doc_id": doc_id})
+        assert out.is_error and HIDDEN_SECRET not in out.text
+    for glob in ["*", "**", ".*", "**/.*", ".git/**"]:
+        assert all(not d.startswith(".") and "/." not in d for d in tk.invoke("ls", {"glob": glob}).data["doc_ids"])
+    assert Corpus(corpus_with_hidden).doc_ids() == ["a.txt", "sub/b.md"]
+
+
+def test_hostile_arguments_are_typed_errors(corpus_with_hidden: Path, tmp_path: Path) -> None:
+    """NUL bytes, lone surrogates, a 300-character path component, a bad bracket glob, a symlink loop under a
+    hidden path and a 5 MB pattern raised foreign exceptions before; each is now an error observation."""
+    loop = corpus_with_hidden / ".hid"
+    loop.mkdir()
+    os.symlink(loop / "x", loop / "x")
+    os.symlink(corpus_with_hidden / "loopdir", corpus_with_hidden / "loopdir")
+    tk = corpus_tools(corpus_with_hidden)
+    cases = [
+        ("grep", {"pattern": "a\x00b"}, "ToolArgumentError"),
+        ("grep", {"pattern": "x", "glob": "\x00"}, "ToolArgumentError"),
+        ("grep", {"pattern": "\ud800"}, "ToolArgumentError"),
+        ("read", {"doc_id": "a" * 300 + ".txt"}, "DocumentNotFoundError"),
+        ("read", {"doc_id": "sub/" + "é" * 300}, "DocumentNotFoundError"),
+        ("grep", {"pattern": "x", "path": "b" * 300}, "DocumentNotFoundError"),
+        ("grep", {"pattern": "x", "glob": "[z-a]"}, "InvalidGlobError"),
+        ("grep", {"pattern": "x", "glob": "[abc"}, "InvalidGlobError"),
+        ("ls", {"glob": "{a,b"}, "InvalidGlobError"),
+        ("ls", {"glob": "a\\"}, "InvalidGlobError"),
+        ("grep", {"pattern": "x", "path": ".hid/x"}, "DocumentNotFoundError"),
+        ("read", {"doc_id": ".hid/x"}, "DocumentNotFoundError"),
+        ("read", {"doc_id": "loopdir"}, "PathOutsideCorpusError"),
+        ("grep", {"pattern": "x", "path": "loopdir"}, "PathOutsideCorpusError"),
+        ("grep", {"pattern": "x" * 5_000_000}, "ToolArgumentError"),
+        ("ls", {"glob": "*" * 20_000}, "ToolArgumentError"),
+        ("read", {"doc_id": "y" * 20_000_000}, "ToolArgumentError"),
+    ]
+    for name, args, kind in cases:
+        out = tk.invoke(name, args)
+        assert out.is_error and out.error_type == kind, (name, str(args)[:80], out.text[:300])
+        assert len(out.text) < 2000, (name, len(out.text))
+        assert str(tmp_path) not in out.text  # no absolute paths
+
+
+def test_symlink_target_is_not_revealed(make_corpus, tmp_path: Path) -> None:
+    root = make_corpus({"a.txt": "A"})
+    os.symlink(tmp_path / "elsewhere" / "private.txt", root / "link.txt")
+    out = corpus_tools(root).invoke("read", {"doc_id": "link.txt"})
+    assert out.is_error and out.error_type == "PathOutsideCorpusError"
+    assert "elsewhere" not in out.text and str(tmp_path) not in out.text

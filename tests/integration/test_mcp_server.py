@@ -77,7 +77,8 @@ def _text(result: Any) -> str:
 
 
 def _stdio(corpus: Path, *extra: str) -> StdioServerParameters:
-    return StdioServerParameters(command=SLEUTH, args=["mcp", "--corpus", str(corpus), *extra])
+    # the whole environment (the SDK passes only a few variables by default): PYTHONPATH selects the code under test
+    return StdioServerParameters(command=SLEUTH, args=["mcp", "--corpus", str(corpus), *extra], env=dict(os.environ))
 
 
 def _free_port() -> int:
@@ -177,6 +178,15 @@ BAD_CALLS = [
     ("search", {"query": "fox", "method": "telepathy"}, "ToolArgumentError"),
     ("search", {"query": "fox", "k": 0}, "ToolArgumentError"),
     ("df", {"terms": []}, "ToolArgumentError"),
+    # hostile arguments (issue #19): each a typed error, none echoed whole, no absolute path
+    ("grep", {"pattern": "a\x00b"}, "ToolArgumentError"),
+    ("grep", {"pattern": "x" * 5_000_000}, "ToolArgumentError"),
+    ("grep", {"pattern": "fox", "glob": "[z-a]"}, "InvalidGlobError"),
+    ("ls", {"glob": "{a,b"}, "InvalidGlobError"),
+    ("read", {"doc_id": "n" * 300}, "DocumentNotFoundError"),
+    ("read", {"doc_id": "x" * 20_000_000}, "ToolArgumentError"),
+    ("grep", {"pattern": "SECRET", "path": ".hidden"}, "DocumentNotFoundError"),
+    ("x" * 100_000, {}, "ToolArgumentError"),
 ]
 
 
@@ -187,8 +197,9 @@ def test_stdio_bad_input_is_a_tool_error_and_the_server_keeps_serving(corpus_dir
                 bad = await client.call_tool(name, args)
                 assert bad.is_error is True, (name, args)
                 text = _text(bad)
-                assert error_type in text, (name, args, text)
+                assert error_type in text, (name[:40], str(args)[:80], text[:300])
                 assert SECRET not in text
+                assert len(text) < 3000 and str(corpus_dir.parent) not in text and sys.prefix not in text
                 assert bad.meta and bad.meta["sleuth"]["error_type"] == error_type
                 ok = await client.call_tool("grep", {"pattern": "budget", "ignore_case": True})
                 assert ok.is_error is False and "notes/beta.txt" in _text(ok)
@@ -205,12 +216,19 @@ def test_stdio_nothing_outside_the_corpus_or_hidden_is_reachable(corpus_dir: Pat
             assert SECRET not in _text(found) and "secret.txt" not in _text(found)
             hidden = await client.call_tool("read", {"doc_id": ".hidden/secret.txt"})
             assert SECRET not in _text(hidden)
+            for glob in ["*", "**", ".*", ".hidden/**", "{.hidden/*,x}"]:
+                for call in ({"pattern": "TOPSECRET"}, {"pattern": "TOPSECRET", "files_with_matches": True}):
+                    found = await client.call_tool("grep", {**call, "glob": glob})
+                    assert SECRET not in _text(found) and "secret.txt" not in _text(found), glob
+                assert ".hidden" not in _text(await client.call_tool("ls", {"glob": glob}))
 
     anyio.run(main)
 
 
 def test_stdio_cancelled_call_leaves_the_session_serving(corpus_dir: Path) -> None:
-    params = StdioServerParameters(command=sys.executable, args=["-c", SLOW_SERVER, str(corpus_dir), "stdio"])
+    params = StdioServerParameters(
+        command=sys.executable, args=["-c", SLOW_SERVER, str(corpus_dir), "stdio"], env=dict(os.environ)
+    )
 
     async def main() -> None:
         async with Client(params, read_timeout_seconds=60) as client:
@@ -514,3 +532,135 @@ def test_stdio_rerank_and_ask_with_the_local_model(sample_corpus: Path, tmp_path
             assert "Sources:" in _text(answer)
 
     anyio.run(main)
+
+
+# --- bounded resources under hostile calls (issue #19) -----------------------------------------------------
+
+DEADLINE_SERVER = """
+import sys, time
+from sleuth.integrations import mcp_server
+from sleuth.integrations.toolset import build_toolkit
+from sleuth.tools.base import Tool, ToolArgs, ToolResult
+
+class SleepArgs(ToolArgs):
+    seconds: float = 1.0
+
+def sleep(a):
+    time.sleep(a.seconds)
+    return ToolResult(text=f"slept {a.seconds}")
+
+def boom(a):
+    raise RuntimeError(f"failed reading {sys.prefix}/lib/secret/config and /home/someone/.ssh/id_rsa")
+
+extra = [Tool("sleep", "Sleep a while.", SleepArgs, sleep), Tool("boom", "Always fails.", SleepArgs, boom)]
+toolset = build_toolkit(sys.argv[1], extra_tools=extra, build_index=False)
+server = mcp_server.build_server(toolset.toolkit, call_timeout=float(sys.argv[2]))
+import anyio
+anyio.run(mcp_server.serve_stdio, server)
+"""
+
+
+def test_stdio_call_deadline_frees_the_worker_and_faults_reveal_no_paths(corpus_dir: Path) -> None:
+    params = StdioServerParameters(
+        command=sys.executable, args=["-c", DEADLINE_SERVER, str(corpus_dir), "1.0"], env=dict(os.environ)
+    )
+
+    async def main() -> None:
+        async with Client(params, read_timeout_seconds=60) as client:
+            t0 = time.perf_counter()
+            late = await client.call_tool("sleep", {"seconds": 30})
+            assert late.is_error and "ToolTimeoutError" in _text(late) and time.perf_counter() - t0 < 5
+            # every worker slot taken by a call that never ends: the deadline frees them all
+            async with anyio.create_task_group() as tg:
+                for _ in range(6):
+                    tg.start_soon(client.call_tool, "sleep", {"seconds": 30})
+                await anyio.sleep(0.2)
+                t1 = time.perf_counter()
+                ok = await client.call_tool("read", {"doc_id": "readme.txt"})
+                assert ok.is_error is False and "small corpus" in _text(ok)
+                assert time.perf_counter() - t1 < 5
+            fault = await client.call_tool("boom", {})
+            text = _text(fault)
+            assert fault.is_error and "RuntimeError" in text and "internal fault" in text
+            assert sys.prefix not in text and ".ssh" not in text and "/home" not in text
+            assert fault.structured_content is None
+
+    anyio.run(main)
+
+
+def _hostile_corpus(root: Path) -> None:
+    long_id = "a" * 204
+    (root / "ids").mkdir(exist_ok=True)
+    for i in range(300):
+        (root / "ids" / f"{long_id[: 200 - len(str(i))]}{i}").write_text("plain text\n")
+    block = b"a" * (1 << 20)
+    with open(root / "one_line.txt", "wb") as fh:  # 120 MB on one line
+        for i in range(120):
+            fh.write(block if i != 60 else b" needle " + block)
+        fh.write(b"\n")
+
+
+HOSTILE_CALLS = [
+    ("grep", {"pattern": "needle"}),
+    ("grep", {"pattern": "a"}),
+    ("ls", {"glob": "*a" * 6 + "*b"}),
+    ("ls", {"glob": "*a" * 40 + "*b"}),
+    ("grep", {"pattern": "plain", "glob": "*a" * 40 + "*b"}),
+]
+
+
+async def _hostile_while_reading(hostile: Any, reader: Any) -> list[float]:
+    latencies: list[float] = []
+    done = anyio.Event()
+
+    async def attack() -> None:
+        for name, args in HOSTILE_CALLS:
+            r = await hostile.call_tool(name, args)
+            assert "Traceback" not in _text(r)
+            if name == "grep" and args["pattern"] == "needle":
+                assert r.is_error is False and "line too long, shown cut" in _text(r), _text(r)[:500]
+        done.set()
+
+    async def read_loop() -> None:
+        while not done.is_set():
+            t0 = time.perf_counter()
+            with anyio.fail_after(10):  # the reader is always answered
+                r = await reader.call_tool("read", {"doc_id": "readme.txt"})
+            assert r.is_error is False and "small corpus" in _text(r)
+            latencies.append(time.perf_counter() - t0)
+            await anyio.sleep(0.05)
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(attack)
+        tg.start_soon(read_loop)
+    return latencies
+
+
+def test_stdio_huge_line_and_hostile_glob_while_reads_are_answered(corpus_dir: Path) -> None:
+    _hostile_corpus(corpus_dir)
+
+    async def main() -> list[float]:
+        async with Client(_stdio(corpus_dir, "--no-build-index"), read_timeout_seconds=120) as client:
+            return await _hostile_while_reading(client, client)  # concurrent requests on one session
+
+    latencies = anyio.run(main)
+    assert latencies and max(latencies) < 10
+
+
+def test_http_huge_line_and_hostile_glob_while_a_second_client_reads(corpus_dir: Path) -> None:
+    _hostile_corpus(corpus_dir)
+    port = _free_port()
+    server = _HttpServer([SLEUTH, "mcp", "--corpus", str(corpus_dir), "--no-build-index", "--transport", "http",
+                          "--port", str(port)], port)
+    try:
+        async def main() -> list[float]:
+            async with Client(server.url, read_timeout_seconds=120) as hostile, \
+                    Client(server.url, read_timeout_seconds=120) as reader:
+                return await _hostile_while_reading(hostile, reader)
+
+        latencies = anyio.run(main)
+        assert latencies and max(latencies) < 10
+        assert server.proc.poll() is None
+    finally:
+        err = server.stop()
+    assert "Traceback" not in err, err

@@ -12,6 +12,11 @@ The server is built generically from sleuth ``Tool`` objects (name, description,
 * Tools run in worker threads (sleuth tools are synchronous: ripgrep subprocesses, BM25 scoring), so one slow
   call does not block other requests or other clients on the HTTP transport. A call whose client went away is
   abandoned: its thread finishes on its own and the result is dropped.
+* Every call has a deadline (:data:`DEFAULT_CALL_TIMEOUT`; :data:`LONG_CALL_TIMEOUT` for the model-bound tools
+  ``ask`` and ``rerank``): past it the caller gets a ``ToolTimeoutError`` result and its worker slot is freed for
+  other calls, whatever the tool is doing (the tools bound themselves too: grep kills ripgrep at its own limit).
+* Error texts never carry absolute paths (the venv, the home folder, where a symlink points) nor a huge argument:
+  an unexpected exception is logged to stderr and the caller only learns its type.
 
 Transports: stdio (what desktop chat assistants launch) and streamable HTTP. HTTP binds ``127.0.0.1`` by default,
 where ``Host`` and ``Origin`` must be loopback names (DNS-rebinding protection). Any other address is refused
@@ -27,12 +32,15 @@ from __future__ import annotations
 import hmac
 import ipaddress
 import logging
+import os
+import re
 import sys
+import tempfile
 from typing import TYPE_CHECKING, Any
 
 from sleuth.errors import ConfigError, MissingExtraError
 from sleuth.integrations.toolset import safe_invoke
-from sleuth.tools.base import ToolResult, Toolkit
+from sleuth.tools.base import Toolkit, ToolResult
 
 if TYPE_CHECKING:  # pragma: no cover
     from mcp.server.lowlevel import Server
@@ -41,7 +49,35 @@ logger = logging.getLogger(__name__)
 
 SERVER_NAME = "sleuth"
 DEFAULT_MAX_CONCURRENT_CALLS = 4
-INTERNAL_ERROR_TEMPLATE = "Error ({kind}): {message}\nThe sleuth server hit an internal fault; it keeps serving."
+DEFAULT_CALL_TIMEOUT = 120.0
+LONG_CALL_TIMEOUT = 1800.0  # tools that run a language model (ask, rerank)
+LONG_TOOL_TAGS = frozenset({"agent", "rerank"})
+MAX_ERROR_CHARS = 2000
+INTERNAL_ERROR_TEMPLATE = (
+    "Error ({kind}): the sleuth server hit an internal fault in {tool}; the details are in the server's log. "
+    "It keeps serving."
+)
+TIMEOUT_TEMPLATE = (
+    "Error (ToolTimeoutError): {tool} did not finish within {seconds:g}s and was abandoned "
+    "(hint: narrow the call: a more specific pattern, a glob or path, a smaller k)"
+)
+_ABS_PATH = re.compile(r"(?<![\w.~])(?:/[\w.@+%-]+){2,}/?")
+
+
+def _private_roots() -> list[str]:
+    """Folders whose names say something about the host: the venv, the interpreter, the home and temp folders."""
+    roots = {sys.prefix, sys.base_prefix, sys.exec_prefix, os.path.expanduser("~"), tempfile.gettempdir()}
+    return sorted((r for r in roots if r and r != "/"), key=len, reverse=True)
+
+
+def scrub_paths(text: str) -> str:
+    """``text`` with absolute paths replaced by ``<path>`` and cut to :data:`MAX_ERROR_CHARS` (for error results)."""
+    for root in _private_roots():
+        text = text.replace(root, "<path>")
+    text = _ABS_PATH.sub("<path>", text)
+    if len(text) > MAX_ERROR_CHARS:
+        text = text[: MAX_ERROR_CHARS - 40] + f" …[{len(text)} chars, cut]"
+    return text
 
 
 def _require_mcp() -> None:
@@ -59,15 +95,27 @@ def run_tool(toolkit: Toolkit, name: str, arguments: dict[str, Any] | None) -> T
     result and is logged to stderr.
     """
     try:
-        return safe_invoke(toolkit, name, arguments or {})
-    except Exception as e:  # noqa: BLE001 - a remote caller must get an answer, and the server must live on
-        logger.exception("tool %s failed", name)
+        result = safe_invoke(toolkit, name, arguments or {})
+    except Exception as e:
+        logger.exception("tool %s failed", scrub_paths(str(name))[:80])
+        tool = name if isinstance(name, str) and name in toolkit else "a tool"
         return ToolResult(
-            text=INTERNAL_ERROR_TEMPLATE.format(kind=type(e).__name__, message=e),
-            data={"error": type(e).__name__, "message": str(e)},
+            text=INTERNAL_ERROR_TEMPLATE.format(kind=type(e).__name__, tool=tool),
+            data={"error": type(e).__name__},
             is_error=True,
             error_type=type(e).__name__,
         )
+    if result.is_error:
+        result = result.model_copy(update={"text": scrub_paths(result.text), "data": None})
+    return result
+
+
+def call_timeout_for(toolkit: Toolkit, name: str, default: float) -> float:
+    """The deadline of a call: ``default``, or :data:`LONG_CALL_TIMEOUT` for tools that run a model."""
+    tool = toolkit.tools.get(name) if isinstance(name, str) else None
+    if tool is not None and tool.tags & LONG_TOOL_TAGS:
+        return max(default, LONG_CALL_TIMEOUT)
+    return default
 
 
 def _to_call_result(result: ToolResult) -> Any:
@@ -95,8 +143,12 @@ def build_server(
     name: str = SERVER_NAME,
     instructions: str | None = None,
     max_concurrent_calls: int = DEFAULT_MAX_CONCURRENT_CALLS,
+    call_timeout: float = DEFAULT_CALL_TIMEOUT,
 ) -> Server[Any]:
-    """A low-level MCP ``Server`` listing and calling every tool of ``toolkit``."""
+    """A low-level MCP ``Server`` listing and calling every tool of ``toolkit``.
+
+    ``call_timeout``: seconds a call may take (model-bound tools get at least :data:`LONG_CALL_TIMEOUT`); past it
+    the call is abandoned and answered with a ``ToolTimeoutError`` result."""
     _require_mcp()
     import anyio
     import mcp_types as types
@@ -122,9 +174,18 @@ def build_server(
         return types.ListToolsResult(tools=mcp_tools())
 
     async def call_tool(ctx: Any, params: Any) -> Any:
-        result = await anyio.to_thread.run_sync(
-            run_tool, toolkit, params.name, params.arguments, limiter=limiter, abandon_on_cancel=True
-        )
+        seconds = call_timeout_for(toolkit, params.name, call_timeout)
+        result: ToolResult | None = None
+        with anyio.move_on_after(seconds):
+            result = await anyio.to_thread.run_sync(
+                run_tool, toolkit, params.name, params.arguments, limiter=limiter, abandon_on_cancel=True
+            )
+        if result is None:  # the deadline passed: the worker thread is abandoned, its slot freed
+            logger.warning("tool call abandoned after %.1fs", seconds)
+            tool = params.name if params.name in toolkit else "the call"
+            result = ToolResult(
+                text=TIMEOUT_TEMPLATE.format(tool=tool, seconds=seconds), is_error=True, error_type="ToolTimeoutError"
+            )
         return _to_call_result(result)
 
     def input_schema(tool_name: str) -> dict[str, Any] | None:
@@ -277,13 +338,14 @@ def run(
     instructions: str | None = None,
     allow_hosts: list[str] | None = None,
     token: str | None = None,
+    call_timeout: float = DEFAULT_CALL_TIMEOUT,
 ) -> None:
     """Blocking entry point used by ``sleuth mcp``."""
     import anyio
 
     if transport == "http":
         check_http_exposure(host, allow_hosts, token)  # before anything is built or bound
-    server = build_server(toolkit, instructions=instructions)
+    server = build_server(toolkit, instructions=instructions, call_timeout=call_timeout)
     if transport == "stdio":
         anyio.run(serve_stdio, server)
     elif transport == "http":

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from sleuth.errors import ToolArgumentError, ToolInputError
+from sleuth.errors import ToolArgumentError, ToolInputError, shown
 from sleuth.records import TraceEvent
 
 A = TypeVar("A", bound=BaseModel)
@@ -22,10 +22,36 @@ A = TypeVar("A", bound=BaseModel)
 ERROR_TEMPLATE = "Error ({kind}): {message}\nPlease fix your mistakes and try again."
 
 
+def _check_text(value: Any) -> Any:
+    """Reject what no tool can pass on: NUL characters (argv and file names cannot hold them) and lone surrogates
+    (not encodable as UTF-8, so they cannot be written to a trace, a subprocess or a JSON answer)."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise ValueError("contains a NUL character (\\x00), which no tool argument may hold")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as e:
+            raise ValueError(f"is not valid Unicode text (a lone surrogate at position {e.start})") from None
+    elif isinstance(value, list | tuple):
+        for item in value:
+            _check_text(item)
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            _check_text(k)
+            _check_text(v)
+    return value
+
+
 class ToolArgs(BaseModel):
-    """Base for tool argument models: unknown fields are an error the model can see and fix."""
+    """Base for tool argument models: unknown fields are an error the model can see and fix, and no string
+    argument may hold a NUL character or a lone surrogate (both are argument errors, never a crash)."""
 
     model_config = ConfigDict(extra="forbid")
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_nul_or_surrogates(cls, value: Any) -> Any:
+        return _check_text(value)
 
 
 class ToolResult(BaseModel):
@@ -39,7 +65,7 @@ class ToolResult(BaseModel):
     meta: dict[str, Any] = Field(default_factory=dict)
 
 
-def _clean_schema(schema: dict[str, Any]) -> dict[str, Any]:
+def _clean_schema(schema: Any) -> Any:
     """Drop pydantic's cosmetic ``title`` keys; keep everything that constrains a value."""
     if isinstance(schema, dict):
         out = {}
@@ -52,7 +78,7 @@ def _clean_schema(schema: dict[str, Any]) -> dict[str, Any]:
                 out[k] = _clean_schema(v) if isinstance(v, dict | list) else v
         return out
     if isinstance(schema, list):
-        return [_clean_schema(s) for s in schema]  # type: ignore[return-value]
+        return [_clean_schema(s) for s in schema]
     return schema
 
 
@@ -84,7 +110,7 @@ class Tool(Generic[A]):
         return f"Tool({self.name!r})"
 
     def parameters_schema(self) -> dict[str, Any]:
-        schema = _clean_schema(self.args_model.model_json_schema())
+        schema: dict[str, Any] = _clean_schema(self.args_model.model_json_schema())
         schema.setdefault("type", "object")
         schema.setdefault("properties", {})
         return schema
@@ -223,7 +249,7 @@ class Toolkit:
     def __getitem__(self, name: str) -> Tool[Any]:
         return self.tools[name]
 
-    def __iter__(self):  # type: ignore[no-untyped-def]
+    def __iter__(self) -> Iterator[Tool[Any]]:
         return iter(self.tools.values())
 
     def names(self) -> list[str]:
@@ -242,7 +268,7 @@ class Toolkit:
     def invoke(self, name: str, arguments: Any = None, *, tracer: Any = None) -> ToolResult:
         tool = self.tools.get(name)
         if tool is None:
-            err = ToolArgumentError(f"unknown tool {name!r}; available tools: {', '.join(self.tools)}")
+            err = ToolArgumentError(f"unknown tool {shown(name, 80)}; available tools: {', '.join(self.tools)}")
             result = error_result(err)
             if tracer is not None:
                 tracer.emit(_event(name, arguments, result, 0.0, result.text))

@@ -1,38 +1,72 @@
 """`grep`: ripgrep over the raw corpus, run as a subprocess with an argument list (never a shell).
 
-The output of ``rg --json`` is parsed as it streams. Once ``max_matches`` matching lines are collected, the rest
-of rg's output is only counted (a byte scan, no JSON parsing), so a pattern that matches gigabytes costs little
-more than ripgrep itself; the totals come from rg's own summary, and the result says how much was not shown.
+Bounded on any input:
+
+* ripgrep prints its standard format (``path NUL line:column:offset:text``) with ``--max-columns``: a line longer
+  than :data:`MAX_COLUMNS` bytes is never printed or read whole. sleuth reads the few bytes around the match back
+  from the file itself (it knows the line's offset and the match's column) and shows them with a note that the line
+  was too long and is shown cut. Every line of ripgrep's output is read through a reader that keeps at most
+  :data:`LINE_BUDGET` bytes of it, so memory stays small whatever the file holds.
+* The time limit applies to the process as a whole: a timer kills ripgrep, and whatever it printed until then is
+  returned as a partial result (``complete: false``).
+* ripgrep runs with one thread in this mode, so it streams its output instead of buffering a file's whole output.
+* Once ``max_matches`` matching lines are collected, the rest of the output is only counted (a byte scan); the
+  totals come from ripgrep's ``--stats``.
+* A file ripgrep cannot search (PCRE2's match limit, a permission error) is reported in ``errors`` and the matches
+  in every other file are kept; only a pattern ripgrep cannot compile is an error.
+* Hidden files are never searched or shown (:func:`sleuth.corpus.is_document_id`), whatever the glob or path.
 """
 
 from __future__ import annotations
 
-import base64
-import json
+import re
 import subprocess
 import threading
 import time
 from pathlib import PurePosixPath
-from typing import Any
+from typing import IO
 
 from pydantic import BaseModel, Field
 
-from sleuth.corpus import Corpus
-from sleuth.errors import DocumentNotFoundError, InvalidPatternError, ToolExecutionError, ToolTimeoutError
+from sleuth.corpus import Corpus, hidden_part, is_document_id
+from sleuth.errors import (
+    DocumentNotFoundError,
+    InvalidPatternError,
+    PathOutsideCorpusError,
+    ToolExecutionError,
+    ToolTimeoutError,
+    shown,
+)
+from sleuth.globs import MAX_GLOB_CHARS, compile_glob
 from sleuth.rg import base_args
 from sleuth.tools.base import Tool, ToolArgs, ToolResult
 
-CHUNK = 1 << 20
-_MATCH = b'{"type":"match"'
-_BEGIN = b'{"type":"begin"'
+CHUNK = 1 << 16
+MAX_COLUMNS = 10_000  # bytes of one line ripgrep prints; longer lines are read back around the match
+LINE_BUDGET = MAX_COLUMNS + 8192  # bytes of one output line sleuth keeps (path, numbers, text)
+MAX_PATTERN_CHARS = 10_000
+MAX_ERRORS_SHOWN = 5
+LONG_LINE_NOTE = " …[line too long, shown cut]"
+_MATCH_RE = re.compile(rb"(\d+):(\d+):(\d+):")
+_CONTEXT_RE = re.compile(rb"(\d+)-(\d+)-")
+_OMITTED_RE = re.compile(rb"\[Omitted long line with \d+ matches\]")
+_COUNT_RE = re.compile(rb"\x00\d+:\d+:\d+:")
+_STAT_LINES_RE = re.compile(rb"(?m)^(\d+) matched lines$")
+_STAT_FILES_RE = re.compile(rb"(?m)^(\d+) files contained matches$")
+_COMPILE_ERRORS = ("regex parse error", "error compiling pattern", "size limit", "error parsing glob",
+                   "regex could not be compiled", "literal", "unrecognized escape")
 
 
 class GrepArgs(ToolArgs):
-    pattern: str = Field(min_length=1, description="Regular expression (Rust regex syntax; PCRE2 features such as "
+    pattern: str = Field(min_length=1, max_length=MAX_PATTERN_CHARS,
+                         description="Regular expression (Rust regex syntax; PCRE2 features such as "
                          "look-around are used when needed), or literal text with fixed_strings=true.")
-    path: str | None = Field(None, description="A doc id or folder (relative to the corpus root) to search in. "
+    path: str | None = Field(None, max_length=4096,
+                             description="A doc id or folder (relative to the corpus root) to search in. "
                              "Default: the whole corpus.")
-    glob: str | None = Field(None, description="Only search doc ids matching this glob, e.g. '*.md' or 'reports/**'.")
+    glob: str | None = Field(None, max_length=MAX_GLOB_CHARS,
+                             description="Only search doc ids matching this glob (ripgrep syntax), e.g. '*.md', "
+                             "'*.{md,txt}' or 'reports/**'; '!GLOB' excludes.")
     ignore_case: bool = Field(False, description="Case-insensitive search.")
     fixed_strings: bool = Field(False, description="Treat the pattern as literal text, not a regex.")
     word_regexp: bool = Field(False, description="Only match whole words.")
@@ -63,37 +97,78 @@ class GrepResult(BaseModel):
     not_shown_matches: int = 0
     not_shown_docs: int = 0
     complete: bool = True  # false when the search was stopped early (timeout)
+    long_lines: int = 0  # lines too long to show whole (shown cut around the match)
+    errors: list[str] = Field(default_factory=list)  # documents ripgrep could not search, and why
     seconds: float = 0.0
 
 
-def _text(obj: dict[str, Any]) -> str:
-    if "text" in obj:
-        return obj["text"]
-    return base64.b64decode(obj.get("bytes", "")).decode("utf-8", "replace")
+class _Lines:
+    """Lines of a byte stream, each cut to ``budget`` bytes (the rest of a longer line is skipped, not stored)."""
 
+    def __init__(self, stream: IO[bytes], budget: int) -> None:
+        self.stream = stream
+        self.budget = budget
+        self.buf = b""
+        self.eof = False
 
-def _doc_id(obj: dict[str, Any]) -> str:
-    p = _text(obj)
-    return p[2:] if p.startswith("./") else p
+    def _fill(self) -> bool:
+        chunk = self.stream.read1(CHUNK) if hasattr(self.stream, "read1") else self.stream.read(CHUNK)
+        if not chunk:
+            self.eof = True
+            return False
+        self.buf += chunk
+        return True
 
+    def __iter__(self) -> _Lines:
+        return self
 
-def _clip(line: str, start_byte: int | None, limit: int) -> str:
-    line = line.rstrip("\r\n")
-    if len(line) <= limit:
-        return line
-    if start_byte is None:
-        return line[:limit] + f" …[+{len(line) - limit} chars]"
-    start = len(line.encode("utf-8")[:start_byte].decode("utf-8", "ignore"))
-    lo = max(0, start - limit // 3)
-    hi = lo + limit
-    return ("…" if lo else "") + line[lo:hi] + (f" …[+{len(line) - hi} chars]" if hi < len(line) else "")
+    def __next__(self) -> tuple[bytes, bool]:
+        while True:
+            i = self.buf.find(b"\n", 0, self.budget + 1)
+            if i != -1:
+                line, self.buf = self.buf[:i], self.buf[i + 1:]
+                return line, False
+            if len(self.buf) > self.budget:
+                line = self.buf[: self.budget]
+                self._skip_line()
+                return line, True
+            if not self._fill():
+                if self.buf:
+                    line, self.buf = self.buf, b""
+                    return line, True  # a torn last line (the process was killed)
+                raise StopIteration
+
+    def _skip_line(self) -> None:
+        while True:
+            i = self.buf.find(b"\n")
+            if i != -1:
+                self.buf = self.buf[i + 1:]
+                return
+            self.buf = b""
+            if not self._fill():
+                return
+
+    def drain(self) -> tuple[int, bytes]:
+        """Read the rest without splitting it: (matching records seen, the last 4 KiB)."""
+        count = len(_COUNT_RE.findall(self.buf))
+        tail = self.buf[-4096:]
+        self.buf = b""
+        while self._fill():
+            count += len(_COUNT_RE.findall(self.buf))
+            tail = (tail + self.buf)[-4096:]
+            self.buf = b""
+        return count, tail
 
 
 class _Runner:
     """A ripgrep process with a deadline and a stderr reader (so neither pipe can block the other)."""
 
     def __init__(self, cmd: list[str], cwd: str, timeout: float) -> None:
-        self.proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=CHUNK)
+        try:
+            self.proc = subprocess.Popen(cmd, cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                         stderr=subprocess.PIPE, bufsize=CHUNK)
+        except OSError as e:  # E2BIG and the like: never a traceback
+            raise ToolExecutionError(f"could not start ripgrep ({type(e).__name__}: {e.strerror})") from e
         self.timed_out = False
         self._stderr = bytearray()
         self._t_err = threading.Thread(target=self._drain_stderr, daemon=True)
@@ -118,16 +193,44 @@ class _Runner:
         self._t_err.join(timeout=5)
         return rc, self._stderr.decode("utf-8", "replace")
 
+    def stop(self) -> None:
+        """Kill ripgrep now (used when reading fails); safe to call twice."""
+        self._timer.cancel()
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
 
-def _check(rc: int, stderr: str, pattern: str, runner: _Runner, timeout: float) -> None:
+
+def _check(rc: int, stderr: str, pattern: str, runner: _Runner, result: GrepResult) -> None:
+    """Turn ripgrep's errors into an InvalidPatternError (nothing can match) or per-document notes."""
     if runner.timed_out:
         return
-    low = stderr.lower()
-    if rc == 2 and ("regex parse error" in low or "error parsing" in low or "pcre2" in low and "error" in low):
-        detail = stderr.replace("rg: ", "").strip()
-        raise InvalidPatternError(f"invalid regex {pattern!r}:\n{detail[:800]}")
     if rc not in (0, 1, 2):
-        raise ToolExecutionError(f"ripgrep exited with code {rc}: {stderr.strip()[:500]}")
+        raise ToolExecutionError(f"ripgrep exited with code {rc}: {stderr.strip()[:300]}")
+    if rc != 2:
+        return
+    text = stderr.strip()
+    low = text.lower()
+    found = result.matches or result.files or result.counts
+    if not found and any(k in low for k in _COMPILE_ERRORS) and not _file_errors(text):
+        detail = text.replace("rg: ", "").strip()
+        raise InvalidPatternError(f"invalid regex {shown(pattern)}:\n{detail[:800]}")
+    result.errors = _file_errors(text)[:MAX_ERRORS_SHOWN]
+    if not result.errors and not found and text:
+        raise InvalidPatternError(f"ripgrep refused the search for {shown(pattern)}: {text[:300]}")
+
+
+def _file_errors(stderr: str) -> list[str]:
+    """`rg: path: why` lines (a file that could not be searched), as `path: why` with hidden files left out."""
+    out = []
+    for line in stderr.splitlines():
+        if not line.startswith("rg: "):
+            continue  # the detail lines of a compile error are indented or start with "error:"
+        path, sep, why = line[4:].partition(": ")
+        path = path[2:] if path.startswith("./") else path
+        if sep and why and not path.startswith(("regex parse error", "PCRE2", "error")) and is_document_id(path):
+            out.append(f"{path}: {why.strip()[:200]}")
+    return out
 
 
 def _command(args: GrepArgs, mode: str) -> list[str]:
@@ -135,9 +238,12 @@ def _command(args: GrepArgs, mode: str) -> list[str]:
     if mode == "files":
         cmd += ["--files-with-matches", "--null"]
     elif mode == "count":
-        cmd += ["--count", "--null"]
+        cmd += ["--count", "--null", "--with-filename"]
     else:
-        cmd += ["--json"]
+        # one thread: a multi-threaded ripgrep buffers each file's whole output in memory before printing it
+        # (hundreds of MB for one big file, and nothing to show at the time limit); one thread streams it
+        cmd += ["--threads=1", "--line-number", "--column", "--byte-offset", "--null", "--with-filename",
+                "--no-heading", "--color=never", f"--max-columns={MAX_COLUMNS}", "--stats"]
         if args.context:
             cmd += [f"--context={args.context}"]
     if args.ignore_case:
@@ -151,24 +257,37 @@ def _command(args: GrepArgs, mode: str) -> list[str]:
     if args.max_count:
         cmd.append(f"--max-count={args.max_count}")
     if args.glob:
+        compile_glob(args.glob)  # InvalidGlobError here, with the same reading ls uses
         cmd.append(f"--glob={args.glob}")
+    cmd.append("--glob=!.*")  # last, so no glob can whitelist a hidden file or folder
     cmd.append(f"--regexp={args.pattern}")  # `--regexp=` keeps a leading '-' from being read as a flag
     return cmd
 
 
 def _target(corpus: Corpus, path: str | None) -> list[str]:
-    if not path or path in (".", "./"):
+    if not path or path.strip("/") in ("", "."):
         return []
-    rel = PurePosixPath(path.strip("/"))
+    rel = PurePosixPath(path.replace("\\", "/").strip("/"))
+    if ".." in rel.parts:
+        raise PathOutsideCorpusError(f"path leaves the corpus with '..': {shown(path)}")
+    if hidden_part(str(rel)):
+        raise DocumentNotFoundError(f"hidden files and folders are not part of the corpus: {shown(path)}")
+    if not is_document_id(str(rel)):
+        raise DocumentNotFoundError(f"not a valid doc id or folder: {shown(path)}")
     try:
         resolved = corpus.path_of(str(rel))  # a document
     except DocumentNotFoundError:
-        resolved = corpus.root.joinpath(*rel.parts).resolve()
-        if not resolved.is_relative_to(corpus.root) or ".." in rel.parts:
+        try:
+            resolved = corpus.root.joinpath(*rel.parts).resolve()
+            is_dir = resolved.is_dir()
+        except (OSError, RuntimeError):
+            raise DocumentNotFoundError(f"no document or folder {shown(path)} in the corpus") from None
+        if resolved != corpus.root and not resolved.is_relative_to(corpus.root):
+            raise PathOutsideCorpusError(f"{shown(path)} points outside the corpus (a symlink)") from None
+        if not is_dir:
             raise
-        if not resolved.is_dir():
-            raise
-    return ["--", str(resolved.relative_to(corpus.root))]
+    rel_target = resolved.relative_to(corpus.root).as_posix()
+    return ["--", rel_target] if rel_target != "." else []
 
 
 def grep(corpus: Corpus, args: GrepArgs, *, timeout: float = 30.0, max_line_chars: int = 300) -> GrepResult:
@@ -177,131 +296,202 @@ def grep(corpus: Corpus, args: GrepArgs, *, timeout: float = 30.0, max_line_char
     cmd = _command(args, mode) + _target(corpus, args.path)
     runner = _Runner(cmd, str(corpus.root), timeout)
     result = GrepResult(pattern=args.pattern, mode=mode)
-    if mode == "lines":
-        _read_json(runner, args, result, max_line_chars)
-    else:
-        _read_null(runner, args, result, mode)
+    try:
+        if mode == "lines":
+            _read_lines(runner, corpus, args, result, max_line_chars)
+        else:
+            _read_null(runner, args, result, mode)
+    except BaseException:
+        runner.stop()
+        raise
     rc, stderr = runner.finish()
-    _check(rc, stderr, args.pattern, runner, timeout)
+    _check(rc, stderr, args.pattern, runner, result)
     if runner.timed_out:
         result.complete = False
         if not result.matches and not result.files and not result.counts:
-            raise ToolTimeoutError(f"grep for {args.pattern!r} took longer than {timeout:g}s and found nothing yet")
+            raise ToolTimeoutError(
+                f"grep for {shown(args.pattern)} took longer than {timeout:g}s and found nothing yet"
+            )
     result.seconds = round(time.perf_counter() - t0, 4)
     return result
-
-
-def _read_null(runner: _Runner, args: GrepArgs, result: GrepResult, mode: str) -> None:
-    assert runner.proc.stdout is not None
-    data = runner.proc.stdout.read()
-    if mode == "files":
-        files = sorted(_strip(p) for p in data.decode("utf-8", "replace").split("\0") if p.strip())
-        result.total_docs = len(files)
-        result.files = files[: args.max_matches]
-        result.not_shown_docs = len(files) - len(result.files)
-        return
-    counts: dict[str, int] = {}
-    for line in data.decode("utf-8", "replace").splitlines():
-        path, _, n = line.partition("\0")
-        if n.strip().isdigit():
-            counts[_strip(path)] = int(n)
-    result.total_docs = len(counts)
-    result.total_matches = sum(counts.values())
-    shown = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[: args.max_matches]
-    result.counts = dict(shown)
-    result.not_shown_docs = len(counts) - len(shown)
-    result.not_shown_matches = result.total_matches - sum(result.counts.values())
 
 
 def _strip(p: str) -> str:
     return p[2:] if p.startswith("./") else p
 
 
-def _read_json(runner: _Runner, args: GrepArgs, result: GrepResult, max_line_chars: int) -> None:
+def _read_null(runner: _Runner, args: GrepArgs, result: GrepResult, mode: str) -> None:
+    assert runner.proc.stdout is not None
+    if mode == "files":
+        files: list[str] = []
+        for raw, _cut in _Lines(runner.proc.stdout, 8192):  # one line per NUL-terminated path run
+            for p in raw.split(b"\0"):
+                doc = _strip(p.decode("utf-8", "surrogateescape"))
+                if doc and is_document_id(doc):
+                    files.append(doc)
+        files.sort()
+        result.total_docs = len(files)
+        result.files = files[: args.max_matches]
+        result.not_shown_docs = len(files) - len(result.files)
+        return
+    counts: dict[str, int] = {}
+    for raw, _cut in _Lines(runner.proc.stdout, 8192):
+        path, _, n = raw.partition(b"\0")
+        doc = _strip(path.decode("utf-8", "surrogateescape"))
+        if n.strip().isdigit() and is_document_id(doc):
+            counts[doc] = int(n)
+    result.total_docs = len(counts)
+    result.total_matches = sum(counts.values())
+    shown_counts = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[: args.max_matches]
+    result.counts = dict(shown_counts)
+    result.not_shown_docs = len(counts) - len(shown_counts)
+    result.not_shown_matches = result.total_matches - sum(result.counts.values())
+
+
+def _clip(text: str, start: int | None, limit: int) -> str:
+    """``text`` cut to ``limit`` characters, around character ``start`` when given."""
+    text = text.rstrip("\r\n")
+    if len(text) <= limit:
+        return text
+    if start is None:
+        return text[:limit] + f" …[+{len(text) - limit} chars]"
+    lo = max(0, min(start - limit // 3, len(text) - limit))
+    hi = lo + limit
+    return ("…" if lo else "") + text[lo:hi] + (f" …[+{len(text) - hi} chars]" if hi < len(text) else "")
+
+
+def _char_index(raw: bytes, byte_pos: int) -> int:
+    return len(raw[: max(0, byte_pos)].decode("utf-8", "replace"))
+
+
+def _long_line(corpus: Corpus, doc_id: str, offset: int, column: int | None, limit: int) -> str | None:
+    """The part of the line at byte ``offset`` of ``doc_id`` around byte column ``column`` (1-based), read from
+    the file; None when the line there is not longer than MAX_COLUMNS (a real line that only looks omitted)."""
+    try:
+        path = corpus.path_of(doc_id)
+        with open(path, "rb") as fh:
+            fh.seek(offset)
+            head = fh.read(MAX_COLUMNS + 1)
+            if b"\n" in head[:MAX_COLUMNS] or len(head) <= MAX_COLUMNS:
+                return None
+            pos = offset + (column - 1 if column else 0)
+            seg_start = max(offset, pos - 4 * (limit // 3) - 4)
+            fh.seek(seg_start)
+            seg = fh.read(8 * limit + 8).split(b"\n", 1)[0]
+    except (OSError, DocumentNotFoundError, PathOutsideCorpusError):
+        return "[a line too long to show; the file could not be read back]"
+    text = seg.decode("utf-8", "ignore")
+    at = len(seg[: pos - seg_start].decode("utf-8", "ignore"))
+    lo = max(0, at - limit // 3) if column else 0
+    return ("…" if lo or seg_start > offset else "") + text[lo: lo + limit] + LONG_LINE_NOTE
+
+
+def _read_lines(runner: _Runner, corpus: Corpus, args: GrepArgs, result: GrepResult, max_line_chars: int) -> None:
     stdout = runner.proc.stdout
     assert stdout is not None
+    lines = _Lines(stdout, LINE_BUDGET)
     shown_docs: set[str] = set()
-    fully_shown = 0
+    docs_seen: list[str] = []
     pending_before: list[tuple[int, str]] = []
+    pending_doc = ""
     last: GrepMatch | None = None
     full = False
-    summary: dict[str, Any] | None = None
-    for raw in stdout:
-        msg = json.loads(raw)
-        kind, data = msg["type"], msg["data"]
-        if kind == "match":
+    stats = b""
+    for raw, cut in lines:
+        nul = raw.find(b"\0")
+        if nul == -1:  # `--` separators, ripgrep's notes, and the --stats block at the end
+            if raw == b"--":
+                pending_before = []
+            elif raw[0:1].isdigit():
+                stats += raw + b"\n"
+            continue
+        doc = _strip(raw[:nul].decode("utf-8", "surrogateescape"))
+        rest = raw[nul + 1:]
+        m = _MATCH_RE.match(rest)
+        if m:
             if full:
                 break
-            subs = data.get("submatches") or [{}]
-            last = GrepMatch(
-                doc_id=_doc_id(data["path"]),
-                line=data.get("line_number") or 0,
-                text=_clip(_text(data["lines"]), subs[0].get("start"), max_line_chars),
-                before=pending_before,
-            )
+            if not is_document_id(doc):
+                continue
+            line_no, col, off = int(m[1]), int(m[2]), int(m[3])
+            body = rest[m.end():]
+            text = _show_line(corpus, doc, body, cut, off, col, max_line_chars, result)
+            last = GrepMatch(doc_id=doc, line=line_no, text=text, before=pending_before)
             pending_before = []
             result.matches.append(last)
-            shown_docs.add(last.doc_id)
+            if doc not in shown_docs:
+                shown_docs.add(doc)
+                docs_seen.append(doc)
             full = len(result.matches) >= args.max_matches
-        elif kind == "context":
-            item = (data.get("line_number") or 0, _clip(_text(data["lines"]), None, max_line_chars))
-            doc = _doc_id(data["path"])
-            if last is not None and last.doc_id == doc and item[0] - last.line <= args.context and (
-                not last.after or item[0] > last.after[-1][0]
-            ):
-                last.after.append(item)
-            elif not full:
-                pending_before.append(item)
-        elif kind == "begin":
-            pending_before = []
-        elif kind == "end":
-            if _doc_id(data["path"]) in shown_docs:
-                fully_shown += 1
-        elif kind == "summary":
-            summary = data
+            continue
+        c = _CONTEXT_RE.match(rest)
+        if c is None or not is_document_id(doc):
+            continue
+        line_no, off = int(c[1]), int(c[2])
+        if last is not None and last.doc_id == doc and line_no > last.line and line_no - last.line <= args.context and (
+            not last.after or line_no > last.after[-1][0]
+        ):
+            text = _show_line(corpus, doc, rest[c.end():], cut, off, None, max_line_chars, result)
+            last.after.append((line_no, text))
+        elif not full:
+            if pending_doc != doc or (pending_before and pending_before[-1][0] >= line_no):
+                pending_before, pending_doc = [], doc
+            pending_before.append(
+                (line_no, _show_line(corpus, doc, rest[c.end():], cut, off, None, max_line_chars, result))
+            )
     else:
         full = False
-    if full:  # the rest is only counted; rg's summary line carries the totals
-        tail = b""
-        extra_matches = 1  # the match line that broke the loop
-        while True:
-            chunk = stdout.read(CHUNK)
-            if not chunk:
-                break
-            extra_matches += chunk.count(_MATCH)
-            tail = (tail + chunk)[-4096:]
-        last_line = tail.rstrip(b"\n").rsplit(b"\n", 1)[-1]
-        try:
-            msg = json.loads(last_line)
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            msg = {}
-        if msg.get("type") == "summary":
-            summary = msg["data"]
+    if full:  # the rest is only counted; ripgrep's --stats block carries the totals
+        extra, stats = lines.drain()
+        extra += 1  # the match line that broke the loop
+        lines_total = _STAT_LINES_RE.findall(stats)
+        files_total = _STAT_FILES_RE.findall(stats)
+        if lines_total and files_total:
+            result.total_matches = int(lines_total[-1])
+            result.total_docs = int(files_total[-1])
         else:
             result.complete = False
-            result.total_matches = len(result.matches) + extra_matches
-    if summary is not None:
-        stats = summary.get("stats", {})
-        result.total_matches = stats.get("matched_lines", len(result.matches))
-        result.total_docs = stats.get("searches_with_match", len(shown_docs))
-    elif not full:
-        result.total_matches = len(result.matches)
-        result.total_docs = len(shown_docs)
+            result.total_matches = len(result.matches) + extra
+            result.total_docs = len(shown_docs)
+    else:
+        lines_total = _STAT_LINES_RE.findall(stats)
+        files_total = _STAT_FILES_RE.findall(stats)
+        if lines_total and files_total and not runner.timed_out:
+            result.total_matches = int(lines_total[-1])
+            result.total_docs = int(files_total[-1])
+        else:
+            result.total_matches = len(result.matches)
+            result.total_docs = len(shown_docs)
+    result.total_matches = max(result.total_matches, len(result.matches))
+    result.total_docs = max(result.total_docs, len(shown_docs))
     result.not_shown_matches = max(0, result.total_matches - len(result.matches))
-    result.not_shown_docs = max(0, result.total_docs - fully_shown) if result.not_shown_matches else 0
+    if result.not_shown_matches:
+        # documents with matches not shown: those never shown, plus the last shown one if it was cut short
+        result.not_shown_docs = max(0, result.total_docs - len(shown_docs)) + (1 if full else 0)
+
+
+def _show_line(corpus: Corpus, doc: str, body: bytes, cut: bool, offset: int, col: int | None, limit: int,
+               result: GrepResult) -> str:
+    if cut or (_OMITTED_RE.fullmatch(body.rstrip(b"\r")) is not None):
+        text = _long_line(corpus, doc, offset, col, limit)
+        if text is not None:
+            result.long_lines += 1
+            return text
+    decoded = body.decode("utf-8", "replace")
+    return _clip(decoded, _char_index(body, col - 1) if col else None, limit)
 
 
 def render(result: GrepResult, max_chars: int) -> tuple[str, bool]:
     """Text for a model, capped at ``max_chars``, with an explicit note of what was not shown."""
     lines: list[str] = []
     if result.mode == "files":
-        head = f"{result.total_docs} documents match {result.pattern!r}"
+        head = f"{result.total_docs} documents match {shown(result.pattern)}"
         body = result.files
     elif result.mode == "count":
-        head = f"{result.total_matches} matching lines in {result.total_docs} documents for {result.pattern!r}"
+        head = f"{result.total_matches} matching lines in {result.total_docs} documents for {shown(result.pattern)}"
         body = [f"{doc}: {n}" for doc, n in result.counts.items()]
     else:
-        head = f"{result.total_matches} matching lines in {result.total_docs} documents for {result.pattern!r}"
+        head = f"{result.total_matches} matching lines in {result.total_docs} documents for {shown(result.pattern)}"
         body = []
         current = None
         for m in result.matches:
@@ -312,7 +502,9 @@ def render(result: GrepResult, max_chars: int) -> tuple[str, bool]:
             body.append(f"{m.line}: {m.text}")
             body += [f"{n}- {t}" for n, t in m.after]
     if not result.total_matches and not result.files:
-        return f"no matches for {result.pattern!r}", False
+        errs = "; ".join(result.errors)
+        tail = f" ({len(result.errors)} documents could not be searched: {errs})" if result.errors else ""
+        return f"no matches for {shown(result.pattern)}{tail}", bool(result.errors)
     used = len(head)
     cut_at = len(body)
     for i, line in enumerate(body):
@@ -321,7 +513,8 @@ def render(result: GrepResult, max_chars: int) -> tuple[str, bool]:
             break
         used += len(line) + 1
     lines = [head, *body[:cut_at]]
-    truncated = cut_at < len(body) or bool(result.not_shown_matches or result.not_shown_docs)
+    truncated = cut_at < len(body) or bool(result.not_shown_matches or result.not_shown_docs or result.long_lines)
+    truncated = truncated or bool(result.errors) or not result.complete
     notes = []
     if cut_at < len(body):
         notes.append(f"{len(body) - cut_at} more output lines cut at {max_chars} characters")
@@ -331,8 +524,14 @@ def render(result: GrepResult, max_chars: int) -> tuple[str, bool]:
         notes.append(f"{result.not_shown_docs} more documents not shown")
     if not result.complete:
         notes.append("the search was stopped at its time limit; totals are lower bounds")
+    if result.long_lines:
+        notes.append(f"{result.long_lines} lines too long to show whole are shown cut around the match")
+    if result.errors:
+        notes.append(f"{len(result.errors)} documents could not be searched ({'; '.join(result.errors)}); "
+                     "their matches are missing")
     if notes:
-        lines.append("[truncated: " + "; ".join(notes) + ". Narrow the pattern, add a glob or path, or raise max_matches.]")
+        advice = "Narrow the pattern, add a glob or path, or raise max_matches."
+        lines.append("[truncated: " + "; ".join(notes) + f". {advice}]")
     return "\n".join(lines), truncated
 
 

@@ -1,20 +1,28 @@
-"""`read`: a document, or a line range of it, with a character cap and a note of what was cut."""
+"""`read`: a document, or a line range of it, with a character cap and a note of what was cut (streamed: memory
+stays bounded whatever the file)."""
 
 from __future__ import annotations
 
+import codecs
+from typing import BinaryIO
+
 from pydantic import BaseModel, Field, model_validator
 
-from sleuth.corpus import Corpus
-from sleuth.errors import ToolArgumentError
+from sleuth.corpus import MAX_DOC_ID_CHARS, Corpus
+from sleuth.errors import BinaryDocumentError, DocumentNotFoundError, ToolArgumentError, shown
 from sleuth.tools.base import Tool, ToolArgs, ToolResult
 
 MAX_LINE_CHARS = 2000
+BINARY_SNIFF = 8192
+CHUNK = 1 << 20
 
 
 class ReadArgs(ToolArgs):
-    doc_id: str = Field(min_length=1, description="The document's id (its path relative to the corpus root).")
-    start_line: int = Field(1, ge=1, description="First line to return (1-based).")
-    end_line: int | None = Field(None, ge=1, description="Last line to return (inclusive). Default: to the end.")
+    doc_id: str = Field(min_length=1, max_length=MAX_DOC_ID_CHARS,
+                        description="The document's id (its path relative to the corpus root).")
+    start_line: int = Field(1, ge=1, le=10**12, description="First line to return (1-based).")
+    end_line: int | None = Field(None, ge=1, le=10**12,
+                                 description="Last line to return (inclusive). Default: to the end.")
     max_chars: int = Field(4000, ge=100, le=1_000_000, description="Cap on the characters returned.")
 
     @model_validator(mode="after")
@@ -36,31 +44,93 @@ class ReadResult(BaseModel):
 
 
 def read(corpus: Corpus, args: ReadArgs) -> ReadResult:
-    text = corpus.read_text(args.doc_id)
-    lines = text.splitlines()
-    total = len(lines)
-    if total and args.start_line > total:
-        raise ToolArgumentError(f"{args.doc_id!r} has {total} lines; start_line {args.start_line} is past the end")
-    last = min(args.end_line or total, total)
+    """Stream the document: memory stays bounded by ``max_chars`` whatever the file's size or line length.
+
+    Lines end at ``\\n`` (a trailing ``\\r`` is dropped), as in ripgrep, so line numbers agree with grep's."""
+    path = corpus.path_of(args.doc_id)
+    try:
+        fh = open(path, "rb")  # noqa: SIM115 - closed below
+    except OSError as e:
+        raise DocumentNotFoundError(f"cannot open {shown(args.doc_id)} ({type(e).__name__})") from e
+    with fh:
+        return _read_stream(fh, args)
+
+
+def _read_stream(fh: BinaryIO, args: ReadArgs) -> ReadResult:
+    head = fh.read(BINARY_SNIFF)
+    if b"\x00" in head:
+        raise BinaryDocumentError(f"{shown(args.doc_id)} is a binary file")
+    decoder = codecs.getincrementaldecoder("utf-8")("strict")
     out: list[str] = []
     used = 0
+    line_no = 1  # the line being read
+    cur: list[str] = []  # the kept part of the current line (only while it is wanted)
+    cur_len = 0
+    total_chars = 0
+    consumed = 0
+    stopped = False  # the character cap was reached: later lines are only counted
     shown_last = args.start_line - 1
     clipped_lines = 0
-    for n in range(args.start_line, last + 1):
-        line = lines[n - 1]
-        if len(line) > MAX_LINE_CHARS:
-            line = line[:MAX_LINE_CHARS] + f" …[+{len(line) - MAX_LINE_CHARS} chars]"
-            clipped_lines += 1
-        entry = f"{n}| {line}"
-        if used + len(entry) + 1 > args.max_chars:
-            room = args.max_chars - used
-            if not out and room > 40:  # a single huge line: show its beginning rather than nothing
-                out.append(entry[: room - 20] + " …[cut]")
-                shown_last = n
-            break
-        out.append(entry)
-        used += len(entry) + 1
-        shown_last = n
+    pending_text = False  # the current line has characters (so the file does not end with an empty line)
+    want_to = args.end_line
+
+    def finish_line() -> None:
+        nonlocal used, shown_last, clipped_lines, stopped, cur, cur_len
+        if not stopped and line_no >= args.start_line and (want_to is None or line_no <= want_to):
+            line = "".join(cur).removesuffix("\r")
+            full_len = cur_len - (1 if cur_len and line != "".join(cur) else 0)
+            if full_len > MAX_LINE_CHARS:
+                line = line[:MAX_LINE_CHARS] + f" …[+{full_len - MAX_LINE_CHARS} chars]"
+                clipped_lines += 1
+            entry = f"{line_no}| {line}"
+            if used + len(entry) + 1 > args.max_chars:
+                room = args.max_chars - used
+                if not out and room > 40:  # a single huge line: show its beginning rather than nothing
+                    out.append(entry[: room - 20] + " …[cut]")
+                    shown_last = line_no
+                stopped = True
+            else:
+                out.append(entry)
+                used += len(entry) + 1
+                shown_last = line_no
+        cur, cur_len = [], 0
+
+    data = head
+    while data:
+        try:
+            text = decoder.decode(data)
+        except UnicodeDecodeError as e:
+            raise BinaryDocumentError(f"{shown(args.doc_id)} is not valid UTF-8 (byte {consumed + e.start})") from e
+        consumed += len(data)
+        total_chars += len(text)
+        pos = 0
+        while pos < len(text):
+            nl = text.find("\n", pos)
+            piece = text[pos:] if nl == -1 else text[pos:nl]
+            wanted = not stopped and line_no >= args.start_line and (want_to is None or line_no <= want_to)
+            if wanted and cur_len <= MAX_LINE_CHARS + 1:
+                cur.append(piece[: MAX_LINE_CHARS + 2 - cur_len])
+            cur_len += len(piece)
+            pending_text = pending_text or bool(piece)
+            if nl == -1:
+                break
+            finish_line()
+            line_no += 1
+            pending_text = False
+            pos = nl + 1
+        data = fh.read(CHUNK)
+    try:
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError as e:
+        raise BinaryDocumentError(f"{shown(args.doc_id)} is not valid UTF-8 (byte {consumed + e.start})") from e
+    if pending_text:
+        finish_line()
+        total = line_no
+    else:
+        total = line_no - 1
+    if total and args.start_line > total:
+        raise ToolArgumentError(f"{shown(args.doc_id)} has {total} lines; start_line {args.start_line} is past the end")
+    last = min(args.end_line or total, total)
     notes = []
     if shown_last < last:
         notes.append(
@@ -74,7 +144,7 @@ def read(corpus: Corpus, args: ReadArgs) -> ReadResult:
         start_line=args.start_line,
         end_line=shown_last,
         total_lines=total,
-        total_chars=len(text),
+        total_chars=total_chars,
         text="\n".join(out),
         truncated=bool(notes),
         note="; ".join(notes),
