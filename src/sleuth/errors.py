@@ -200,3 +200,12 @@ class DataError(SleuthError):
 
 class RunConfigMismatchError(SleuthError):
     hint = "use a new --out folder, or rerun with the same parameters as the run you resume"
+
+
+# --- the command line ----------------------------------------------------------------------------------------
+
+
+class UsageError(SleuthError):
+    """The command line itself is wrong: an unknown flag, a value out of range, a missing argument."""
+
+    hint = "see `sleuth COMMAND --help`"

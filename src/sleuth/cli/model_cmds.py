@@ -38,7 +38,9 @@ def _status_text(st: Any) -> str:
 def serve_cmd(
     model: str = MODEL_OPTION,
     n_ctx: int = typer.Option(None, "--n-ctx", help="Context window in tokens (default: $SLEUTH_N_CTX, else 4096)."),
-    threads: int = typer.Option(None, "--threads", help="CPU threads (default: $SLEUTH_THREADS, else cores, at most 4)."),
+    threads: int = typer.Option(
+        None, "--threads", help="CPU threads (default: $SLEUTH_THREADS, else cores, at most 4)."
+    ),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Start the server in the background and keep it running until `sleuth model stop`."""

@@ -37,6 +37,8 @@ class Options:
     rerank_depth: int = 20
     model: str | None = None
     judge_model: str | None = None
+    api_base: str | None = None  # --api-base / --api-key-env for model and judge (see sleuth.config)
+    api_key_env: str | None = None
     k: int = 100
     seed: int | None = None
     split: str = "test"
@@ -73,10 +75,12 @@ def load_data(opts: Options) -> EvalSet:
     raise ConfigError(f"unknown eval task {opts.task!r}", hint=f"use one of: {', '.join(TASKS)}")
 
 
-def _model(spec: str | None) -> Any:
+def _model(spec: str | None, opts: Options | None = None) -> Any:
     from sleuth.llm import get_model
 
-    return get_model(spec)
+    if opts is None:
+        return get_model(spec)
+    return get_model(spec, api_base=opts.api_base, api_key_env=opts.api_key_env)
 
 
 def _retrieval_system(opts: Options, corpus: Any, chat_model: Any) -> RetrievalSystem:
@@ -134,7 +138,7 @@ def prepare(opts: Options, *, chat_model: Any = None, judge: Any = None) -> Prep
     es = load_data(opts)
     needs_model = bool(opts.agent) or opts.method in ("sira", "llm-query") or (bool(opts.rerank) and opts.rerank != "icr")
     if chat_model is None and (needs_model or opts.model):
-        chat_model = _model(opts.model) if needs_model else None
+        chat_model = _model(opts.model, opts) if needs_model else None
     system_cfg: dict[str, Any] = {
         "agent": opts.agent,
         "method": None if opts.agent else (opts.method or "bm25"),
@@ -173,7 +177,7 @@ def prepare(opts: Options, *, chat_model: Any = None, judge: Any = None) -> Prep
         scorer, primary = tools_scorer(), "ndcg@10"
     else:
         if judge is None and opts.agent and any(q.answers for q in es.questions):
-            judge = _model(opts.judge_model or opts.model)
+            judge = _model(opts.judge_model or opts.model, opts)
         scorer = browsecomp_scorer(judge, to_doc_id=to_doc)
         primary = "accuracy" if opts.agent and judge is not None else "recall@100"
     judge_name = getattr(judge, "model", None) if judge is not None else None

@@ -28,7 +28,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from sleuth.config import model_settings, sleuth_home
-from sleuth.errors import ModelError, ModelNotFoundError, ModelOutputError
+from sleuth.errors import ModelAuthError, ModelConnectionError, ModelError, ModelNotFoundError, ModelOutputError
 from sleuth.llm import accounting
 from sleuth.llm.base import ChatModel, ChatResult, Message, T, TokenLogprob
 from sleuth.llm.cache import ResponseCache
@@ -194,6 +194,18 @@ class LLM:
                 conn["api_key"] = self.api_key
         return conn
 
+    def _map_error(self, exc: BaseException) -> tuple[ModelError, bool]:
+        """:func:`map_error`, naming the server for a remote ``api_base`` and hinting at the CLI flags for it."""
+        if self.is_local or not self.api_base:
+            return map_error(exc, self.model)
+        err, transient = map_error(exc, f"{self.model} at {self.api_base}")
+        if isinstance(err, ModelConnectionError):
+            err.hint = f"check that the server at {self.api_base} is running and reachable (--api-base)"
+        elif isinstance(err, ModelAuthError):
+            err.hint = (f"{self.api_base} refused the key: pass --api-key-env VAR naming the environment variable "
+                        "that holds its key (or set api_key_env in config.toml)")
+        return err, transient
+
     # -- response handling ----------------------------------------------------------------------------------
     def _result(
         self, resp: Any, req: dict[str, Any], fallback: bool, t0: float, tools: list[dict[str, Any]] | None
@@ -289,7 +301,7 @@ class LLM:
                 result = self._result(resp, req, fallback, t0, tools)
                 break
             except Exception as e:  # noqa: BLE001 - mapped below
-                err, transient = map_error(e, self.model)
+                err, transient = self._map_error(e)
                 if transient and self.server is not None:
                     self._api_base = None  # re-resolve: the server may have moved or died
                     if not restarted and not self.server.status().healthy:
@@ -337,7 +349,7 @@ class LLM:
                 result = self._result(resp, req, fallback, t0, tools)
                 break
             except Exception as e:  # noqa: BLE001 - mapped below
-                err, transient = map_error(e, self.model)
+                err, transient = self._map_error(e)
                 if transient and self.server is not None:
                     self._api_base = None
                 if transient and self.server is not None and not restarted:
@@ -479,12 +491,17 @@ def _logprobs(lp: Any) -> list[TokenLogprob] | None:
     return out
 
 
-def get_model(spec: str | None = None, *, api_base: str | None = None, **kwargs: Any) -> ChatModel:
+def get_model(
+    spec: str | None = None, *, api_base: str | None = None, api_key_env: str | None = None, **kwargs: Any
+) -> ChatModel:
     """The model for ``spec`` (``--model``), else ``SLEUTH_MODEL``, else the config file, else ``local``.
+
+    ``api_base``/``api_key_env`` are the ``--api-base``/``--api-key-env`` flags; the order with the environment
+    and the config file is in :mod:`sleuth.config`.
 
     ``fake`` returns a :class:`~sleuth.llm.fake.ScriptedModel` with an empty script (pass ``script=[...]``).
     """
-    settings = model_settings(spec, api_base)
+    settings = model_settings(spec, api_base, api_key_env)
     if settings.name == "fake":
         from sleuth.llm.fake import ScriptedModel
 

@@ -123,11 +123,17 @@ def _check(rc: int, stderr: str, pattern: str, runner: _Runner, timeout: float) 
     if runner.timed_out:
         return
     low = stderr.lower()
-    if rc == 2 and ("regex parse error" in low or "error parsing" in low or "pcre2" in low and "error" in low):
-        detail = stderr.replace("rg: ", "").strip()
-        raise InvalidPatternError(f"invalid regex {pattern!r}:\n{detail[:800]}")
+    if rc == 2 and ("regex parse error" in low or "error parsing" in low or ("pcre2" in low and "error" in low)):
+        raise InvalidPatternError(f"invalid regex {pattern!r}: {_regex_error(stderr)}")
     if rc not in (0, 1, 2):
         raise ToolExecutionError(f"ripgrep exited with code {rc}: {stderr.strip()[:500]}")
+
+
+def _regex_error(stderr: str) -> str:
+    """ripgrep's multi-line report (a banner, the pattern with a caret, one error per engine) as one line."""
+    lines = [ln.strip() for ln in stderr.replace("rg: ", "").splitlines()]
+    found = [ln.removeprefix("error: ") for ln in lines if ln.startswith(("error:", "PCRE2:"))]
+    return "; ".join(dict.fromkeys(found))[:400] or " ".join(ln for ln in lines if ln)[:400]
 
 
 def _command(args: GrepArgs, mode: str) -> list[str]:
