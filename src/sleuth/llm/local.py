@@ -34,6 +34,7 @@ from sleuth.config import sleuth_home
 from sleuth.errors import ModelConnectionError, WeightsError
 from sleuth.llm.serve import live_leases, pid_alive
 from sleuth.llm.weights import DEFAULT_WEIGHTS, KNOWN_WEIGHTS, ensure_weights, verify_gguf
+from sleuth.progress import status
 
 ALIAS = "local"
 DEFAULT_N_CTX = 4096
@@ -217,7 +218,8 @@ class LocalServer:
                     return self.api_base
                 self._kill(st.pid)
             self.state_file.unlink(missing_ok=True)
-            return self._spawn(persistent=persistent)
+            with status(f"starting the local model server ({self.model_path.name})"):
+                return self._spawn(persistent=persistent)
 
     def restart(self) -> str:
         """Kill a crashed/hung server and start a new one (the client calls this once per failing call)."""
@@ -229,7 +231,8 @@ class LocalServer:
             if st.pid:
                 self._kill(st.pid)
             self.state_file.unlink(missing_ok=True)
-            return self._spawn(persistent=st.persistent)
+            with status(f"restarting the local model server ({self.model_path.name})"):
+                return self._spawn(persistent=st.persistent)
 
     def stop(self, timeout: float = 10.0) -> bool:
         """Stop the server (any process's). Returns whether one was running."""

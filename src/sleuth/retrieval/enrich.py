@@ -18,7 +18,6 @@ pass per query (a dense add of two score vectors).
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections.abc import Sequence
@@ -193,34 +192,25 @@ def enrich_corpus(
         return EnrichRecord(doc_id=doc_id, sig=sig, proposed=phrases, kept=kept, rejected=rejected,
                             usage=tap.usage if tap.usage.calls else result.usage)
 
-    bar = task = None
-    if progress:
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+    from sleuth.progress import progress_bar
 
-        bar = Progress(TextColumn("[bold]enrich"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-        task = bar.add_task("enrich", total=len(todo))
-        bar.start()
-    try:
-        with path.open("a", encoding="utf-8") as fh, ThreadPoolExecutor(params.concurrency) as pool:
-            futures = [pool.submit(work, d) for d in todo]
-            for fut in as_completed(futures):  # each line is written (and flushed) as soon as its document is done
-                try:
-                    rec = fut.result()
-                except BaseException:
-                    for f in futures:
-                        f.cancel()
-                    raise
-                with lock:
-                    fh.write(rec.model_dump_json() + "\n")
-                    fh.flush()
-                    total = total + rec.usage
-                    errors += rec.error is not None
-                    kept_n += len(rec.kept)
-                if bar is not None:
-                    bar.advance(task)  # type: ignore[arg-type]
-    finally:  # on a model fault (server died) or an interrupt, what is written stays and a rerun resumes
-        if bar is not None:
-            bar.stop()
+    with path.open("a", encoding="utf-8") as fh, ThreadPoolExecutor(params.concurrency) as pool, \
+            progress_bar(len(todo), "enrich", progress) as bar:
+        futures = [pool.submit(work, d) for d in todo]
+        for fut in as_completed(futures):  # each line is written (and flushed) as soon as its document is done
+            try:
+                rec = fut.result()
+            except BaseException:  # a model fault (server died) or an interrupt: what is written stays, a rerun
+                for f in futures:  # resumes
+                    f.cancel()
+                raise
+            with lock:
+                fh.write(rec.model_dump_json() + "\n")
+                fh.flush()
+                total = total + rec.usage
+                errors += rec.error is not None
+                kept_n += len(rec.kept)
+            bar.advance()
     build_enrich_index(corpus, index)
     return EnrichReport(documents=index.n_docs, done_before=done_before, enriched_now=len(todo) - errors,
                         errors=errors, kept_phrases=kept_n, usage=total, seconds=time.perf_counter() - t0)
