@@ -180,9 +180,9 @@ def _isatty(stream: TextIO) -> bool:
 
 
 @contextmanager
-def status(description: str, progress: bool | None = None) -> Iterator[_Bar]:
-    """A job with no item count (a server starting, weights being joined): elapsed time only."""
-    with progress_bar(None, description, progress) as bar:
+def status(description: str, progress: bool | None = None, *, stream: TextIO | None = None) -> Iterator[_Bar]:
+    """A job with no item count (a server starting): elapsed time only."""
+    with progress_bar(None, description, progress, stream=stream) as bar:
         yield bar
 
 

@@ -35,6 +35,7 @@ class BuildStats:
 def _progress(enabled: bool):  # type: ignore[no-untyped-def]
     if not enabled:
         return None
+    from rich.console import Console
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -45,7 +46,7 @@ def _progress(enabled: bool):  # type: ignore[no-untyped-def]
 
     return Progress(
         TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-        transient=False,
+        transient=False, console=Console(stderr=True),  # progress never goes to stdout, where results go
     )
 
 
