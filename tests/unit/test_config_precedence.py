@@ -70,7 +70,8 @@ def test_bad_config_values_are_one_line(home: Path) -> None:
     (home / "config.toml").write_text('[model]\nmax_concurrency = "many"\n')
     with pytest.raises(ConfigError) as e:
         model_settings()
-    assert "\n" not in e.value.message and "max_concurrency" in e.value.message and "pydantic.dev" not in e.value.message
+    msg = e.value.message
+    assert "\n" not in msg and "max_concurrency" in msg and "pydantic.dev" not in msg
 
 
 def test_default_corpus(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:

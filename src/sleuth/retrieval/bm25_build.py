@@ -33,7 +33,9 @@ class BuildStats:
 
 
 def _progress(enabled: bool):  # type: ignore[no-untyped-def]
-    if not enabled:
+    import sys
+
+    if not enabled or not sys.stderr.isatty():  # a rich bar in a log file is one stray line; builds are quick
         return None
     from rich.console import Console
     from rich.progress import (
