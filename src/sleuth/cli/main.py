@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import sys
+from collections.abc import Sequence
 from typing import Any
 
 import typer
@@ -30,8 +31,8 @@ class SleuthGroup(TyperGroup):
     """The root command: every failure, usage errors included, is one line plus a hint on stderr (a JSON object
     on stdout under ``--json``) and exit code 2; an interrupt exits 130."""
 
-    def main(self, args: Any = None, prog_name: str | None = None, complete_var: str | None = None,
-             standalone_mode: bool = True, **extra: Any) -> Any:
+    def main(self, args: Sequence[str] | None = None, prog_name: str | None = None, complete_var: str | None = None,
+             standalone_mode: bool = True, windows_expand_args: bool = True, **extra: Any) -> Any:
         from sleuth.cli.output import print_error, usage_error
 
         argv = list(sys.argv[1:] if args is None else args)
@@ -42,7 +43,7 @@ class SleuthGroup(TyperGroup):
             code = 130
         except TyperException as e:  # click's usage errors: a bad flag, a value out of range, a missing argument
             if type(e).__name__ == "NoArgsIsHelpError":  # `sleuth` or `sleuth eval` alone: the help
-                typer.echo(e.format_message())  # type: ignore[attr-defined]
+                typer.echo(getattr(e, "format_message", lambda: str(e))())
                 code = 0
             else:
                 print_error(usage_error(e), as_json="--json" in argv)

@@ -48,7 +48,7 @@ def index_cmd(
         from sleuth.retrieval.bm25 import BM25Index, BM25Params, build_corpus
 
         c = _corpus(corpus, state_dir)
-        custom = {k: v for k, v in {"k1": k1, "b": b}.items() if v is not None}
+        custom: dict[str, Any] = {k: v for k, v in {"k1": k1, "b": b}.items() if v is not None}
         if no_stem:
             custom["stemmer"] = None
         if no_stopwords:
