@@ -43,7 +43,7 @@ class SleuthGroup(TyperGroup):
             code = 130
         except TyperException as e:  # click's usage errors: a bad flag, a value out of range, a missing argument
             if type(e).__name__ == "NoArgsIsHelpError":  # `sleuth` or `sleuth eval` alone: the help
-                typer.echo(getattr(e, "format_message", lambda: str(e))())
+                typer.echo(getattr(e, "format_message")())  # noqa: B009 - not on TyperException
                 code = 0
             else:
                 print_error(usage_error(e), as_json="--json" in argv)
