@@ -17,7 +17,7 @@ test: venv
 	@bash scripts/test.sh
 
 test-fast: venv
-	$(BIN)/pytest -m "not model and not attention and not slow" -q
+	@bash scripts/test.sh -m "not model and not attention and not slow"
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
-# The whole test suite, as CI runs it. pytest's exit code 5 (no tests collected) is a broken setup, not a pass.
+# The whole test suite, as CI runs it: a header per part of the suite (tests/unit, tests/integration, tests/model)
+# as it starts, and the 15 slowest tests at the end. pytest's exit code 5 (no tests collected) is a broken setup,
+# not a pass; any other code is pytest's own.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 VENV=${SLEUTH_VENV:-.venv}
-"$VENV/bin/python" -m pytest -q -p no:cacheprovider "$@"
+export PYTHONPATH="$PWD/scripts${PYTHONPATH:+:$PYTHONPATH}"
+"$VENV/bin/python" -m pytest -q -p no:cacheprovider -p pytest_parts --durations=15 "$@"
 rc=$?
 if [ "$rc" -eq 5 ]; then
   echo "error: pytest collected no tests (exit code 5); the test setup is broken" >&2

@@ -230,3 +230,10 @@ def shown(value: object, limit: int = 120) -> str:
     if len(text) <= limit:
         return text
     return f"{text[: limit - 20]}…[{len(text)} chars]"
+# --- the command line ----------------------------------------------------------------------------------------
+
+
+class UsageError(SleuthError):
+    """The command line itself is wrong: an unknown flag, a value out of range, a missing argument."""
+
+    hint = "see `sleuth COMMAND --help`"

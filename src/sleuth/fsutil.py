@@ -3,7 +3,9 @@
 Temp folders are named ``.<name>.building.<owner>.<random>`` (and ``.<name>.old.<owner>.<random>`` for the copy
 being replaced), where ``<owner>`` is ``p<pid>h<host hash>``: :func:`sweep_stale_builds` can tell a leftover of a
 killed build (its process is gone) from the folder of a build running right now.
-"""
+
+``tempfile.mkstemp``/``mkdtemp`` create owner-only files and folders (0600/0700) whatever the umask; what these
+helpers publish gets the mode the user's umask gives a plain ``open``/``mkdir`` (:func:`apply_umask`)."""
 
 from __future__ import annotations
 
@@ -19,6 +21,28 @@ from contextlib import contextmanager
 from pathlib import Path
 
 
+def current_umask() -> int:
+    """The process umask, read without changing it where the OS allows (Linux ``/proc``)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)  # elsewhere: set and restore (a brief window)
+    os.umask(mask)
+    return mask
+
+
+def apply_umask(path: str | Path) -> None:
+    """Give ``path`` the mode a plain ``mkdir``/``open`` would (0777/0666 minus the umask); for files and folders
+    made with ``tempfile`` (owner-only) before they are renamed into place. Folders inside are not changed."""
+    path = Path(path)
+    base = 0o777 if path.is_dir() else 0o666
+    os.chmod(path, base & ~current_umask())
+
+
 def atomic_write_text(path: str | Path, text: str, encoding: str = "utf-8") -> None:
     """Write ``text`` to ``path`` via a temp file in the same folder and ``os.replace``."""
     path = Path(path)
@@ -29,6 +53,7 @@ def atomic_write_text(path: str | Path, text: str, encoding: str = "utf-8") -> N
             fh.write(text)
             fh.flush()
             os.fsync(fh.fileno())
+        apply_umask(tmp)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -51,6 +76,7 @@ def atomic_dir(target: str | Path) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    apply_umask(tmp)
     old = None
     if target.exists():
         old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old.{owner_tag()}.", dir=target.parent))

@@ -234,7 +234,7 @@ def import_corpus(
         if len(report.errors) < 20:
             report.errors.append(msg)
 
-    with atomic_dir(dest) as tmp, progress_bar(source.stat().st_size, f"import {source.name}", progress) as bar:
+    with atomic_dir(dest) as tmp, progress_bar(source.stat().st_size, f"import {source.name} (bytes)", progress) as bar:
         for rec in _records(source, bar):
             report.records += 1
             if isinstance(rec.value, Exception):

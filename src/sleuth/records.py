@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, computed_field
+from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, computed_field, model_serializer
 
 UNMEASURED = "unmeasured"
 
@@ -95,6 +95,14 @@ class Usage(BaseModel):
             unpriced_calls=self.unpriced_calls + other.unpriced_calls,
             token_source=source,  # type: ignore[arg-type]
         )
+
+    @model_serializer(mode="wrap")
+    def _drop_unmeasured_cost(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """No ``cost_usd: 0.0`` beside ``cost: "unmeasured"`` in JSON: the 0 would read as a measured price."""
+        data = handler(self)
+        if isinstance(data, dict) and self.cost == UNMEASURED:
+            data.pop("cost_usd", None)
+        return data
 
     def cost_text(self) -> str:
         c = self.cost

@@ -12,6 +12,7 @@ from typing import Any
 
 import typer
 
+from sleuth.cli.common import API_BASE_OPTION, API_KEY_ENV_OPTION, get_model, resolve_corpus
 from sleuth.cli.output import JSON_OPTION, cli_errors, print_json
 
 trace_app = typer.Typer(
@@ -27,12 +28,18 @@ def _runs_dir() -> Path:
 
 def ask_cmd(
     question: str = typer.Argument(None, help="The question (omit it with --resume)."),
-    corpus: Path = typer.Option(..., "--corpus", "-c", help="The corpus folder.", envvar="SLEUTH_CORPUS"),
+    corpus: Path = typer.Option(
+        None, "--corpus", "-c", help="The corpus folder (default: $SLEUTH_CORPUS, else [corpus] path in config.toml)."
+    ),
     agent: str = typer.Option("router", "--agent", "-a", help="router | react | sira | iter-retgen"),
     model: str = typer.Option(None, "--model", "-m", help="local (default), gguf:/path, or a litellm model string."),
+    api_base: str = API_BASE_OPTION,
+    api_key_env: str = API_KEY_ENV_OPTION,
     trace: Path = typer.Option(None, "--trace", "-t", help="JSONL trace file (default: $SLEUTH_HOME/runs/RUN.jsonl)."),
     no_trace: bool = typer.Option(False, "--no-trace", help="Keep the trace in memory only."),
-    budget: str = typer.Option(None, "--budget", help="e.g. steps=8,tokens=30000,seconds=600,cost=0.05"),
+    budget: str = typer.Option(
+        None, "--budget", help="Limits, comma-separated: steps=8, tokens=30000, seconds=600, cost=0.05 (any subset)."
+    ),
     k: int = typer.Option(5, "--k", min=1, max=50, help="Passages per retrieval (sira, iter-retgen)."),
     run_id: str = typer.Option(None, "--run-id", help="Name this run (default: a timestamped id)."),
     resume: str = typer.Option(None, "--resume", help="Continue the interrupted run with this id."),
@@ -57,8 +64,11 @@ def ask_cmd(
         rid = resume or run_id or _new_run_id()
         trace_arg: Any = None if no_trace else (trace or _runs_dir() / f"{rid}.jsonl")
         db = checkpoint or _runs_dir() / "checkpoints.sqlite"
+        chat: Any = model
+        if api_base or api_key_env:
+            chat = get_model(model, api_base, api_key_env)
         with Agent.for_corpus(
-            corpus, model=model, agent=agent, budget=Budget.parse(budget), checkpoint=db, k=k
+            resolve_corpus(corpus), model=chat, agent=agent, budget=Budget.parse(budget), checkpoint=db, k=k
         ) as runner:
             if resume:
                 result = runner.resume(resume, trace=trace_arg)

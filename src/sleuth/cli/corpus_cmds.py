@@ -7,15 +7,12 @@ from typing import Any
 
 import typer
 
-from sleuth.cli.output import JSON_OPTION, Output, run_command
+from sleuth.cli.common import CORPUS_OPTION, cli_progress, open_corpus
+from sleuth.cli.output import JSON_OPTION, Output, flag_errors, run_command
 
-CORPUS_OPTION = typer.Option(Path("."), "--corpus", "-c", help="The corpus folder.", envvar="SLEUTH_CORPUS")
 
-
-def _corpus(path: Path) -> Any:
-    from sleuth.corpus import Corpus
-
-    return Corpus(path)
+def _corpus(path: Path | None) -> Any:
+    return open_corpus(path)
 
 
 def grep_cmd(
@@ -38,8 +35,9 @@ def grep_cmd(
     """Search the raw documents with ripgrep."""
 
     def work() -> Any:
+        from pydantic import ValidationError
+
         from sleuth.errors import ToolArgumentError
-        from sleuth.tools.base import format_validation_error
         from sleuth.tools.grep import GrepArgs, grep, render
 
         try:
@@ -48,8 +46,9 @@ def grep_cmd(
                 word_regexp=word_regexp, context=context, max_count=max_count, max_matches=max_matches,
                 files_with_matches=files_with_matches, count=count, max_chars=max_chars,
             )
-        except Exception as e:  # pydantic ValidationError
-            raise ToolArgumentError(format_validation_error(e) if hasattr(e, "errors") else str(e)) from e
+        except ValidationError as e:
+            raise ToolArgumentError(flag_errors(e, {"pattern": "PATTERN", "glob": "--glob"}),
+                                    hint="see `sleuth grep --help`") from None
         result = grep(_corpus(corpus), args, timeout=timeout)
         return Output(result, render(result, max_chars)[0])
 
@@ -66,21 +65,27 @@ def read_cmd(
     """Print a document or a line range of it."""
 
     def work() -> Any:
+        from pydantic import ValidationError
+
         from sleuth.errors import ToolArgumentError
         from sleuth.tools.read import ReadArgs, read
 
         start, end = 1, None
+        hint = "pass --lines A:B with 1 <= A <= B (A: reads to the end, :B from the start)"
         if lines:
             a, sep, b = lines.partition(":")
             try:
                 start = int(a) if a else 1
                 end = int(b) if b else None if sep else start
-            except ValueError as e:
-                raise ToolArgumentError(f"--lines must look like A:B, got {lines!r}") from e
+            except ValueError:
+                raise ToolArgumentError(f"--lines must look like A:B, got {lines!r}", hint=hint) from None
+            if start < 1 or (end is not None and end < start):
+                raise ToolArgumentError(f"--lines {lines}: the range is empty or starts before line 1", hint=hint)
         try:
             args = ReadArgs(doc_id=doc_id, start_line=start, end_line=end, max_chars=max_chars)
-        except ValueError as e:
-            raise ToolArgumentError(str(e)) from e
+        except ValidationError as e:
+            names = {"doc_id": "DOC_ID", "start_line": "--lines", "end_line": "--lines"}
+            raise ToolArgumentError(flag_errors(e, names), hint="see `sleuth read --help`") from None
         r = read(_corpus(corpus), args)
         return Output(r, r.text + (f"\n[truncated: {r.note}]" if r.note else ""))
 
@@ -97,9 +102,16 @@ def ls_cmd(
     """List doc ids."""
 
     def work() -> Any:
+        from pydantic import ValidationError
+
+        from sleuth.errors import ToolArgumentError
         from sleuth.tools.ls import LsArgs, ls
 
-        r = ls(_corpus(corpus), LsArgs(glob=glob, prefix=prefix, limit=limit))
+        try:
+            args = LsArgs(glob=glob, prefix=prefix, limit=limit)
+        except ValidationError as e:
+            raise ToolArgumentError(flag_errors(e, {"glob": "GLOB"}), hint="see `sleuth ls --help`") from None
+        r = ls(_corpus(corpus), args)
         text = "\n".join(r.doc_ids) + (f"\n[{r.not_shown} more not shown; raise --limit]" if r.not_shown else "")
         return Output(r, text)
 
@@ -124,7 +136,7 @@ def import_cmd(
         from sleuth.importers import import_corpus
 
         r = import_corpus(src, dest, fmt, on_error="skip" if skip_bad else "raise", overwrite=overwrite,  # type: ignore[arg-type]
-                          progress=None if not as_json else False)
+                          progress=cli_progress(as_json))
         text = (f"imported {r.documents} documents from {r.records} records ({r.format}) into {r.dest} "
                 f"in {r.seconds:.1f}s; {r.duplicates} duplicates skipped, {r.renamed} renamed, {r.skipped} bad records")
         if r.errors:
@@ -135,14 +147,16 @@ def import_cmd(
 
 
 @corpus_app.command("info")
-def info_cmd(corpus: Path = typer.Argument(..., help="The corpus folder."), as_json: bool = JSON_OPTION) -> None:
+def info_cmd(corpus: Path = typer.Argument(None, help="The corpus folder (default: $SLEUTH_CORPUS)."),
+             as_json: bool = JSON_OPTION) -> None:
     """Documents, size, import manifest and the indexes built for a corpus."""
 
     def work() -> Any:
         c = _corpus(corpus)
         ids = c.doc_ids()
         size = sum((c.root / d).stat().st_size for d in ids)
-        indexes = sorted(p.name for p in (c.root / ".sleuth").iterdir() if p.is_dir()) if (c.root / ".sleuth").is_dir() else []
+        state = c.root / ".sleuth"
+        indexes = sorted(p.name for p in state.iterdir() if p.is_dir()) if state.is_dir() else []
         data = {"root": str(c.root), "documents": len(ids), "bytes": size, "manifest": c.manifest, "indexes": indexes}
         text = "\n".join(f"{k}: {v}" for k, v in data.items())
         return Output(data, text)

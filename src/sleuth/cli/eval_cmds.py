@@ -10,24 +10,36 @@ from typing import Any
 
 import typer
 
+from sleuth.cli.common import API_BASE_OPTION, API_KEY_ENV_OPTION
 from sleuth.cli.output import JSON_OPTION, Output, run_command
 
-eval_app = typer.Typer(help="Evaluate retrievers, rerankers, tool retrieval and agents; compare runs.", no_args_is_help=True)
+eval_app = typer.Typer(
+    help="Evaluate retrievers, rerankers, tool retrieval and agents; compare runs.", no_args_is_help=True
+)
 
 DATA = typer.Option(..., "--data", "-d", help="The dataset file or folder (see docs/results/evals.md).")
 AGENT = typer.Option(None, "--agent", "-a", help="Agent strategy to evaluate (router, react, sira, iter-retgen).")
-METHOD = typer.Option(None, "--method", help="Retrieval method when no --agent: bm25, sira, dense, hybrid (tools: llm-query too).")
+METHOD = typer.Option(
+    None, "--method", help="Retrieval method when no --agent: bm25, sira, dense, hybrid (tools: llm-query too)."
+)
 RERANK = typer.Option(None, "--rerank", help="Reranker applied to the retriever's top --rerank-depth hits.")
 RERANK_DEPTH = typer.Option(20, "--rerank-depth", min=1, help="How many retrieved hits the reranker reorders.")
 MODEL = typer.Option(None, "--model", "-m", help="Model for agents, SIRA, rerankers (litellm string or 'local').")
 LIMIT = typer.Option(None, "--limit", "-n", min=1, help="Evaluate only the first N questions (after --seed shuffling).")
-OUT = typer.Option(None, "--out", "-o", help="Run directory (default: eval-runs/<task>-<data>-<system>-<time>).")
+OUT = typer.Option(
+    None, "--out", "-o", help="Run directory (default: $SLEUTH_HOME/runs/<task>-<data>-<system>-<time>)."
+)
 RESUME = typer.Option(False, "--resume", help="Continue the run in --out, skipping finished questions.")
 SEED = typer.Option(None, "--seed", help="Shuffle the questions with this seed before --limit.")
 CONCURRENCY = typer.Option(1, "--concurrency", "-j", min=1, help="Questions run at the same time.")
 K = typer.Option(100, "--k", min=1, help="How many documents/tools a retriever returns per question.")
-PROGRESS = typer.Option(None, "--progress/--no-progress", help="Progress bar on stderr (default: when a terminal).")
-CACHE = typer.Option(None, "--cache-dir", help="Where imported eval corpora are cached (default $SLEUTH_HOME/eval-corpora).")
+PROGRESS = typer.Option(
+    True, "--progress/--no-progress", help="Progress on stderr: a bar on a terminal, a plain line every few seconds "
+    "otherwise."
+)
+CACHE = typer.Option(
+    None, "--cache-dir", help="Where imported eval corpora are cached (default $SLEUTH_HOME/eval-corpora)."
+)
 
 
 def _run(opts: Any, out: Path | None, limit: int | None, resume: bool, concurrency: int, as_json: bool) -> None:
@@ -38,8 +50,10 @@ def _run(opts: Any, out: Path | None, limit: int | None, resume: bool, concurren
 
         if resume and out is None:
             raise ConfigError("--resume needs --out", hint="pass the run directory to continue with --out DIR")
+        from sleuth.config import sleuth_home
+
         prepared = prepare(opts)
-        run_dir = out or default_out_dir(opts)
+        run_dir = out or sleuth_home() / "runs" / default_out_dir(opts).name
         result = run_eval(
             prepared.eval_set,
             prepared.system,
@@ -75,7 +89,8 @@ def _run(opts: Any, out: Path | None, limit: int | None, resume: bool, concurren
             + f"\n{metrics}\n"
             f"tokens/q {s['tokens_per_question']}  cost {s['cost']}  LLM calls/q {s['llm_calls_per_question']}  "
             f"tool calls/q {s['tool_calls_per_question']}  s/q {s['seconds_per_question']}\n"
-            + (f"skipped {len(prepared.eval_set.bad)} bad records (see {result.run_dir}/bad_records.jsonl)\n" if prepared.eval_set.bad else "")
+            + (f"skipped {len(prepared.eval_set.bad)} bad records (see {result.run_dir}/bad_records.jsonl)\n"
+               if prepared.eval_set.bad else "")
             + f"rows: {result.run_dir}/rows.jsonl  ·  report: sleuth eval report {result.run_dir}"
         )
         return Output(data, text)
@@ -89,46 +104,58 @@ def _options(task: str, data: str, **kw: Any) -> Any:
     return Options(task=task, data=data, **kw)
 
 
+API_BASE, API_KEY_ENV = API_BASE_OPTION, API_KEY_ENV_OPTION
+
+
 @eval_app.command("hotpotqa")
 def hotpotqa_cmd(
     data: str = DATA, agent: str = AGENT, method: str = METHOD, rerank: str = RERANK, rerank_depth: int = RERANK_DEPTH,
-    model: str = MODEL, limit: int = LIMIT, out: Path = OUT, resume: bool = RESUME, seed: int = SEED,
-    concurrency: int = CONCURRENCY, k: int = K, progress: bool = PROGRESS, cache_dir: str = CACHE, as_json: bool = JSON_OPTION,
+    model: str = MODEL, api_base: str = API_BASE, api_key_env: str = API_KEY_ENV, limit: int = LIMIT, out: Path = OUT,
+    resume: bool = RESUME, seed: int = SEED, concurrency: int = CONCURRENCY, k: int = K, progress: bool = PROGRESS,
+    cache_dir: str = CACHE, as_json: bool = JSON_OPTION,
 ) -> None:
     """HotpotQA (official distractor JSON/JSONL or IRCoT-style JSONL). With --agent: answer EM/F1, supporting
     paragraphs, evidence read; without: retrieval of the supporting paragraphs from the pooled paragraphs."""
     opts = _options("hotpotqa", data, agent=agent, method=method, rerank=rerank, rerank_depth=rerank_depth, model=model,
-                    seed=seed, k=k, progress=progress, cache_dir=cache_dir)
+                    api_base=api_base, api_key_env=api_key_env, seed=seed, k=k, progress=progress, cache_dir=cache_dir)
     _run(opts, out, limit, resume, concurrency, as_json)
 
 
 @eval_app.command("beir")
 def beir_cmd(
     data: str = DATA, method: str = METHOD, rerank: str = RERANK, rerank_depth: int = RERANK_DEPTH, model: str = MODEL,
+    api_base: str = API_BASE, api_key_env: str = API_KEY_ENV,
     split: str = typer.Option("test", "--split", help="qrels/<split>.tsv (test, train, dev)."),
     agent: str = AGENT, limit: int = LIMIT, out: Path = OUT, resume: bool = RESUME, seed: int = SEED,
-    concurrency: int = CONCURRENCY, k: int = K, progress: bool = PROGRESS, cache_dir: str = CACHE, as_json: bool = JSON_OPTION,
+    concurrency: int = CONCURRENCY, k: int = K, progress: bool = PROGRESS, cache_dir: str = CACHE,
+    as_json: bool = JSON_OPTION,
 ) -> None:
     """A BEIR folder (corpus.jsonl, queries.jsonl, qrels/<split>.tsv): nDCG@10, MRR@10, Recall@10/100."""
     opts = _options("beir", data, agent=agent, method=method, rerank=rerank, rerank_depth=rerank_depth, model=model,
-                    seed=seed, k=k, split=split, progress=progress, cache_dir=cache_dir)
+                    api_base=api_base, api_key_env=api_key_env, seed=seed, k=k, split=split, progress=progress,
+                    cache_dir=cache_dir)
     _run(opts, out, limit, resume, concurrency, as_json)
 
 
 @eval_app.command("browsecomp-plus")
 def browsecomp_cmd(
     data: str = DATA,
-    corpus: str = typer.Option(None, "--corpus", help="The BrowseComp-Plus documents: a corpus folder or a JSONL file."),
-    answers: str = typer.Option(None, "--answers", help="Reference answers: TSV id<TAB>answer, or JSONL {query_id, answer}."),
+    corpus: str = typer.Option(
+        None, "--corpus", help="The BrowseComp-Plus documents: a corpus folder or a JSONL file."
+    ),
+    answers: str = typer.Option(
+        None, "--answers", help="Reference answers: TSV id<TAB>answer, or JSONL {query_id, answer}."
+    ),
     judge_model: str = typer.Option(None, "--judge-model", help="Model for the LLM judge (default: --model)."),
-    agent: str = AGENT, method: str = METHOD, rerank: str = RERANK, rerank_depth: int = RERANK_DEPTH, model: str = MODEL,
-    limit: int = LIMIT, out: Path = OUT, resume: bool = RESUME, seed: int = SEED, concurrency: int = CONCURRENCY,
-    k: int = K, progress: bool = PROGRESS, cache_dir: str = CACHE, as_json: bool = JSON_OPTION,
+    agent: str = AGENT, method: str = METHOD, rerank: str = RERANK, rerank_depth: int = RERANK_DEPTH,
+    model: str = MODEL, api_base: str = API_BASE, api_key_env: str = API_KEY_ENV, limit: int = LIMIT, out: Path = OUT,
+    resume: bool = RESUME, seed: int = SEED, concurrency: int = CONCURRENCY, k: int = K, progress: bool = PROGRESS,
+    cache_dir: str = CACHE, as_json: bool = JSON_OPTION,
 ) -> None:
     """BrowseComp-Plus: judged answer accuracy (with --agent and --answers), evidence recall, retrieval metrics."""
     opts = _options("browsecomp-plus", data, agent=agent, method=method, rerank=rerank, rerank_depth=rerank_depth,
-                    model=model, judge_model=judge_model, seed=seed, k=k, corpus=corpus, answers=answers,
-                    progress=progress, cache_dir=cache_dir)
+                    model=model, judge_model=judge_model, api_base=api_base, api_key_env=api_key_env, seed=seed, k=k,
+                    corpus=corpus, answers=answers, progress=progress, cache_dir=cache_dir)
     _run(opts, out, limit, resume, concurrency, as_json)
 
 
@@ -136,20 +163,24 @@ def browsecomp_cmd(
 def tools_cmd(
     data: str = DATA,
     subset: str = typer.Option(None, "--subset", help="Which set inside --data (gorilla: huggingface, torchhub, ...)."),
-    method: str = METHOD, model: str = MODEL, limit: int = LIMIT, out: Path = OUT, resume: bool = RESUME,
+    method: str = METHOD, model: str = MODEL, api_base: str = API_BASE, api_key_env: str = API_KEY_ENV,
+    limit: int = LIMIT, out: Path = OUT, resume: bool = RESUME,
     seed: int = SEED, concurrency: int = CONCURRENCY,
     k: int = typer.Option(10, "--k", min=1, help="How many tools are retrieved per query."),
     progress: bool = PROGRESS, as_json: bool = JSON_OPTION,
 ) -> None:
     """Tool retrieval (MetaTool, StableToolBench, Gorilla APIBench, MTRB): nDCG@10, Recall@5/10, Sufficiency@5/10."""
-    opts = _options("tools", data, method=method, model=model, seed=seed, k=k, subset=subset, progress=progress)
+    opts = _options("tools", data, method=method, model=model, api_base=api_base, api_key_env=api_key_env, seed=seed,
+                    k=k, subset=subset, progress=progress)
     _run(opts, out, limit, resume, concurrency, as_json)
 
 
 @eval_app.command("report")
 def report_cmd(
     run_dirs: list[Path] = typer.Argument(..., help="One or more run directories to compare."),
-    out: Path = typer.Option(None, "--out", "-o", help="Where report.md/report.html go (default: the run dir, or ./sleuth-eval-report)."),
+    out: Path = typer.Option(
+        None, "--out", "-o", help="Where report.md/report.html go (default: the run dir, or ./sleuth-eval-report)."
+    ),
     no_html: bool = typer.Option(False, "--no-html", help="Only the Markdown summary (no matplotlib)."),
     as_json: bool = JSON_OPTION,
 ) -> None:

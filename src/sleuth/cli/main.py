@@ -8,8 +8,12 @@ from __future__ import annotations
 
 import importlib
 import sys
+from collections.abc import Sequence
+from typing import Any
 
 import typer
+from typer.core import TyperGroup
+from typer.exceptions import TyperException
 
 from sleuth.errors import SleuthError
 
@@ -23,13 +27,54 @@ COMMAND_MODULES = [
     "sleuth.cli.mcp_cmds",  # mcp
 ]
 
+class SleuthGroup(TyperGroup):
+    """The root command: every failure, usage errors included, is one line plus a hint on stderr (a JSON object
+    on stdout under ``--json``) and exit code 2; an interrupt exits 130."""
+
+    def main(self, args: Sequence[str] | None = None, prog_name: str | None = None, complete_var: str | None = None,
+             standalone_mode: bool = True, windows_expand_args: bool = True, **extra: Any) -> Any:
+        from sleuth.cli.output import print_error, usage_error
+
+        argv = list(sys.argv[1:] if args is None else args)
+        try:
+            rv = super().main(argv, prog_name or "sleuth", complete_var, standalone_mode=False, **extra)
+        except typer.Abort:  # Ctrl-C or EOF at a prompt
+            sys.stderr.write("aborted\n")
+            code = 130
+        except TyperException as e:  # click's usage errors: a bad flag, a value out of range, a missing argument
+            if type(e).__name__ == "NoArgsIsHelpError":  # `sleuth` or `sleuth eval` alone: the help
+                typer.echo(getattr(e, "format_message")())  # noqa: B009 - not on TyperException
+                code = 0
+            else:
+                print_error(usage_error(e), as_json="--json" in argv)
+                code = 2
+        except SleuthError as e:  # raised outside a command's own handler
+            print_error(e, as_json="--json" in argv)
+            code = 2
+        else:
+            code = rv if isinstance(rv, int) else 0
+        if not standalone_mode:
+            return code
+        sys.exit(code)
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from sleuth import __version__
+
+        typer.echo(__version__)
+        raise typer.Exit()
+
+
 app = typer.Typer(
     name="sleuth",
+    cls=SleuthGroup,
     help="Agentic search toolkit for LLM agents: grep/read over raw corpora, BM25/SIRA/dense search, reranking, "
     "an agent that chooses among them, traces and evals.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    rich_markup_mode=None,  # help text is plain: `[attention]` in a help string is an extra, not markup
 )
 
 
@@ -46,24 +91,17 @@ def _register_all() -> None:
 
 @app.callback()
 def _root(
-    version: bool = typer.Option(False, "--version", help="Print the version and exit.", is_eager=True),
+    version: bool = typer.Option(
+        False, "--version", help="Print the version and exit.", is_eager=True, callback=_print_version
+    ),
 ) -> None:
-    if version:
-        from sleuth import __version__
-
-        typer.echo(__version__)
-        raise typer.Exit()
+    """Agentic search toolkit for LLM agents: grep/read over raw corpora, BM25/SIRA/dense search, reranking, an
+    agent that chooses among them, traces and evals. Every command takes --json."""
 
 
 def main(argv: list[str] | None = None) -> None:
     _register_all()
-    try:
-        app(args=argv, standalone_mode=True)
-    except SleuthError as e:  # pragma: no cover - typer converts most; this is the safety net
-        from sleuth.cli.output import print_error
-
-        print_error(e)
-        sys.exit(2)
+    app(args=argv)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -7,6 +7,8 @@ from typing import Any
 
 import typer
 
+from sleuth.cli.common import API_BASE_OPTION, API_KEY_ENV_OPTION
+
 
 def register(app: typer.Typer) -> None:
     app.command("mcp")(mcp)
@@ -44,8 +46,11 @@ def mcp(
         help="Model for the `ask` tool (`local`, a litellm string). Without it, `ask` is not served: the "
         "assistant is the model.",
     ),
+    api_base: str = API_BASE_OPTION,
+    api_key_env: str = API_KEY_ENV_OPTION,
     budget: str = typer.Option(
-        "", "--budget", help="Budget for each `ask` run, e.g. steps=6,tokens=20000,seconds=120 (default: the agent's)."
+        "", "--budget", help="Budget for each `ask` run, comma-separated: steps=6, tokens=20000, seconds=120 "
+        "(default: the agent's)."
     ),
     reranker: str = typer.Option(
         "",
@@ -95,9 +100,9 @@ def mcp(
         if methods.strip():
             options["methods"] = [m.strip() for m in methods.split(",") if m.strip()]
         if model:
-            from sleuth.llm import get_model
+            from sleuth.cli.common import get_model
 
-            options["model"] = get_model(model)
+            options["model"] = get_model(model, api_base, api_key_env)
         include = [t.strip() for t in tools.split(",") if t.strip()] or None
         try:
             toolset = build_toolkit(corpus, include=include, **options)

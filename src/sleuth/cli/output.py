@@ -31,16 +31,61 @@ def print_json(obj: Any) -> None:
     sys.stdout.flush()
 
 
+# Hints written for models name tool arguments; on the command line they name the flags.
+CLI_HINTS = {
+    "InvalidPatternError": "fix the regex, or pass -F (--fixed-strings) to search for the literal text",
+    "DocumentNotFoundError": "list doc ids with `sleuth ls` and use one of those",
+}
+
+
+def one_line(text: str) -> str:
+    """Collapse a message onto one line (a multi-line message from a library or a subprocess)."""
+    return " ".join(part.strip() for part in str(text).splitlines() if part.strip())
+
+
+def cli_hint(e: SleuthError) -> str:
+    for cls in type(e).__mro__:
+        if cls.__name__ in CLI_HINTS:
+            return CLI_HINTS[cls.__name__]
+    if e.hint:
+        return one_line(e.hint)
+    import click
+
+    ctx = click.get_current_context(silent=True)
+    return f"see `{ctx.command_path if ctx else 'sleuth'} --help`"
+
+
+def flag_errors(e: Any, flags: dict[str, str] | None = None) -> str:
+    """A pydantic ValidationError of a tool's arguments, with CLI flag names (``--max-count``) for fields."""
+    parts = []
+    for err in e.errors():
+        field = str(err.get("loc", ("arguments",))[0]) if err.get("loc") else "arguments"
+        name = (flags or {}).get(field, "--" + field.replace("_", "-"))
+        parts.append(f"{name}: {err.get('msg')}")
+    return "; ".join(parts)
+
+
+def usage_error(e: Any) -> SleuthError:
+    """A click usage error (bad flag, value out of range, missing argument) as a :class:`UsageError`."""
+    from sleuth.errors import UsageError
+
+    ctx = getattr(e, "ctx", None)
+    path = ctx.command_path if ctx is not None else "sleuth"
+    return UsageError(one_line(e.format_message()), hint=f"see `{path} --help`")
+
+
 def print_error(e: SleuthError, as_json: bool = False) -> None:
+    """One line saying what went wrong and one with the hint (stderr), or one JSON object (stdout)."""
+    message, hint = one_line(e.message), cli_hint(e)
     if as_json:
-        print_json({"ok": False, **e.to_dict()})
+        print_json({"ok": False, "error": type(e).__name__, "message": message, "hint": hint})
         return
     from rich.console import Console
+    from rich.markup import escape
 
     console = Console(stderr=True, soft_wrap=True)  # never break a message inside words or paths
-    console.print(f"[bold red]error[/] ({type(e).__name__}): {e.message}", highlight=False, markup=True)
-    if e.hint:
-        console.print(f"[yellow]hint[/]: {e.hint}", highlight=False)
+    console.print(f"[bold red]error[/] ({type(e).__name__}): {escape(message)}", highlight=False)
+    console.print(f"[yellow]hint[/]: {escape(hint)}", highlight=False)
 
 
 @contextmanager

@@ -8,35 +8,46 @@ from typing import Any
 
 import typer
 
+from sleuth.cli.common import (
+    API_BASE_OPTION,
+    API_KEY_ENV_OPTION,
+    BUILD_INDEX_OPTION,
+    CORPUS_OPTION,
+    STATE_DIR_OPTION,
+    allow_index_build,
+    cli_progress,
+    get_model,
+    open_corpus,
+)
 from sleuth.cli.output import JSON_OPTION, Output, run_command
 
-CORPUS_OPTION = typer.Option(Path("."), "--corpus", "-c", help="The corpus folder.", envvar="SLEUTH_CORPUS")
+QUIET_OPTION = typer.Option(False, "--quiet", "-q", help="No progress lines on stderr.")
 
 
-def _corpus(path: Path) -> Any:
-    from sleuth.corpus import Corpus
-
-    return Corpus(path)
+def _corpus(path: Path | None, state_dir: Path | None = None) -> Any:
+    return open_corpus(path, state_dir)
 
 
 def index_cmd(
-    corpus: Path = typer.Argument(..., help="The corpus folder."),
+    corpus: Path = typer.Argument(None, help="The corpus folder (default: $SLEUTH_CORPUS)."),
     rebuild: bool = typer.Option(False, "--rebuild", help="Rebuild even if the index is up to date."),
     k1: float = typer.Option(None, "--k1", help="BM25 k1 (default 0.9)."),
     b: float = typer.Option(None, "--b", help="BM25 b (default 0.4)."),
     no_stem: bool = typer.Option(False, "--no-stem", help="Do not stem."),
     no_stopwords: bool = typer.Option(False, "--no-stopwords", help="Keep stopwords."),
+    state_dir: Path = STATE_DIR_OPTION,
+    quiet: bool = QUIET_OPTION,
     as_json: bool = JSON_OPTION,
 ) -> None:
-    """Build (or check) the BM25 index of a corpus in CORPUS/.sleuth/bm25."""
+    """Build (or check) the BM25 index of a corpus in CORPUS/.sleuth/bm25 (or --state-dir DIR)."""
 
     def work() -> Any:
         import time
 
         from sleuth.retrieval.bm25 import BM25Index, BM25Params
 
-        c = _corpus(corpus)
-        custom = {k: v for k, v in {"k1": k1, "b": b}.items() if v is not None}
+        c = _corpus(corpus, state_dir)
+        custom: dict[str, Any] = {k: v for k, v in {"k1": k1, "b": b}.items() if v is not None}
         if no_stem:
             custom["stemmer"] = None
         if no_stopwords:
@@ -45,7 +56,7 @@ def index_cmd(
         # the one open-or-build path (under the index's lock): a missing, stale or corrupt index is rebuilt,
         # --rebuild rebuilds an up-to-date one too; without custom parameters a rebuild keeps the index's own
         index = BM25Index.open(c, params=BM25Params(**custom) if custom else None, rebuild=True, force=rebuild,
-                               progress=not as_json)
+                               progress=cli_progress(as_json, quiet))
         status = index.status
         data = {"corpus": str(c.root), "index": str(index.path), "status": status, "documents": index.n_docs,
                 "vocabulary": len(index.vocab), "tokens": int(index.meta["n_tokens"]), "backend": index.backend,
@@ -62,7 +73,9 @@ def search_cmd(
     corpus: Path = CORPUS_OPTION,
     method: str = typer.Option("bm25", "--method", "-m", help="bm25, sira, or another registered retriever."),
     k: int = typer.Option(10, "--k", "-k", min=1, max=1000),
-    model: str = typer.Option(None, "--model", help="The model for sira (e.g. local, openai/gpt-4o-mini)."),
+    model: str = typer.Option(None, "--model", help="The model for sira and --rerank (local, openai/gpt-4o-mini)."),
+    api_base: str = API_BASE_OPTION,
+    api_key_env: str = API_KEY_ENV_OPTION,
     enrich_weight: float = typer.Option(0.0, "--enrich-weight", help="Fuse the enrichment index with this lambda."),
     max_df_ratio: float = typer.Option(None, "--max-df-ratio", help="SIRA: keep phrases with df below ratio*N."),
     weight: float = typer.Option(None, "--weight", help="SIRA: weight of the kept phrases."),
@@ -70,6 +83,9 @@ def search_cmd(
     snippet: int = typer.Option(200, "--snippet", help="Characters of text per hit (people output)."),
     rerank: str = typer.Option(None, "--rerank", help="Rerank the candidates: listwise, first or icr."),
     candidates: int = typer.Option(20, "--candidates", min=1, max=200, help="With --rerank: candidates to rerank."),
+    state_dir: Path = STATE_DIR_OPTION,
+    build_index: bool = BUILD_INDEX_OPTION,
+    quiet: bool = QUIET_OPTION,
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Ranked search over a corpus (optionally reranked)."""
@@ -77,15 +93,15 @@ def search_cmd(
     def work() -> Any:
         from sleuth.retrieval import get_retriever
 
-        c = _corpus(corpus)
-        opts: dict[str, Any] = {"rebuild": rebuild, "progress": not as_json}
+        c = _corpus(corpus, state_dir)
+        allow_index_build(c, state_dir, build_index, as_json)
+        opts: dict[str, Any] = {"rebuild": rebuild, "progress": cli_progress(as_json, quiet)}
         if enrich_weight:
             opts["enrich_weight"] = enrich_weight
         llm = None
+        if method == "sira" or (rerank and rerank != "icr"):
+            llm = get_model(model, api_base, api_key_env)
         if method == "sira":
-            from sleuth.llm import get_model
-
-            llm = get_model(model)
             sira = {k_: v for k_, v in {"max_df_ratio": max_df_ratio, "weight": weight}.items() if v is not None}
             if sira:
                 opts["sira"] = sira
@@ -126,6 +142,8 @@ def search_cmd(
 def df_cmd(
     terms: list[str] = typer.Argument(..., help="Words or quoted phrases."),
     corpus: Path = CORPUS_OPTION,
+    state_dir: Path = STATE_DIR_OPTION,
+    build_index: bool = BUILD_INDEX_OPTION,
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Document frequency of words (index vocabulary) and phrases (contiguous stemmed tokens)."""
@@ -134,7 +152,9 @@ def df_cmd(
         from sleuth.retrieval.bm25 import BM25Index
         from sleuth.retrieval.df import DocFrequency
 
-        docfreq = DocFrequency(BM25Index.open(_corpus(corpus)))
+        c = _corpus(corpus, state_dir)
+        allow_index_build(c, state_dir, build_index, as_json)
+        docfreq = DocFrequency(BM25Index.open(c))
         rows = docfreq.many(terms)
         data = {"n_docs": docfreq.n_docs, "terms": [{**r.model_dump(), "ratio": r.ratio} for r in rows]}
         lines = [f"{docfreq.n_docs} documents"]
@@ -147,22 +167,34 @@ def df_cmd(
 
 
 def enrich_cmd(
-    corpus: Path = typer.Argument(..., help="The corpus folder."),
-    model: str = typer.Option(..., "--model", help="The model (local, or a litellm string)."),
+    corpus: Path = typer.Argument(None, help="The corpus folder (default: $SLEUTH_CORPUS)."),
+    model: str = typer.Option(None, "--model", help="The model (default: $SLEUTH_MODEL, config.toml, else local)."),
+    api_base: str = API_BASE_OPTION,
+    api_key_env: str = API_KEY_ENV_OPTION,
     limit: int = typer.Option(None, "--limit", help="Enrich at most this many more documents."),
     concurrency: int = typer.Option(4, "--concurrency", min=1, max=64),
     max_df_ratio: float = typer.Option(0.05, "--max-df-ratio"),
     min_df: int = typer.Option(1, "--min-df", help="0 admits phrases absent from the corpus."),
+    state_dir: Path = STATE_DIR_OPTION,
+    build_index: bool = BUILD_INDEX_OPTION,
+    quiet: bool = QUIET_OPTION,
     as_json: bool = JSON_OPTION,
 ) -> None:
     """SIRA corpus side: the model proposes missing search vocabulary per document (resumable; an extra index)."""
 
     def work() -> Any:
-        from sleuth.llm import get_model
         from sleuth.retrieval.enrich import EnrichParams, enrich_corpus
 
+        c = _corpus(corpus, state_dir)
+        allow_index_build(c, state_dir, build_index, as_json)
         params = EnrichParams(concurrency=concurrency, max_df_ratio=max_df_ratio, min_df=min_df)
-        rep = enrich_corpus(_corpus(corpus), get_model(model), params=params, limit=limit, progress=not as_json)
+        llm = get_model(model, api_base, api_key_env)
+        try:
+            rep = enrich_corpus(c, llm, params=params, limit=limit, progress=cli_progress(as_json, quiet))
+        finally:
+            close = getattr(llm, "close", None)
+            if close is not None:
+                close()
         return Output(rep.model_dump(), rep.summary())
 
     run_command(as_json, work, typer.echo)

@@ -7,6 +7,7 @@ from typing import Any
 
 import typer
 
+from sleuth.cli.common import API_BASE_OPTION, API_KEY_ENV_OPTION
 from sleuth.cli.output import JSON_OPTION, Output, run_command
 
 tools_app = typer.Typer(help="Tool retrieval over a catalog of function-calling specs.", no_args_is_help=True)
@@ -20,6 +21,8 @@ def search_cmd(
     method: str = typer.Option("bm25", "--method", "-m", help="bm25, dense, hybrid or llm-query."),
     embedder: str = typer.Option(None, "--embedder", help="Embedding model for dense/hybrid (default: minilm)."),
     model: str = typer.Option(None, "--model", help="Chat model for llm-query (default: SLEUTH_MODEL or local)."),
+    api_base: str = API_BASE_OPTION,
+    api_key_env: str = API_KEY_ENV_OPTION,
     llm_base: str = typer.Option("dense", "--llm-base", help="Retriever for llm-query's generated queries."),
     as_json: bool = JSON_OPTION,
 ) -> None:
@@ -39,9 +42,9 @@ def search_cmd(
             emb = get_embedder(embedder, cache=True)  # tool texts are embedded once per machine
         chat = None
         if method == "llm-query":
-            from sleuth.llm import get_model
+            from sleuth.cli.common import get_model
 
-            chat = get_model(model)
+            chat = get_model(model, api_base, api_key_env)
         cat = ToolCatalog.from_file(catalog, embedder=emb, model=chat)
         hits = cat.search(request, k, method, llm_base=llm_base)
         data: dict[str, Any] = {

@@ -37,6 +37,8 @@ class Options:
     rerank_depth: int = 20
     model: str | None = None
     judge_model: str | None = None
+    api_base: str | None = None  # --api-base / --api-key-env for model and judge (see sleuth.config)
+    api_key_env: str | None = None
     k: int = 100
     seed: int | None = None
     split: str = "test"
@@ -73,10 +75,12 @@ def load_data(opts: Options) -> EvalSet:
     raise ConfigError(f"unknown eval task {opts.task!r}", hint=f"use one of: {', '.join(TASKS)}")
 
 
-def _model(spec: str | None) -> Any:
+def _model(spec: str | None, opts: Options | None = None) -> Any:
     from sleuth.llm import get_model
 
-    return get_model(spec)
+    if opts is None:
+        return get_model(spec)
+    return get_model(spec, api_base=opts.api_base, api_key_env=opts.api_key_env)
 
 
 def _retrieval_system(opts: Options, corpus: Any, chat_model: Any) -> RetrievalSystem:
@@ -152,7 +156,7 @@ def _chat_model(opts: Options, injected: Any) -> Any:
         return injected
     model_rerank = bool(opts.rerank) and opts.rerank != "icr"
     needs_model = bool(opts.agent) or opts.method in ("sira", "llm-query") or model_rerank
-    return _model(opts.model) if needs_model else None
+    return _model(opts.model, opts) if needs_model else None
 
 
 def system_config(opts: Options, chat_model: Any) -> dict[str, Any]:
@@ -203,7 +207,7 @@ def _scorer(es: EvalSet, opts: Options, corpus: Any, judge: Any) -> tuple[Scorer
     if es.kind == "tools":
         return tools_scorer(), "ndcg@10", judge
     if judge is None and opts.agent and any(q.answers for q in es.questions):
-        judge = _model(opts.judge_model or opts.model)
+        judge = _model(opts.judge_model or opts.model, opts)
     primary = "accuracy" if opts.agent and judge is not None else "recall@100"
     return browsecomp_scorer(judge, to_doc_id=to_doc), primary, judge
 

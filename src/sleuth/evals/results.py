@@ -44,22 +44,53 @@ class EvalRow(BaseModel):
 
 def read_rows(run_dir: str | Path) -> list[EvalRow]:
     """Rows of a run, the last one per question id (a resumed run may have retried an errored question).
-    A torn last line (the run was killed mid-write) is skipped."""
+    A torn line (the run was killed mid-write, possibly inside a multi-byte character) is skipped: lines are
+    split as bytes and each is decoded on its own."""
     path = Path(run_dir) / ROWS
     if not path.is_file():
         return []
     rows: dict[str, EvalRow] = {}
-    with path.open(encoding="utf-8") as fh:
-        for line in fh:
-            if not line.strip():
+    with path.open("rb") as fh:
+        for raw in fh:
+            if not raw.strip():
                 continue
             try:
-                row = EvalRow.model_validate(json.loads(line))
-            except (json.JSONDecodeError, ValueError):
+                row = EvalRow.model_validate(json.loads(raw.decode("utf-8")))
+            except ValueError:  # UnicodeDecodeError, JSONDecodeError, ValidationError
                 continue
             rows.pop(row.id, None)
             rows[row.id] = row
     return list(rows.values())
+
+
+def truncate_torn_row(path: str | Path) -> int:
+    """Cut a torn last line (no final newline: a run killed mid-write) off a JSONL file, before appending to it.
+    Returns how many bytes were removed. Only for the one process that writes the file (a resuming run)."""
+    path = Path(path)
+    if not path.is_file():
+        return 0
+    with path.open("rb+") as fh:
+        size = fh.seek(0, 2)
+        if size == 0:
+            return 0
+        fh.seek(size - 1)
+        if fh.read(1) == b"\n":
+            return 0
+        end = size  # find the last newline: everything after it is the torn row
+        chunk = 1 << 16
+        while end > 0:
+            start = max(0, end - chunk)
+            fh.seek(start)
+            block = fh.read(end - start)
+            nl = block.rfind(b"\n")
+            if nl >= 0:
+                keep = start + nl + 1
+                break
+            end = start
+        else:
+            keep = 0
+        fh.truncate(keep)
+        return size - keep
 
 
 def read_manifest(run_dir: str | Path) -> dict[str, Any]:

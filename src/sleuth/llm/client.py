@@ -31,7 +31,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from sleuth.config import model_settings, sleuth_home
-from sleuth.errors import ModelAuthError, ModelError, ModelNotFoundError, ModelOutputError
+from sleuth.errors import ModelAuthError, ModelConnectionError, ModelError, ModelNotFoundError, ModelOutputError
 from sleuth.llm import accounting
 from sleuth.llm.base import ChatModel, ChatResult, Message, T, TokenLogprob
 from sleuth.llm.cache import ResponseCache
@@ -239,6 +239,18 @@ class LLM:
                 conn["api_key"] = self.api_key
         return conn
 
+    def _map_error(self, exc: BaseException, where: str | None) -> tuple[ModelError, bool]:
+        """:func:`map_error` (naming the server ``where``), with hints at the CLI flags for a remote ``api_base``."""
+        err, transient = map_error(exc, self.model, where)
+        if self.is_local or not where:
+            return err, transient
+        if isinstance(err, ModelConnectionError):
+            err.hint = f"check that the server at {where} is running and reachable (--api-base)"
+        elif isinstance(err, ModelAuthError):
+            err.hint = (f"{where} refused the key: pass --api-key-env VAR naming the environment variable "
+                        "that holds its key (or set api_key_env in config.toml)")
+        return err, transient
+
     # -- response handling ----------------------------------------------------------------------------------
     def _result(
         self,
@@ -346,7 +358,7 @@ class LLM:
                 result = self._result(resp, req, fallback, t0, tools, self._where(endpoint))
                 break
             except Exception as e:
-                err, transient = map_error(e, self.model, self._where(endpoint))
+                err, transient = self._map_error(e, self._where(endpoint))
                 if self._recover_local(err, transient, tried, tracer, endpoint):
                     continue
                 if not transient or attempt >= self.max_retries:
@@ -393,7 +405,7 @@ class LLM:
                 result = self._result(resp, req, fallback, t0, tools, self._where(endpoint))
                 break
             except Exception as e:
-                err, transient = map_error(e, self.model, self._where(endpoint))
+                err, transient = self._map_error(e, self._where(endpoint))
                 if self.server is not None and await asyncio.to_thread(
                     self._recover_local, err, transient, tried, tracer, endpoint
                 ):
@@ -534,12 +546,17 @@ def _logprobs(lp: Any) -> list[TokenLogprob] | None:
     return out
 
 
-def get_model(spec: str | None = None, *, api_base: str | None = None, **kwargs: Any) -> ChatModel:
+def get_model(
+    spec: str | None = None, *, api_base: str | None = None, api_key_env: str | None = None, **kwargs: Any
+) -> ChatModel:
     """The model for ``spec`` (``--model``), else ``SLEUTH_MODEL``, else the config file, else ``local``.
+
+    ``api_base``/``api_key_env`` are the ``--api-base``/``--api-key-env`` flags; the order with the environment
+    and the config file is in :mod:`sleuth.config`.
 
     ``fake`` returns a :class:`~sleuth.llm.fake.ScriptedModel` with an empty script (pass ``script=[...]``).
     """
-    settings = model_settings(spec, api_base)
+    settings = model_settings(spec, api_base, api_key_env)
     if settings.name == "fake":
         from sleuth.llm.fake import ScriptedModel
 

@@ -40,6 +40,7 @@ from sleuth.config import sleuth_home
 from sleuth.errors import ModelConnectionError, WeightsError
 from sleuth.llm.serve import live_leases, pid_alive
 from sleuth.llm.weights import DEFAULT_WEIGHTS, KNOWN_WEIGHTS, ensure_weights, verify_gguf
+from sleuth.progress import status
 
 ALIAS = "local"
 DEFAULT_N_CTX = 4096
@@ -270,7 +271,8 @@ class LocalServer:
             elif st.pid:
                 reason = "had died"  # a state file without a live process: a crash
             self.state_file.unlink(missing_ok=True)
-            api_base = self._spawn(persistent=persistent)
+            with status(f"starting the local model server ({self.model_path.name})"):
+                api_base = self._spawn(persistent=persistent)
             if reason and note is not None:
                 new = self._pid()
                 note(f"the local model server (pid {st.pid}) {reason}; started a new one (pid {new}) at {api_base}",
@@ -292,7 +294,8 @@ class LocalServer:
             if st.pid:
                 self._kill(st.pid)
             self.state_file.unlink(missing_ok=True)
-            api_base = self._spawn(persistent=st.persistent)
+            with status(f"restarting the local model server ({self.model_path.name})"):
+                api_base = self._spawn(persistent=st.persistent)
             if note is not None:
                 dead = "had died" if not st.running else "was not answering"
                 new = self._pid()

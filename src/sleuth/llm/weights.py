@@ -15,6 +15,7 @@ from pathlib import Path
 
 from sleuth.config import sleuth_home
 from sleuth.errors import WeightsError
+from sleuth.progress import progress_bar
 
 _CHUNK = 1 << 20
 
@@ -149,13 +150,15 @@ def ensure_weights(name: str | WeightsSpec = DEFAULT_WEIGHTS, home: Path | None 
     fd, tmp_name = tempfile.mkstemp(prefix=spec.filename + ".", suffix=".tmp", dir=models)
     tmp = Path(tmp_name)
     try:
-        with os.fdopen(fd, "wb") as out:
+        total = sum(part.stat().st_size for part in parts)
+        with os.fdopen(fd, "wb") as out, progress_bar(total, f"assembling {spec.filename} (bytes)") as bar:
             for part in parts:
                 with part.open("rb") as fh:
                     while chunk := fh.read(_CHUNK):
                         h.update(chunk)
                         out.write(chunk)
                         written += len(chunk)
+                        bar.advance(len(chunk))
             out.flush()
             os.fsync(out.fileno())
         if (spec.size is not None and written != spec.size) or h.hexdigest() != spec.sha256:

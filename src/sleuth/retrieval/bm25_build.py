@@ -34,9 +34,12 @@ class BuildStats:
     seconds: float
 
 
-def _progress(enabled: bool):
-    if not enabled:
+def _progress(enabled: bool):  # type: ignore[no-untyped-def]
+    import sys
+
+    if not enabled or not sys.stderr.isatty():  # a rich bar in a log file is one stray line; builds are quick
         return None
+    from rich.console import Console
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -47,7 +50,7 @@ def _progress(enabled: bool):
 
     return Progress(
         TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-        transient=False,
+        transient=False, console=Console(stderr=True),  # progress never goes to stdout, where results go
     )
 
 

@@ -205,16 +205,11 @@ def enrich_corpus(
         return EnrichRecord(doc_id=doc_id, sig=sig, proposed=phrases, kept=kept, rejected=rejected,
                             usage=tap.usage if tap.usage.calls else result.usage)
 
-    bar = task = None
-    if progress:
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+    from sleuth.progress import progress_bar
 
-        bar = Progress(TextColumn("[bold]enrich"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-        task = bar.add_task("enrich", total=len(todo))
-        bar.start()
     written: set[Future[EnrichRecord]] = set()
 
-    def write(fh: Any, fut: Future[EnrichRecord]) -> None:
+    def write(fh: Any, fut: Future[EnrichRecord], bar: Any) -> None:
         nonlocal total, errors, kept_n, skipped
         rec = fut.result()
         with lock:
@@ -225,26 +220,23 @@ def enrich_corpus(
             errors += rec.error is not None
             skipped += rec.skipped is not None
             kept_n += len(rec.kept)
-        if bar is not None:
-            bar.advance(task)  # type: ignore[arg-type]
+        bar.advance()
 
-    try:
-        with path.open("a", encoding="utf-8") as fh, ThreadPoolExecutor(params.concurrency) as pool:
-            futures = [pool.submit(work, d) for d in todo]
-            try:
-                for fut in as_completed(futures):  # each line is written (and flushed) as soon as its doc is done
-                    write(fh, fut)
-            except BaseException:
-                for f in futures:
-                    f.cancel()
-                wait(futures)  # the calls already running finish: keep what they paid for
-                for f in futures:
-                    if f not in written and not f.cancelled() and f.exception() is None:
-                        write(fh, f)
-                raise
-    finally:  # on a model fault (server died) or an interrupt, what is written stays and a rerun resumes
-        if bar is not None:
-            bar.stop()
+    # on a model fault (server died) or an interrupt, what is written stays and a rerun resumes
+    with path.open("a", encoding="utf-8") as fh, ThreadPoolExecutor(params.concurrency) as pool, \
+            progress_bar(len(todo), "enrich", progress) as bar:
+        futures = [pool.submit(work, d) for d in todo]
+        try:
+            for fut in as_completed(futures):  # each line is written (and flushed) as soon as its doc is done
+                write(fh, fut, bar)
+        except BaseException:
+            for f in futures:
+                f.cancel()
+            wait(futures)  # the calls already running finish: keep what they paid for
+            for f in futures:
+                if f not in written and not f.cancelled() and f.exception() is None:
+                    write(fh, f, bar)
+            raise
     build_enrich_index(corpus, index)
     return EnrichReport(documents=index.n_docs, done_before=done_before, enriched_now=len(todo) - errors - skipped,
                         errors=errors, kept_phrases=kept_n, usage=total, seconds=time.perf_counter() - t0,

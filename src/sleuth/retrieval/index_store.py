@@ -118,6 +118,13 @@ def _identity(target: Path) -> tuple[int, int] | None:
     return (st.st_ino, st.st_mtime_ns)
 
 
+_REBUILT = {
+    IndexMissingError: "built",
+    StaleIndexError: "rebuilt (the corpus changed)",
+    IndexCorruptError: "rebuilt (the old index was unreadable)",
+}
+
+
 def open_or_build(
     target: Path,
     *,
@@ -162,7 +169,7 @@ def open_or_build(
         assert problem is not None
         if not (build_missing if isinstance(problem, IndexMissingError) else rebuild):
             raise problem
-        status = f"rebuilt ({type(problem).__name__})"
+        status = _REBUILT.get(type(problem), f"rebuilt ({type(problem).__name__})")
     with build_lock(target, timeout=timeout):
         if not force or _identity(target) != seen:  # another process may have (re)built it while we waited
             index, _ = attempt()

@@ -213,8 +213,7 @@ def _check(rc: int, stderr: str, pattern: str, runner: _Runner, result: GrepResu
     low = text.lower()
     found = result.matches or result.files or result.counts
     if not found and any(k in low for k in _COMPILE_ERRORS) and not _file_errors(text):
-        detail = text.replace("rg: ", "").strip()
-        raise InvalidPatternError(f"invalid regex {shown(pattern)}:\n{detail[:800]}")
+        raise InvalidPatternError(f"invalid regex {shown(pattern)}: {_regex_error(text)}")
     result.errors = _file_errors(text)[:MAX_ERRORS_SHOWN]
     if not result.errors and not found and text:
         raise InvalidPatternError(f"ripgrep refused the search for {shown(pattern)}: {text[:300]}")
@@ -231,6 +230,13 @@ def _file_errors(stderr: str) -> list[str]:
         if sep and why and not path.startswith(("regex parse error", "PCRE2", "error")) and is_document_id(path):
             out.append(f"{path}: {why.strip()[:200]}")
     return out
+
+
+def _regex_error(stderr: str) -> str:
+    """ripgrep's multi-line report (a banner, the pattern with a caret, one error per engine) as one line."""
+    lines = [ln.strip() for ln in stderr.replace("rg: ", "").splitlines()]
+    found = [ln.removeprefix("error: ") for ln in lines if ln.startswith(("error:", "PCRE2:"))]
+    return "; ".join(dict.fromkeys(found))[:400] or " ".join(ln for ln in lines if ln)[:400]
 
 
 def _command(args: GrepArgs, mode: str) -> list[str]:
