@@ -46,3 +46,53 @@ def test_search_and_df_tools(corpus: Corpus) -> None:
 def test_default_retriever_is_bm25(corpus: Corpus) -> None:
     kit = Toolkit(search_tools(corpus))
     assert kit.invoke("search", {"query": "prion"}).data[0]["doc_id"] == "b.txt"
+
+
+
+def test_concurrent_sira_searches_each_get_their_own_phrases(corpus: Corpus) -> None:
+    """Two threads searching through one SIRA retriever behind one `search` tool: each observation names the
+    phrases kept for *its* query. Thread A is held right after SIRA's ``run`` returns while thread B runs a whole
+    search (the tool once read ``sira.last_result``, shared by every caller, so A reported B's phrases)."""
+    import sys
+    import threading
+
+    phrases = {"leukemia": "kinase inhibitor", "brain": "protein misfolding"}
+
+    def expand(messages, tools):  # type: ignore[no-untyped-def]
+        user = messages[-1]["content"]
+        return {"phrases": [p for q, p in phrases.items() if q in user]}
+
+    sira = SiraRetriever(BM25Retriever.open(corpus), ScriptedModel(default=expand),
+                         params=SiraParams(max_df_ratio=0.9))
+    kit = Toolkit(search_tools(corpus, {"sira": sira}))
+    a_paused, b_done = threading.Event(), threading.Event()
+    out: dict[str, list[str]] = {}
+    run_code = SiraRetriever.run.__code__
+
+    def hold_after_run(frame, event, arg):  # type: ignore[no-untyped-def]
+        if event == "call" and frame.f_code is run_code:
+            def on_return(frame, event, arg):  # type: ignore[no-untyped-def]
+                if event == "return":
+                    a_paused.set()
+                    assert b_done.wait(30)
+                return on_return
+            return on_return
+        return None
+
+    def search(query: str, trace: bool) -> None:
+        if trace:
+            sys.settrace(hold_after_run)
+        try:
+            out[query] = kit.invoke("search", {"query": query, "k": 2, "method": "sira"}).meta["sira"]["kept"]
+        finally:
+            sys.settrace(None)
+
+    a = threading.Thread(target=search, args=("leukemia", True))
+    a.start()
+    assert a_paused.wait(30)
+    b = threading.Thread(target=search, args=("brain", False))
+    b.start()
+    b.join(30)
+    b_done.set()
+    a.join(30)
+    assert out == {"leukemia": ["kinase inhibitor"], "brain": ["protein misfolding"]}
