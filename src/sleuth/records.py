@@ -155,6 +155,19 @@ class SearchResult(BaseModel):
         """What the method decided for this query, as plain data (tool metadata, traces); ``{}`` when nothing."""
         return {}
 
+    @classmethod
+    def from_dump(cls, data: dict[str, Any]) -> SearchResult:
+        """A dumped result validated as the (imported) subclass that wrote it, matched by ``method``; as a plain
+        :class:`SearchResult` (the method's own fields dropped) when that subclass is not imported."""
+        todo: list[type[SearchResult]] = [cls]
+        while todo:
+            c = todo.pop()
+            field = c.model_fields.get("method")
+            if c is not SearchResult and field is not None and field.default == data.get("method"):
+                return c.model_validate(data)
+            todo.extend(c.__subclasses__())
+        return SearchResult.model_validate({k: v for k, v in data.items() if k in SearchResult.model_fields})
+
     def note(self) -> str:
         """One line for an agent's observation about what the method did (``""`` when there is nothing to say)."""
         return ""

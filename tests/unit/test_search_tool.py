@@ -96,3 +96,45 @@ def test_concurrent_sira_searches_each_get_their_own_phrases(corpus: Corpus) -> 
     b_done.set()
     a.join(30)
     assert out == {"leukemia": ["kinase inhibitor"], "brain": ["protein misfolding"]}
+
+
+def test_result_records_say_what_each_method_decided(corpus: Corpus) -> None:
+    """bm25: a plain record (no model call, cost 0); sira: kept/rejected phrases and usage; hybrid over both: each
+    list's own record, the summed usage, and the per-call tracer reaching SIRA inside it."""
+    from sleuth.retrieval.base import Retriever
+    from sleuth.retrieval.hybrid import HybridResult, HybridRetriever
+    from sleuth.tracing.tracer import MemoryTracer
+
+    bm25 = BM25Retriever.open(corpus)
+    res = bm25.run("leukemia", 2)
+    assert (res.method, res.k, res.usage.calls, res.usage.cost) == ("bm25", 2, 0, 0.0)
+    assert res.decided() == {} and [h.doc_id for h in res.hits] == [h.doc_id for h in bm25.search("leukemia", 2)]
+    own = MemoryTracer()
+    sira = SiraRetriever(bm25, ScriptedModel(default={"phrases": ["kinase inhibitor", "zebrafish"]}),
+                         params=SiraParams(max_df_ratio=0.9), tracer=own)
+    hybrid = HybridRetriever([bm25, sira], fusion="rrf")
+    for r in (bm25, sira, hybrid):
+        assert isinstance(r, Retriever)
+    per_call = MemoryTracer()
+    h = hybrid.run("leukemia", 2, tracer=per_call)
+    assert isinstance(h, HybridResult) and [p.method for p in h.parts] == ["bm25", "sira"]
+    assert h.decided()["sira"]["kept"] == ["kinase inhibitor"]
+    assert h.decided()["sira"]["rejected"][0]["phrase"] == "zebrafish"
+    assert h.usage.calls == 1 and h.usage.cost == "unmeasured"
+    assert "sira: expanded with: kinase inhibitor" in h.note()
+    assert own.events == [] and len(per_call.of_kind("sira")) == 1
+    again = HybridResult.model_validate(h.model_dump())  # the record round-trips, each part as its own record
+    assert again.parts[1].decided() == h.parts[1].decided() and again == h
+
+
+def test_a_retriever_without_run_cannot_be_built() -> None:
+    from sleuth.retrieval.base import RetrieverBase
+
+    class OnlySearch(RetrieverBase):
+        name = "old"
+
+        def search(self, query, k=10, *, tracer=None):  # type: ignore[no-untyped-def,override]
+            return []
+
+    with pytest.raises(TypeError, match="abstract"):
+        OnlySearch()  # type: ignore[abstract]

@@ -19,7 +19,7 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import Field, SerializeAsAny
+from pydantic import Field, SerializeAsAny, field_validator
 
 from sleuth.errors import ConfigError
 from sleuth.records import Hit, SearchResult, Usage
@@ -130,6 +130,14 @@ class HybridResult(SearchResult):
     method: str = "hybrid"
     fusion: str = "weighted"
     parts: list[SerializeAsAny[SearchResult]] = Field(default_factory=list)
+
+    @field_validator("parts", mode="before")
+    @classmethod
+    def _parts_as_their_own_records(cls, v: Any) -> Any:
+        """A dumped part is read back as the record its method wrote (a ``SiraResult`` keeps its phrases)."""
+        if isinstance(v, list):
+            return [SearchResult.from_dump(p) if isinstance(p, dict) else p for p in v]
+        return v
 
     def decided(self) -> dict[str, Any]:
         return {p.method: d for p in self.parts if (d := p.decided())}
