@@ -73,8 +73,8 @@ def run(corpus_dir: Path, model_spec: str | None, limit: int) -> dict[str, Any]:
             hits = enriched.search(q, 3)
             show(f"bm25 + enrichment index {q!r}", hits)
             out["enriched"][q] = [h.doc_id for h in hits]
-            hits = sira.search(q, 3)
-            kept = sira.last_result.kept_phrases() if getattr(sira, "last_result", None) else []
+            result = sira.run(q, 3)  # the hits and what SIRA decided (proposed, kept, rejected phrases)
+            hits, kept = result.hits, result.decided()["kept"]
             show(f"sira {q!r} (expanded with {kept})", hits)
             out["sira"][q] = {"doc_ids": [h.doc_id for h in hits], "phrases": kept}
     finally:

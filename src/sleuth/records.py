@@ -1,4 +1,8 @@
-"""Typed records shared by every part of sleuth: documents, hits, usage, trace events."""
+"""Typed records shared by every part of sleuth: documents, hits, usage, trace events, and the result records of
+one retrieval call (:class:`SearchResult`) and one rerank call (:class:`RerankResult`).
+
+Records that users construct (``Document``, ``Hit``, the result records) forbid unknown fields: ``Hit(scor=3.0)``
+is a validation error, not a hit without a score. Anything else a hit carries goes in ``Hit.metadata``."""
 
 from __future__ import annotations
 
@@ -13,6 +17,8 @@ UNMEASURED = "unmeasured"
 class Document(BaseModel):
     """A document in a corpus. ``id`` is the path of its file relative to the corpus root."""
 
+    model_config = ConfigDict(extra="forbid")
+
     id: str
     text: str
     title: str = ""
@@ -20,9 +26,13 @@ class Document(BaseModel):
 
 
 class Hit(BaseModel):
-    """One retrieved document (or one line of one, for grep)."""
+    """One retrieved document (or one line of one, for grep).
 
-    model_config = ConfigDict(extra="allow")
+    ``score`` is the method's relevance score, higher is better; ``None`` when the method only ranks (the listwise
+    and FIRST rerankers: the list order is the result, see :attr:`RerankResult.has_scores`). Rank is the position
+    in the list, never a score. Anything else goes in ``metadata`` (unknown fields are a validation error)."""
+
+    model_config = ConfigDict(extra="forbid")
 
     doc_id: str
     score: float | None = None
@@ -93,7 +103,7 @@ class Usage(BaseModel):
             calls=self.calls + other.calls,
             cost_usd=self.cost_usd + other.cost_usd,
             unpriced_calls=self.unpriced_calls + other.unpriced_calls,
-            token_source=source,  # type: ignore[arg-type]
+            token_source=source,
         )
 
     @model_serializer(mode="wrap")
@@ -131,3 +141,66 @@ class TraceEvent(BaseModel):
     latency_s: float | None = None
     error: str | None = None
     data: dict[str, Any] = Field(default_factory=dict)
+
+
+class SearchResult(BaseModel):
+    """One retrieval call (:meth:`sleuth.retrieval.base.Retriever.run`): the hits, best first, and what the method
+    decided. Methods that decide something subclass it (``SiraResult``: proposed, kept and rejected phrases;
+    ``HybridResult``: each fused list's own result) and override :meth:`decided` and :meth:`note`.
+
+    ``usage`` sums the model calls this one call made (none for bm25 and dense: zero calls, cost 0)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    query: str
+    method: str
+    k: int
+    hits: list[Hit] = Field(default_factory=list)
+    usage: Usage = Field(default_factory=Usage)
+    latency_s: float = 0.0
+
+    def decided(self) -> dict[str, Any]:
+        """What the method decided for this query, as plain data (tool metadata, traces); ``{}`` when nothing."""
+        return {}
+
+    @classmethod
+    def from_dump(cls, data: dict[str, Any]) -> SearchResult:
+        """A dumped result validated as the (imported) subclass that wrote it, matched by ``method``; as a plain
+        :class:`SearchResult` (the method's own fields dropped) when that subclass is not imported."""
+        todo: list[type[SearchResult]] = [cls]
+        while todo:
+            c = todo.pop()
+            field = c.model_fields.get("method")
+            if c is not SearchResult and field is not None and field.default == data.get("method"):
+                return c.model_validate(data)
+            todo.extend(c.__subclasses__())
+        return SearchResult.model_validate({k: v for k, v in data.items() if k in SearchResult.model_fields})
+
+    def note(self) -> str:
+        """One line for an agent's observation about what the method did (``""`` when there is nothing to say)."""
+        return ""
+
+
+class RerankResult(BaseModel):
+    """One rerank call (:meth:`sleuth.rerank.base.Reranker.run`).
+
+    * ``hits``: the reranked hits, best first, cut to ``k`` (each input document once);
+    * ``permutation``: for every unique candidate, best first and before the cut, its position in the input list
+      (the first occurrence, when a document was given twice);
+    * ``has_scores``: whether ``Hit.score`` holds the reranker's own score (ICR's calibrated attention). ``False``
+      for rank-only rerankers (listwise, FIRST): their hits carry ``score=None``, never a rank-derived number;
+    * the first-stage score of each hit is kept in ``metadata["first_stage_score"]``;
+    * ``usage``: the model calls this rerank made (tokens, cost or "unmeasured"); ``stats``: the backend's
+      counters (windows, parse repairs, fallbacks), the same as in its ``kind="rerank"`` trace event."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    query: str
+    method: str
+    hits: list[Hit] = Field(default_factory=list)
+    permutation: list[int] = Field(default_factory=list)
+    has_scores: bool = False
+    duplicates: int = 0
+    usage: Usage = Field(default_factory=Usage)
+    latency_s: float = 0.0
+    stats: dict[str, Any] = Field(default_factory=dict)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import pytest
 
 from sleuth.errors import ConfigError
-from sleuth.records import Hit
-from sleuth.retrieval.base import Retriever
+from sleuth.records import Hit, SearchResult
+from sleuth.retrieval.base import Retriever, RetrieverBase
 from sleuth.retrieval.hybrid import (
     HybridRetriever,
     normalize_scores,
@@ -83,7 +84,7 @@ def test_bad_weights() -> None:
         reciprocal_rank_fusion([A], k=-1)
 
 
-class ListRetriever:
+class ListRetriever(RetrieverBase):
     """A retriever over a fixed ranked list (the input to fusion, not the unit under test)."""
 
     def __init__(self, name: str, ranked: list[Hit]) -> None:
@@ -91,9 +92,9 @@ class ListRetriever:
         self.ranked = ranked
         self.asked: list[int] = []
 
-    def search(self, query: str, k: int = 10) -> list[Hit]:
+    def run(self, query: str, k: int = 10, *, tracer: Any = None) -> SearchResult:
         self.asked.append(k)
-        return self.ranked[:k]
+        return SearchResult(query=query, method=self.name, k=k, hits=self.ranked[:k])
 
 
 def test_hybrid_retriever_fuses_to_depth() -> None:

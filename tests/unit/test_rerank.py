@@ -101,10 +101,15 @@ def test_listwise_reorders_and_traces():
     tracer = MemoryTracer()
     r = ListwiseReranker(model, tracer=tracer)
     assert isinstance(r, Reranker)
-    out = r.rerank("q", hits(3))
+    res = r.run("q", hits(3))
+    out = res.hits
     assert [h.doc_id for h in out] == ["d2", "d0", "d1"]
     assert out[0].metadata["first_stage_score"] == 98.0
-    assert out[0].score > out[1].score > out[2].score
+    # rank only: no rank-derived number posing as a relevance score
+    assert [h.score for h in out] == [None, None, None] and res.has_scores is False
+    assert res.permutation == [2, 0, 1] and res.method == "listwise"
+    assert res.usage.calls == 1 and res.usage.prompt_tokens > 0 and res.usage.cost == "unmeasured"
+    assert res.stats["windows"] == 1 and res.stats["parse_failures"] == 0
     user = model.calls[0]["messages"][-1]["content"]
     assert "[1] passage number 0" in user and "Search Query: q" in user
     ev = tracer.of_kind("rerank")
@@ -152,8 +157,10 @@ def test_listwise_bad_input():
 def test_listwise_duplicates_collapse():
     model = ScriptedModel(["[2] > [1]"])
     dup = [Hit(doc_id="a", text="x"), Hit(doc_id="b", text="y"), Hit(doc_id="a", text="x again")]
-    out = ListwiseReranker(model).rerank("q", dup)
+    res = ListwiseReranker(model).run("q", dup)
+    out = res.hits
     assert [h.doc_id for h in out] == ["b", "a"]
+    assert res.permutation == [1, 0] and res.duplicates == 1  # positions in the input, first occurrence
     assert "[3]" not in model.calls[0]["messages"][-1]["content"]
 
 
@@ -224,7 +231,8 @@ def test_first_falls_back_when_model_has_no_logprob_support():
     tracer = MemoryTracer()
     out = FirstReranker(model, tracer=tracer).rerank("q", hits(2))
     assert [h.doc_id for h in out] == ["d0", "d1"]
-    assert len(model.calls) == 1 and "does not support logprobs" in tracer.of_kind("rerank")[0].data["fallback_reasons"][0]
+    reasons = tracer.of_kind("rerank")[0].data["fallback_reasons"]
+    assert len(model.calls) == 1 and "does not support logprobs" in reasons[0]
 
 
 def test_first_garbage_token_falls_back_and_counts_listwise_failure():
@@ -273,3 +281,31 @@ def test_icr_missing_extra(monkeypatch):
         r.rerank("q", hits(3))
     assert "sleuth-search[attention]" in str(e.value) and e.value.context["package"] == "transformers"
     assert r.rerank("q", hits(1))[0].doc_id == "d0"  # one candidate needs no model
+
+
+# --- the protocol: one tracer argument, one result per call, errors raised once ----------------------------------
+
+
+def test_every_reranker_takes_a_tracer_per_call_over_the_constructors():
+    own, per_call = MemoryTracer(), MemoryTracer()
+    model = ScriptedModel(default="[2] > [1]")
+    for r in (ListwiseReranker(model, tracer=own), FirstReranker(model, tracer=own)):
+        assert isinstance(r, Reranker)
+        r.rerank("q", hits(2), tracer=per_call)
+    assert own.events == []
+    assert [e.name for e in per_call.of_kind("rerank")] == ["listwise", "first"]
+
+
+def test_reranker_error_is_raised_once_with_its_type():
+    model = ScriptedModel([TypeError("bug in the backend"), "[2] > [1]"])
+    with pytest.raises(TypeError, match="bug in the backend"):
+        ListwiseReranker(model).rerank("q", hits(2), tracer=MemoryTracer())
+    assert len(model.calls) == 1
+
+
+def test_first_stats_and_usage_in_the_result():
+    model = LogprobModel([first_token({"B": -0.2, "A": -1.5})])
+    res = FirstReranker(model, calibrate=False).run("q", hits(2))
+    assert [h.doc_id for h in res.hits] == ["d1", "d0"] and res.permutation == [1, 0]
+    assert res.has_scores is False and all(h.score is None for h in res.hits)
+    assert res.stats["scored"] == 2 and res.stats["fallbacks"] == 0

@@ -46,3 +46,95 @@ def test_search_and_df_tools(corpus: Corpus) -> None:
 def test_default_retriever_is_bm25(corpus: Corpus) -> None:
     kit = Toolkit(search_tools(corpus))
     assert kit.invoke("search", {"query": "prion"}).data[0]["doc_id"] == "b.txt"
+
+
+
+def test_concurrent_sira_searches_each_get_their_own_phrases(corpus: Corpus) -> None:
+    """Two threads searching through one SIRA retriever behind one `search` tool: each observation names the
+    phrases kept for *its* query. Thread A is held right after SIRA's ``run`` returns while thread B runs a whole
+    search (the tool once read ``sira.last_result``, shared by every caller, so A reported B's phrases)."""
+    import sys
+    import threading
+
+    phrases = {"leukemia": "kinase inhibitor", "brain": "protein misfolding"}
+
+    def expand(messages, tools):  # type: ignore[no-untyped-def]
+        user = messages[-1]["content"]
+        return {"phrases": [p for q, p in phrases.items() if q in user]}
+
+    sira = SiraRetriever(BM25Retriever.open(corpus), ScriptedModel(default=expand),
+                         params=SiraParams(max_df_ratio=0.9))
+    kit = Toolkit(search_tools(corpus, {"sira": sira}))
+    a_paused, b_done = threading.Event(), threading.Event()
+    out: dict[str, list[str]] = {}
+    run_code = SiraRetriever.run.__code__
+
+    def hold_after_run(frame, event, arg):  # type: ignore[no-untyped-def]
+        if event == "call" and frame.f_code is run_code:
+            def on_return(frame, event, arg):  # type: ignore[no-untyped-def]
+                if event == "return":
+                    a_paused.set()
+                    assert b_done.wait(30)
+                return on_return
+            return on_return
+        return None
+
+    def search(query: str, trace: bool) -> None:
+        if trace:
+            sys.settrace(hold_after_run)
+        try:
+            out[query] = kit.invoke("search", {"query": query, "k": 2, "method": "sira"}).meta["sira"]["kept"]
+        finally:
+            sys.settrace(None)
+
+    a = threading.Thread(target=search, args=("leukemia", True))
+    a.start()
+    assert a_paused.wait(30)
+    b = threading.Thread(target=search, args=("brain", False))
+    b.start()
+    b.join(30)
+    b_done.set()
+    a.join(30)
+    assert out == {"leukemia": ["kinase inhibitor"], "brain": ["protein misfolding"]}
+
+
+def test_result_records_say_what_each_method_decided(corpus: Corpus) -> None:
+    """bm25: a plain record (no model call, cost 0); sira: kept/rejected phrases and usage; hybrid over both: each
+    list's own record, the summed usage, and the per-call tracer reaching SIRA inside it."""
+    from sleuth.retrieval.base import Retriever
+    from sleuth.retrieval.hybrid import HybridResult, HybridRetriever
+    from sleuth.tracing.tracer import MemoryTracer
+
+    bm25 = BM25Retriever.open(corpus)
+    res = bm25.run("leukemia", 2)
+    assert (res.method, res.k, res.usage.calls, res.usage.cost) == ("bm25", 2, 0, 0.0)
+    assert res.decided() == {} and [h.doc_id for h in res.hits] == [h.doc_id for h in bm25.search("leukemia", 2)]
+    own = MemoryTracer()
+    sira = SiraRetriever(bm25, ScriptedModel(default={"phrases": ["kinase inhibitor", "zebrafish"]}),
+                         params=SiraParams(max_df_ratio=0.9), tracer=own)
+    hybrid = HybridRetriever([bm25, sira], fusion="rrf")
+    for r in (bm25, sira, hybrid):
+        assert isinstance(r, Retriever)
+    per_call = MemoryTracer()
+    h = hybrid.run("leukemia", 2, tracer=per_call)
+    assert isinstance(h, HybridResult) and [p.method for p in h.parts] == ["bm25", "sira"]
+    assert h.decided()["sira"]["kept"] == ["kinase inhibitor"]
+    assert h.decided()["sira"]["rejected"][0]["phrase"] == "zebrafish"
+    assert h.usage.calls == 1 and h.usage.cost == "unmeasured"
+    assert "sira: expanded with: kinase inhibitor" in h.note()
+    assert own.events == [] and len(per_call.of_kind("sira")) == 1
+    again = HybridResult.model_validate(h.model_dump())  # the record round-trips, each part as its own record
+    assert again.parts[1].decided() == h.parts[1].decided() and again == h
+
+
+def test_a_retriever_without_run_cannot_be_built() -> None:
+    from sleuth.retrieval.base import RetrieverBase
+
+    class OnlySearch(RetrieverBase):
+        name = "old"
+
+        def search(self, query, k=10, *, tracer=None):  # type: ignore[no-untyped-def,override]
+            return []
+
+    with pytest.raises(TypeError, match="abstract"):
+        OnlySearch()  # type: ignore[abstract]

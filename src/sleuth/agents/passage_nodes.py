@@ -18,18 +18,16 @@ from sleuth.agents.nodes import (
 from sleuth.agents.state import AgentState
 from sleuth.errors import ModelOutputError
 from sleuth.records import Hit
-from sleuth.retrieval.base import search_traced
 from sleuth.tools.answer import AnswerArgs
 
 
 def _retrieve(state: AgentState, cx: NodeContext, key: str, query: str) -> dict[str, Any]:
     retriever = cx.config.retrievers[key]
-    # a model-based retriever without a tracer of its own (SIRA built by the user): its calls join this run's trace
-    tracer = cx.tracer if hasattr(retriever, "tracer") and retriever.tracer is None else None
     t0 = time.perf_counter()
-    hits: list[Hit] = search_traced(retriever, query, cx.config.k, tracer)
+    # the node's tracer for this call: a model-based retriever's calls (SIRA's) join this run's trace and usage
+    hits: list[Hit] = retriever.search(query, cx.config.k, tracer=cx.tracer)
     corpus = cx.config.corpus
-    passages = []
+    passages: list[dict[str, Any]] = []
     for h in hits[: cx.config.k]:
         text = h.text
         if not text and corpus is not None:
@@ -37,7 +35,7 @@ def _retrieve(state: AgentState, cx: NodeContext, key: str, query: str) -> dict[
         passages.append({"doc_id": h.doc_id, "score": h.score, "text": text[: cx.config.context.max_passage_chars * 2]})
     cx.tracer.record(
         "retrieval",
-        getattr(retriever, "name", key),
+        retriever.name or key,
         args={"query": query[:500], "k": cx.config.k},
         result_chars=sum(len(p["text"]) for p in passages),
         preview=", ".join(p["doc_id"] for p in passages)[:300],

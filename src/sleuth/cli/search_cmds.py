@@ -108,7 +108,7 @@ def search_cmd(
         retriever = get_retriever(method, c, model=llm, **opts)
         first_k = max(k, candidates) if rerank else k
         if method == "sira":
-            res = retriever.run(query, first_k)  # type: ignore[attr-defined]
+            res: Any = retriever.run(query, first_k)  # a SiraResult: proposed, kept and rejected phrases
             hits = res.hits
             data: dict[str, Any] = {"query": query, "method": method, "hits": hits,
                                     "sira": res.model_dump(exclude={"hits"})}
@@ -133,7 +133,8 @@ def search_cmd(
             lines.append("no hits")
         for rank, h in enumerate(hits, 1):
             text = " ".join(h.text.split())[:snippet]
-            lines.append(f"{rank:>3}. {h.doc_id}  {h.score:.3f}  {text}")
+            score = f"{h.score:.3f}" if h.score is not None else "-"  # None: a rank-only reranker (listwise, first)
+            lines.append(f"{rank:>3}. {h.doc_id}  {score}  {text}")
         return Output(data, "\n".join(lines))
 
     run_command(as_json, work, typer.echo)

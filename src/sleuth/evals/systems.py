@@ -3,8 +3,12 @@ else about it. Adapters here wrap the other parts of sleuth through their public
 
 * :class:`RetrievalSystem`: a :class:`~sleuth.retrieval.base.Retriever` (``sleuth.retrieval.get_retriever``),
   optionally followed by a :class:`~sleuth.rerank.base.Reranker` (``sleuth.rerank.get_reranker``).
-* :class:`AgentSystem`: an agent object with ``run(question, ...)`` returning a result with an answer, the
-  doc ids it cites, usage and trace events (``sleuth.agents``).
+* :class:`AgentSystem`: an agent with ``run(question, *, trace=tracer)`` (:class:`AgentLike`, what
+  ``sleuth.agents.Agent`` has) returning a result with an answer, the doc ids it cites, usage and trace events.
+
+Each question gets its own tracer, passed to every call through the interfaces' ``tracer``/``trace`` argument, so
+its model calls count for that question. Nothing is retried here: an error raised by a retriever, a reranker or
+an agent surfaces once, with its own type (the runner records it in the question's row).
 
 Doc ids in a :class:`SystemOutput` are *original* ids (BEIR ``_id``, HotpotQA title, tool id), so metrics compare
 them with the data's qrels directly.
@@ -12,16 +16,19 @@ them with the data's qrels directly.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from pydantic import BaseModel, Field
 
+from sleuth.errors import ConfigError, CorpusError
 from sleuth.evals.datasets.base import EvalQuestion
 from sleuth.records import Hit, TraceEvent, Usage
-from sleuth.retrieval.base import search_traced
-from sleuth.tracing.tracer import MemoryTracer
+from sleuth.rerank.base import Reranker
+from sleuth.retrieval.base import Retriever
+from sleuth.tracing.tracer import MemoryTracer, Tracer
 
 
 class SystemOutput(BaseModel):
@@ -61,19 +68,18 @@ def _dedup(ids: list[str]) -> list[str]:
 
 
 class RetrievalSystem:
-    """``retriever.search(question, k)``, then optionally rerank the top ``rerank_depth`` hits.
-
-    Usage (tokens, LLM calls) of a model-based reranker is taken from the ``llm`` trace events it emits when
-    its ``rerank`` accepts a ``tracer``; otherwise it is recorded as zero calls.
+    """``retriever.search(question, k, tracer=t)``, then optionally ``reranker.rerank(question, top, tracer=t)`` on
+    the top ``rerank_depth`` hits. Usage (tokens, LLM calls) is the sum of the ``llm`` events in ``t``: the model
+    calls of a model-based retriever (SIRA) and of the reranker.
     """
 
     def __init__(
         self,
-        retriever: Any,
+        retriever: Retriever,
         corpus: Any,
         *,
         k: int = 100,
-        reranker: Any = None,
+        reranker: Reranker | None = None,
         rerank_depth: int = 20,
         query_field: str = "question",
     ) -> None:
@@ -88,24 +94,17 @@ class RetrievalSystem:
         out = []
         for h in hits:
             if not h.text:
-                try:
+                with contextlib.suppress(CorpusError):  # removed or unreadable: judged by its doc id
                     h = h.model_copy(update={"text": self.corpus.read_text(h.doc_id)})
-                except Exception:
-                    pass
             out.append(h)
         return out
 
     def __call__(self, q: EvalQuestion) -> SystemOutput:
         tracer = MemoryTracer()
-        # a model-based retriever (SIRA) gets this question's tracer, so its model calls count here
-        hits = search_traced(self.retriever, q.question, self.k, tracer)
+        hits = self.retriever.search(q.question, self.k, tracer=tracer)
         if self.reranker is not None and hits:
             head, tail = self._fill_text(hits[: self.rerank_depth]), hits[self.rerank_depth :]
-            try:
-                reranked = self.reranker.rerank(q.question, head, tracer=tracer)
-            except TypeError:
-                reranked = self.reranker.rerank(q.question, head)
-            hits = list(reranked) + tail
+            hits = self.reranker.rerank(q.question, head, tracer=tracer) + tail
         usage = Usage()
         for e in tracer.events:
             if e.kind == "llm" and e.usage is not None:
@@ -123,26 +122,40 @@ def _get(obj: Any, *names: str, default: Any = None) -> Any:
     return default
 
 
+@runtime_checkable
+class AgentLike(Protocol):
+    """What :class:`AgentSystem` calls: ``run(question, *, trace=tracer)`` (``sleuth.agents.Agent.run``)."""
+
+    def run(self, question: str, *, trace: Tracer | None = None) -> Any: ...
+
+
 class AgentSystem:
-    """Adapter for an agent: ``agent.run(question, trace=tracer)`` (or ``tracer=``, or ``agent(question)``).
+    """Adapter for an agent: ``agent.run(question, trace=tracer)`` (an :class:`AgentLike`).
 
     The result is read by duck typing: ``answer`` (or ``text``), ``doc_ids`` (or ``citations``/``sources``),
     ``usage``, and ``events``/``trace``; events the agent emitted into the tracer we pass are used when the
     result carries none. ``make_agent`` builds one agent per question when agents keep per-run state.
     """
 
-    def __init__(self, agent: Any = None, corpus: Any = None, *, make_agent: Callable[[], Any] | None = None) -> None:
+    def __init__(
+        self, agent: AgentLike | None = None, corpus: Any = None, *, make_agent: Callable[[], AgentLike] | None = None
+    ) -> None:
         if agent is None and make_agent is None:
-            raise ValueError("pass an agent or make_agent")
+            raise ConfigError("AgentSystem needs an agent or make_agent", hint="pass AgentSystem(agent, corpus)")
+        if agent is not None and not isinstance(agent, AgentLike):
+            raise ConfigError(
+                f"{type(agent).__name__} has no run(question, *, trace=...) method",
+                hint="pass a sleuth Agent, or write the system as a function (EvalQuestion) -> SystemOutput",
+            )
         self.agent = agent
         self.make_agent = make_agent
         self.corpus = corpus
 
     def __call__(self, q: EvalQuestion) -> SystemOutput:
         agent = self.make_agent() if self.make_agent is not None else self.agent
+        assert agent is not None  # the constructor requires an agent or make_agent
         tracer = MemoryTracer()
-        run = getattr(agent, "run", None) or agent
-        result = _call_with_tracer(run, q.question, tracer)
+        result = agent.run(q.question, trace=tracer)
         answer = _get(result, "answer", "text", "content")
         if answer is not None and not isinstance(answer, str):
             answer = _get(answer, "text", "answer", default=str(answer))
@@ -172,20 +185,6 @@ class AgentSystem:
             usage=usage,
             events=events,
         )
-
-
-def _call_with_tracer(run: Callable[..., Any], question: str, tracer: MemoryTracer) -> Any:
-    """``run(question, trace=tracer)`` (sleuth's Agent), else ``tracer=``, else ``run(question)``."""
-    import inspect
-
-    try:
-        params = inspect.signature(run).parameters
-    except (TypeError, ValueError):
-        params = {}
-    for kw in ("trace", "tracer"):
-        if kw in params:
-            return run(question, **{kw: tracer})
-    return run(question)
 
 
 def _doc_args(e: TraceEvent) -> list[str]:

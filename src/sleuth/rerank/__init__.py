@@ -1,5 +1,6 @@
-"""Rerankers behind one Protocol (:class:`Reranker`): ``listwise`` (RankGPT), ``first`` (FIRST single-token
-logits), ``icr`` (in-context reranking by attention; needs ``sleuth-search[attention]``).
+"""Rerankers behind one Protocol (:class:`Reranker`: ``run`` -> :class:`RerankResult`, ``rerank`` -> hits):
+``listwise`` (RankGPT), ``first`` (FIRST single-token logits), ``icr`` (in-context reranking by attention; needs
+``sleuth-search[attention]``).
 
 ``get_reranker(name, model=None, **opts)`` builds one. ``listwise`` and ``first`` take a ChatModel (or a model
 spec string for :func:`sleuth.llm.get_model`; ``None`` means the default, the embedded local model); ``icr`` runs
@@ -12,9 +13,9 @@ from __future__ import annotations
 from typing import Any
 
 from sleuth.errors import ConfigError
-from sleuth.rerank.base import Reranker
+from sleuth.rerank.base import Reranker, RerankerBase, RerankResult
 
-__all__ = ["RERANKERS", "Reranker", "get_reranker"]
+__all__ = ["RERANKERS", "RerankResult", "Reranker", "RerankerBase", "get_reranker"]
 
 RERANKERS = {
     "listwise": "sleuth.rerank.listwise:ListwiseReranker",

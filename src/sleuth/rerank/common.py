@@ -3,7 +3,7 @@
 Defined behaviour for bad input, the same for every backend:
 
 * an empty or whitespace-only query raises :class:`~sleuth.errors.ToolArgumentError`; a negative ``k`` too;
-* zero candidates return ``[]``; one candidate is returned as is, without a model call;
+* zero candidates return ``[]``; one candidate is returned as is, without a model call (and without a score);
 * hits with the same ``doc_id`` are collapsed to their first occurrence (a reranker returns each document once);
 * every passage is cut to a word budget *and* a character budget (text without spaces, e.g. Chinese, has no
   words to count), so a candidate longer than the model's window never overflows it;
@@ -20,7 +20,8 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from sleuth.errors import ToolArgumentError
-from sleuth.records import Hit, TraceEvent
+from sleuth.records import Hit, RerankResult, TraceEvent
+from sleuth.usagetap import UsageTap
 
 DEFAULT_WORD_BUDGET = 100
 CHARS_PER_WORD = 8  # character budget = words * this (for scripts written without spaces)
@@ -64,7 +65,8 @@ def windows(n: int, size: int, step: int) -> list[tuple[int, int]]:
     """RankGPT's sliding-window schedule over ``n`` ranked items: ``(start, end)`` pairs from the back to the front.
 
     The last window ends at ``n``; each next one starts ``step`` earlier; the final window starts at 0. With
-    ``n <= size`` there is one window; the front window always spans ``[0, size)``. Every item is covered, and the best items bubble to the top."""
+    ``n <= size`` there is one window; the front window always spans ``[0, size)``. Every item is covered, and the
+    best items bubble to the top."""
     if size < 1 or step < 1:
         raise ToolArgumentError(f"window {size} and step {step} must be >= 1", hint="use window 20, step 10")
     if n <= size:
@@ -137,31 +139,51 @@ def parse_permutation(text: str, n: int) -> tuple[list[int], Repair]:
     return rep.parsed + rest, rep
 
 
-def finish(
-    original: list[Hit], ranked: list[Hit], k: int | None, method: str, scores: dict[str, float] | None = None
-) -> list[Hit]:
-    """Copy the ranked hits with the reranker's score (or a rank-derived score) and the first-stage score kept in
-    ``metadata['first_stage_score']``; cut to ``k``."""
-    n = len(ranked)
+# (ranked unique hits, the reranker's score per doc id or None for rank-only, counters for the trace and result)
+Ranking = tuple[list[Hit], dict[str, float] | None, dict[str, Any]]
+
+
+def run_reranker(
+    method: str,
+    query: str,
+    hits: list[Hit],
+    k: int | None,
+    tracer: Any,
+    rank: Callable[[list[Hit], UsageTap], Ranking],
+) -> RerankResult:
+    """The frame every reranker's ``run`` shares: check the arguments, collapse duplicates, call
+    ``rank(unique_hits, tap)`` (``tap`` is the tracer to hand to every model call: it forwards to ``tracer`` and
+    measures this call's usage), emit one ``kind="rerank"`` event and build the :class:`RerankResult`."""
+    check_args(query, k)
+    t0 = time.perf_counter()
+    unique, dropped = dedupe(hits)
+    tap = UsageTap(tracer)
+    ranked, scores, stats = rank(unique, tap)
+    has_scores = scores is not None
+    first_pos: dict[str, int] = {}
+    for i, h in enumerate(hits):
+        first_pos.setdefault(h.doc_id, i)
     out: list[Hit] = []
-    for pos, h in enumerate(ranked):
+    for h in ranked:
         meta = dict(h.metadata)
         meta.setdefault("first_stage_score", h.score)
         meta["reranker"] = method
-        score = scores[h.doc_id] if scores and h.doc_id in scores else float(n - pos)
+        score = scores.get(h.doc_id) if scores is not None else None
         out.append(h.model_copy(update={"score": score, "metadata": meta}))
-    return out if k is None else out[:k]
-
-
-def emit(tracer: Any, method: str, query: str, n_in: int, t0: float, **data: Any) -> None:
-    if tracer is None:
-        return
-    tracer.emit(
-        TraceEvent(
-            kind="rerank",
-            name=method,
-            args={"query": query[:200], "candidates": n_in},
-            latency_s=time.perf_counter() - t0,
-            data=data,
+    latency = time.perf_counter() - t0
+    if tracer is not None:
+        tracer.emit(
+            TraceEvent(
+                kind="rerank",
+                name=method,
+                args={"query": query[:200], "candidates": len(hits)},
+                usage=tap.usage if tap.usage.calls else None,
+                latency_s=latency,
+                data={"duplicates": dropped, "has_scores": has_scores, **stats},
+            )
         )
+    return RerankResult(
+        query=query, method=method, hits=out if k is None else out[:k],
+        permutation=[first_pos[h.doc_id] for h in ranked], has_scores=has_scores, duplicates=dropped,
+        usage=tap.usage, latency_s=latency, stats={"duplicates": dropped, **stats},
     )

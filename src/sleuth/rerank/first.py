@@ -21,15 +21,16 @@ and the reason is recorded (``fallbacks`` and ``fallback_reasons`` in the ``kind
 from __future__ import annotations
 
 import string
-import time
 from typing import Any
 
 from sleuth.errors import ConfigError
 from sleuth.llm.base import ChatModel, ChatResult, Message
 from sleuth.prompts import load_with_meta
-from sleuth.records import Hit
+from sleuth.records import Hit, RerankResult
 from sleuth.rerank import common
+from sleuth.rerank.base import RerankerBase
 from sleuth.rerank.listwise import ListwiseReranker, ListwiseStats
+from sleuth.usagetap import UsageTap
 
 LETTERS = string.ascii_uppercase
 CALIBRATION_QUERY = "N/A"
@@ -67,7 +68,7 @@ def calibrated_scores(with_query: ChatResult, content_free: ChatResult, n: int) 
     return {i: q.get(i, floor_q) - na.get(i, floor_na) for i in set(q) | set(na)}
 
 
-class FirstReranker:
+class FirstReranker(RerankerBase):
     """Single-token listwise reranking (FIRST) with any ChatModel that returns top log-probabilities."""
 
     name = "first"
@@ -103,7 +104,7 @@ class FirstReranker:
             num=len(passages), query=query.strip(), passages=body, last=LETTERS[len(passages) - 1]
         )
         msgs: list[Message] = [{"role": "system", "content": self._system}] if self._system else []
-        return msgs + [{"role": "user", "content": user}]
+        return [*msgs, {"role": "user", "content": user}]
 
     def _first_token(self, query: str, passages: list[str], tracer: Any) -> ChatResult:
         return self.model.chat(
@@ -138,23 +139,22 @@ class FirstReranker:
             stats["fallback_reasons"].append(reason)
         return self.fallback.rank_window(query, chunk, lw, tracer)
 
-    def rerank(self, query: str, hits: list[Hit], k: int | None = None, *, tracer: Any = None) -> list[Hit]:
-        """Rerank ``hits``; ``tracer`` (optional) overrides the constructor's for this call."""
+    def run(self, query: str, hits: list[Hit], k: int | None = None, *, tracer: Any = None) -> RerankResult:
+        """Rerank ``hits`` (rank only: letter log-probabilities of different windows are not comparable, so the
+        hits carry ``score=None``); ``tracer`` (optional) overrides the constructor's for this call."""
         tracer = tracer if tracer is not None else self.tracer
-        common.check_args(query, k)
-        t0 = time.perf_counter()
-        unique, dropped = common.dedupe(hits)
-        stats: dict[str, Any] = {"windows": 0, "scored": 0, "unscored": 0, "fallbacks": 0, "fallback_reasons": []}
-        lw = ListwiseStats()
-        if len(unique) > 1:
-            ranked = common.sliding_rerank(
-                unique, self.window, self.step, lambda c: self.rank_window(query, c, stats, lw, tracer)
-            )
-        else:
+
+        def rank(unique: list[Hit], tap: UsageTap) -> common.Ranking:
+            stats: dict[str, Any] = {"windows": 0, "scored": 0, "unscored": 0, "fallbacks": 0, "fallback_reasons": []}
+            lw = ListwiseStats()
             ranked = unique
-        if stats["fallbacks"]:
-            stats["listwise"] = lw.as_dict()
-            stats["parse_failures"] = lw.parse_failures
-        self.last_stats = stats
-        common.emit(tracer, self.name, query, len(hits), t0, duplicates=dropped, **stats)
-        return common.finish(unique, ranked, k, self.name)
+            if len(unique) > 1:
+                ranked = common.sliding_rerank(
+                    unique, self.window, self.step, lambda c: self.rank_window(query, c, stats, lw, tap)
+                )
+            if stats["fallbacks"]:
+                stats["listwise"] = lw.as_dict()
+                stats["parse_failures"] = lw.parse_failures
+            return ranked, None, stats
+
+        return common.run_reranker(self.name, query, hits, k, tracer, rank)

@@ -33,8 +33,10 @@ from typing import Any
 
 from sleuth.errors import MissingExtraError, WeightsError
 from sleuth.prompts import load as load_prompt
-from sleuth.records import Hit, TraceEvent, Usage
+from sleuth.records import Hit, RerankResult, TraceEvent, Usage
 from sleuth.rerank import common
+from sleuth.rerank.base import RerankerBase
+from sleuth.usagetap import UsageTap
 
 CALIBRATION_QUERY = "N/A"
 ATTN_IMPL = "sleuth_icr"
@@ -162,7 +164,7 @@ class _Capture:
         self.total = v if self.total is None else self.total + v
 
 
-class ICRReranker:
+class ICRReranker(RerankerBase):
     """In-context reranking by attention. Construct once and reuse: the model loads on first use."""
 
     name = "icr"
@@ -280,27 +282,27 @@ class ICRReranker:
         tracer.emit(TraceEvent(kind="llm", name="icr_attention", args=args, usage=usage, latency_s=latency))
 
     # -- Reranker -------------------------------------------------------------------------------------------
-    def rerank(self, query: str, hits: list[Hit], k: int | None = None, *, tracer: Any = None) -> list[Hit]:
-        """Rerank ``hits``; ``tracer`` (optional) overrides the constructor's for this call."""
+    def run(self, query: str, hits: list[Hit], k: int | None = None, *, tracer: Any = None) -> RerankResult:
+        """Rerank ``hits``; each hit's ``score`` is its calibrated attention (``has_scores``). ``tracer``
+        (optional) overrides the constructor's for this call."""
         tracer = tracer if tracer is not None else self.tracer
-        common.check_args(query, k)
-        t0 = time.perf_counter()
-        unique, dropped = common.dedupe(hits)
-        if len(unique) <= 1:
-            common.emit(tracer, self.name, query, len(hits), t0, windows=0, duplicates=dropped)
-            return common.finish(unique, unique, k, self.name)
-        self.load()
-        scores: dict[str, float] = {}
-        n_windows = 0
 
-        def rank_window(chunk: list[Hit]) -> list[int]:
-            nonlocal n_windows
-            n_windows += 1
-            s = self.score(query, [common.passage(h, self.word_budget) for h in chunk], tracer=tracer)
-            for h, v in zip(chunk, s, strict=True):
-                scores[h.doc_id] = v
-            return sorted(range(len(chunk)), key=lambda i: -s[i])
+        def rank(unique: list[Hit], tap: UsageTap) -> common.Ranking:
+            if len(unique) <= 1:
+                return unique, None, {"windows": 0}
+            self.load()
+            scores: dict[str, float] = {}
+            n_windows = 0
 
-        ranked = common.sliding_rerank(unique, self.window, self.stride, rank_window)
-        common.emit(tracer, self.name, query, len(hits), t0, windows=n_windows, duplicates=dropped)
-        return common.finish(unique, ranked, k, self.name, scores)
+            def rank_window(chunk: list[Hit]) -> list[int]:
+                nonlocal n_windows
+                n_windows += 1
+                s = self.score(query, [common.passage(h, self.word_budget) for h in chunk], tracer=tap)
+                for h, v in zip(chunk, s, strict=True):
+                    scores[h.doc_id] = v
+                return sorted(range(len(chunk)), key=lambda i: -s[i])
+
+            ranked = common.sliding_rerank(unique, self.window, self.stride, rank_window)
+            return ranked, scores, {"windows": n_windows}
+
+        return common.run_reranker(self.name, query, hits, k, tracer, rank)

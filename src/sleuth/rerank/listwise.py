@@ -12,14 +12,15 @@ A prompt that overflows the model's context is retried with half the word budget
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from sleuth.errors import ContextOverflowError
 from sleuth.llm.base import ChatModel, Message
 from sleuth.prompts import load_with_meta
-from sleuth.records import Hit
+from sleuth.records import Hit, RerankResult
 from sleuth.rerank import common
+from sleuth.rerank.base import RerankerBase
+from sleuth.usagetap import UsageTap
 
 
 class ListwiseStats:
@@ -38,7 +39,7 @@ class ListwiseStats:
         return dict(vars(self))
 
 
-class ListwiseReranker:
+class ListwiseReranker(RerankerBase):
     """RankGPT permutation reranking with any :class:`~sleuth.llm.base.ChatModel` (injected)."""
 
     name = "listwise"
@@ -67,7 +68,7 @@ class ListwiseReranker:
         body = "\n".join(f"[{i}] {p}" for i, p in enumerate(passages, 1))
         user = self._template.format(num=len(passages), query=query.strip(), passages=body)
         msgs: list[Message] = [{"role": "system", "content": self._system}] if self._system else []
-        return msgs + [{"role": "user", "content": user}]
+        return [*msgs, {"role": "user", "content": user}]
 
     def _answer_budget(self, n: int) -> int:
         # "[12] > " is about 5 tokens for most tokenizers; a little slack for a closing remark.
@@ -98,17 +99,18 @@ class ListwiseReranker:
         stats.empty += int(rep.empty)
         return order
 
-    def rerank(self, query: str, hits: list[Hit], k: int | None = None, *, tracer: Any = None) -> list[Hit]:
-        """Rerank ``hits``; ``tracer`` (optional) overrides the constructor's for this call."""
+    def run(self, query: str, hits: list[Hit], k: int | None = None, *, tracer: Any = None) -> RerankResult:
+        """Rerank ``hits`` (rank only: the hits carry ``score=None``); ``tracer`` (optional) overrides the
+        constructor's for this call."""
         tracer = tracer if tracer is not None else self.tracer
-        common.check_args(query, k)
-        t0 = time.perf_counter()
-        unique, dropped = common.dedupe(hits)
-        stats = ListwiseStats()
-        if len(unique) > 1:
-            ranked = common.sliding_rerank(unique, self.window, self.step, lambda c: self.rank_window(query, c, stats, tracer))
-        else:
+
+        def rank(unique: list[Hit], tap: UsageTap) -> common.Ranking:
+            stats = ListwiseStats()
             ranked = unique
-        self.last_stats = stats
-        common.emit(tracer, self.name, query, len(hits), t0, duplicates=dropped, **stats.as_dict())
-        return common.finish(unique, ranked, k, self.name)
+            if len(unique) > 1:
+                ranked = common.sliding_rerank(
+                    unique, self.window, self.step, lambda c: self.rank_window(query, c, stats, tap)
+                )
+            return ranked, None, stats.as_dict()
+
+        return common.run_reranker(self.name, query, hits, k, tracer, rank)

@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from sleuth.errors import ConfigError
-from sleuth.retrieval.base import Retriever
+from sleuth.retrieval.base import Retriever, RetrieverBase, SearchResult
 
-__all__ = ["RETRIEVERS", "Retriever", "get_retriever"]
+__all__ = ["RETRIEVERS", "Retriever", "RetrieverBase", "SearchResult", "get_retriever"]
 
 
 def _bm25(corpus: Any, *, model: Any = None, **opts: Any) -> Retriever:

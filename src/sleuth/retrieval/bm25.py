@@ -37,7 +37,8 @@ from sleuth.errors import (
     IndexMissingError,
     ToolArgumentError,
 )
-from sleuth.records import Hit
+from sleuth.records import Hit, SearchResult
+from sleuth.retrieval.base import RetrieverBase, timed_result
 
 if TYPE_CHECKING:
     from sleuth.corpus import Corpus
@@ -409,8 +410,8 @@ def _check_weight(weight: Any) -> float:
 # --- the retriever ----------------------------------------------------------------------------------------------
 
 
-class BM25Retriever:
-    """``search(query, k)`` and ``search_weighted([(term_or_phrase, weight), ...], k)`` over a BM25Index."""
+class BM25Retriever(RetrieverBase):
+    """``run``/``search(query, k)`` and ``search_weighted([(term_or_phrase, weight), ...], k)`` over a BM25Index."""
 
     name = "bm25"
 
@@ -423,10 +424,11 @@ class BM25Retriever:
         with_text = kwargs.pop("with_text", True)
         return cls(BM25Index.open(corpus, **kwargs), with_text=with_text)
 
-    def search(self, query: str, k: int = 10) -> list[Hit]:
+    def run(self, query: str, k: int = 10, *, tracer: Any = None) -> SearchResult:
+        """No model call: ``tracer`` is accepted and unused."""
         if not isinstance(query, str) or not query.strip():
             raise ToolArgumentError("empty query", hint="pass some words to search for")
-        return self.search_weighted([(query, 1.0)], k)
+        return timed_result(self.name, query, k, lambda: self.search_weighted([(query, 1.0)], k))
 
     def search_weighted(self, terms: Sequence[tuple[str, float]], k: int = 10) -> list[Hit]:
         """One pass: ``score(d) = sum over terms of weight * BM25(term's tokens, d)``. Terms that analyze to no

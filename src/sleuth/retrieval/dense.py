@@ -27,7 +27,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from sleuth.errors import ConfigError, IndexCorruptError, IndexMissingError, StaleIndexError, ToolArgumentError
-from sleuth.records import Hit
+from sleuth.records import Hit, SearchResult
+from sleuth.retrieval.base import RetrieverBase, timed_result
 from sleuth.retrieval.embeddings import Embedder, get_embedder
 from sleuth.retrieval.vector_index import (
     APPROX_THRESHOLD,
@@ -275,8 +276,8 @@ def _build_locked(
     return DenseBuildStats(len(doc_ids), len(todo), len(doc_ids) - len(todo), vindex.kind, time.perf_counter() - t0)
 
 
-class DenseRetriever:
-    """``search(query, k)``: embed the query (cut to the model window) and return the nearest documents."""
+class DenseRetriever(RetrieverBase):
+    """``run``/``search(query, k)``: embed the query (cut to the model window) and return the nearest documents."""
 
     name = "dense"
 
@@ -296,11 +297,16 @@ class DenseRetriever:
         emb = embedder if embedder is not None and not isinstance(embedder, str) else get_embedder(embedder)
         return cls(DenseIndex.open(corpus, emb, **kwargs), emb, with_text=with_text)
 
-    def search(self, query: str, k: int = 10) -> list[Hit]:
+    def run(self, query: str, k: int = 10, *, tracer: Any = None) -> SearchResult:
+        """``tracer`` is accepted and unused: the Embedder protocol records no usage yet (an API embedder's query
+        embedding is not in the result's usage)."""
         if not isinstance(query, str) or not query.strip():
             raise ToolArgumentError("empty query", hint="pass some words to search for")
         if k < 1:
             raise ToolArgumentError(f"k must be at least 1, got {k}")
+        return timed_result(self.name, query, k, lambda: self._nearest(query, k))
+
+    def _nearest(self, query: str, k: int) -> list[Hit]:
         q = self.embedder.embed([query])
         out = []
         for row, score in self.index.search_vectors(q, k)[0]:

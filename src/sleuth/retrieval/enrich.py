@@ -32,10 +32,12 @@ from pydantic import BaseModel, Field
 
 from sleuth.errors import BinaryDocumentError, ModelOutputError, ToolArgumentError
 from sleuth.llm.base import ChatModel
-from sleuth.records import Hit, Usage
+from sleuth.records import Hit, SearchResult, Usage
+from sleuth.retrieval.base import RetrieverBase, timed_result
 from sleuth.retrieval.bm25 import BM25Index, BM25Retriever, _topk_numpy, build_index
 from sleuth.retrieval.df import DocFrequency
-from sleuth.retrieval.sira import MAX_PHRASE_WORDS, SiraProposal, UsageTap
+from sleuth.retrieval.sira import MAX_PHRASE_WORDS, SiraProposal
+from sleuth.usagetap import UsageTap
 
 if TYPE_CHECKING:
     from sleuth.corpus import Corpus
@@ -255,7 +257,7 @@ def build_enrich_index(corpus: Corpus, index: BM25Index) -> Path:
     return folder / "bm25"
 
 
-class EnrichedBM25Retriever:
+class EnrichedBM25Retriever(RetrieverBase):
     """BM25 over the text fused with BM25 over the enrichment field: ``bm25(text) + weight * bm25(enrich)``."""
 
     name = "bm25"
@@ -283,10 +285,11 @@ class EnrichedBM25Retriever:
             enrich = BM25Index.load(path)
         return cls(base, enrich, weight)
 
-    def search(self, query: str, k: int = 10) -> list[Hit]:
+    def run(self, query: str, k: int = 10, *, tracer: Any = None) -> SearchResult:
+        """No model call at query time: ``tracer`` is accepted and unused."""
         if not isinstance(query, str) or not query.strip():
             raise ToolArgumentError("empty query", hint="pass some words to search for")
-        return self.search_weighted([(query, 1.0)], k)
+        return timed_result(self.name, query, k, lambda: self.search_weighted([(query, 1.0)], k))
 
     def search_weighted(self, terms: Sequence[tuple[str, float]], k: int = 10) -> list[Hit]:
         if k < 1:

@@ -17,15 +17,22 @@ from __future__ import annotations
 
 import time
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field, ValidationError, create_model
 
 from sleuth.errors import ConfigError, ModelOutputError, ToolArgumentError
 from sleuth.llm.base import ChatModel
-from sleuth.records import Hit, TraceEvent, Usage
+from sleuth.records import Hit, SearchResult, TraceEvent, Usage
+from sleuth.retrieval.base import RetrieverBase
 from sleuth.retrieval.bm25 import BM25Retriever
 from sleuth.retrieval.df import DocFrequency
+from sleuth.usagetap import UsageTap
+
+if TYPE_CHECKING:
+    from sleuth.tracing import Tracer
+
+__all__ = ["PhraseDecision", "SiraParams", "SiraProposal", "SiraResult", "SiraRetriever", "UsageTap", "WeightedPhrase"]
 
 PROMPT = "sira_expand"
 MAX_PHRASE_WORDS = 8
@@ -47,7 +54,7 @@ def proposal_schema(max_phrases: int) -> type[SiraProposal]:
     """:class:`SiraProposal` with at most ``max_phrases`` items, so schema-constrained decoding stops there."""
     if max_phrases == 10:
         return SiraProposal
-    return create_model(  # type: ignore[call-overload,no-any-return]
+    return create_model(
         "SiraProposal",
         __base__=SiraProposal,
         phrases=(list[str | WeightedPhrase], Field(default_factory=list, max_length=max_phrases)),
@@ -76,14 +83,14 @@ class PhraseDecision(BaseModel):
     weight: float | None = None
 
 
-class SiraResult(BaseModel):
-    query: str
-    hits: list[Hit] = Field(default_factory=list)
+class SiraResult(SearchResult):
+    """One SIRA search: the hits, the phrases the model proposed, the filter's decision on each (kept or rejected,
+    with the reason), the fallback reason when the plain query was used, and the model call's usage."""
+
+    method: str = "sira"
     proposed: list[str] = Field(default_factory=list)
     decisions: list[PhraseDecision] = Field(default_factory=list)
     fallback: str | None = None  # why the plain query was used, when it was
-    usage: Usage = Field(default_factory=Usage)
-    latency_s: float = 0.0
     n_docs: int = 0
     params: dict[str, Any] = Field(default_factory=dict)
 
@@ -98,6 +105,18 @@ class SiraResult(BaseModel):
     def kept_phrases(self) -> list[str]:
         return [d.phrase for d in self.kept]
 
+    def decided(self) -> dict[str, Any]:
+        return {
+            "kept": self.kept_phrases(),
+            "rejected": [{"phrase": d.phrase, "reason": d.reason} for d in self.rejected],
+            "fallback": self.fallback,
+        }
+
+    def note(self) -> str:
+        if self.kept:
+            return f"expanded with: {', '.join(self.kept_phrases())}"
+        return f"not expanded: {self.fallback}" if self.fallback else ""
+
 
 def messages_for(query: str, max_phrases: int = 10) -> list[dict[str, str]]:
     from sleuth.prompts import load
@@ -110,28 +129,9 @@ def messages_for(query: str, max_phrases: int = 10) -> list[dict[str, str]]:
             {"role": "user", "content": user.strip().format(**fill)}]
 
 
-class UsageTap:
-    """A tracer that sums the usage of ``llm`` events and forwards every event to ``inner`` (may be None).
-
-    ``structured`` raises without a usage when every attempt failed; the tap still counts those tokens."""
-
-    def __init__(self, inner: Any = None) -> None:
-        self.inner = inner
-        self.run_id = getattr(inner, "run_id", "")
-        self.usage = Usage()
-
-    def emit(self, event: TraceEvent) -> TraceEvent:
-        if event.kind == "llm" and event.usage is not None:
-            self.usage = self.usage + event.usage
-        return self.inner.emit(event) if self.inner is not None else event
-
-    def record(self, kind: str, name: str = "", **fields: Any) -> TraceEvent:
-        return self.emit(TraceEvent(kind=kind, name=name, **fields))  # type: ignore[arg-type]
-
-
-class SiraRetriever:
-    """``search(query, k)`` with one model call per query. ``run(query, k)`` returns the full :class:`SiraResult`;
-    ``last_result`` holds the latest one (not thread-safe: use ``run`` from concurrent code)."""
+class SiraRetriever(RetrieverBase):
+    """One model call per query. ``run(query, k)`` returns the full :class:`SiraResult` (what was proposed, kept
+    and rejected); ``search(query, k)`` its hits. Nothing about a call is kept on the retriever."""
 
     name = "sira"
 
@@ -151,7 +151,6 @@ class SiraRetriever:
         self.params = params or SiraParams()
         self.tracer = tracer
         self.docfreq = docfreq or DocFrequency(bm25.index)
-        self.last_result: SiraResult | None = None
 
     # -- the three steps ---------------------------------------------------------------------------------------
     def propose(self, query: str, *, tracer: Any = None) -> tuple[list[WeightedPhrase], Usage, str | None]:
@@ -169,7 +168,9 @@ class SiraRetriever:
         phrases = [x if isinstance(x, WeightedPhrase) else WeightedPhrase(text=x) for x in proposal.phrases]
         return phrases, result.usage, None if phrases else "model proposed no phrases"
 
-    def decide(self, query: str, phrases: list[WeightedPhrase], params: SiraParams | None = None) -> list[PhraseDecision]:
+    def decide(
+        self, query: str, phrases: list[WeightedPhrase], params: SiraParams | None = None
+    ) -> list[PhraseDecision]:
         """Apply the filters; every proposed phrase gets a decision with its reason."""
         p = params or self.params
         index = self.bm25.index
@@ -226,7 +227,7 @@ class SiraRetriever:
         return hits
 
     # -- entry points ------------------------------------------------------------------------------------------
-    def run(self, query: str, k: int = 10, *, tracer: Any = None) -> SiraResult:
+    def run(self, query: str, k: int = 10, *, tracer: Tracer | None = None) -> SiraResult:
         """``tracer`` (optional) receives this call's model and ``sira`` events instead of the constructor's."""
         if not isinstance(query, str) or not query.strip():
             raise ToolArgumentError("empty query", hint="pass some words to search for")
@@ -238,7 +239,7 @@ class SiraRetriever:
             fallback = "no proposed phrase passed the df filter"
         hits = self.combine(query, decisions, k)
         result = SiraResult(
-            query=query, hits=hits, proposed=[p.text for p in phrases], decisions=decisions, fallback=fallback,
+            query=query, k=k, hits=hits, proposed=[p.text for p in phrases], decisions=decisions, fallback=fallback,
             usage=usage, latency_s=time.perf_counter() - t0, n_docs=self.bm25.index.n_docs,
             params=self.params.model_dump(),
         )
@@ -256,8 +257,4 @@ class SiraRetriever:
                     "params": result.params,
                 },
             ))
-        self.last_result = result
         return result
-
-    def search(self, query: str, k: int = 10, *, tracer: Any = None) -> list[Hit]:
-        return self.run(query, k, tracer=tracer).hits

@@ -45,12 +45,18 @@ def rerank_tool(corpus: Corpus, reranker: Reranker) -> Tool[RerankArgs]:
                 continue
             seen.add(doc_id)
             hits.append(Hit(doc_id=doc_id, text=corpus.read_text(doc_id), source="rerank"))
-        ranked = reranker.rerank(args.query, hits, args.k)
+        result = reranker.run(args.query, hits, args.k)
+        ranked = result.hits
         lines = [f"{len(ranked)} documents, best first (reranker {reranker.name}):"]
         lines += [f"{i}. {h.doc_id}" for i, h in enumerate(ranked, 1)]
-        data = [{"doc_id": h.doc_id, "score": h.score} for h in ranked]
+        data = [{"doc_id": h.doc_id, "score": h.score} for h in ranked]  # score None: a rank-only reranker
         dropped = len(args.doc_ids) - len(hits)
-        meta = {"reranker": reranker.name, "duplicates": dropped}
+        meta = {
+            "reranker": reranker.name,
+            "duplicates": dropped,
+            "has_scores": result.has_scores,
+            "usage": result.usage.model_dump(mode="json"),
+        }
         return ToolResult(text="\n".join(lines), data=data, meta=meta)
 
     return Tool(

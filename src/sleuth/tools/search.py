@@ -40,18 +40,18 @@ def search_tool(retrievers: Mapping[str, Retriever], *, snippet_chars: int = SNI
         retriever = retrievers.get(method)
         if retriever is None:
             raise ToolArgumentError(f"unknown method {method!r}; available: {', '.join(names)}")
-        hits = retriever.search(args.query, args.k)
+        result = retriever.run(args.query, args.k)  # this call's own record: safe under concurrent calls
+        hits = result.hits
         meta: dict[str, Any] = {"method": method}
-        sira = getattr(retriever, "last_result", None)
-        if method == "sira" and sira is not None:
-            meta["sira"] = {"kept": sira.kept_phrases(), "fallback": sira.fallback}
+        if decided := result.decided():
+            meta[result.method] = decided  # e.g. meta["sira"] = {"kept": [...], "rejected": [...], "fallback": ...}
         if not hits:
             text = (f"no documents match {args.query!r} (method {method}); the query may consist only of "
                     "stopwords or words absent from the corpus: try other words or grep")
             return ToolResult(text=text, data=[], meta=meta)
         lines = [f"{len(hits)} results for {args.query!r} (method {method}):"]
-        if "sira" in meta and meta["sira"]["kept"]:
-            lines.append(f"(expanded with: {', '.join(meta['sira']['kept'])})")
+        if note := result.note():
+            lines.append(f"({note})")
         for rank, h in enumerate(hits, 1):
             score = f"{h.score:.3f}" if h.score is not None else "-"
             lines.append(f"{rank}. {h.doc_id} (score {score}): {_snippet(h.text, snippet_chars)}")
