@@ -22,6 +22,7 @@ from typing import Any
 from pydantic import BaseModel, Field, ValidationError, create_model
 
 from sleuth.errors import ConfigError, ModelOutputError, ToolArgumentError
+from sleuth.llm.accounting import UsageCounter
 from sleuth.llm.base import ChatModel
 from sleuth.records import Hit, TraceEvent, Usage
 from sleuth.retrieval.bm25 import BM25Retriever
@@ -110,23 +111,8 @@ def messages_for(query: str, max_phrases: int = 10) -> list[dict[str, str]]:
             {"role": "user", "content": user.strip().format(**fill)}]
 
 
-class UsageTap:
-    """A tracer that sums the usage of ``llm`` events and forwards every event to ``inner`` (may be None).
-
-    ``structured`` raises without a usage when every attempt failed; the tap still counts those tokens."""
-
-    def __init__(self, inner: Any = None) -> None:
-        self.inner = inner
-        self.run_id = getattr(inner, "run_id", "")
-        self.usage = Usage()
-
-    def emit(self, event: TraceEvent) -> TraceEvent:
-        if event.kind == "llm" and event.usage is not None:
-            self.usage = self.usage + event.usage
-        return self.inner.emit(event) if self.inner is not None else event
-
-    def record(self, kind: str, name: str = "", **fields: Any) -> TraceEvent:
-        return self.emit(TraceEvent(kind=kind, name=name, **fields))  # type: ignore[arg-type]
+# the usage-counting tracer wrapper lives in sleuth.llm.accounting; the old name stays importable
+UsageTap = UsageCounter
 
 
 class SiraRetriever:
