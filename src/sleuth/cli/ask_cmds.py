@@ -164,8 +164,11 @@ def trace_html_cmd(
     """Write a self-contained HTML page of a run's trace (opens offline in any browser)."""
     with cli_errors(as_json):
         from sleuth.tracing.html import write_html
+        from sleuth.tracing.show import load_trace
 
-        dest = write_html(file, out, skip_corrupt=skip_corrupt)
+        got = load_trace(file, skip_corrupt=skip_corrupt)
+        dest = write_html(file, out, events=got.events)
+    _report_skipped([str(x) for x in got.skipped if not x.torn], file)
     if as_json:
         print_json({"html": str(dest)})
     else:

@@ -144,12 +144,21 @@ def render_html(events: list[TraceEvent], title: str = "sleuth trace") -> str:
     )
 
 
-def write_html(trace_path: str | Path, out: str | Path | None = None, *, skip_corrupt: bool = False) -> Path:
+def write_html(
+    trace_path: str | Path,
+    out: str | Path | None = None,
+    *,
+    skip_corrupt: bool = False,
+    events: list[TraceEvent] | None = None,
+) -> Path:
+    """Write the page of the trace at ``trace_path`` (``events``: already read from it) to ``out`` (default: the
+    trace's path with ``.html``)."""
     from sleuth.fsutil import atomic_write_text
     from sleuth.tracing.show import load_events
 
     src = Path(trace_path)
-    events = load_events(src, skip_corrupt=skip_corrupt)
+    if events is None:
+        events = load_events(src, skip_corrupt=skip_corrupt)
     dest = Path(out) if out else src.with_suffix(".html")
     atomic_write_text(dest, render_html(events, title=f"sleuth trace: {src.name}"))
     return dest
