@@ -139,8 +139,10 @@ def test_looping_model_is_stopped_by_the_budget_and_told_it_repeats(sample_corpu
     model.default = tool("grep", pattern="Kestrel")  # the same call forever
     result = agent.run(QUESTION)
     assert result.steps == 4 and result.budget_exhausted == "steps"
-    assert result.answered_by == "fallback"
-    assert result.answer.startswith("No answer: the steps budget ran out.") and "Kestrel" in result.answer
+    # no answer: the answer field stays empty; the note says why (never an observation or prompt text)
+    assert result.answer is None and result.answered_by == "none" and result.stop_reason == "budget:steps"
+    assert result.note.startswith("The step budget ran out before the model answered") and result.doc_ids == []
+    assert "You already made" not in result.note and "matching lines" not in result.note
     last_obs = tool_messages(model, 3)[-1]["content"]
     assert last_obs.startswith("(You already made this exact call")
     assert len(model.calls) == 4  # no final call: final_answer_call=False
@@ -160,9 +162,9 @@ def test_forced_call_that_fails_falls_back_to_last_observation(sample_corpus):
         sample_corpus, [tool("read", doc_id=OKAFOR), tool("grep", pattern="x")], budget=Budget(max_steps=1)
     )
     result = agent.run(QUESTION)
-    assert result.answered_by == "fallback"
-    assert "Okafor was born in Saltmarsh" in result.answer
-    assert result.doc_ids == [OKAFOR]
+    assert result.answer is None and result.answered_by == "none" and result.doc_ids == []
+    assert "the final answer call gave no usable answer" in result.note and OKAFOR in result.note
+    assert "Saltmarsh" not in result.note  # the last observation is evidence, not an answer
 
 
 def test_context_is_compacted_to_fit_a_small_window(sample_corpus):
@@ -274,4 +276,5 @@ def test_forced_answer_that_parrots_the_instruction_is_rejected(sample_corpus):
     parrot = tool("answer", answer="Stop searching (steps limit reached). Question: Where", doc_ids=[])
     agent, _ = make_agent(sample_corpus, [tool("read", doc_id=OKAFOR), parrot], budget=Budget(max_steps=1))
     result = agent.run(QUESTION)
-    assert result.answered_by == "fallback" and "Okafor was born in Saltmarsh" in result.answer
+    assert result.answer is None and result.answered_by == "none"
+    assert "repeated the instructions" in result.note and "Stop searching" not in result.note

@@ -59,3 +59,23 @@ def test_tiktoken_dir_is_set_explicitly_without_importing_litellm():
     assert out.returncode == 0, out.stderr
     n, path = out.stdout.split()
     assert n == "2" and path.endswith(os.path.join("litellm", "litellm_core_utils", "tokenizers"))
+
+
+def test_usage_counter_is_the_one_counting_wrapper():
+    from sleuth.llm.accounting import UsageCounter
+    from sleuth.records import TraceEvent
+    from sleuth.retrieval.sira import UsageTap
+    from sleuth.tracing import MemoryTracer
+
+    inner = MemoryTracer("run-7")
+    counter = UsageCounter(inner)
+    u = Usage.one_call(7, 3, None, "local_tokenizer")
+    counter.record("llm", "agent", usage=u)
+    counter.emit(TraceEvent(kind="tool", name="grep"))
+    counter.record("note", "x")
+    assert counter.run_id == "run-7" and [e.kind for e in inner.events] == ["llm", "tool", "note"]
+    assert (counter.llm_calls, counter.tool_calls, counter.usage.total_tokens) == (1, 1, 10)
+    dropped = UsageCounter(None)  # no inner tracer: events are counted, then dropped
+    dropped.record("llm", "agent", usage=u)
+    assert dropped.usage.prompt_tokens == 7 and dropped.run_id == ""
+    assert UsageTap is UsageCounter  # SIRA's old name for it

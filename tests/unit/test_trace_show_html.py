@@ -78,7 +78,7 @@ def test_cli_trace_show_and_html(app, trace_file, tmp_path):
     bad = tmp_path / "bad.jsonl"
     bad.write_text("not json\n", encoding="utf-8")
     r = runner.invoke(app, ["trace", "html", str(bad), "--json"])
-    assert r.exit_code == 2 and "no sleuth trace events" in json.loads(r.output)["message"]
+    assert r.exit_code == 2 and "bad.jsonl, line 1: not a sleuth trace event" in json.loads(r.output)["message"]
 
 
 def test_cli_ask_json(app, sample_corpus, tmp_path, monkeypatch):

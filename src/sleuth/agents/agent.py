@@ -15,13 +15,15 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from sleuth.agents.budget import Budget
 from sleuth.agents.config import AgentConfig
 from sleuth.agents.context import ContextPolicy
+from langchain_core.runnables import RunnableConfig
+
 from sleuth.agents.graphs import compile_graph
-from sleuth.agents.state import AGENTS, AgentResult, StepEvent
+from sleuth.agents.state import AGENTS, AgentResult, AgentState, StepEvent
 from sleuth.errors import ConfigError
 from sleuth.llm.base import ChatModel
 from sleuth.tracing.tracer import JSONLTracer, MemoryTracer, Tracer
@@ -53,7 +55,15 @@ def _node_summary(node: str, update: dict[str, Any]) -> str:
         return gens[-1][:160] if gens else f"budget '{update.get('exhausted')}' ran out"
     if update.get("answer") is not None:
         return f"answer: {update['answer'][:160]}"
+    if update.get("note"):
+        return f"no answer: {update['note'][:160]}"
     return ""
+
+
+def _done_summary(result: AgentResult) -> str:
+    if result.answer is not None:
+        return result.answer[:200]
+    return f"no answer ({result.stop_reason}): {result.note}"[:200]
 
 
 class Agent:
@@ -109,7 +119,7 @@ class Agent:
         conn = getattr(self._saver, "conn", None)
         if self._checkpoint_path is not None and conn is not None:
             conn.close()
-        if self.config.__dict__.get("_owns_model") and hasattr(self.config.model, "close"):
+        if self.config.owns_model and hasattr(self.config.model, "close"):
             self.config.model.close()
 
     def __enter__(self) -> Agent:
@@ -126,18 +136,18 @@ class Agent:
             return JSONLTracer(trace, run_id=run_id), str(trace)
         return trace, str(getattr(trace, "path", "")) or None
 
-    def _graph_config(self, run_id: str) -> dict[str, Any]:
+    def _graph_config(self, run_id: str) -> RunnableConfig:
         max_steps = self.config.budget.max_steps
         limit = 4 * max_steps + 4 * self.config.iter_retgen_steps + 20
-        return {"configurable": {"thread_id": run_id}, "recursion_limit": limit}
+        return RunnableConfig(configurable={"thread_id": run_id}, recursion_limit=limit)
 
-    def _start(self, question: str, run_id: str | None) -> tuple[str, dict[str, Any]]:
+    def _start(self, question: str, run_id: str | None) -> tuple[str, AgentState]:
         if not isinstance(question, str) or not question.strip():
             raise ConfigError("the question is empty", hint='pass a question, e.g. sleuth ask "Who wrote X?"')
         run_id = run_id or _new_run_id()
         if self._saver is not None and self.graph.get_state(self._graph_config(run_id)).values:
             raise ConfigError(f"run {run_id!r} already exists in the checkpoint", hint="resume it or use a new run id")
-        state = {"question": question.strip(), "agent": self.agent, "usage": {}}
+        state: AgentState = {"question": question.strip(), "agent": self.agent, "usage": {}}
         if self.agent != "router":
             state["strategy"] = self.agent
         return run_id, state
@@ -147,7 +157,7 @@ class Agent:
         run_id, state = self._start(question, run_id)
         yield from self._stream(state, run_id, trace)
 
-    def _stream(self, state: dict[str, Any] | None, run_id: str, trace: TraceArg) -> Iterator[StepEvent]:
+    def _stream(self, state: AgentState | None, run_id: str, trace: TraceArg) -> Iterator[StepEvent]:
         tracer, trace_path = self._tracer(trace, run_id)
         config = dataclasses.replace(self.config, tracer=tracer)
         t0 = time.perf_counter()
@@ -161,7 +171,7 @@ class Agent:
             for chunk in self.graph.stream(
                 state, self._graph_config(run_id), context=config, stream_mode=["updates", "values"]
             ):
-                mode, payload = chunk
+                mode, payload = cast(tuple[str, Any], chunk)
                 if mode == "values":
                     final = dict(payload)
                     continue
@@ -172,7 +182,7 @@ class Agent:
                     )
             result = AgentResult.from_state(run_id, final, time.perf_counter() - t0, trace_path)
             tracer.record("run", "end", latency_s=result.seconds, data={"stop_reason": result.stop_reason})
-            yield StepEvent(kind="done", run_id=run_id, summary=result.answer[:200], result=result)
+            yield StepEvent(kind="done", run_id=run_id, summary=_done_summary(result), result=result)
         finally:
             if trace_path is not None and hasattr(tracer, "close") and not isinstance(trace, Tracer):
                 tracer.close()
@@ -245,7 +255,7 @@ class Agent:
                         )
             result = AgentResult.from_state(run_id, final, time.perf_counter() - t0, trace_path)
             tracer.record("run", "end", latency_s=result.seconds, data={"stop_reason": result.stop_reason})
-            yield StepEvent(kind="done", run_id=run_id, summary=result.answer[:200], result=result)
+            yield StepEvent(kind="done", run_id=run_id, summary=_done_summary(result), result=result)
         finally:
             if trace_path is not None and hasattr(tracer, "close") and not isinstance(trace, Tracer):
                 tracer.close()

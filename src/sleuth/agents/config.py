@@ -3,6 +3,9 @@
 An :class:`AgentConfig` is passed to the graph as its LangGraph runtime *context* (``graph.invoke(...,
 context=config)``); nodes read everything from it and build nothing themselves. It is not part of the
 checkpointed state, so a resumed run gets its model and tools from the caller again.
+
+Each run gets its own copy (``dataclasses.replace(config, tracer=run_tracer)``), so the per-run caches below
+(the tool schemas the model is shown, token counts of prompt parts) start fresh and are never shared by runs.
 """
 
 from __future__ import annotations
@@ -39,6 +42,12 @@ class AgentConfig:
     corpus: Any = None  # optional sleuth Corpus: fills passages whose hits carry no text, checks doc ids
     # the arguments the model is shown per tool (others keep their defaults); None: full schemas
     tool_fields: dict[str, tuple[str, ...]] | None = field(default_factory=lambda: dict(DEFAULT_TOOL_FIELDS))
+    owns_model: bool = False  # the model was built for this config (``Agent.for_corpus``): ``Agent.close`` closes it
+    # computed once per config: the same schema bytes on every turn keep a server's prompt cache warm
+    react_schemas: list[dict[str, Any]] = field(init=False, repr=False, compare=False)
+    token_counts: dict[str, int] = field(init=False, repr=False, compare=False)  # text -> the model's token count
+
+    MAX_TOKEN_COUNTS = 4096  # entries kept in ``token_counts`` (cleared when full)
 
     def __post_init__(self) -> None:
         if self.iter_retgen_steps < 1:
@@ -57,6 +66,18 @@ class AgentConfig:
                         return False
 
             self.toolkit = Toolkit([*self.toolkit, answer_tool(known)])
+        self.react_schemas = self.tool_schemas()
+        self.token_counts = {}
+
+    def count_tokens(self, text: str) -> int:
+        """``model.count_tokens(text)``, cached per config (prompt parts repeat on every turn)."""
+        n = self.token_counts.get(text)
+        if n is None:
+            n = self.model.count_tokens(text)
+            if len(self.token_counts) >= self.MAX_TOKEN_COUNTS:
+                self.token_counts.clear()
+            self.token_counts[text] = n
+        return n
 
     def tool_schemas(self, names: list[str] | None = None) -> list[dict[str, Any]]:
         """The tools' OpenAI schemas as the model sees them (slimmed to ``tool_fields``), in toolkit order."""

@@ -9,8 +9,9 @@ Why "auto": with the packaged 0.5B model every LLM reranker made BM25's order wo
 FIRST and listwise lost nDCG@10 on both HotpotQA and SciFact), and each extra tool lengthens a small model's
 prompt; a strong API model gets RankGPT's listwise reranker, which needs no logprobs.
 
-Shared components take :data:`~sleuth.agents.runtrace.RUN_TRACER`, so their model calls land in the trace of the
-run that made them.
+Shared components (the SIRA retriever, the reranker) are built once and take no tracer: the retrieval nodes and
+the ``search``/``rerank`` tools (:class:`~sleuth.agents.runtrace.PerCallTool`) hand them the calling run's tracer
+per call, so their model calls land in the trace of the run that made them.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import Any
 from sleuth.agents.budget import Budget
 from sleuth.agents.config import AgentConfig
 from sleuth.agents.context import ContextPolicy
-from sleuth.agents.runtrace import RUN_TRACER
+from sleuth.agents.runtrace import CallReranker, PerCallTool, call_retrievers
 from sleuth.llm.base import ChatModel
 from sleuth.retrieval.base import Retriever
 from sleuth.tools.base import Tool, Toolkit
@@ -40,7 +41,7 @@ def default_retrievers(corpus: Any, model: ChatModel) -> dict[str, Retriever]:
     from sleuth.retrieval.sira import SiraRetriever
 
     bm25 = BM25Retriever.open(corpus)
-    return {"bm25": bm25, "sira": SiraRetriever(bm25, model, tracer=RUN_TRACER)}
+    return {"bm25": bm25, "sira": SiraRetriever(bm25, model)}
 
 
 def resolve_rerank(rerank: str | None, model: ChatModel | None) -> str | None:
@@ -56,15 +57,22 @@ def default_toolkit(
     corpus: Any, retrievers: dict[str, Retriever], model: ChatModel | None = None, rerank: str | None = "auto"
 ) -> Toolkit:
     from sleuth.tools import corpus_tools
-    from sleuth.tools.search import search_tools
+    from sleuth.tools.search import search_tool, search_tools
 
-    tools: list[Tool[Any]] = [*corpus_tools(corpus), *search_tools(corpus, retrievers)]
+    if not retrievers:
+        from sleuth.retrieval.bm25 import BM25Retriever
+
+        retrievers = {"bm25": BM25Retriever.open(corpus)}
+    _, df = search_tools(corpus, retrievers)
+    search = PerCallTool(lambda tracer: search_tool(call_retrievers(retrievers, tracer)))
+    tools: list[Tool[Any]] = [*corpus_tools(corpus), search, df]
     rerank = resolve_rerank(rerank, model)
     if rerank and model is not None:
         from sleuth.rerank import get_reranker
         from sleuth.tools.rerank import rerank_tool
 
-        tools.append(rerank_tool(corpus, get_reranker(rerank, model, tracer=RUN_TRACER)))
+        reranker = get_reranker(rerank, model)
+        tools.append(PerCallTool(lambda tracer: rerank_tool(corpus, CallReranker(reranker, tracer))))
     return Toolkit(tools)
 
 
@@ -91,7 +99,7 @@ def default_config(
         budget=budget or Budget(),
         context=context or ContextPolicy(),
         corpus=c,
+        owns_model=owned,
         **kwargs,
     )
-    config.__dict__["_owns_model"] = owned
     return config

@@ -14,11 +14,17 @@ from __future__ import annotations
 from typing import Any
 
 from langgraph.graph import END, START, StateGraph
+from langgraph.graph.state import CompiledStateGraph
 
 from sleuth.agents import nodes, passage_nodes
 from sleuth.agents.config import AgentConfig
 from sleuth.agents.state import AGENTS, AgentState
 from sleuth.errors import ConfigError
+
+# The graphs are typed with their state and their runtime context: nodes read the run's model, tools, tracer and
+# budgets from ``runtime.context`` (an AgentConfig), never from closures or globals.
+Graph = StateGraph[AgentState, AgentConfig, AgentState, AgentState]
+CompiledGraph = CompiledStateGraph[AgentState, AgentConfig, AgentState, AgentState]
 
 FIRST_NODE = {"react": "call_model", "sira": "sira_search", "iter-retgen": "retrieve"}
 
@@ -53,7 +59,7 @@ def _after_route(state: AgentState) -> str:
     return FIRST_NODE[state["strategy"]]
 
 
-def _add_react(g: StateGraph) -> None:
+def _add_react(g: Graph) -> None:
     g.add_node("call_model", nodes.node(nodes.call_model))
     g.add_node("run_tools", nodes.node(nodes.run_tools))
     g.add_node("force_answer", nodes.node(nodes.force_answer))
@@ -62,19 +68,19 @@ def _add_react(g: StateGraph) -> None:
     g.add_edge("force_answer", "finish")
 
 
-def _add_answer(g: StateGraph) -> None:
+def _add_answer(g: Graph) -> None:
     if "answer_from_passages" not in g.nodes:
         g.add_node("answer_from_passages", nodes.node(passage_nodes.answer_from_passages))
         g.add_edge("answer_from_passages", "finish")
 
 
-def _add_sira(g: StateGraph) -> None:
+def _add_sira(g: Graph) -> None:
     g.add_node("sira_search", nodes.node(passage_nodes.sira_search))
     _add_answer(g)
     g.add_edge("sira_search", "answer_from_passages")
 
 
-def _add_iter_retgen(g: StateGraph) -> None:
+def _add_iter_retgen(g: Graph) -> None:
     g.add_node("retrieve", nodes.node(passage_nodes.retrieve))
     g.add_node("generate", nodes.node(passage_nodes.generate))
     _add_answer(g)
@@ -85,14 +91,14 @@ def _add_iter_retgen(g: StateGraph) -> None:
 _BUILDERS = {"react": _add_react, "sira": _add_sira, "iter-retgen": _add_iter_retgen}
 
 
-def build_graph(agent: str = "router", strategies: list[str] | None = None) -> StateGraph:
+def build_graph(agent: str = "router", strategies: list[str] | None = None) -> Graph:
     """The uncompiled graph for ``agent`` (router | react | sira | iter-retgen).
 
     For the router, ``strategies`` limits the strategies it can route to (default: all three).
     """
     if agent not in AGENTS:
         raise ConfigError(f"unknown agent {agent!r}", hint=f"use one of: {', '.join(AGENTS)}")
-    g = StateGraph(AgentState, context_schema=AgentConfig)
+    g: Graph = StateGraph(AgentState, context_schema=AgentConfig)
     g.add_node("finish", nodes.node(nodes.finish))
     g.add_edge("finish", END)
     if agent == "router":
@@ -108,7 +114,9 @@ def build_graph(agent: str = "router", strategies: list[str] | None = None) -> S
     return g
 
 
-def compile_graph(agent: str = "router", *, checkpointer: Any = None, strategies: list[str] | None = None) -> Any:
+def compile_graph(
+    agent: str = "router", *, checkpointer: Any = None, strategies: list[str] | None = None
+) -> CompiledGraph:
     return build_graph(agent, strategies).compile(checkpointer=checkpointer, name=f"sleuth-{agent}")
 
 

@@ -16,17 +16,17 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from langgraph.runtime import Runtime
 from pydantic import BaseModel, Field, create_model
 
 from sleuth.agents.config import AgentConfig
-from sleuth.agents.context import cap_text, compact
+from sleuth.agents.context import CLEARED_MARKER, DROPPED_NOTE, TRUNCATION_NOTE, cap_text, compact
 from sleuth.agents.repair import repair_calls
-from sleuth.agents.runtrace import active
 from sleuth.agents.state import AgentState, usage_dump
 from sleuth.errors import ModelOutputError, ToolArgumentError
+from sleuth.llm.accounting import UsageCounter
 from sleuth.llm.base import ChatResult, Message, ToolCall
 from sleuth.prompts import load
 from sleuth.records import TraceEvent, Usage
@@ -35,31 +35,25 @@ from sleuth.tools.base import ERROR_TEMPLATE, error_result
 
 NodeFn = Callable[[AgentState, "NodeContext"], dict[str, Any]]
 
+# prefixed to a tool observation when the model repeats a call: an instruction, never evidence or an answer
+REPEAT_NOTE = "(You already made this exact call; its result is above. Try something else or call answer.)"
+
 
 # -- tracing around nodes -------------------------------------------------------------------------------------
 
 
-class NodeTracer:
-    """Wraps the run's tracer for one node: stamps ``node`` on events and sums the usage of LLM events."""
+class NodeTracer(UsageCounter):
+    """The run's tracer for one node: stamps ``node`` on each event and counts the node's LLM calls, tool calls
+    and usage (:class:`~sleuth.llm.accounting.UsageCounter`), which the node adds to the run's totals."""
 
     def __init__(self, base: Any, node: str) -> None:
-        self.base = base
+        super().__init__(base)
         self.node = node
-        self.run_id = base.run_id
-        self.usage = Usage()
-        self.llm_calls = 0
 
     def emit(self, event: TraceEvent) -> TraceEvent:
         if not event.node:
             event = event.model_copy(update={"node": self.node})
-        if event.kind == "llm":
-            self.llm_calls += 1
-            if event.usage is not None:
-                self.usage = self.usage + event.usage
-        return self.base.emit(event)
-
-    def record(self, kind: str, name: str = "", **fields: Any) -> TraceEvent:
-        return self.emit(TraceEvent(kind=kind, name=name, **fields))  # type: ignore[arg-type]
+        return super().emit(event)
 
 
 class NodeContext:
@@ -71,14 +65,7 @@ class NodeContext:
         self.model = config.model
 
     def count_tokens(self, text: str) -> int:
-        cache = self.config.__dict__.setdefault("_token_cache", {})
-        n = cache.get(text)
-        if n is None:
-            n = self.model.count_tokens(text)
-            if len(cache) > 4096:
-                cache.clear()
-            cache[text] = n
-        return n
+        return self.config.count_tokens(text)
 
 
 def _summary(update: dict[str, Any]) -> dict[str, Any]:
@@ -95,25 +82,34 @@ def _summary(update: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def node(fn: NodeFn) -> Callable[[AgentState, Runtime[AgentConfig]], dict[str, Any]]:
+class GraphNode(Protocol):
+    """A node as LangGraph calls it: the state, and the runtime whose ``context`` is the run's AgentConfig."""
+
+    __name__: str
+
+    def __call__(self, state: AgentState, *, runtime: Runtime[AgentConfig]) -> dict[str, Any]: ...
+
+
+def node(fn: NodeFn) -> GraphNode:
     name = fn.__name__
 
-    def run(state: AgentState, runtime: Runtime[AgentConfig]) -> dict[str, Any]:
+    def run(state: AgentState, *, runtime: Runtime[AgentConfig]) -> dict[str, Any]:
         config = runtime.context
         tracer = NodeTracer(config.tracer, name)
         t0 = time.perf_counter()
         try:
-            with active(tracer):
-                update = fn(state, NodeContext(config, tracer)) or {}
+            update = fn(state, NodeContext(config, tracer)) or {}
         except Exception as e:
             tracer.record(
                 "error", name, latency_s=time.perf_counter() - t0, error=f"{type(e).__name__}: {e}"[:1000]
             )
             raise
         dt = time.perf_counter() - t0
-        if tracer.llm_calls:
+        if tracer.llm_calls:  # the run's totals are the tally of its traced calls (what `trace show` counts)
             update["usage"] = usage_dump(tracer.usage)
             update["llm_calls"] = state.get("llm_calls", 0) + tracer.llm_calls
+        if tracer.tool_calls:
+            update["tool_calls"] = state.get("tool_calls", 0) + tracer.tool_calls
         update["elapsed_s"] = state.get("elapsed_s", 0.0) + dt
         tracer.record("node", name, latency_s=dt, data=_summary(update))
         return update
@@ -195,10 +191,7 @@ def _assistant_message(result: ChatResult, calls: list[ToolCall]) -> Message:
 
 
 def _react_tools(cx: NodeContext) -> list[dict[str, Any]]:
-    schemas = cx.config.__dict__.get("_schemas")
-    if schemas is None:  # computed once per run: the same bytes every turn keep the server's prompt cache warm
-        schemas = cx.config.__dict__["_schemas"] = cx.config.tool_schemas()
-    return schemas
+    return cx.config.react_schemas
 
 
 def _compacted(state: AgentState, cx: NodeContext, messages: list[Message], tools: list[dict[str, Any]] | None, gen: int):
@@ -219,7 +212,7 @@ def _compacted(state: AgentState, cx: NodeContext, messages: list[Message], tool
 def route_schema(options: list[str]) -> type[BaseModel]:
     return create_model(
         "RouteChoice",
-        strategy=(Literal[tuple(options)], Field(description="the search strategy")),  # type: ignore[valid-type]
+        strategy=(Literal[tuple(options)], Field(description="the search strategy")),  # type: ignore[arg-type]
         reason=(str, Field(description="one short sentence")),
     )
 
@@ -289,7 +282,7 @@ def call_model(state: AgentState, cx: NodeContext) -> dict[str, Any]:
         return update
     idle = state.get("idle_turns", 0) + 1
     update["idle_turns"] = idle
-    if idle >= cx.config.max_idle_turns and result.content.strip():
+    if idle >= cx.config.max_idle_turns and result.content.strip() and not _parrots(result.content):
         seen = state.get("docs_seen") or []
         update.update(
             answer=result.content.strip(), doc_ids=seen[-2:], answered_by="text", stop_reason="no_tool_call"
@@ -318,11 +311,9 @@ def run_tools(state: AgentState, cx: NodeContext) -> dict[str, Any]:
     messages = list(state.get("messages") or [])
     seen = list(state.get("docs_seen") or [])
     earlier = _previous_calls(messages)
-    n_calls = state.get("tool_calls", 0)
     update: dict[str, Any] = {"pending": []}
-    for raw in state.get("pending") or []:
+    for raw in state.get("pending") or []:  # each call is one `tool` event: the node counts them (see `node`)
         call = ToolCall.model_validate(raw)
-        n_calls += 1
         if call.parse_error:
             err = ToolArgumentError(f"arguments for {call.name} are not valid JSON: {call.parse_error}")
             text = error_result(err).text
@@ -330,6 +321,12 @@ def run_tools(state: AgentState, cx: NodeContext) -> dict[str, Any]:
             messages.append(_tool_message(call, text))
             continue
         result = toolkit.invoke(call.name, call.arguments, tracer=cx.tracer)
+        if call.name == ANSWER_TOOL and not result.is_error and _parrots(result.data["answer"]):
+            err = ToolArgumentError(
+                "that answer repeats the instructions you were given", hint="answer the question in a few words"
+            )
+            messages.append(_tool_message(call, error_result(err).text))
+            continue
         if call.name == ANSWER_TOOL and not result.is_error:
             update.update(
                 answer=result.data["answer"], doc_ids=result.data["doc_ids"], answered_by="model", stop_reason="answered"
@@ -344,39 +341,65 @@ def run_tools(state: AgentState, cx: NodeContext) -> dict[str, Any]:
             update["exhausted"] = "repeats"
             cx.tracer.record("budget", "repeats", data={"budget": "repeats", "call": key[:300], "times": repeats})
         if repeats > 1:
-            text = "(You already made this exact call; its result is above. Try something else or call answer.)\n" + text
+            text = REPEAT_NOTE + "\n" + text
         ids: list[str] = []
         _doc_ids_in(result.data, ids)
         seen = _merge_seen(seen, ids)
         messages.append(_tool_message(call, text))
-    update.update(messages=messages, docs_seen=seen, tool_calls=n_calls)
+    update.update(messages=messages, docs_seen=seen)
     return update
 
 
-def _fallback_answer(state: AgentState, reason: str) -> dict[str, Any]:
-    last = ""
-    for m in reversed(state.get("messages") or []):
-        if m.get("role") == "tool" and m.get("content"):
-            last = str(m["content"])
-            break
-    if not last and state.get("passages"):
-        last = str(state["passages"][0].get("text", ""))
-    evidence = " ".join(last.split())[:300]
-    answer = f"No answer: the {reason} budget ran out." + (f" Last evidence seen: {evidence}" if evidence else "")
+NO_ANSWER_NOTES = {
+    "steps": "the step budget ran out before the model answered",
+    "tokens": "the token budget ran out before the model answered",
+    "seconds": "the time budget ran out before the model answered",
+    "cost": "the cost budget ran out before the model answered",
+    "repeats": "the model made the same tool call again and again (a loop), so the search was stopped",
+    "answer": "the model's answer could not be read (its output did not fit the answer format)",
+}
+
+
+def no_answer_note(reason: str, state: AgentState, detail: str = "") -> str:
+    """Why a run ends without an answer, for a person: the reason, what was tried, what was seen."""
+    note = NO_ANSWER_NOTES.get(reason, f"the run stopped ({reason}) before the model answered")
     seen = state.get("docs_seen") or []
-    return {"answer": answer, "doc_ids": seen[-2:], "answered_by": "fallback"}
+    parts = [note[0].upper() + note[1:]]
+    if detail:
+        parts.append(detail)
+    if seen:
+        shown = ", ".join(seen[-3:])
+        parts.append(f"{len(seen)} documents seen, the last: {shown}" if len(seen) > 3 else f"documents seen: {shown}")
+    return "; ".join(parts) + "."
 
 
-def _parrots(answer: str, prompt: str) -> bool:
+def _fallback_answer(state: AgentState, reason: str, detail: str = "") -> dict[str, Any]:
+    """No answer: ``answer`` stays None and the ``note`` says why (no observation or prompt text is passed off as
+    an answer)."""
+    return {"answer": None, "doc_ids": [], "answered_by": "none", "note": no_answer_note(reason, state, detail)}
+
+
+def _prompt_texts(*extra: str) -> list[str]:
+    """Instructions the agent shows the model: a reply that repeats one of them is no answer."""
+    return [
+        load("agent_react"), load("agent_nudge"), REPEAT_NOTE, CLEARED_MARKER, DROPPED_NOTE, TRUNCATION_NOTE,
+        ERROR_TEMPLATE, *extra,
+    ]
+
+
+def _parrots(answer: str, *prompts: str) -> bool:
     """A small model sometimes answers with the instruction it was given: that is no answer."""
     a = " ".join(answer.lower().split())
-    return len(a) >= 20 and a[:20] in " ".join(prompt.lower().split())
+    if len(a) < 20:
+        return False
+    return any(a[:20] in " ".join(p.lower().split()) for p in _prompt_texts(*prompts))
 
 
 def force_answer(state: AgentState, cx: NodeContext) -> dict[str, Any]:
-    """A budget ran out: one last call that may only answer, else an answer from the last observations."""
+    """A budget ran out: one last call that may only answer; else no answer, and a note that says why."""
     reason = state.get("exhausted") or "steps"
     update: dict[str, Any] = {"stop_reason": f"budget:{reason}"}
+    detail = ""
     if cx.config.budget.final_answer_call:
         toolkit = cx.config.toolkit
         assert toolkit is not None
@@ -393,16 +416,24 @@ def force_answer(state: AgentState, cx: NodeContext) -> dict[str, Any]:
         except ModelOutputError:
             calls = []
             result = None
+        detail = "the final answer call gave no usable answer"
         for call in calls:
             if call.name != ANSWER_TOOL or call.parse_error:
                 continue
             res = toolkit.invoke(ANSWER_TOOL, call.arguments, tracer=cx.tracer)
-            if not res.is_error and not _parrots(res.data["answer"], prompt):
-                return {**update, "answer": res.data["answer"], "doc_ids": res.data["doc_ids"], "answered_by": "forced"}
-        if result is not None and result.content.strip() and not calls:
-            seen = state.get("docs_seen") or []
-            return {**update, "answer": result.content.strip(), "doc_ids": seen[-2:], "answered_by": "forced_text"}
-    update.update(_fallback_answer(state, reason))
+            if res.is_error:
+                continue
+            if _parrots(res.data["answer"], prompt):
+                detail = "the final answer call repeated the instructions instead of answering"
+                continue
+            return {**update, "answer": res.data["answer"], "doc_ids": res.data["doc_ids"], "answered_by": "forced"}
+        text = result.content.strip() if result is not None else ""
+        if text and not calls:
+            if not _parrots(text, prompt):
+                seen = state.get("docs_seen") or []
+                return {**update, "answer": text, "doc_ids": seen[-2:], "answered_by": "forced_text"}
+            detail = "the final answer call repeated the instructions instead of answering"
+    update.update(_fallback_answer(state, reason, detail))
     return update
 
 
@@ -410,17 +441,23 @@ def force_answer(state: AgentState, cx: NodeContext) -> dict[str, Any]:
 
 
 def finish(state: AgentState, cx: NodeContext) -> dict[str, Any]:
-    """Record the answer (with the run's totals) as the last event of the run."""
+    """Record the answer, or that there is none and why (with the run's totals), as the last event of the run."""
     usage = _usage(state)
+    answer = state.get("answer") or None
+    stop = state.get("stop_reason") or "answered"
+    if answer is None and stop == "answered":
+        stop = "no_answer"
+    note = "" if answer is not None else state.get("note") or no_answer_note(stop.removeprefix("budget:"), state)
     cx.tracer.record(
         "answer",
-        state.get("answered_by", "model"),
-        preview=(state.get("answer") or "")[:300],
+        state.get("answered_by", "model") if answer is not None else "none",
+        preview=(answer if answer is not None else f"no answer: {note}")[:300],
         data={
-            "answer": state.get("answer") or "",
-            "doc_ids": state.get("doc_ids") or [],
+            "answer": answer,
+            "note": note,
+            "doc_ids": (state.get("doc_ids") or []) if answer is not None else [],
             "strategy": state.get("strategy", ""),
-            "stop_reason": state.get("stop_reason", "answered"),
+            "stop_reason": stop,
             "budget_exhausted": state.get("exhausted"),
             "steps": state.get("steps", 0),
             "llm_calls": state.get("llm_calls", 0),
@@ -429,4 +466,7 @@ def finish(state: AgentState, cx: NodeContext) -> dict[str, Any]:
             "elapsed_s": round(state.get("elapsed_s", 0.0), 3),
         },
     )
-    return {"stop_reason": state.get("stop_reason") or "answered"}
+    out: dict[str, Any] = {"stop_reason": stop}
+    if answer is None:
+        out.update(answer=None, note=note, answered_by="none", doc_ids=[])
+    return out

@@ -1,45 +1,69 @@
-"""A tracer that forwards to whichever run is active in the current context.
+"""Shared components whose model calls land in the trace of the call that uses them, with no global.
 
-Components built once and shared across runs (a SIRA retriever inside the ``search`` tool, say) take
-:data:`RUN_TRACER` as their tracer; while an agent node runs, their events (and the usage of their LLM calls)
-go to that run's trace. Outside a run the events are dropped.
+The default react toolkit holds components built once per agent and used by every run: a SIRA retriever inside
+``search``, an LLM reranker inside ``rerank``. Their model calls must be traced (and counted) in the run that
+made them. ``Toolkit.invoke(name, args, tracer=...)`` already carries the calling run's tracer to the tool; a
+:class:`PerCallTool` builds the tool for that tracer on each call, over thin adapters that hand the tracer to the
+shared component per call (:func:`~sleuth.retrieval.base.search_traced`, ``Reranker.rerank(..., tracer=)``).
+Building a tool is a few closures; the retriever and the reranker themselves are shared, never copied.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
+import inspect
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from sleuth.records import TraceEvent
+from sleuth.records import Hit
+from sleuth.retrieval.base import Retriever, search_traced
+from sleuth.tools.base import Tool, ToolResult
 
-_CURRENT: ContextVar[Any] = ContextVar("sleuth_run_tracer", default=None)
+
+class PerCallTool(Tool[Any]):
+    """A tool that ``build(tracer)`` makes for each call, so what it does inside joins the caller's trace.
+
+    ``run`` (no tracer) and the schema use ``build(None)``."""
+
+    def __init__(self, build: Callable[[Any], Tool[Any]]) -> None:
+        proto = build(None)
+        super().__init__(proto.name, proto.description, proto.args_model, proto.fn, tags=proto.tags)
+        self._build = build
+
+    def invoke(self, arguments: Any = None, *, tracer: Any = None) -> ToolResult:
+        if tracer is None:
+            return super().invoke(arguments)
+        return self._build(tracer).invoke(arguments, tracer=tracer)
 
 
-class RunTracer:
-    """Forwards ``emit``/``record`` to the tracer of the run active in this context (see :func:`active`)."""
+class CallRetriever:
+    """``inner`` searched with ``tracer`` for its model calls (SIRA); a plain retriever is searched as it is."""
+
+    def __init__(self, inner: Retriever, tracer: Any) -> None:
+        self.inner = inner
+        self.tracer = tracer
+        self.name = getattr(inner, "name", "")
+
+    def search(self, query: str, k: int = 10) -> list[Hit]:
+        return search_traced(self.inner, query, k, self.tracer)
 
     @property
-    def run_id(self) -> str:
-        current = _CURRENT.get()
-        return getattr(current, "run_id", "") if current is not None else ""
-
-    def emit(self, event: TraceEvent) -> TraceEvent:
-        current = _CURRENT.get()
-        return current.emit(event) if current is not None else event
-
-    def record(self, kind: str, name: str = "", **fields: Any) -> TraceEvent:
-        return self.emit(TraceEvent(kind=kind, name=name, **fields))  # type: ignore[arg-type]
+    def last_result(self) -> Any:  # what the search tool reports of a SIRA expansion
+        return getattr(self.inner, "last_result", None)
 
 
-RUN_TRACER = RunTracer()
+def call_retrievers(retrievers: Mapping[str, Retriever], tracer: Any) -> dict[str, Retriever]:
+    return {k: CallRetriever(r, tracer) if tracer is not None else r for k, r in retrievers.items()}
 
 
-@contextmanager
-def active(tracer: Any) -> Iterator[None]:
-    token = _CURRENT.set(tracer)
-    try:
-        yield
-    finally:
-        _CURRENT.reset(token)
+class CallReranker:
+    """``inner.rerank(..., tracer=tracer)``: the reranker's model calls go to ``tracer``."""
+
+    def __init__(self, inner: Any, tracer: Any) -> None:
+        self.inner = inner
+        self.tracer = tracer
+        self.name = getattr(inner, "name", "")
+
+    def rerank(self, query: str, hits: list[Hit], k: int | None = None) -> list[Hit]:
+        if self.tracer is not None and "tracer" in inspect.signature(self.inner.rerank).parameters:
+            return list(self.inner.rerank(query, hits, k, tracer=self.tracer))
+        return list(self.inner.rerank(query, hits, k))

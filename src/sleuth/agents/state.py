@@ -49,10 +49,11 @@ class AgentState(TypedDict, total=False):
     cleared_outputs: int  # tool outputs replaced by the context marker
     repairs: int  # tool calls repaired
     exhausted: str | None  # the budget that ran out
-    answer: str | None
+    answer: str | None  # the model's answer; None when it gave none (``note`` says why)
+    note: str  # why there is no answer (set with answer=None)
     doc_ids: list[str]
-    answered_by: str  # model | forced | fallback
-    stop_reason: str  # answered | budget:<name> | no_tool_call | model_output_error
+    answered_by: str  # model | forced | forced_text | text | none
+    stop_reason: str  # answered | budget:<name> | no_tool_call | model_output_error | no_answer
 
 
 class StepEvent(BaseModel):
@@ -67,11 +68,17 @@ class StepEvent(BaseModel):
 
 
 class AgentResult(BaseModel):
-    """What a run returns (and what ``sleuth ask --json`` prints)."""
+    """What a run returns (and what ``sleuth ask --json`` prints).
+
+    The result contract: ``answer`` is the model's answer, or None when it gave none; then ``stop_reason`` says
+    how the run ended (``budget:<name>``, ``model_output_error``, ...) and ``note`` says why, for a person, and
+    ``doc_ids`` is empty. No prompt or observation text is ever put in ``answer``. ``llm_calls``/``tool_calls``
+    count the run's traced calls, as ``sleuth trace show`` counts them."""
 
     run_id: str
     question: str
-    answer: str
+    answer: str | None = None
+    note: str = ""
     doc_ids: list[str] = Field(default_factory=list)
     agent: str
     strategy: str
@@ -87,17 +94,28 @@ class AgentResult(BaseModel):
     seconds: float = 0.0
     trace_path: str | None = None
 
+    @property
+    def answered(self) -> bool:
+        return self.answer is not None
+
     @classmethod
     def from_state(cls, run_id: str, state: dict[str, Any], seconds: float, trace_path: str | None) -> AgentResult:
+        answer = state.get("answer") or None
+        note = state.get("note") or ""
+        if state.get("answered_by") == "fallback":  # a checkpoint written before the result contract
+            answer, note = None, note or str(state.get("answer") or "")
+        if answer is None and not note:
+            note = f"the run ended ({state.get('stop_reason') or 'unfinished'}) without an answer"
         return cls(
             run_id=run_id,
             question=state.get("question", ""),
-            answer=state.get("answer") or "",
-            doc_ids=list(state.get("doc_ids") or []),
+            answer=answer,
+            note=note,
+            doc_ids=list(state.get("doc_ids") or []) if answer is not None else [],
             agent=state.get("agent", ""),
             strategy=state.get("strategy", ""),
             route_reason=state.get("route_reason", ""),
-            answered_by=state.get("answered_by", "model"),
+            answered_by=state.get("answered_by", "model") if answer is not None else "none",
             stop_reason=state.get("stop_reason", "answered"),
             budget_exhausted=state.get("exhausted"),
             usage=Usage.model_validate(state.get("usage") or {}),

@@ -3,6 +3,9 @@
 Every run gets a run id, a JSONL trace (default ``$SLEUTH_HOME/runs/<run id>.jsonl``) and checkpoints in
 ``$SLEUTH_HOME/runs/checkpoints.sqlite``, so ``sleuth ask --resume RUN_ID --corpus DIR`` continues a run that
 was interrupted. Heavy imports (langgraph, litellm) happen inside the commands.
+
+Exit codes of ``sleuth ask``: 0 the model answered; :data:`NO_ANSWER_EXIT` (3) the run ended without an answer
+(``answer`` is null; ``stop_reason`` and ``note`` say why); 2 a usage or setup error.
 """
 
 from __future__ import annotations
@@ -14,6 +17,12 @@ import typer
 
 from sleuth.cli.common import API_BASE_OPTION, API_KEY_ENV_OPTION, get_model, resolve_corpus
 from sleuth.cli.output import JSON_OPTION, cli_errors, print_json
+
+NO_ANSWER_EXIT = 3  # `sleuth ask` finished without an answer (a budget ran out, the model gave none)
+
+SKIP_CORRUPT_OPTION = typer.Option(
+    False, "--skip-corrupt", help="Skip lines that are not trace events (each is reported with its line number)."
+)
 
 trace_app = typer.Typer(
     help="Read a run's trace: a terminal timeline, an HTML page, or OpenTelemetry spans.", no_args_is_help=True
@@ -47,7 +56,11 @@ def ask_cmd(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Do not print the steps as they happen."),
     as_json: bool = JSON_OPTION,
 ) -> None:
-    """Answer a question from the documents in a corpus with the search agent."""
+    """Answer a question from the documents in a corpus with the search agent.
+
+    Exit code 0: answered. Exit code 3: the run ended without an answer ("answer" is null in --json; "stop_reason"
+    and "note" say why, e.g. a budget ran out). Exit code 2: bad input or setup (the message says what to fix).
+    """
     from rich.console import Console
     from rich.markup import escape
 
@@ -81,7 +94,8 @@ def ask_cmd(
                         err.print(f"[dim]{escape(ev.node)}[/] {escape(ev.summary)}", highlight=False)
             assert result is not None
     payload = {
-        "answer": result.answer,
+        "answer": result.answer,  # the model's answer, or null
+        "note": result.note,  # why there is no answer ("" when there is one)
         "doc_ids": result.doc_ids,
         "usage": {
             "prompt_tokens": result.usage.prompt_tokens,
@@ -105,10 +119,15 @@ def ask_cmd(
     }
     if as_json:
         print_json(payload)
+        if result.answer is None:
+            raise typer.Exit(NO_ANSWER_EXIT)
         return
     out = Console()
-    out.print(f"[bold green]{escape(result.answer)}[/]", highlight=False)
-    out.print(f"documents: {escape(', '.join(result.doc_ids) or '-')}", highlight=False)
+    if result.answer is None:
+        out.print(f"[bold yellow]no answer[/] ({escape(result.stop_reason)}): {escape(result.note)}", highlight=False)
+    else:
+        out.print(f"[bold green]{escape(result.answer)}[/]", highlight=False)
+        out.print(f"documents: {escape(', '.join(result.doc_ids) or '-')}", highlight=False)
     note = f"; budget '{result.budget_exhausted}' ran out" if result.budget_exhausted else ""
     out.print(
         f"[dim]{result.strategy}{' (' + escape(result.route_reason) + ')' if result.route_reason else ''}; "
@@ -117,36 +136,49 @@ def ask_cmd(
         f"run {result.run_id}; trace {escape(result.trace_path or '-')}[/]",
         highlight=False,
     )
+    if result.answer is None:
+        raise typer.Exit(NO_ANSWER_EXIT)
 
 
 @trace_app.command("show")
 def trace_show_cmd(
     file: Path = typer.Argument(..., help="A JSONL trace written by sleuth."),
     nodes: bool = typer.Option(True, "--nodes/--no-nodes", help="Show graph-node events."),
+    skip_corrupt: bool = SKIP_CORRUPT_OPTION,
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Print a run's trace as a timeline (or its totals with --json)."""
     with cli_errors(as_json):
-        from sleuth.tracing.show import load_events, render, summarize
+        from sleuth.tracing.show import load_trace, render, summarize
 
-        events = load_events(file)
+        got = load_trace(file, skip_corrupt=skip_corrupt)
+    _report_skipped([str(x) for x in got.skipped if not x.torn], file)
     if as_json:
-        print_json(summarize(events))
+        print_json(summarize(got.events))
         return
-    render(events, show_nodes=nodes)
+    render(got.events, show_nodes=nodes)
+
+
+def _report_skipped(skipped: list[str], file: Path) -> None:
+    for line in skipped:
+        typer.echo(f"warning: {file}, {line}: skipped", err=True)
 
 
 @trace_app.command("html")
 def trace_html_cmd(
     file: Path = typer.Argument(..., help="A JSONL trace written by sleuth."),
     out: Path = typer.Option(None, "--out", "-o", help="The HTML file (default: FILE with .html)."),
+    skip_corrupt: bool = SKIP_CORRUPT_OPTION,
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Write a self-contained HTML page of a run's trace (opens offline in any browser)."""
     with cli_errors(as_json):
         from sleuth.tracing.html import write_html
+        from sleuth.tracing.show import load_trace
 
-        dest = write_html(file, out)
+        got = load_trace(file, skip_corrupt=skip_corrupt)
+        dest = write_html(file, out, events=got.events)
+    _report_skipped([str(x) for x in got.skipped if not x.torn], file)
     if as_json:
         print_json({"html": str(dest)})
     else:
@@ -161,13 +193,17 @@ def trace_otel_cmd(
         None, "--endpoint", help="POST the spans to this OTLP/HTTP collector (e.g. http://localhost:4318)."
     ),
     service_name: str = typer.Option("sleuth", "--service-name", help="The resource's service.name."),
+    skip_corrupt: bool = SKIP_CORRUPT_OPTION,
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Export a run's trace as OpenTelemetry spans (OTLP/JSON): print it, write it (--out) or send it (--endpoint)."""
     with cli_errors(as_json):
         from sleuth.tracing.otel import dumps, export_file
 
-        request, summary = export_file(file, out=out, endpoint=endpoint, service_name=service_name)
+        request, summary = export_file(
+            file, out=out, endpoint=endpoint, service_name=service_name, skip_corrupt=skip_corrupt
+        )
+    _report_skipped([x for x in summary["skipped"] if "torn" not in x], file)
     if out is None and endpoint is None:
         if as_json:
             print_json(request)

@@ -157,7 +157,9 @@ class AgentSystem:
         tracer = MemoryTracer()
         result = agent.run(q.question, trace=tracer)
         answer = _get(result, "answer", "text", "content")
-        if answer is not None and not isinstance(answer, str):
+        if answer is None:  # an agent that gave no answer is scored as a wrong answer, not as a retrieval system
+            answer = ""
+        if not isinstance(answer, str):
             answer = _get(answer, "text", "answer", default=str(answer))
         doc_ids = _get(result, "doc_ids", "citations", "sources", default=[]) or []
         doc_ids = [d if isinstance(d, str) else str(_get(d, "doc_id", "id", default=d)) for d in doc_ids]

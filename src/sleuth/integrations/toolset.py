@@ -127,7 +127,8 @@ def _ask_provider(corpus: Any, options: dict[str, Any]) -> list[Tool[Any]]:
     def run(args: AskArgs) -> ToolResult:
         result = ask(args.question, corpus, agent=args.agent, model=model, budget=budget)
         sources = ", ".join(result.doc_ids) or "none"
-        text = f"{result.answer}\n\nSources: {sources}\n[{result.strategy}; {result.steps} steps; stop: {result.stop_reason}]"
+        head = result.answer if result.answer is not None else f"No answer: {result.note}"
+        text = f"{head}\n\nSources: {sources}\n[{result.strategy}; {result.steps} steps; stop: {result.stop_reason}]"
         return ToolResult(text=text, data=result.model_dump(mode="json"))
 
     return [

@@ -7,6 +7,8 @@
   ``TIKTOKEN_CACHE_DIR`` there explicitly (found without importing litellm), unless the user set it.
 * Cost: litellm's bundled price map (``LITELLM_LOCAL_MODEL_COST_MAP=True``: no download) when it knows the
   model; otherwise the call is unpriced and :attr:`Usage.cost` reads ``"unmeasured"``, never 0.
+* :class:`UsageCounter`: the one tracer wrapper that counts what the calls it sees cost (an agent node, a SIRA
+  proposal, an enrichment call), forwarding every event to the tracer it wraps.
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from sleuth.records import Usage
+from sleuth.records import TraceEvent, Usage
+from sleuth.tracing.tracer import CallTally, ForwardingTracer
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
@@ -118,3 +121,29 @@ def usage_from_response(
         source = "local_tokenizer"
     cost = price(priced_model, pt, ct) if priced_model else None
     return Usage.one_call(pt, ct, cost, source)  # type: ignore[arg-type]
+
+
+class UsageCounter(ForwardingTracer):
+    """Forwards every event to ``inner`` (None: drops it) and keeps a :class:`~sleuth.tracing.CallTally` of the
+    events that passed: LLM calls, tool calls and the usage of the LLM calls (a failed structured call's tokens
+    too, since its event carries them even when the call raises)."""
+
+    def __init__(self, inner: Any = None) -> None:
+        super().__init__(inner)
+        self.tally = CallTally()
+
+    def emit(self, event: TraceEvent) -> TraceEvent:
+        self.tally.add(event)
+        return super().emit(event)
+
+    @property
+    def usage(self) -> Usage:
+        return self.tally.usage
+
+    @property
+    def llm_calls(self) -> int:
+        return self.tally.llm_calls
+
+    @property
+    def tool_calls(self) -> int:
+        return self.tally.tool_calls

@@ -292,14 +292,15 @@ class LLM:
             logprobs=_logprobs(getattr(choice, "logprobs", None)),
         )
 
-    def _trace(self, tracer: Any, name: str, result: ChatResult, req: dict[str, Any], error: str | None = None) -> None:
+    def _trace(self, tracer: Any, name: str, result: ChatResult, req: dict[str, Any], n_tools: int) -> None:
+        """``n_tools``: the tools offered to the model (natively or, in the fallback, through the prompt)."""
         if tracer is None:
             return
         tracer.emit(
             TraceEvent(
                 kind="llm",
                 name=name,
-                args={"model": self.model, "messages": len(req["messages"]), "tools": len(req.get("tools") or [])},
+                args={"model": self.model, "messages": len(req["messages"]), "tools": n_tools},
                 result_chars=len(result.content) + sum(len(c.raw_arguments) for c in result.tool_calls),
                 preview=(
                     result.content
@@ -307,17 +308,18 @@ class LLM:
                 )[:200],
                 usage=result.usage,
                 latency_s=result.latency_s,
-                error=error,
                 data={"finish_reason": result.finish_reason, "cached": result.cached},
             )
         )
 
-    def _cached(self, req: dict[str, Any], tracer: Any, name: str) -> tuple[str | None, ChatResult | None]:
+    def _cached(
+        self, req: dict[str, Any], tracer: Any, name: str, n_tools: int
+    ) -> tuple[str | None, ChatResult | None]:
         """The request's cache key (None when caching is off or the call is not cacheable) and a traced hit."""
         key = self._cache_key(req)
         if key and (hit := self.cache.get(key)) is not None:  # type: ignore[union-attr]
             hit = hit.model_copy(update={"cached": True, "latency_s": 0.0})
-            self._trace(tracer, name, hit, req)
+            self._trace(tracer, name, hit, req, n_tools)
             return key, hit
         return key, None
 
@@ -342,7 +344,7 @@ class LLM:
         req, fallback = self._request(
             messages, tools, response_format, temperature, max_tokens, logprobs, top_logprobs, stop
         )
-        key, hit = self._cached(req, tracer, name)
+        key, hit = self._cached(req, tracer, name, len(tools or []))
         if hit is not None:
             return hit
         litellm = _litellm()
@@ -362,13 +364,13 @@ class LLM:
                 if self._recover_local(err, transient, tried, tracer, endpoint):
                     continue
                 if not transient or attempt >= self.max_retries:
-                    self._trace_error(tracer, name, req, err, t0)
+                    self._trace_error(tracer, name, req, err, t0, len(tools or []))
                     raise err from e
                 time.sleep(self._backoff(attempt))
                 attempt += 1
         if key:
             self.cache.put(key, result)  # type: ignore[union-attr]
-        self._trace(tracer, name, result, req)
+        self._trace(tracer, name, result, req, len(tools or []))
         return result
 
     async def achat(
@@ -388,7 +390,7 @@ class LLM:
         req, fallback = self._request(
             messages, tools, response_format, temperature, max_tokens, logprobs, top_logprobs, stop
         )
-        key, hit = self._cached(req, tracer, name)
+        key, hit = self._cached(req, tracer, name, len(tools or []))
         if hit is not None:
             return hit
         litellm = _litellm()
@@ -411,13 +413,13 @@ class LLM:
                 ):
                     continue
                 if not transient or attempt >= self.max_retries:
-                    self._trace_error(tracer, name, req, err, t0)
+                    self._trace_error(tracer, name, req, err, t0, len(tools or []))
                     raise err from e
                 await asyncio.sleep(self._backoff(attempt))
                 attempt += 1
         if key:
             self.cache.put(key, result)  # type: ignore[union-attr]
-        self._trace(tracer, name, result, req)
+        self._trace(tracer, name, result, req, len(tools or []))
         return result
 
     def _async_sem(self) -> asyncio.Semaphore:
@@ -431,13 +433,15 @@ class LLM:
             return None  # sampling is not reproducible: only greedy calls are cached
         return ResponseCache.key({**self._cache_identity(), "native_tools": self.native_tools, **req})
 
-    def _trace_error(self, tracer: Any, name: str, req: dict[str, Any], err: ModelError, t0: float) -> None:
+    def _trace_error(
+        self, tracer: Any, name: str, req: dict[str, Any], err: ModelError, t0: float, n_tools: int = 0
+    ) -> None:
         if tracer is not None:
             tracer.emit(
                 TraceEvent(
                     kind="llm",
                     name=name,
-                    args={"model": self.model, "messages": len(req["messages"])},
+                    args={"model": self.model, "messages": len(req["messages"]), "tools": n_tools},
                     latency_s=time.perf_counter() - t0,
                     usage=err.context.get("usage"),  # a rejected reply's tokens still count
                     error=f"{type(err).__name__}: {err.message}",

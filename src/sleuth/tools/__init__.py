@@ -20,10 +20,13 @@ def corpus_tools(corpus: Corpus | str, *, grep_timeout: float = 30.0) -> Toolkit
     return Toolkit([grep_tool(c, timeout=grep_timeout), read_tool(c), ls_tool(c)])
 
 
-def openai_tools(*args: Any, **kwargs: Any) -> Any:
-    """(specs, dispatcher) for OpenAI function calling: see :func:`sleuth.integrations.openai_tools.openai_tools`.
+def __getattr__(name: str) -> Any:
+    """``sleuth.tools.openai_tools``: a compatibility alias of :func:`sleuth.integrations.openai_tools.openai_tools`.
 
-    Imported on first use (sleuth.integrations imports sleuth.tools)."""
-    from sleuth.integrations.openai_tools import openai_tools as impl
+    Tools never import integrations or agents (integrations build on tools); the alias is resolved only when the
+    name is asked for, so importing or running any tool loads neither."""
+    if name == "openai_tools":
+        from sleuth.integrations.openai_tools import openai_tools
 
-    return impl(*args, **kwargs)
+        return openai_tools
+    raise AttributeError(f"module 'sleuth.tools' has no attribute {name!r}")

@@ -1,5 +1,29 @@
 """Trace events: every LLM call, tool call and node of a run, as typed records written to JSONL."""
 
-from sleuth.tracing.tracer import JSONLTracer, MemoryTracer, NullTracer, Tracer, read_trace
+from sleuth.tracing.tracer import (
+    CallTally,
+    ForwardingTracer,
+    JSONLTracer,
+    MemoryTracer,
+    NullTracer,
+    SkippedLine,
+    TraceFile,
+    Tracer,
+    TracerBase,
+    read_trace,
+    read_trace_file,
+)
 
-__all__ = ["JSONLTracer", "MemoryTracer", "NullTracer", "Tracer", "read_trace"]
+__all__ = [
+    "CallTally",
+    "ForwardingTracer",
+    "JSONLTracer",
+    "MemoryTracer",
+    "NullTracer",
+    "SkippedLine",
+    "TraceFile",
+    "Tracer",
+    "TracerBase",
+    "read_trace",
+    "read_trace_file",
+]

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from sleuth.records import TraceEvent, Usage
-from sleuth.tracing.show import args_text, out_text, summarize, tokens_text
+from sleuth.tracing.show import _answer_of, args_text, out_text, summarize, tokens_text
 
 COLORS = {
     "run": "#444",
@@ -29,6 +29,7 @@ COLORS = {
     "answer": "#2f9c46",
     "note": "#b58b00",
 }
+NO_ANSWER_COLOR = "#9a6a00"
 
 CSS = """
 body{font:14px/1.4 system-ui,sans-serif;margin:1.5em;color:#222;max-width:1200px}
@@ -36,6 +37,7 @@ h1{font-size:1.3em;margin:0 0 .3em}
 .summary{background:#f6f6f8;border-radius:6px;padding:.8em 1em;margin-bottom:1em}
 .summary div{margin:.15em 0}.k{color:#666;display:inline-block;min-width:7em}
 .answer{font-size:1.1em;font-weight:600;color:#1d6e31}
+.noanswer{font-size:1.1em;font-weight:600;color:#9a6a00}
 .controls{margin:.5em 0 1em}.controls label{margin-right:.8em;font-size:.9em}
 details{border-bottom:1px solid #eee}
 summary{cursor:pointer;display:grid;grid-template-columns:3em 4.5em 6em 9em 8em 1fr 6em 4em 160px;gap:.5em;
@@ -68,6 +70,8 @@ def _json(x: Any) -> str:
 
 def _row(e: TraceEvent, t0: float, span: float) -> str:
     color = COLORS.get(e.kind, "#666")
+    if e.kind == "answer" and _answer_of(e)[0] is None:
+        color = NO_ANSWER_COLOR
     start = (e.ts - (e.latency_s or 0.0) - t0) / span * 100 if span else 0.0
     width = (e.latency_s or 0.0) / span * 100 if span else 0.0
     start = min(max(start, 0.0), 100.0)
@@ -116,6 +120,10 @@ def render_html(events: list[TraceEvent], title: str = "sleuth trace") -> str:
         )
     if s["answer"] is not None:
         summary.append(f'<div><span class="k">answer</span><span class="answer">{_e(s["answer"])}</span></div>')
+    elif s["finished"]:
+        summary.append('<div><span class="k">answer</span><span class="noanswer">no answer</span></div>')
+        summary.append(f'<div><span class="k">why</span>{_e(s["note"])}</div>')
+    if s["finished"]:
         summary.append(
             f'<div><span class="k">documents</span>{_e(", ".join(s["doc_ids"] or []))}'
             f' &nbsp; <span class="k">stop</span>{_e(s["stop_reason"])}</div>'
@@ -136,12 +144,21 @@ def render_html(events: list[TraceEvent], title: str = "sleuth trace") -> str:
     )
 
 
-def write_html(trace_path: str | Path, out: str | Path | None = None) -> Path:
+def write_html(
+    trace_path: str | Path,
+    out: str | Path | None = None,
+    *,
+    skip_corrupt: bool = False,
+    events: list[TraceEvent] | None = None,
+) -> Path:
+    """Write the page of the trace at ``trace_path`` (``events``: already read from it) to ``out`` (default: the
+    trace's path with ``.html``)."""
     from sleuth.fsutil import atomic_write_text
     from sleuth.tracing.show import load_events
 
     src = Path(trace_path)
-    events = load_events(src)
+    if events is None:
+        events = load_events(src, skip_corrupt=skip_corrupt)
     dest = Path(out) if out else src.with_suffix(".html")
     atomic_write_text(dest, render_html(events, title=f"sleuth trace: {src.name}"))
     return dest

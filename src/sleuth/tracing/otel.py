@@ -27,12 +27,11 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
-
 from sleuth import __version__
 from sleuth.errors import ConfigError, TraceExportError, TraceFormatError
 from sleuth.records import TraceEvent, Usage
 from sleuth.tracing.show import summarize
+from sleuth.tracing.tracer import TraceFile, read_trace_file
 
 SPAN_KIND_INTERNAL, SPAN_KIND_CLIENT = 1, 3
 STATUS_ERROR = 2
@@ -40,30 +39,17 @@ MAX_TEXT = 4000  # longer string attributes are cut (collectors cap attribute si
 _ERROR_TYPE = re.compile(r"^(?:Error \()?([A-Za-z_][\w.]*(?:Error|Exception|Timeout))\b")
 
 
-def read_events(path: str | Path) -> list[TraceEvent]:
-    """Read a JSONL trace strictly: a line that is not a trace event is an error naming the line, except a torn
-    last line (no newline at its end: a run killed mid-write), which is skipped."""
-    p = Path(path)
-    if not p.is_file():
-        raise ConfigError(f"no trace file at {p}", hint="pass the JSONL file written by `sleuth ask --trace FILE`")
-    events: list[TraceEvent] = []
-    with p.open(encoding="utf-8", errors="replace") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                events.append(TraceEvent.model_validate_json(line))
-            except ValidationError as e:
-                if not line.endswith("\n"):
-                    continue
-                err = e.errors()[0]
-                where = ".".join(str(x) for x in err["loc"])
-                raise TraceFormatError(
-                    f"{p}, line {lineno}: not a sleuth trace event ({where + ': ' if where else ''}{err['msg']})"
-                ) from None
-    if not events:
-        raise TraceFormatError(f"{p} holds no sleuth trace events")
-    return events
+def read_events(path: str | Path, *, skip_corrupt: bool = False) -> list[TraceEvent]:
+    """Read a JSONL trace with :func:`~sleuth.tracing.tracer.read_trace_file` (a corrupt line is an error naming
+    its line number unless ``skip_corrupt``; a torn last line is skipped); a trace with no events is an error."""
+    return _read(path, skip_corrupt).events
+
+
+def _read(path: str | Path, skip_corrupt: bool) -> TraceFile:
+    got = read_trace_file(path, skip_corrupt=skip_corrupt)
+    if not got.events:
+        raise TraceFormatError(f"{path} holds no sleuth trace events")
+    return got
 
 
 def _hex(*parts: object, n: int) -> str:
@@ -157,7 +143,8 @@ def _run_spans(run_id: str, events: list[TraceEvent]) -> list[dict[str, Any]]:
         attributes={
             "gen_ai.operation.name": "invoke_agent", "gen_ai.agent.name": agent, "sleuth.run_id": run_id,
             **_usage_attributes(Usage.model_validate(s["usage"]), "gen_ai.usage"),
-            "sleuth.question": first.args.get("question") if first else None, "sleuth.answer": s["answer"],
+            "sleuth.question": first.args.get("question") if first else None,
+            "sleuth.answer": s["answer"], "sleuth.note": s["note"],
             "sleuth.doc_ids": s["doc_ids"], "sleuth.stop_reason": s["stop_reason"], "sleuth.route": s["route"],
             "sleuth.llm_calls": s["llm_calls"], "sleuth.tool_calls": s["tool_calls"], "sleuth.errors": s["errors"],
         },
@@ -242,7 +229,12 @@ def post(request: dict[str, Any], endpoint: str, timeout: float = 10.0) -> dict[
 
 
 def export_file(
-    path: str | Path, *, out: str | Path | None = None, endpoint: str | None = None, service_name: str = "sleuth"
+    path: str | Path,
+    *,
+    out: str | Path | None = None,
+    endpoint: str | None = None,
+    service_name: str = "sleuth",
+    skip_corrupt: bool = False,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Convert a trace file; write it to ``out`` (atomically) and/or POST it to ``endpoint``.
 
@@ -251,9 +243,11 @@ def export_file(
 
     if endpoint is not None:
         traces_url(endpoint)  # a bad URL fails before anything is written
-    request = to_otlp(read_events(path), service_name)
+    got = _read(path, skip_corrupt)
+    request = to_otlp(got.events, service_name)
     spans = request["resourceSpans"][0]["scopeSpans"][0]["spans"]
     summary: dict[str, Any] = {"spans": len(spans), "traces": len({s["traceId"] for s in spans}), "out": None}
+    summary["skipped"] = [str(x) for x in got.skipped]
     if out is not None:
         atomic_write_text(out, dumps(request))
         summary["out"] = str(out)

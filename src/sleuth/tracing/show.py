@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from sleuth.records import TraceEvent, Usage
-from sleuth.tracing.tracer import read_trace
+from sleuth.tracing.tracer import CallTally, TraceFile, read_trace_file
 
 KIND_STYLE = {
     "run": "bold white",
@@ -30,42 +30,57 @@ KIND_STYLE = {
 }
 
 
-def load_events(path: str | Path) -> list[TraceEvent]:
-    from sleuth.errors import ConfigError
+def load_events(path: str | Path, *, skip_corrupt: bool = False) -> list[TraceEvent]:
+    """The events of a trace file for display (see :func:`~sleuth.tracing.tracer.read_trace_file`): an empty file
+    gives none; a non-empty file without a single event is an error."""
+    return load_trace(path, skip_corrupt=skip_corrupt).events
 
-    p = Path(path)
-    if not p.is_file():
-        raise ConfigError(f"no trace file at {p}", hint="pass the JSONL file written by `sleuth ask --trace FILE`")
-    events = read_trace(p)
-    if not events and p.stat().st_size:
-        raise ConfigError(f"{p} holds no sleuth trace events", hint="pass a JSONL trace written by sleuth")
-    return events
+
+def load_trace(path: str | Path, *, skip_corrupt: bool = False) -> TraceFile:
+    from sleuth.errors import TraceFormatError
+
+    got = read_trace_file(path, skip_corrupt=skip_corrupt)
+    if not got.events and got.path.stat().st_size:
+        raise TraceFormatError(f"{got.path} holds no sleuth trace events")
+    return got
 
 
 def summarize(events: list[TraceEvent]) -> dict[str, Any]:
-    """Totals of a trace: the usage summed over LLM calls (what the model reported), counts, the answer."""
-    usage = Usage()
-    for e in events:
-        if e.kind == "llm" and e.usage is not None:
-            usage = usage + e.usage
+    """Totals of a trace: LLM calls, tool calls and usage counted by :class:`~sleuth.tracing.CallTally` (the count
+    the run itself reports), the answer, or ``answer: None`` with the ``note`` that says why there is none."""
+    tally = CallTally.of(events)
     kinds = Counter(e.kind for e in events)
-    answer = next((e for e in reversed(events) if e.kind == "answer"), None)
+    end = next((e for e in reversed(events) if e.kind == "answer"), None)
     route = next((e for e in events if e.kind == "note" and e.name == "route"), None)
     t = [e.ts for e in events]
+    answer, note = _answer_of(end)
     return {
         "run_ids": sorted({e.run_id for e in events if e.run_id}),
         "events": len(events),
         "kinds": dict(kinds),
-        "llm_calls": kinds.get("llm", 0),
-        "tool_calls": kinds.get("tool", 0),
+        "llm_calls": tally.llm_calls,
+        "tool_calls": tally.tool_calls,
         "errors": sum(1 for e in events if e.error),
-        "usage": usage.model_dump(mode="json"),
+        "usage": tally.usage.model_dump(mode="json"),
         "seconds": round(max(t) - min(t), 3) if t else 0.0,
         "route": route.data if route else None,
-        "answer": answer.data.get("answer") if answer else None,
-        "doc_ids": answer.data.get("doc_ids") if answer else None,
-        "stop_reason": answer.data.get("stop_reason") if answer else None,
+        "finished": end is not None,
+        "answer": answer,
+        "note": note,
+        "doc_ids": end.data.get("doc_ids") if end else None,
+        "stop_reason": end.data.get("stop_reason") if end else None,
     }
+
+
+def _answer_of(end: TraceEvent | None) -> tuple[str | None, str | None]:
+    """``(answer, note)`` of a run's last ``answer`` event. Traces written before the result contract held the
+    fallback text ("No answer: ...") in the answer field with ``answered_by="fallback"``: that is no answer."""
+    if end is None:
+        return None, None
+    answer = end.data.get("answer")
+    if end.name == "fallback" or not answer:
+        return None, str(end.data.get("note") or answer or "no answer")
+    return str(answer), None
 
 
 def args_text(event: TraceEvent, limit: int = 90) -> str:
@@ -112,6 +127,8 @@ def render(events: list[TraceEvent], console: Any = None, *, show_nodes: bool = 
         if e.kind == "node" and not show_nodes:
             continue
         style = "red" if e.error else KIND_STYLE.get(e.kind, "")
+        if e.kind == "answer" and _answer_of(e)[0] is None:
+            style = "bold yellow"
         head = Text()
         head.append(f"{e.step:>3} ", style="dim")
         head.append(f"+{e.ts - t0:7.2f}s ", style="dim")
@@ -141,10 +158,14 @@ def render(events: list[TraceEvent], console: Any = None, *, show_nodes: bool = 
         f"({u.token_source}); cost {escape(u.cost_text())}",
     ]
     if s["route"]:
-        lines.append(f"[bold]route[/] {escape(str(s['route'].get('strategy')))}: {escape(str(s['route'].get('reason')))}")
+        route = s["route"]
+        lines.append(f"[bold]route[/] {escape(str(route.get('strategy')))}: {escape(str(route.get('reason')))}")
+    docs = escape(", ".join(s["doc_ids"] or []))
+    stop = escape(str(s["stop_reason"]))
     if s["answer"] is not None:
-        docs = escape(", ".join(s["doc_ids"] or []))
-        lines.append(f"[bold green]answer[/] {escape(str(s['answer']))}   [dim]docs: {docs}; stop: {s['stop_reason']}[/]")
+        lines.append(f"[bold green]answer[/] {escape(str(s['answer']))}   [dim]docs: {docs}; stop: {stop}[/]")
+    elif s["finished"]:
+        lines.append(f"[bold yellow]no answer[/] {escape(str(s['note']))}   [dim]stop: {stop}[/]")
     console.rule()
     for line in lines:
         console.print(line, highlight=False)

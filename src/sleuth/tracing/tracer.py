@@ -1,14 +1,31 @@
-"""Tracers receive :class:`~sleuth.records.TraceEvent` records. Pass one in; never read one from a global."""
+"""Tracers receive :class:`~sleuth.records.TraceEvent` records. Pass one in; never read one from a global.
+
+* :class:`TracerBase`: the one base class; a subclass implements :meth:`~TracerBase.emit`, ``record`` is built on
+  it once.
+* :class:`NullTracer`, :class:`MemoryTracer`, :class:`JSONLTracer`: the tracers a run writes to (they number the
+  events they receive).
+* :class:`ForwardingTracer`: a wrapper that passes every event to an inner tracer (or drops it when there is
+  none); the usage-counting wrapper, :class:`sleuth.llm.accounting.UsageCounter`, is one.
+* :class:`CallTally`: the one count of a run's LLM calls, tool calls and usage over its events, used by the live
+  wrapper and by everything that reads a trace back (``sleuth trace show/html/otel``), so they agree.
+* :func:`read_trace` / :func:`read_trace_file`: the one reader of a JSONL trace.
+"""
 
 from __future__ import annotations
 
-import json
+import logging
 import threading
 import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
-from sleuth.records import TraceEvent
+from pydantic import ValidationError
+
+from sleuth.records import TraceEvent, Usage
+
+log = logging.getLogger("sleuth.tracing")
 
 
 @runtime_checkable
@@ -20,7 +37,19 @@ class Tracer(Protocol):
     def record(self, kind: str, name: str = "", **fields: Any) -> TraceEvent: ...
 
 
-class _BaseTracer:
+class TracerBase:
+    """What every sleuth tracer shares: ``record(kind, name, **fields)`` builds the event and calls ``emit``."""
+
+    def emit(self, event: TraceEvent) -> TraceEvent:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def record(self, kind: str, name: str = "", **fields: Any) -> TraceEvent:
+        return self.emit(TraceEvent(kind=kind, name=name, **fields))
+
+
+class _SteppedTracer(TracerBase):
+    """Stamps the run id and a step number (1, 2, ...) on each event, then writes it."""
+
     def __init__(self, run_id: str | None = None) -> None:
         self.run_id = run_id or uuid.uuid4().hex[:12]
         self._lock = threading.Lock()
@@ -33,21 +62,18 @@ class _BaseTracer:
             self._write(event)
         return event
 
-    def record(self, kind: str, name: str = "", **fields: Any) -> TraceEvent:
-        return self.emit(TraceEvent(kind=kind, name=name, **fields))  # type: ignore[arg-type]
-
     def _write(self, event: TraceEvent) -> None:  # pragma: no cover - overridden
         raise NotImplementedError
 
 
-class NullTracer(_BaseTracer):
+class NullTracer(_SteppedTracer):
     """Drops every event."""
 
     def _write(self, event: TraceEvent) -> None:
         return None
 
 
-class MemoryTracer(_BaseTracer):
+class MemoryTracer(_SteppedTracer):
     """Keeps events in a list (tests, eval rows)."""
 
     def __init__(self, run_id: str | None = None) -> None:
@@ -85,16 +111,111 @@ class JSONLTracer(MemoryTracer):
         self.close()
 
 
-def read_trace(path: str | Path) -> list[TraceEvent]:
-    """Read a JSONL trace; a torn last line (killed run) is skipped."""
+class ForwardingTracer(TracerBase):
+    """Passes every event to ``inner`` (a tracer, or None: the event is dropped). Subclasses look at the events
+    on the way through."""
+
+    def __init__(self, inner: Any = None) -> None:
+        self.inner = inner
+
+    @property
+    def run_id(self) -> str:
+        return str(getattr(self.inner, "run_id", "") or "")
+
+    def emit(self, event: TraceEvent) -> TraceEvent:
+        return self.inner.emit(event) if self.inner is not None else event
+
+
+# -- counting -------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class CallTally:
+    """LLM calls, tool calls and the usage summed over the LLM calls of a stream of events.
+
+    Every ``kind="llm"`` event is one LLM call (a failed one too: its tokens still count) and every
+    ``kind="tool"`` event one tool call (an error observation too). The run's totals (``AgentResult``,
+    ``sleuth ask --json``) and a trace's totals (``sleuth trace show``/``html``) are both this count."""
+
+    usage: Usage = field(default_factory=Usage)
+    llm_calls: int = 0
+    tool_calls: int = 0
+
+    def add(self, event: TraceEvent) -> None:
+        if event.kind == "llm":
+            self.llm_calls += 1
+            if event.usage is not None:
+                self.usage = self.usage + event.usage
+        elif event.kind == "tool":
+            self.tool_calls += 1
+
+    @classmethod
+    def of(cls, events: Iterable[TraceEvent]) -> CallTally:
+        tally = cls()
+        for e in events:
+            tally.add(e)
+        return tally
+
+
+# -- reading --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SkippedLine:
+    """A line of a trace file that is not a trace event."""
+
+    lineno: int
+    reason: str
+    torn: bool = False  # the last line, cut mid-write (a killed run): always skipped, never an error
+
+    def __str__(self) -> str:
+        what = "torn last line (the run was killed mid-write)" if self.torn else "not a sleuth trace event"
+        return f"line {self.lineno}: {what} ({self.reason})"
+
+
+@dataclass
+class TraceFile:
+    path: Path
+    events: list[TraceEvent]
+    skipped: list[SkippedLine]
+
+
+def _reason(e: ValidationError) -> str:
+    err = e.errors()[0]
+    where = ".".join(str(x) for x in err["loc"])
+    return f"{where + ': ' if where else ''}{err['msg']}"
+
+
+def read_trace_file(path: str | Path, *, skip_corrupt: bool = False) -> TraceFile:
+    """Read a JSONL trace. A line that is not a trace event raises :class:`~sleuth.errors.TraceFormatError`
+    naming the file and the line number; with ``skip_corrupt=True`` it is skipped and listed in ``skipped``. A
+    torn last line (no newline at its end: a run killed mid-write) is always skipped (and listed)."""
+    from sleuth.errors import ConfigError, TraceFormatError
+
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"no trace file at {p}", hint="pass the JSONL file written by `sleuth ask --trace FILE`")
     events: list[TraceEvent] = []
-    with Path(path).open(encoding="utf-8") as fh:
-        for line in fh:
-            line = line.strip()
-            if not line:
+    skipped: list[SkippedLine] = []
+    with p.open(encoding="utf-8", errors="replace") as fh:
+        for lineno, line in enumerate(fh, 1):
+            if not line.strip():
                 continue
             try:
-                events.append(TraceEvent.model_validate(json.loads(line)))
-            except (json.JSONDecodeError, ValueError):
-                continue
-    return events
+                events.append(TraceEvent.model_validate_json(line))
+            except ValidationError as e:
+                torn = not line.endswith("\n")
+                if not torn and not skip_corrupt:
+                    raise TraceFormatError(f"{p}, line {lineno}: not a sleuth trace event ({_reason(e)})") from None
+                skipped.append(SkippedLine(lineno, _reason(e)[:200], torn=torn))
+    return TraceFile(p, events, skipped)
+
+
+def read_trace(path: str | Path, *, skip_corrupt: bool = False) -> list[TraceEvent]:
+    """The events of a JSONL trace (see :func:`read_trace_file`); lines skipped with ``skip_corrupt=True`` are
+    logged (logger ``sleuth.tracing``) with their line numbers."""
+    got = read_trace_file(path, skip_corrupt=skip_corrupt)
+    for s in got.skipped:
+        if not s.torn:
+            log.warning("%s, %s: skipped", got.path, s)
+    return got.events
