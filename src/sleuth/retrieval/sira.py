@@ -22,7 +22,6 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, Field, ValidationError, create_model
 
 from sleuth.errors import ConfigError, ModelOutputError, ToolArgumentError
-from sleuth.llm.accounting import UsageCounter
 from sleuth.llm.base import ChatModel
 from sleuth.records import Hit, SearchResult, TraceEvent, Usage
 from sleuth.retrieval.base import RetrieverBase
