@@ -89,7 +89,7 @@ def test_two_processes_opening_a_missing_index_build_it_once(tmp_path: Path) -> 
         assert p.returncode == 0, err[-2000:]
         outs.append(json.loads(out.strip().splitlines()[-1]))
     statuses = sorted(o["status"] for o in outs)
-    assert statuses == ["rebuilt (IndexMissingError)", "up to date (built by another process)"], statuses
+    assert statuses == ["built", "up to date (built by another process)"], statuses
     assert outs[0]["built_at"] == outs[1]["built_at"]  # one build, used by both
     assert BM25Index.load(root / ".sleuth" / "bm25").n_docs == 60
     assert not _leftovers(root / ".sleuth")
@@ -119,7 +119,7 @@ def test_killed_builder_is_cleaned_at_once_and_a_live_one_spared(tmp_path: Path)
         proc.wait()
     assert folder.exists()  # the killed build's leftover (120 MB -> 395 MB over 10 kills, in the report)
     index = BM25Index.open(Corpus(root))
-    assert index.status == "rebuilt (IndexMissingError)" and index.n_docs == 200
+    assert index.status == "built" and index.n_docs == 200
     assert not folder.exists() and not _leftovers(state)
 
 
@@ -188,7 +188,7 @@ def test_stale_rule_is_the_same_for_open_df_search_and_index(tmp_path: Path) -> 
         proc = subprocess.run([*cli, *args, "--json"], capture_output=True, text=True, env=env, timeout=300)
         assert proc.returncode != 0 and json.loads(proc.stdout)["error"] == "StaleIndexError", proc.stdout
     proc = subprocess.run([*cli, "index", str(root), "--json"], capture_output=True, text=True, env=env, timeout=300)
-    assert json.loads(proc.stdout)["status"] == "rebuilt (StaleIndexError)", proc.stdout + proc.stderr
+    assert json.loads(proc.stdout)["status"] == "rebuilt (the corpus changed)", proc.stdout + proc.stderr
     proc = subprocess.run([*cli, "df", "zebrafish", "--corpus", str(root), "--json"], capture_output=True, text=True,
                           env=env, timeout=300)
     assert json.loads(proc.stdout)["terms"][0]["df"] == 1
@@ -206,14 +206,14 @@ def test_dense_index_uses_the_same_lifecycle(tmp_path: Path) -> None:
 
     root = _corpus(tmp_path / "c", 10)
     emb = HashEmbedder()
-    assert DenseIndex.open(Corpus(root), emb).status == "rebuilt (IndexMissingError)"
+    assert DenseIndex.open(Corpus(root), emb).status == "built"
     assert DenseIndex.open(Corpus(root), emb).status == "up to date"
     (root / "d001.txt").write_text("zebrafish regenerate hearts", encoding="utf-8")
     os.utime(root / "d001.txt", (time.time() + 5, time.time() + 5))
     with pytest.raises(StaleIndexError, match=r"dense index at .* is stale: the corpus changed") as e:
         DenseIndex.open(Corpus(root), emb)
     assert "--method dense --rebuild" in e.value.hint
-    assert DenseIndex.open(Corpus(root), emb, rebuild=True).status == "rebuilt (StaleIndexError)"
+    assert DenseIndex.open(Corpus(root), emb, rebuild=True).status == "rebuilt (the corpus changed)"
     other = HashEmbedder()
     other.name = "another-embedder"
     with pytest.raises(StaleIndexError, match="embedder"):

@@ -4,18 +4,18 @@ The default react toolkit holds components built once per agent and used by ever
 ``search``, an LLM reranker inside ``rerank``. Their model calls must be traced (and counted) in the run that
 made them. ``Toolkit.invoke(name, args, tracer=...)`` already carries the calling run's tracer to the tool; a
 :class:`PerCallTool` builds the tool for that tracer on each call, over thin adapters that hand the tracer to the
-shared component per call (:func:`~sleuth.retrieval.base.search_traced`, ``Reranker.rerank(..., tracer=)``).
+shared component per call (``Retriever.run(..., tracer=)``, ``Reranker.run(..., tracer=)``).
 Building a tool is a few closures; the retriever and the reranker themselves are shared, never copied.
 """
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from sleuth.records import Hit
-from sleuth.retrieval.base import Retriever, search_traced
+from sleuth.records import Hit, RerankResult, SearchResult
+from sleuth.rerank.base import Reranker, RerankerBase
+from sleuth.retrieval.base import Retriever, RetrieverBase
 from sleuth.tools.base import Tool, ToolResult
 
 
@@ -35,35 +35,29 @@ class PerCallTool(Tool[Any]):
         return self._build(tracer).invoke(arguments, tracer=tracer)
 
 
-class CallRetriever:
-    """``inner`` searched with ``tracer`` for its model calls (SIRA); a plain retriever is searched as it is."""
+class CallRetriever(RetrieverBase):
+    """``inner`` run with ``tracer`` for its model calls (SIRA): the protocol's per-call tracer, bound."""
 
     def __init__(self, inner: Retriever, tracer: Any) -> None:
         self.inner = inner
         self.tracer = tracer
         self.name = getattr(inner, "name", "")
 
-    def search(self, query: str, k: int = 10) -> list[Hit]:
-        return search_traced(self.inner, query, k, self.tracer)
-
-    @property
-    def last_result(self) -> Any:  # what the search tool reports of a SIRA expansion
-        return getattr(self.inner, "last_result", None)
+    def run(self, query: str, k: int = 10, *, tracer: Any = None) -> SearchResult:
+        return self.inner.run(query, k, tracer=tracer if tracer is not None else self.tracer)
 
 
 def call_retrievers(retrievers: Mapping[str, Retriever], tracer: Any) -> dict[str, Retriever]:
     return {k: CallRetriever(r, tracer) if tracer is not None else r for k, r in retrievers.items()}
 
 
-class CallReranker:
-    """``inner.rerank(..., tracer=tracer)``: the reranker's model calls go to ``tracer``."""
+class CallReranker(RerankerBase):
+    """``inner`` run with ``tracer``: the reranker's model calls go to the calling run's trace."""
 
-    def __init__(self, inner: Any, tracer: Any) -> None:
+    def __init__(self, inner: Reranker, tracer: Any) -> None:
         self.inner = inner
         self.tracer = tracer
         self.name = getattr(inner, "name", "")
 
-    def rerank(self, query: str, hits: list[Hit], k: int | None = None) -> list[Hit]:
-        if self.tracer is not None and "tracer" in inspect.signature(self.inner.rerank).parameters:
-            return list(self.inner.rerank(query, hits, k, tracer=self.tracer))
-        return list(self.inner.rerank(query, hits, k))
+    def run(self, query: str, hits: list[Hit], k: int | None = None, *, tracer: Any = None) -> RerankResult:
+        return self.inner.run(query, hits, k, tracer=tracer if tracer is not None else self.tracer)
