@@ -86,7 +86,8 @@ def test_cli_text_output_and_exit_code(ask_demo):
 def test_answered_run_exits_0_with_a_null_note(app, sample_corpus, tmp_path, monkeypatch):
     from sleuth.agents import defaults
 
-    model = ScriptedModel([tool("grep", pattern="Okafor was born"), tool("answer", answer="Saltmarsh", doc_ids=[OKAFOR])])
+    model = ScriptedModel([tool("grep", pattern="Okafor was born"),
+                           tool("answer", answer="Saltmarsh", doc_ids=[OKAFOR])])
     monkeypatch.setattr(defaults, "resolve_model", lambda m: (model, False))
     monkeypatch.setenv("SLEUTH_HOME", str(tmp_path / "home"))
     r = CliRunner().invoke(app, ["ask", QUESTION, "--corpus", str(sample_corpus), "--agent", "react", "--json"])

@@ -4,10 +4,9 @@ every tool-call turn (issue #20)."""
 
 from __future__ import annotations
 
-from tests.unit.llm_fake_server import FakeOpenAIServer, completion
-
 from sleuth.llm.client import LLM
 from sleuth.tracing import MemoryTracer
+from tests.unit.llm_fake_server import FakeOpenAIServer, completion
 
 TOOLS = [
     {"type": "function", "function": {"name": n, "description": n, "parameters": {

@@ -183,7 +183,10 @@ def _assistant_message(result: ChatResult, calls: list[ToolCall]) -> Message:
             {
                 "id": c.id,
                 "type": "function",
-                "function": {"name": c.name, "arguments": json.dumps(c.arguments) if not c.parse_error else c.raw_arguments},
+                "function": {
+                    "name": c.name,
+                    "arguments": json.dumps(c.arguments) if not c.parse_error else c.raw_arguments,
+                },
             }
             for c in calls
         ]
@@ -194,7 +197,9 @@ def _react_tools(cx: NodeContext) -> list[dict[str, Any]]:
     return cx.config.react_schemas
 
 
-def _compacted(state: AgentState, cx: NodeContext, messages: list[Message], tools: list[dict[str, Any]] | None, gen: int):
+def _compacted(
+    state: AgentState, cx: NodeContext, messages: list[Message], tools: list[dict[str, Any]] | None, gen: int
+) -> tuple[list[Message], int]:
     budget = cx.config.context.prompt_budget(gen)
     out, cleared, estimate = compact(messages, tools, cx.count_tokens, budget)
     if cleared:
@@ -254,9 +259,8 @@ def call_model(state: AgentState, cx: NodeContext) -> dict[str, Any]:
     if exhausted:
         return {"exhausted": exhausted, "pending": []}
     tools = _react_tools(cx)
-    messages, cleared = _compacted(
-        state, cx, state.get("messages") or initial_messages(state["question"]), tools, cx.config.context.max_step_tokens
-    )
+    history = state.get("messages") or initial_messages(state["question"])
+    messages, cleared = _compacted(state, cx, history, tools, cx.config.context.max_step_tokens)
     update: dict[str, Any] = {"steps": state.get("steps", 0) + 1}
     try:
         result = cx.model.chat(
@@ -264,7 +268,8 @@ def call_model(state: AgentState, cx: NodeContext) -> dict[str, Any]:
         )
     except ModelOutputError as e:  # the reply was not a call even after the model layer's repair
         idle = state.get("idle_turns", 0) + 1
-        messages = [*messages, {"role": "user", "content": ERROR_TEMPLATE.format(kind="ModelOutputError", message=e.message[:300])}]
+        error = ERROR_TEMPLATE.format(kind="ModelOutputError", message=e.message[:300])
+        messages = [*messages, {"role": "user", "content": error}]
         return {**update, "messages": messages, "pending": [], "idle_turns": idle,
                 "cleared_outputs": state.get("cleared_outputs", 0) + cleared}
     calls, notes = repair_calls(result.tool_calls, result.content, cx.config.toolkit.names(), f"s{update['steps']}")  # type: ignore[union-attr]
@@ -317,7 +322,9 @@ def run_tools(state: AgentState, cx: NodeContext) -> dict[str, Any]:
         if call.parse_error:
             err = ToolArgumentError(f"arguments for {call.name} are not valid JSON: {call.parse_error}")
             text = error_result(err).text
-            cx.tracer.record("tool", call.name, args={"raw": call.raw_arguments[:500]}, error=text, result_chars=len(text))
+            cx.tracer.record(
+                "tool", call.name, args={"raw": call.raw_arguments[:500]}, error=text, result_chars=len(text)
+            )
             messages.append(_tool_message(call, text))
             continue
         result = toolkit.invoke(call.name, call.arguments, tracer=cx.tracer)
@@ -329,11 +336,12 @@ def run_tools(state: AgentState, cx: NodeContext) -> dict[str, Any]:
             continue
         if call.name == ANSWER_TOOL and not result.is_error:
             update.update(
-                answer=result.data["answer"], doc_ids=result.data["doc_ids"], answered_by="model", stop_reason="answered"
+                answer=result.data["answer"], doc_ids=result.data["doc_ids"], answered_by="model",
+                stop_reason="answered",
             )
             messages.append(_tool_message(call, result.text))
             break
-        text, truncated = cap_text(result.text, cx.config.context.max_result_chars)
+        text, _ = cap_text(result.text, cx.config.context.max_result_chars)
         key = f"{call.name}:{json.dumps(call.arguments)}"
         repeats = earlier.get(key, 0) + 1
         limit = cx.config.max_repeats
@@ -410,7 +418,8 @@ def force_answer(state: AgentState, cx: NodeContext) -> dict[str, Any]:
         messages, _ = _compacted(state, cx, messages, tools, cx.config.context.max_answer_tokens)
         try:
             result = cx.model.chat(
-                messages, tools=tools, max_tokens=cx.config.context.max_answer_tokens, tracer=cx.tracer, name="force_answer"
+                messages, tools=tools, max_tokens=cx.config.context.max_answer_tokens, tracer=cx.tracer,
+                name="force_answer",
             )
             calls, _ = repair_calls(result.tool_calls, result.content, [ANSWER_TOOL], "final")
         except ModelOutputError:
