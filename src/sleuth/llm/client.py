@@ -241,9 +241,9 @@ class LLM:
 
     def _map_error(self, exc: BaseException, where: str | None) -> tuple[ModelError, bool]:
         """:func:`map_error` (naming the server ``where``), with hints at the CLI flags for a remote ``api_base``."""
-        err, transient = map_error(exc, self.model, where)
         if self.is_local or not where:
-            return err, transient
+            return map_error(exc, self.model, where)
+        err, transient = map_error(exc, f"{self.model} at {where}", where)
         if isinstance(err, ModelConnectionError):
             err.hint = f"check that the server at {where} is running and reachable (--api-base)"
         elif isinstance(err, ModelAuthError):
