@@ -200,7 +200,8 @@ def calibrated_score(q: Any, na: Any) -> float:
     """The reference's ``masked_NA_calibration`` for one document: ``q`` and ``na`` are the attention its tokens
     get from the query pass and from the ``"N/A"`` pass (1-d tensors of equal length). ``d = q - na``; tokens with
     ``d > mean(d) - 2·std(d)`` are kept; the score is ``sum(q·mask - na·mask)``. A one-token document has no
-    spread (the reference's ``std`` is NaN there and would drop the token): its score is ``d`` itself."""
+    spread (the reference's ``std`` is NaN there and would drop the token): its score is ``d`` itself. Equal
+    differences (``std`` 0) drop every token under the strict ``>``, as in the reference."""
     d = q - na
     if d.numel() <= 1:
         return float(d.sum())
