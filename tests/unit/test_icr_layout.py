@@ -4,6 +4,8 @@ interface stands in for Qwen's, so every token maps back to one character of the
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 
 from sleuth.errors import ConfigError
@@ -162,3 +164,44 @@ def test_calibrated_score_is_the_reference_masked_na_calibration() -> None:
     q, na = torch.tensor([0.5, 0.5]), torch.tensor([0.25, 0.25])
     assert calibrated_score(q, na) == _reference_masked_na(q, na) == 0.0
     assert calibrated_score(torch.tensor([0.5]), torch.tensor([0.2])) == pytest.approx(0.3)  # one token
+
+
+def test_score_on_a_tiny_random_model_equals_eager_attention_of_the_reference_rows() -> None:
+    """End to end through the registered attention and the cropped cache, on a 2-layer random Qwen2 (no weights
+    file): the scores equal the reference's computation from full eager attention matrices, with the query rows
+    starting after the separator, and the N/A pass run from scratch on the same prefix."""
+    torch = pytest.importorskip("torch")
+    transformers = pytest.importorskip("transformers")
+    from sleuth.rerank.icr import ATTN_IMPL, _register_attention
+
+    torch.manual_seed(0)
+    cfg = transformers.Qwen2Config(
+        vocab_size=256, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
+        num_key_value_heads=2, max_position_embeddings=4096,
+    )
+    eager = transformers.Qwen2ForCausalLM._from_config(cfg, attn_implementation="eager").eval()
+    _register_attention(torch)
+    icr_model = transformers.Qwen2ForCausalLM(copy.deepcopy(cfg)).eval()  # its own config: the impl is per config
+    icr_model.load_state_dict(eager.state_dict())
+    icr_model.set_attn_implementation(ATTN_IMPL)
+    r = ICRReranker(tokenizer=CharTokenizer(), model=icr_model)
+    docs = ["insulin comes from the pancreas", "rain on tuesday", "castling in chess"]
+    got = r.score("which organ makes insulin?", docs)
+
+    prefix, spans = r._layout(docs)
+    assert text(prefix).endswith("chess\n\n")
+
+    def rows_attention(ids: list[int], start: int) -> object:
+        with torch.no_grad():
+            out = eager(input_ids=torch.tensor([ids]), output_attentions=True)
+        return sum(a[0, :, start:, :].sum(0).mean(0) for a in out.attentions)
+
+    att_q = rows_attention(prefix + r._tail("which organ makes insulin?"), len(prefix))
+    att_na = rows_attention(prefix + r._tail("N/A"), len(prefix))
+    want = [_reference_masked_na(att_q[a:b], att_na[a:b]) for a, b in spans]
+    assert got == pytest.approx(want, rel=1e-4, abs=1e-6)
+    # the earlier adaptation (separator among the rows) measures something else
+    adapted = ICRReranker(tokenizer=CharTokenizer(), model=icr_model, separator_in_rows=True).score(
+        "which organ makes insulin?", docs
+    )
+    assert adapted != pytest.approx(want, rel=1e-4, abs=1e-6)

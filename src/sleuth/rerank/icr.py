@@ -356,7 +356,7 @@ class ICRReranker(RerankerBase):
         with _SCORE_LOCK:
             att_q = self._attention(prefix + tail, len(prefix), cache)
             if self.calibrate:
-                cache.crop(len(prefix))  # keep the prefix's keys and values only
+                cache.crop(-len(tail))  # keep the prefix (through the separator after the last document)
                 att_na = self._attention(na_tail, 0, cache)
         self._trace_passes(tracer, len(prefix) + len(tail) + len(na_tail), len(docs), t0)
         if not self.calibrate:
