@@ -83,7 +83,18 @@ def _model(spec: str | None, opts: Options | None = None) -> Any:
     return get_model(spec, api_base=opts.api_base, api_key_env=opts.api_key_env)
 
 
-def _retrieval_system(opts: Options, corpus: Any, chat_model: Any) -> RetrievalSystem:
+def reranker_options(opts: Options, dataset: str = "") -> dict[str, Any]:
+    """Constructor options for ``get_reranker(opts.rerank)``: for ICR the reference's instruction for the set
+    (IE for BEIR sets other than its five QA ones, QA otherwise); ``opts.extra["reranker"]`` overrides."""
+    out: dict[str, Any] = {}
+    if (opts.rerank or "").strip().lower() == "icr":
+        from sleuth.rerank.icr import instruction_for
+
+        out["instruction"] = instruction_for(opts.task, dataset or Path(opts.data).name)
+    return {**out, **opts.extra.get("reranker", {})}
+
+
+def _retrieval_system(opts: Options, corpus: Any, chat_model: Any, dataset: str = "") -> RetrievalSystem:
     from sleuth.retrieval import get_retriever
 
     retriever = get_retriever(opts.method or "bm25", corpus, model=chat_model, **opts.extra.get("retriever", {}))
@@ -95,7 +106,7 @@ def _retrieval_system(opts: Options, corpus: Any, chat_model: Any) -> RetrievalS
             raise ConfigError(
                 "rerankers are not available in this build of sleuth", hint="run without --rerank"
             ) from None
-        reranker = get_reranker(opts.rerank, model=chat_model)
+        reranker = get_reranker(opts.rerank, model=chat_model, **reranker_options(opts, dataset))
     return RetrievalSystem(retriever, corpus, k=opts.k, reranker=reranker, rerank_depth=opts.rerank_depth)
 
 
@@ -170,6 +181,7 @@ def system_config(opts: Options, chat_model: Any) -> dict[str, Any]:
         "k": opts.k,
         "split": opts.split if opts.task in ("beir", "tools") else None,
         "subset": opts.subset,
+        **({"rerank_options": reranker_options(opts)} if (opts.rerank or "").lower() == "icr" else {}),
         **{k: v for k, v in opts.extra.items() if k != "retriever"},
     }
 
@@ -194,7 +206,7 @@ def _system(es: EvalSet, opts: Options, corpus: Any, chat_model: Any) -> System:
         return ToolRetrievalSystem(_tool_catalog(es, chat_model), opts.method or "bm25", opts.k)
     if opts.agent:
         return _agent_system(opts, corpus, chat_model)
-    return _retrieval_system(opts, corpus, chat_model)
+    return _retrieval_system(opts, corpus, chat_model, es.name)
 
 
 def _scorer(es: EvalSet, opts: Options, corpus: Any, judge: Any) -> tuple[Scorer, str, Any]:

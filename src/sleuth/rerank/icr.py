@@ -1,14 +1,38 @@
 """ICR: in-context reranking by attention (Chen et al., "Attention in Large Language Models Yields Efficient
 Zero-Shot Re-Rankers", 2024), on an open-weight causal LM in transformers, on the CPU.
 
-The documents come first and the query last, in one chat-formatted prompt (``prompts/rerank_icr.md``). A
-document's score is the attention that the *query span* (the instruction after the documents, the query and the
-assistant header) pays to the document's tokens: per layer, the attention probabilities of the query-span rows,
-summed over heads and averaged over the rows; summed over layers. A second pass with the content-free query
-``"N/A"`` reuses the documents' KV cache (cropped to the end of the documents) and measures each token's intrinsic
-bias; per token the difference ``query - N/A`` is kept, tokens whose difference is below ``mean - 2·std`` (within
-the document) are dropped, and the rest are summed. That is the reference implementation's default
-``masked_NA_calibration``. Two forward passes for N documents, the second only a few tokens long.
+The documents come first and the query last, in one chat-formatted prompt (``prompts/rerank_icr.md``), laid out
+as the reference (OSU-NLP-Group/In-Context-Reranking, ``_prepare_input_for_document_retrieval``) does:
+``Here are some paragraphs:`` then, per document, ``\n\n[i] passage``, then ``\n\n``, the instruction, ``\n\n``,
+``Query: {query}`` and the assistant header. A document's score is the attention that the *query span* pays to
+the document's tokens: per layer, the attention probabilities of the query-span rows, summed over heads and
+averaged over the rows; summed over all layers. The query span starts *after* the separator that follows the last
+document (the reference's ``query_start_idx = prompt_length + separator_length``) and ends at the last token.
+
+Calibration (the reference's default ``masked_NA_calibration``, :func:`calibrated_score`): a second pass with
+the content-free query ``"N/A"`` reuses the KV cache cropped to the start of the query span (so it holds the
+separator after the last document) and measures each token's intrinsic bias; per document token
+``d = q - na``, the tokens with ``d > mean(d) - 2·std(d)`` (within the document) are kept, and the score is
+``sum(q·mask - na·mask)``. Two forward passes per window, the second only a few tokens long.
+
+Published form and adaptations (each a constructor option, recorded in ``RerankResult.stats`` and the ``rerank``
+trace event's data):
+
+* ``reverse_order=True`` (reference: both run scripts pass ``--reverse_doc_order``): within a window the
+  documents are given least relevant first, so the first stage's best sits next to the query. ``False`` keeps the
+  first-stage order (best first), sleuth's earlier adaptation.
+* ``separator_in_rows=False`` (reference): the ``\n\n`` after the last passage is in the cached prefix, not among
+  the attending rows. ``True`` makes it the first attending row, sleuth's earlier adaptation; measured, that row
+  lowers the score of the passage nearest the query (+0.59 to +1.32 for it when removed, +0.05 to +0.31 for the
+  others).
+* ``instruction="qa"`` (``"Please answer the following question ..."``) or ``"ie"`` (``"Please find information
+  that are relevant to the following query ..."``). The reference uses QA for trec-covid, fiqa, webis-touche2020,
+  dbpedia-entity, nq and the multi-hop sets, IE for every other BEIR set (SciFact among them);
+  :func:`instruction_for` encodes that choice and ``sleuth eval beir --rerank icr`` applies it.
+* ``word_budget`` (passage length, default 100 words; the reference cuts BEIR passages to 300 space-separated
+  words, ``--truncate_by_space 300``, and does not cut the multi-hop sets) and ``window``/``stride`` (depth per
+  prompt, default 20/10; the reference uses no window, all ``top_k`` documents in one prompt: 100 for BEIR, 20 for
+  multi-hop; ``window=0`` does the same here).
 
 Only the query rows' attention is computed: the model runs with SDPA (no full attention matrices), and a
 registered attention function recomputes softmax(q·kᵀ) for the query-span rows only, from the rotated queries and
@@ -18,11 +42,10 @@ Weights: the same Qwen2.5-Coder-0.5B-Instruct Q4_K_M GGUF the embedded llama.cpp
 (:func:`sleuth.llm.weights.ensure_weights`), dequantized by transformers' GGUF loader once (~1–3 min) and cached as
 a bf16 ``save_pretrained`` copy under ``$SLEUTH_HOME/models/hf/`` (reloads in seconds).
 
-Long lists: windows of ``window`` documents (default 20) moved ``stride`` (default 10) from the back to the
-front, RankGPT's merge rule (:func:`sleuth.rerank.common.sliding_rerank`); a hit's ``score`` is its calibrated
-attention in the last window that judged it (scores of different windows are not comparable; the order is).
+Long lists: windows of ``window`` documents moved ``stride`` from the back to the front, RankGPT's merge rule
+(:func:`sleuth.rerank.common.sliding_rerank`); a hit's ``score`` is its calibrated attention in the last window
+that judged it (scores of different windows are not comparable; the order is).
 """
-
 from __future__ import annotations
 
 import json
@@ -31,7 +54,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from sleuth.errors import MissingExtraError, WeightsError
+from sleuth.errors import ConfigError, MissingExtraError, WeightsError
 from sleuth.prompts import load as load_prompt
 from sleuth.records import Hit, RerankResult, TraceEvent, Usage
 from sleuth.rerank import common
@@ -39,6 +62,12 @@ from sleuth.rerank.base import RerankerBase
 from sleuth.usagetap import UsageTap
 
 CALIBRATION_QUERY = "N/A"
+SEPARATOR = "\n\n"
+INSTRUCTIONS = {  # the reference's ``retrieval_instruction_late`` texts, verbatim
+    "qa": "Please answer the following question based on the information in the paragraphs above.",
+    "ie": "Please find information that are relevant to the following query in the paragraphs above.",
+}
+QA_BEIR_SETS = frozenset({"trec-covid", "fiqa", "webis-touche2020", "dbpedia-entity", "nq"})
 ATTN_IMPL = "sleuth_icr"
 _FEATURE = "ICR attention reranking"
 _LOADED: dict[str, tuple[Any, Any]] = {}  # model dir -> (model, tokenizer): weights are loaded once per process
@@ -155,6 +184,31 @@ def load_attention_model(model_dir: str | Path) -> tuple[Any, Any]:
 # --- scoring -------------------------------------------------------------------------------------------------
 
 
+def instruction_for(task: str, dataset: str = "") -> str:
+    """The reference's instruction choice: ``"ie"`` for BEIR sets other than the five QA ones, else ``"qa"``.
+
+    ``dataset`` is the set's name (``scifact``, ``nq``, ``cqadupstack/android`` ...; a path's last parts are
+    tolerated, and case is ignored)."""
+    if task != "beir":
+        return "qa"
+    name = dataset.strip().strip("/").lower()
+    parts = [p for p in name.replace("\\", "/").split("/") if p]
+    return "qa" if any(p in QA_BEIR_SETS for p in parts) else "ie"
+
+
+def calibrated_score(q: Any, na: Any) -> float:
+    """The reference's ``masked_NA_calibration`` for one document: ``q`` and ``na`` are the attention its tokens
+    get from the query pass and from the ``"N/A"`` pass (1-d tensors of equal length). ``d = q - na``; tokens with
+    ``d > mean(d) - 2·std(d)`` are kept; the score is ``sum(q·mask - na·mask)``. A one-token document has no
+    spread (the reference's ``std`` is NaN there and would drop the token): its score is ``d`` itself. Equal
+    differences (``std`` 0) drop every token under the strict ``>``, as in the reference."""
+    d = q - na
+    if d.numel() <= 1:
+        return float(d.sum())
+    mask = (d > d.mean() - 2 * d.std()).to(q.dtype)
+    return float((q * mask - na * mask).sum())
+
+
 class _Capture:
     def __init__(self, rows_start: int) -> None:
         self.rows_start = rows_start
@@ -178,7 +232,12 @@ class ICRReranker(RerankerBase):
         window: int = 20,
         stride: int = 10,
         calibrate: bool = True,
+        reverse_order: bool = True,
+        separator_in_rows: bool = False,
+        instruction: str = "qa",
         tracer: Any = None,
+        model: Any = None,
+        tokenizer: Any = None,
     ) -> None:
         self.weights = weights
         self.model_dir = Path(model_dir) if model_dir else None
@@ -186,13 +245,23 @@ class ICRReranker(RerankerBase):
         self.window = window
         self.stride = stride
         self.calibrate = calibrate
+        self.reverse_order = reverse_order
+        self.separator_in_rows = separator_in_rows
+        if instruction not in INSTRUCTIONS:
+            raise ConfigError(f"unknown ICR instruction {instruction!r}", hint=f"use one of {sorted(INSTRUCTIONS)}")
+        if window < 0 or stride < 1:
+            raise ConfigError(
+                f"bad ICR window {window} / stride {stride}", hint="window >= 0 (0: one prompt), stride >= 1"
+            )
+        self.instruction = instruction
         self.tracer = tracer
-        self._model: Any = None
-        self._tok: Any = None
+        self._model: Any = model  # a loaded (model, tokenizer) pair may be injected; else loaded on first use
+        self._tok: Any = tokenizer
+        self._chat: tuple[str, str] | None = None
         template = load_prompt("rerank_icr")
         intro, _, rest = template.partition("{documents}")
         self._intro = intro.rstrip()
-        self._late = rest.strip("\n")  # holds {query}
+        self._late = rest.strip("\n").replace("{instruction}", INSTRUCTIONS[instruction])  # holds {query}
 
     # -- model ----------------------------------------------------------------------------------------------
     def load(self) -> ICRReranker:
@@ -200,30 +269,59 @@ class ICRReranker(RerankerBase):
             _require()
             d = self.model_dir or attention_model_dir(self.weights)
             self._model, self._tok = load_attention_model(d)
+        return self
+
+    def _chat_parts(self) -> tuple[str, str]:
+        """The chat template's text before and after the user message (through the assistant header)."""
+        if self._chat is None:
             marker = "\x00SLEUTH\x00"
             rendered = self._tok.apply_chat_template(
                 [{"role": "user", "content": marker}], add_generation_prompt=True, tokenize=False
             )
-            self._chat_before, _, self._chat_after = rendered.partition(marker)
-        return self
+            before, _, after = rendered.partition(marker)
+            self._chat = (before, after)
+        return self._chat
 
     def _ids(self, text: str) -> list[int]:
-        return list(self._tok(text, add_special_tokens=False)["input_ids"])
+        return list(self._tok(text, add_special_tokens=False)["input_ids"]) if text else []
 
     def _layout(self, docs: list[str]) -> tuple[list[int], list[tuple[int, int]]]:
-        """Token ids of the prompt up to the end of the documents, and each document's token span."""
-        ids = self._ids(self._chat_before + self._intro)
-        sep = self._ids("\n\n")
+        """The cached prefix's token ids and each document's token span, documents numbered in prompt order.
+
+        The prefix ends after the separator that follows the last document (the reference's
+        ``query_start_idx``), or, with ``separator_in_rows``, at the end of the last document."""
+        ids = self._ids(self._chat_parts()[0] + self._intro)
+        sep = self._ids(SEPARATOR)
         spans = []
         for i, d in enumerate(docs, 1):
             ids += sep
             piece = self._ids(f"[{i}] {d}")
             spans.append((len(ids), len(ids) + len(piece)))
             ids += piece
+        if not self.separator_in_rows:
+            ids += sep
         return ids, spans
 
     def _tail(self, query: str) -> list[int]:
-        return self._ids("\n\n" + self._late.replace("{query}", query) + self._chat_after)
+        """The attending rows: (the separator, if ``separator_in_rows``,) instruction, query, assistant header."""
+        head = SEPARATOR if self.separator_in_rows else ""
+        return self._ids(head) + self._ids(self._late.replace("{query}", query) + self._chat_parts()[1])
+
+    def prompt_order(self, n: int) -> list[int]:
+        """Indices (into a best-first window of ``n``) in the order the documents are written into the prompt."""
+        return list(range(n))[::-1] if self.reverse_order else list(range(n))
+
+    def options(self) -> dict[str, Any]:
+        """The settings that decide the scores, for the trace and ``RerankResult.stats``."""
+        return {
+            "instruction": self.instruction,
+            "reverse_order": self.reverse_order,
+            "separator_in_rows": self.separator_in_rows,
+            "calibrate": self.calibrate,
+            "word_budget": self.word_budget,
+            "window": self.window,
+            "stride": self.stride,
+        }
 
     def _attention(self, input_ids: list[int], rows_start: int, cache: Any) -> Any:
         import torch
@@ -258,18 +356,12 @@ class ICRReranker(RerankerBase):
         with _SCORE_LOCK:
             att_q = self._attention(prefix + tail, len(prefix), cache)
             if self.calibrate:
-                cache.crop(-len(tail))  # keep the documents' keys and values only
+                cache.crop(-len(tail))  # keep the prefix (through the separator after the last document)
                 att_na = self._attention(na_tail, 0, cache)
         self._trace_passes(tracer, len(prefix) + len(tail) + len(na_tail), len(docs), t0)
         if not self.calibrate:
             return [float(att_q[a:b].sum()) for a, b in spans]
-        scores = []
-        for a, b in spans:
-            diff = att_q[a:b] - att_na[a:b]
-            if diff.numel() > 1:
-                keep = diff > diff.mean() - 2 * diff.std()
-                diff = diff * keep
-            scores.append(float(diff.sum()))
+        scores = [calibrated_score(att_q[a:b], att_na[a:b]) for a, b in spans]
         del cache
         return scores
 
@@ -289,7 +381,7 @@ class ICRReranker(RerankerBase):
 
         def rank(unique: list[Hit], tap: UsageTap) -> common.Ranking:
             if len(unique) <= 1:
-                return unique, None, {"windows": 0}
+                return unique, None, {"windows": 0, **self.options()}
             self.load()
             scores: dict[str, float] = {}
             n_windows = 0
@@ -297,12 +389,16 @@ class ICRReranker(RerankerBase):
             def rank_window(chunk: list[Hit]) -> list[int]:
                 nonlocal n_windows
                 n_windows += 1
-                s = self.score(query, [common.passage(h, self.word_budget) for h in chunk], tracer=tap)
-                for h, v in zip(chunk, s, strict=True):
-                    scores[h.doc_id] = v
+                order = self.prompt_order(len(chunk))
+                written = self.score(query, [common.passage(chunk[i], self.word_budget) for i in order], tracer=tap)
+                s = [0.0] * len(chunk)
+                for i, v in zip(order, written, strict=True):
+                    s[i] = v
+                    scores[chunk[i].doc_id] = v
                 return sorted(range(len(chunk)), key=lambda i: -s[i])
 
-            ranked = common.sliding_rerank(unique, self.window, self.stride, rank_window)
-            return ranked, scores, {"windows": n_windows}
+            size = self.window or len(unique)
+            ranked = common.sliding_rerank(unique, size, self.stride, rank_window)
+            return ranked, scores, {"windows": n_windows, **self.options()}
 
         return common.run_reranker(self.name, query, hits, k, tracer, rank)
