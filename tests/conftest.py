@@ -13,6 +13,17 @@ SAMPLE_CORPUS = REPO / "examples" / "corpus"
 SHARED_DATA = Path(os.environ.get("SLEUTH_SHARED_DATA", REPO.parent / "shared" / "data"))
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
+# Six short medical (and one code) documents the BM25 tests and the index-corruption tests both index; each adds
+# its own g.txt.
+MEDICAL_DOCS = {
+    "a.txt": "The heart pumps blood through arteries and veins. Cardiac output rises with exercise.",
+    "b.txt": "Heart failure reduces cardiac output; patients with heart failure tire quickly.",
+    "c.txt": "Insulin regulates blood glucose. Diabetes mellitus is a failure of insulin signalling.",
+    "d.txt": "C++ templates (and regex like a|b*) are not biology at all.",
+    "sub/e.txt": "Arteries harden with age: atherosclerosis narrows arteries and raises blood pressure.",
+    "sub/f.txt": "Exercise improves insulin sensitivity and lowers blood pressure in older adults.",
+}
+
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
