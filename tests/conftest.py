@@ -104,3 +104,19 @@ def app():
 
     cli_main._register_all()
     return cli_main.app
+
+
+def private_model(tmp_path: Path) -> tuple[str, dict[str, str]]:
+    """A model spec and environment that give the code under test its own embedded llama.cpp server (weights from
+    the normal cache, server state in a private SLEUTH_HOME), so it does not queue behind the shared server.
+    Skips without the `local` extra or the weights."""
+    pytest.importorskip("xllamacpp", reason="needs the `local` extra")
+    from sleuth.errors import WeightsError
+    from sleuth.llm.weights import DEFAULT_WEIGHTS, ensure_weights
+
+    try:
+        weights = ensure_weights(DEFAULT_WEIGHTS)
+    except WeightsError as e:
+        pytest.skip(f"embedded model weights not installed: {e}")
+    env = {**os.environ, "SLEUTH_HOME": str(tmp_path / "sleuth_home"), "SLEUTH_SERVER_LINGER": "1"}
+    return f"gguf:{weights}", env
