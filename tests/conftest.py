@@ -13,6 +13,17 @@ SAMPLE_CORPUS = REPO / "examples" / "corpus"
 SHARED_DATA = Path(os.environ.get("SLEUTH_SHARED_DATA", REPO.parent / "shared" / "data"))
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
+# Six short medical (and one code) documents the BM25 tests and the index-corruption tests both index; each adds
+# its own g.txt.
+MEDICAL_DOCS = {
+    "a.txt": "The heart pumps blood through arteries and veins. Cardiac output rises with exercise.",
+    "b.txt": "Heart failure reduces cardiac output; patients with heart failure tire quickly.",
+    "c.txt": "Insulin regulates blood glucose. Diabetes mellitus is a failure of insulin signalling.",
+    "d.txt": "C++ templates (and regex like a|b*) are not biology at all.",
+    "sub/e.txt": "Arteries harden with age: atherosclerosis narrows arteries and raises blood pressure.",
+    "sub/f.txt": "Exercise improves insulin sensitivity and lowers blood pressure in older adults.",
+}
+
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -93,3 +104,19 @@ def app():
 
     cli_main._register_all()
     return cli_main.app
+
+
+def private_model(tmp_path: Path) -> tuple[str, dict[str, str]]:
+    """A model spec and environment that give the code under test its own embedded llama.cpp server (weights from
+    the normal cache, server state in a private SLEUTH_HOME), so it does not queue behind the shared server.
+    Skips without the `local` extra or the weights."""
+    pytest.importorskip("xllamacpp", reason="needs the `local` extra")
+    from sleuth.errors import WeightsError
+    from sleuth.llm.weights import DEFAULT_WEIGHTS, ensure_weights
+
+    try:
+        weights = ensure_weights(DEFAULT_WEIGHTS)
+    except WeightsError as e:
+        pytest.skip(f"embedded model weights not installed: {e}")
+    env = {**os.environ, "SLEUTH_HOME": str(tmp_path / "sleuth_home"), "SLEUTH_SERVER_LINGER": "1"}
+    return f"gguf:{weights}", env

@@ -100,8 +100,9 @@ def owner_tag() -> str:
     return f"p{os.getpid()}h{_host_hash()}"
 
 
-def pid_alive(pid: int) -> bool:
-    """Whether a process with this id runs on this machine (a zombie counts as running)."""
+def pid_alive(pid: int, *, zombie_alive: bool = True) -> bool:
+    """Whether a process with this id runs on this machine. A zombie (exited, not yet reaped) counts as running
+    unless ``zombie_alive`` is false (read from /proc; where that cannot be read, it counts as running)."""
     if pid <= 0:
         return False
     try:
@@ -110,7 +111,13 @@ def pid_alive(pid: int) -> bool:
         return False
     except OSError:  # EPERM: it exists, under another user
         return True
-    return True
+    if zombie_alive:
+        return True
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return True
 
 
 def leftover_is_dead(path: Path, *, locked: bool = False, max_age_s: float = LEFTOVER_MAX_AGE_S) -> bool:

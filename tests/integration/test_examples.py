@@ -13,7 +13,7 @@ from types import ModuleType
 
 import pytest
 
-from tests.conftest import REPO, shared_path
+from tests.conftest import REPO, private_model, shared_path
 
 EXAMPLES = REPO / "examples"
 
@@ -26,25 +26,12 @@ def _load(name: str) -> ModuleType:
     return module
 
 
-def _run(script: str, *args: str, timeout: int = 900, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def _run(
+    script: str, *args: str, timeout: int = 900, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     env = {**(env or os.environ), "PYTHONUNBUFFERED": "1"}
     return subprocess.run([sys.executable, str(EXAMPLES / script), *args], capture_output=True, text=True,
                           timeout=timeout, env=env)
-
-
-def _private_model(tmp_path: Path) -> tuple[str, dict[str, str]]:
-    """A model spec + environment giving the example its own embedded server (weights from the normal cache,
-    server state in a private SLEUTH_HOME), so it does not queue behind other work on the shared server."""
-    pytest.importorskip("xllamacpp", reason="needs the `local` extra")
-    from sleuth.errors import WeightsError
-    from sleuth.llm.weights import DEFAULT_WEIGHTS, ensure_weights
-
-    try:
-        weights = ensure_weights(DEFAULT_WEIGHTS)
-    except WeightsError as e:
-        pytest.skip(f"embedded model weights not installed: {e}")
-    env = {**os.environ, "SLEUTH_HOME": str(tmp_path / "sleuth_home"), "SLEUTH_SERVER_LINGER": "1"}
-    return f"gguf:{weights}", env
 
 
 def test_every_example_is_exercised_here() -> None:
@@ -73,7 +60,9 @@ def test_chat_assistant_loop_with_a_scripted_model(sample_corpus: Path) -> None:
     assert answer == "Bram Okafor. [projects/kestrel_bridge.txt]"
     assert "projects/kestrel_bridge.txt" in seen[0]
     assert "PathOutsideCorpusError" in seen[1]
-    assert [m["role"] for m in messages] == ["system", "user", "assistant", "tool", "assistant", "tool", "assistant", "tool"]
+    assert [m["role"] for m in messages] == [
+        "system", "user", "assistant", "tool", "assistant", "tool", "assistant", "tool"
+    ]
     # the model was shown sleuth's tools plus the answer tool
     assert {t["function"]["name"] for t in model.calls[0]["tools"]} == {"search", "grep", "read", "ls", "final_answer"}
 
@@ -143,7 +132,7 @@ def test_hotpotqa_eval_retrieval_run(tmp_path: Path) -> None:
 @pytest.mark.model
 @pytest.mark.slow
 def test_chat_assistant_with_the_local_model(sample_corpus: Path, tmp_path: Path) -> None:
-    spec, env = _private_model(tmp_path)
+    spec, env = private_model(tmp_path)
     p = _run("chat_assistant.py", "--corpus", str(sample_corpus), "--model", spec, "--max-steps", "4",
              "-q", "Who designed the Kestrel Bridge?", env=env)
     assert p.returncode == 0, p.stderr[-3000:]
@@ -155,7 +144,7 @@ def test_chat_assistant_with_the_local_model(sample_corpus: Path, tmp_path: Path
 @pytest.mark.data
 @pytest.mark.slow
 def test_tool_retrieval_agent_with_the_local_model(tmp_path: Path) -> None:
-    spec, env = _private_model(tmp_path)
+    spec, env = private_model(tmp_path)
     data = shared_path("metatool")
     p = _run("tool_retrieval_agent.py", "--metatool", str(data), "--model", spec, "--limit", "3", "--json", "--quiet",
              env=env)
@@ -169,7 +158,7 @@ def test_tool_retrieval_agent_with_the_local_model(tmp_path: Path) -> None:
 @pytest.mark.model
 @pytest.mark.slow
 def test_index_and_enrich_with_the_local_model(tmp_path: Path) -> None:
-    spec, env = _private_model(tmp_path)
+    spec, env = private_model(tmp_path)
     p = _run("index_and_enrich.py", "--model", spec, "--limit", "1", env=env)
     assert p.returncode == 0, p.stderr[-3000:]
     assert "SIRA enrichment: 1 documents enriched now" in p.stdout

@@ -21,9 +21,11 @@ import pytest
 
 pytest.importorskip("mcp", reason="the MCP server needs the `mcp` extra")
 
-import anyio  # noqa: E402
-from mcp import Client  # noqa: E402
-from mcp.client.stdio import StdioServerParameters  # noqa: E402
+import anyio
+from mcp import Client
+from mcp.client.stdio import StdioServerParameters
+
+from tests.conftest import private_model
 
 SLEUTH = shutil.which("sleuth", path=str(Path(sys.executable).parent)) or "sleuth"
 SECRET = "TOPSECRET-7f3a"
@@ -261,7 +263,9 @@ def test_stdio_client_disconnecting_mid_call_ends_the_server_cleanly(corpus_dir:
             "jsonrpc": "2.0",
             "id": 1,
             "method": "initialize",
-            "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "0"}},
+            "params": {
+                "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "0"}
+            },
         }
     )
     init = json.loads(proc.stdout.readline())
@@ -492,25 +496,10 @@ def test_stdio_stdout_carries_only_the_protocol(corpus_dir: Path) -> None:
 # --- with the embedded model: rerank and ask ---------------------------------------------------------------
 
 
-def _private_model(tmp_path: Path) -> tuple[str, dict[str, str]]:
-    """A model spec and environment that give the server its own embedded llama.cpp (weights from the normal
-    cache, server state in a private SLEUTH_HOME), so the test does not queue behind the shared server."""
-    pytest.importorskip("xllamacpp", reason="needs the `local` extra")
-    from sleuth.errors import WeightsError
-    from sleuth.llm.weights import DEFAULT_WEIGHTS, ensure_weights
-
-    try:
-        weights = ensure_weights(DEFAULT_WEIGHTS)
-    except WeightsError as e:
-        pytest.skip(f"embedded model weights not installed: {e}")
-    env = {**os.environ, "SLEUTH_HOME": str(tmp_path / "sleuth_home"), "SLEUTH_SERVER_LINGER": "1"}
-    return f"gguf:{weights}", env
-
-
 @pytest.mark.model
 @pytest.mark.slow
 def test_stdio_rerank_and_ask_with_the_local_model(sample_corpus: Path, tmp_path: Path) -> None:
-    spec, env = _private_model(tmp_path)
+    spec, env = private_model(tmp_path)
     params = _stdio(sample_corpus, "--model", spec, "--tools", "rerank,ask,read", "--budget", "steps=3,seconds=900")
     params = params.model_copy(update={"env": env})
 
@@ -524,7 +513,9 @@ def test_stdio_rerank_and_ask_with_the_local_model(sample_corpus: Path, tmp_path
             )
             assert ranked.is_error is False, _text(ranked)
             listed = [line.split(". ", 1)[1] for line in _text(ranked).splitlines()[1:]]
-            assert sorted(listed) == sorted(["places/saltmarsh.md", "projects/kestrel_bridge.txt", "people/greta_lind.md"])
+            assert sorted(listed) == sorted(
+                ["places/saltmarsh.md", "projects/kestrel_bridge.txt", "people/greta_lind.md"]
+            )
             bad = await client.call_tool("rerank", {"query": "x", "doc_ids": ["../etc/passwd"]})
             assert bad.is_error is True and "PathOutsideCorpusError" in _text(bad)
             answer = await client.call_tool("ask", {"question": "Who designed the Kestrel Bridge?", "agent": "react"})

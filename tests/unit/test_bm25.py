@@ -15,26 +15,14 @@ from sleuth.errors import IndexCorruptError, IndexMissingError, StaleIndexError,
 from sleuth.retrieval import bm25 as bm25mod
 from sleuth.retrieval import bm25_build
 from sleuth.retrieval.bm25 import Analyzer, BM25Index, BM25Params, BM25Retriever, build_corpus
+from tests.conftest import MEDICAL_DOCS
 
-DOCS = {
-    "a.txt": "The heart pumps blood through arteries and veins. Cardiac output rises with exercise.",
-    "b.txt": "Heart failure reduces cardiac output; patients with heart failure tire quickly.",
-    "c.txt": "Insulin regulates blood glucose. Diabetes mellitus is a failure of insulin signalling.",
-    "d.txt": "C++ templates (and regex like a|b*) are not biology at all.",
-    "sub/e.txt": "Arteries harden with age: atherosclerosis narrows arteries and raises blood pressure.",
-    "sub/f.txt": "Exercise improves insulin sensitivity and lowers blood pressure in older adults.",
-    "g.txt": "The of and to in is a.",
-}
+DOCS = {**MEDICAL_DOCS, "g.txt": "The of and to in is a."}
 
 
 @pytest.fixture()
-def corpus(tmp_path: Path) -> Corpus:
-    root = tmp_path / "corpus"
-    for name, text in DOCS.items():
-        p = root / name
-        p.parent.mkdir(parents=True, exist_ok=True)
-        p.write_text(text, encoding="utf-8")
-    return Corpus(root)
+def corpus(make_corpus) -> Corpus:
+    return Corpus(make_corpus(DOCS, "corpus"))
 
 
 @pytest.fixture()

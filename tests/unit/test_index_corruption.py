@@ -19,17 +19,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.conftest import MEDICAL_DOCS
+
 REPO = Path(__file__).resolve().parents[2]
 
-DOCS = {
-    "a.txt": "The heart pumps blood through arteries and veins. Cardiac output rises with exercise.",
-    "b.txt": "Heart failure reduces cardiac output; patients with heart failure tire quickly.",
-    "c.txt": "Insulin regulates blood glucose. Diabetes mellitus is a failure of insulin signalling.",
-    "d.txt": "C++ templates (and regex like a|b*) are not biology at all.",
-    "sub/e.txt": "Arteries harden with age: atherosclerosis narrows arteries and raises blood pressure.",
-    "sub/f.txt": "Exercise improves insulin sensitivity and lowers blood pressure in older adults.",
-    "g.txt": "Heart failure and blood pressure: cardiac output in older adults with diabetes.",
-}
+DOCS = {**MEDICAL_DOCS, "g.txt": "Heart failure and blood pressure: cardiac output in older adults with diabetes."}
 
 
 # --- corruptions --------------------------------------------------------------------------------------------------
@@ -228,15 +222,11 @@ def _outcomes(rows: list[dict[str, str]]) -> dict[str, str]:
 
 
 @pytest.fixture()
-def pristine(tmp_path: Path) -> Path:
+def pristine(make_corpus) -> Path:
     from sleuth.corpus import Corpus
     from sleuth.retrieval.bm25 import BM25Index
 
-    root = tmp_path / "pristine"
-    for name, text in DOCS.items():
-        p = root / name
-        p.parent.mkdir(parents=True, exist_ok=True)
-        p.write_text(text, encoding="utf-8")
+    root = make_corpus(DOCS, "pristine")
     index = BM25Index.open(Corpus(root))
     _exercise(index)  # the undamaged index serves everything
     assert index.meta["checksums"]
@@ -409,15 +399,11 @@ def child_dense(pristine: str, work: str, mode: str) -> None:
 
 
 @pytest.fixture()
-def dense_pristine(tmp_path: Path) -> Path:
+def dense_pristine(make_corpus) -> Path:
     from sleuth.corpus import Corpus
     from sleuth.retrieval.dense import DenseIndex, DenseRetriever
 
-    root = tmp_path / "dense"
-    for name, text in DOCS.items():
-        p = root / name
-        p.parent.mkdir(parents=True, exist_ok=True)
-        p.write_text(text, encoding="utf-8")
+    root = make_corpus(DOCS, "dense")
     emb = HashEmbedder()
     index = DenseIndex.open(Corpus(root), emb)
     assert DenseRetriever(index, emb).search("heart failure", 1)[0].doc_id == "b.txt"

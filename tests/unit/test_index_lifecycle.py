@@ -32,9 +32,8 @@ def _corpus(root: Path, n: int = 60) -> Path:
     return root
 
 
-def child_open(root: str, go: str, delay: str) -> None:
-    """Wait for ``go`` to exist, then open (building if needed) the corpus's BM25 index, each document read taking
-    ``delay`` seconds (so two builders overlap); print what happened."""
+def _slow_reads(delay: str) -> None:
+    """In a child process: every document the BM25 builder reads takes ``delay`` seconds."""
     from sleuth.retrieval import bm25_build
 
     real = bm25_build.iter_texts
@@ -45,6 +44,12 @@ def child_open(root: str, go: str, delay: str) -> None:
             yield t
 
     bm25_build.iter_texts = slow  # type: ignore[assignment]
+
+
+def child_open(root: str, go: str, delay: str) -> None:
+    """Wait for ``go`` to exist, then open (building if needed) the corpus's BM25 index, each document read taking
+    ``delay`` seconds (so two builders overlap); print what happened."""
+    _slow_reads(delay)
     while not Path(go).exists():
         time.sleep(0.01)
     index = BM25Index.open(Corpus(root))
@@ -55,14 +60,7 @@ def child_build(root: str, delay: str) -> None:
     """Rebuild the corpus's BM25 index directly (``build_corpus``: no open), each document taking ``delay`` s."""
     from sleuth.retrieval import bm25_build
 
-    real = bm25_build.iter_texts
-
-    def slow(corpus, doc_ids):  # type: ignore[no-untyped-def]
-        for t in real(corpus, doc_ids):
-            time.sleep(float(delay))
-            yield t
-
-    bm25_build.iter_texts = slow  # type: ignore[assignment]
+    _slow_reads(delay)
     bm25_build.build_corpus(Corpus(root))
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 
@@ -23,10 +21,8 @@ DOCS["d11.txt"] = "Protein misfolding in prion disease; tissue damage in the bra
 
 
 @pytest.fixture()
-def bm25(tmp_path: Path) -> BM25Retriever:
-    for name, text in DOCS.items():
-        (tmp_path / name).write_text(text, encoding="utf-8")
-    return BM25Retriever.open(Corpus(tmp_path))
+def bm25(make_corpus) -> BM25Retriever:
+    return BM25Retriever.open(Corpus(make_corpus(DOCS)))
 
 
 def sira_with(bm25: BM25Retriever, *script, tracer=None, **params) -> SiraRetriever:  # type: ignore[no-untyped-def]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
@@ -21,10 +20,8 @@ DOCS["meter.txt"] = "Blood sugar meters for home use."
 
 
 @pytest.fixture()
-def corpus(tmp_path: Path) -> Corpus:
-    for name, text in DOCS.items():
-        (tmp_path / name).write_text(text, encoding="utf-8")
-    return Corpus(tmp_path)
+def corpus(make_corpus) -> Corpus:
+    return Corpus(make_corpus(DOCS))
 
 
 def propose(messages, tools):  # type: ignore[no-untyped-def]

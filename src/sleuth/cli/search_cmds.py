@@ -28,6 +28,13 @@ def _corpus(path: Path | None, state_dir: Path | None = None) -> Any:
     return open_corpus(path, state_dir)
 
 
+def _indexed_corpus(path: Path | None, state_dir: Path | None, build_index: bool, as_json: bool) -> Any:
+    """The corpus of a command that reads its BM25 index (``--build-index`` decides whether a first build may run)."""
+    c = _corpus(path, state_dir)
+    allow_index_build(c, state_dir, build_index, as_json)
+    return c
+
+
 def index_cmd(
     corpus: Path = typer.Argument(None, help="The corpus folder (default: $SLEUTH_CORPUS)."),
     rebuild: bool = typer.Option(False, "--rebuild", help="Rebuild even if the index is up to date."),
@@ -93,8 +100,7 @@ def search_cmd(
     def work() -> Any:
         from sleuth.retrieval import get_retriever
 
-        c = _corpus(corpus, state_dir)
-        allow_index_build(c, state_dir, build_index, as_json)
+        c = _indexed_corpus(corpus, state_dir, build_index, as_json)
         opts: dict[str, Any] = {"rebuild": rebuild, "progress": cli_progress(as_json, quiet)}
         if enrich_weight:
             opts["enrich_weight"] = enrich_weight
@@ -153,8 +159,7 @@ def df_cmd(
         from sleuth.retrieval.bm25 import BM25Index
         from sleuth.retrieval.df import DocFrequency
 
-        c = _corpus(corpus, state_dir)
-        allow_index_build(c, state_dir, build_index, as_json)
+        c = _indexed_corpus(corpus, state_dir, build_index, as_json)
         docfreq = DocFrequency(BM25Index.open(c))
         rows = docfreq.many(terms)
         data = {"n_docs": docfreq.n_docs, "terms": [{**r.model_dump(), "ratio": r.ratio} for r in rows]}
@@ -186,8 +191,7 @@ def enrich_cmd(
     def work() -> Any:
         from sleuth.retrieval.enrich import EnrichParams, enrich_corpus
 
-        c = _corpus(corpus, state_dir)
-        allow_index_build(c, state_dir, build_index, as_json)
+        c = _indexed_corpus(corpus, state_dir, build_index, as_json)
         params = EnrichParams(concurrency=concurrency, max_df_ratio=max_df_ratio, min_df=min_df)
         llm = get_model(model, api_base, api_key_env)
         try:

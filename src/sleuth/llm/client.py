@@ -326,6 +326,26 @@ class LLM:
     def _backoff(self, attempt: int) -> float:
         return self.backoff_s * (2**attempt) * (0.75 + 0.5 * random.random())
 
+    def _retry_delay(
+        self, exc: BaseException, err: ModelError, transient: bool, attempt: int, tracer: Any, name: str,
+        req: dict[str, Any], t0: float, n_tools: int,
+    ) -> float:
+        """The seconds to wait before retrying a failed call (chat and achat), or trace ``err`` and raise it
+        (``from exc``) when it is not transient or the retries are spent."""
+        if not transient or attempt >= self.max_retries:
+            self._trace_error(tracer, name, req, err, t0, n_tools)
+            raise err from exc
+        return self._backoff(attempt)
+
+    def _done(
+        self, key: str | None, result: ChatResult, tracer: Any, name: str, req: dict[str, Any], n_tools: int
+    ) -> ChatResult:
+        """Cache (when caching) and trace a successful call's result (chat and achat)."""
+        if key:
+            self.cache.put(key, result)  # type: ignore[union-attr]
+        self._trace(tracer, name, result, req, n_tools)
+        return result
+
     # -- ChatModel ------------------------------------------------------------------------------------------
     def chat(
         self,
@@ -363,15 +383,9 @@ class LLM:
                 err, transient = self._map_error(e, self._where(endpoint))
                 if self._recover_local(err, transient, tried, tracer, endpoint):
                     continue
-                if not transient or attempt >= self.max_retries:
-                    self._trace_error(tracer, name, req, err, t0, len(tools or []))
-                    raise err from e
-                time.sleep(self._backoff(attempt))
+                time.sleep(self._retry_delay(e, err, transient, attempt, tracer, name, req, t0, len(tools or [])))
                 attempt += 1
-        if key:
-            self.cache.put(key, result)  # type: ignore[union-attr]
-        self._trace(tracer, name, result, req, len(tools or []))
-        return result
+        return self._done(key, result, tracer, name, req, len(tools or []))
 
     async def achat(
         self,
@@ -412,15 +426,10 @@ class LLM:
                     self._recover_local, err, transient, tried, tracer, endpoint
                 ):
                     continue
-                if not transient or attempt >= self.max_retries:
-                    self._trace_error(tracer, name, req, err, t0, len(tools or []))
-                    raise err from e
-                await asyncio.sleep(self._backoff(attempt))
+                delay = self._retry_delay(e, err, transient, attempt, tracer, name, req, t0, len(tools or []))
+                await asyncio.sleep(delay)
                 attempt += 1
-        if key:
-            self.cache.put(key, result)  # type: ignore[union-attr]
-        self._trace(tracer, name, result, req, len(tools or []))
-        return result
+        return self._done(key, result, tracer, name, req, len(tools or []))
 
     def _async_sem(self) -> asyncio.Semaphore:
         loop_id = id(asyncio.get_running_loop())

@@ -30,21 +30,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+from sleuth import fsutil
+
 
 def pid_alive(pid: int) -> bool:
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a zombie (exited child not yet reaped) is not alive
-        with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
-            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return True
+    """Whether the process runs; a zombie (exited child not yet reaped) is not alive (one check: fsutil's)."""
+    return fsutil.pid_alive(pid, zombie_alive=False)
 
 
 def live_leases(lease_dir: Path) -> list[int]:

@@ -20,6 +20,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from sleuth.errors import ToolArgumentError
+from sleuth.llm.base import Message
 from sleuth.records import Hit, RerankResult, TraceEvent
 from sleuth.usagetap import UsageTap
 
@@ -32,6 +33,17 @@ def check_args(query: str, k: int | None) -> None:
         raise ToolArgumentError("the rerank query is empty", hint="pass the question or search query to rank by")
     if k is not None and k < 0:
         raise ToolArgumentError(f"k must be >= 0, got {k}", hint="pass k >= 1, or leave it out to keep every hit")
+
+
+def window_messages(
+    template: str, system: str, query: str, passages: list[str], labels: Sequence[Any], **fields: Any
+) -> list[Message]:
+    """The chat messages of one window: ``[label] passage`` lines filled into ``template`` (with ``num``, ``query``,
+    ``passages`` and any extra ``fields``) as the user message, after ``system`` when it is not empty."""
+    body = "\n".join(f"[{label}] {p}" for label, p in zip(labels, passages, strict=False))
+    user = template.format(num=len(passages), query=query.strip(), passages=body, **fields)
+    msgs: list[Message] = [{"role": "system", "content": system}] if system else []
+    return [*msgs, {"role": "user", "content": user}]
 
 
 def dedupe(hits: Sequence[Hit]) -> tuple[list[Hit], int]:

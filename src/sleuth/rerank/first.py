@@ -99,12 +99,9 @@ class FirstReranker(RerankerBase):
         self.fallback = ListwiseReranker(model, window=window, step=step, word_budget=word_budget, tracer=tracer)
 
     def messages(self, query: str, passages: list[str]) -> list[Message]:
-        body = "\n".join(f"[{LETTERS[i]}] {p}" for i, p in enumerate(passages))
-        user = self._template.format(
-            num=len(passages), query=query.strip(), passages=body, last=LETTERS[len(passages) - 1]
+        return common.window_messages(
+            self._template, self._system, query, passages, LETTERS, last=LETTERS[len(passages) - 1]
         )
-        msgs: list[Message] = [{"role": "system", "content": self._system}] if self._system else []
-        return [*msgs, {"role": "user", "content": user}]
 
     def _first_token(self, query: str, passages: list[str], tracer: Any) -> ChatResult:
         return self.model.chat(

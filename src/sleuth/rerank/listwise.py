@@ -65,10 +65,7 @@ class ListwiseReranker(RerankerBase):
         self._system = meta.get("system", "")
 
     def messages(self, query: str, passages: list[str]) -> list[Message]:
-        body = "\n".join(f"[{i}] {p}" for i, p in enumerate(passages, 1))
-        user = self._template.format(num=len(passages), query=query.strip(), passages=body)
-        msgs: list[Message] = [{"role": "system", "content": self._system}] if self._system else []
-        return [*msgs, {"role": "user", "content": user}]
+        return common.window_messages(self._template, self._system, query, passages, range(1, len(passages) + 1))
 
     def _answer_budget(self, n: int) -> int:
         # "[12] > " is about 5 tokens for most tokenizers; a little slack for a closing remark.
