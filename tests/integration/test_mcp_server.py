@@ -655,3 +655,55 @@ def test_http_huge_line_and_hostile_glob_while_a_second_client_reads(corpus_dir:
     finally:
         err = server.stop()
     assert "Traceback" not in err, err
+
+
+def test_stdio_corrupt_index_is_a_typed_error_while_reads_are_answered(corpus_dir: Path, tmp_path: Path) -> None:
+    """Issue #19: a crafted `.sleuth/` index (values, not shapes) once segfaulted the server on one `search`. Now
+    the index is checked when the server opens it: `search` and `df` are left out and the server's instructions
+    name the damage and the fix; calls to them are tool errors, `read` calls on the same session are always
+    answered, and the server keeps serving."""
+    import numpy as np
+
+    env = {**os.environ, "SLEUTH_HOME": str(tmp_path / "home")}
+    subprocess.run([SLEUTH, "index", str(corpus_dir)], check=True, capture_output=True, env=env, timeout=300)
+    index = corpus_dir / ".sleuth" / "bm25"
+    for name in ("indices.csc.index.npy", "data.csc.index.npy"):
+        a = np.load(index / name).copy()
+        a[: max(1, len(a) // 2)] = 2**30 if a.dtype.kind in "iu" else np.nan  # out of range / not finite
+        np.save(index / name, a)
+
+    async def main() -> list[float]:
+        params = StdioServerParameters(command=SLEUTH, args=["mcp", "--corpus", str(corpus_dir), "--no-build-index"],
+                                       env=env)
+        async with Client(params, read_timeout_seconds=120) as client:
+            latencies: list[float] = []
+            done = anyio.Event()
+
+            names = [t.name for t in (await client.list_tools()).tools]
+            assert "search" not in names and "df" not in names, names  # the damaged index is never served
+            assert client.instructions and "--rebuild" in client.instructions, client.instructions
+
+            async def attack() -> None:
+                for name, args in [("search", {"query": "quick brown fox"}), ("df", {"terms": ["fox"]})] * 3:
+                    r = await client.call_tool(name, args)
+                    assert r.is_error and "Traceback" not in _text(r), _text(r)[:500]
+                done.set()
+
+            async def read_loop() -> None:
+                while not done.is_set():
+                    t0 = time.perf_counter()
+                    with anyio.fail_after(10):
+                        r = await client.call_tool("read", {"doc_id": "notes/alpha.md"})
+                    assert r.is_error is False and "quick brown fox" in _text(r)
+                    latencies.append(time.perf_counter() - t0)
+                    await anyio.sleep(0.05)
+
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(attack)
+                tg.start_soon(read_loop)
+            r = await client.call_tool("grep", {"pattern": "fox"})  # still serving
+            assert r.is_error is False and "alpha.md" in _text(r)
+            return latencies
+
+    latencies = anyio.run(main)
+    assert latencies and max(latencies) < 10
