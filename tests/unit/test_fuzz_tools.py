@@ -204,8 +204,8 @@ FIELDS: dict[str, dict[str, Field]] = {
 }
 
 
-@st.composite
-def _arguments(draw: st.DrawFn, name: str) -> Any:
+def _arguments(draw: Any, name: str) -> Any:
+    """One call's arguments for tool ``name`` (``draw`` is ``st.data().draw``)."""
     fields = FIELDS[name]
     chosen = draw(st.lists(st.sampled_from(sorted(fields)), unique=True, max_size=len(fields)))
     if draw(st.integers(0, 9)) > 1:  # mostly with the required fields, so most calls reach the tool's code
@@ -269,9 +269,9 @@ def _fuzz(name: str) -> Any:
     @settings(max_examples=EXAMPLES, deadline=None, database=None,
               suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
                                      HealthCheck.function_scoped_fixture, HealthCheck.large_base_example])
-    @given(arguments=_arguments(name))
-    def test(fx: Fixture, arguments: Any) -> None:
-        _check(fx, name, _substitute(fx, arguments))
+    @given(data=st.data())
+    def test(fx: Fixture, data: st.DataObject) -> None:
+        _check(fx, name, _substitute(fx, _arguments(data.draw, name)))
 
     test.__name__ = f"test_fuzz_{name}"
     test.__doc__ = f"Fuzz `{name}` through Toolkit.invoke: no foreign exception, no canary, no parent path."
