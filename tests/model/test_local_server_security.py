@@ -1,4 +1,4 @@
-"""The real embedded llama.cpp server only serves its owner (docs/SECURITY-servers.md), measured with real HTTP
+"""The real embedded llama.cpp server only serves its owner (docs/SECURITY.md), measured with real HTTP
 requests: loopback only; without the token every endpoint but /health answers 401, whatever the Origin or Host;
 no Origin is echoed and credentials are never allowed (a browser page can neither call it nor read an answer);
 with the token sleuth's client is served; the state file holding the token is owner-only; a crash restart is in

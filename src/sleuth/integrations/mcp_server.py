@@ -22,7 +22,7 @@ Transports: stdio (what desktop chat assistants launch) and streamable HTTP. HTT
 where ``Host`` and ``Origin`` must be loopback names (DNS-rebinding protection). Any other address is refused
 unless the hosts clients may name are listed (``allow_hosts``: they replace the loopback check, they do not switch
 it off) and a token is set; with a token every request must carry ``Authorization: Bearer <token>``
-(:func:`check_http_exposure`, :class:`BearerTokenMiddleware`; docs/SECURITY-servers.md).
+(:func:`check_http_exposure`, :class:`BearerTokenMiddleware`; docs/SECURITY.md).
 
 ``mcp`` is an optional dependency (``pip install 'sleuth-search[mcp]'``); it is imported inside the functions.
 """

@@ -13,7 +13,7 @@ Lifecycle
   says so in the call's trace (a ``note`` event ``local_server``), as it does when it finds a dead server's state.
 * Only its owner can use it: each start gets a random token (the state file, owner-only, holds it; the folder is
   0700) that llama.cpp requires as the API key; CORS is off. :meth:`LocalServer.connect` gives clients the
-  api_base and the token. See :mod:`sleuth.llm.serve` and docs/SECURITY-servers.md.
+  api_base and the token. See :mod:`sleuth.llm.serve` and docs/SECURITY.md ("Local servers' access rules").
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ model is loaded, then watches:
 
 SIGTERM/SIGINT exit cleanly. The state file is removed on exit, so a stale one always means a crash.
 
-Only its owner can use it (docs/SECURITY-servers.md): llama.cpp is given a random per-start API key (the
+Only its owner can use it (docs/SECURITY.md): llama.cpp is given a random per-start API key (the
 ``token`` in the state file, which is written owner-only, 0600), so every endpoint but ``/health`` answers 401
 without ``Authorization: Bearer <token>``; CORS is switched off (no ``Origin`` is echoed, credentials are not
 allowed), the web UI and the ``/slots`` endpoint are off. The token never appears on a command line (``ps``).
