@@ -17,11 +17,11 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, cast
 
+from langchain_core.runnables import RunnableConfig
+
 from sleuth.agents.budget import Budget
 from sleuth.agents.config import AgentConfig
 from sleuth.agents.context import ContextPolicy
-from langchain_core.runnables import RunnableConfig
-
 from sleuth.agents.graphs import compile_graph
 from sleuth.agents.state import AGENTS, AgentResult, AgentState, StepEvent
 from sleuth.errors import ConfigError
@@ -44,7 +44,11 @@ def _node_summary(node: str, update: dict[str, Any]) -> str:
         if update.get("exhausted"):
             return f"budget '{update['exhausted']}' ran out"
         calls = update.get("pending") or []
-        return "calls " + ", ".join(f"{c['name']}({c.get('raw_arguments', '')[:80]})" for c in calls) if calls else "no tool call"
+        return (
+            "calls " + ", ".join(f"{c['name']}({c.get('raw_arguments', '')[:80]})" for c in calls)
+            if calls
+            else "no tool call"
+        )
     if node == "run_tools":
         msgs = [m for m in update.get("messages") or [] if m.get("role") == "tool"]
         return (msgs[-1]["content"][:160] if msgs else "") if update.get("answer") is None else "answered"
@@ -177,7 +181,10 @@ class Agent:
                     continue
                 for node_name, update in payload.items():
                     yield StepEvent(
-                        kind="node", node=node_name, run_id=run_id, summary=_node_summary(node_name, update or {}),
+                        kind="node",
+                        node=node_name,
+                        run_id=run_id,
+                        summary=_node_summary(node_name, update or {}),
                         update=update or {},
                     )
             result = AgentResult.from_state(run_id, final, time.perf_counter() - t0, trace_path)
@@ -250,8 +257,11 @@ class Agent:
                         continue
                     for node_name, update in payload.items():
                         yield StepEvent(
-                            kind="node", node=node_name, run_id=run_id,
-                            summary=_node_summary(node_name, update or {}), update=update or {},
+                            kind="node",
+                            node=node_name,
+                            run_id=run_id,
+                            summary=_node_summary(node_name, update or {}),
+                            update=update or {},
                         )
             result = AgentResult.from_state(run_id, final, time.perf_counter() - t0, trace_path)
             tracer.record("run", "end", latency_s=result.seconds, data={"stop_reason": result.stop_reason})

@@ -135,7 +135,7 @@ def compact(
         cleared += 1
         estimate = estimate_tokens(out, tools, count_tokens)
     if estimate > budget_tokens:  # long assistant texts (a rambling model): shorten them, oldest first
-        for i, m in enumerate(out):
+        for m in out:
             if m.get("role") == "assistant" and len(str(m.get("content") or "")) > 200:
                 m["content"] = str(m["content"])[:200] + " [...]"
                 estimate = estimate_tokens(out, tools, count_tokens)

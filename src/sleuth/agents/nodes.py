@@ -183,7 +183,10 @@ def _assistant_message(result: ChatResult, calls: list[ToolCall]) -> Message:
             {
                 "id": c.id,
                 "type": "function",
-                "function": {"name": c.name, "arguments": json.dumps(c.arguments) if not c.parse_error else c.raw_arguments},
+                "function": {
+                    "name": c.name,
+                    "arguments": json.dumps(c.arguments) if not c.parse_error else c.raw_arguments,
+                },
             }
             for c in calls
         ]
@@ -194,7 +197,9 @@ def _react_tools(cx: NodeContext) -> list[dict[str, Any]]:
     return cx.config.react_schemas
 
 
-def _compacted(state: AgentState, cx: NodeContext, messages: list[Message], tools: list[dict[str, Any]] | None, gen: int):
+def _compacted(
+    state: AgentState, cx: NodeContext, messages: list[Message], tools: list[dict[str, Any]] | None, gen: int
+):
     budget = cx.config.context.prompt_budget(gen)
     out, cleared, estimate = compact(messages, tools, cx.count_tokens, budget)
     if cleared:
@@ -255,7 +260,11 @@ def call_model(state: AgentState, cx: NodeContext) -> dict[str, Any]:
         return {"exhausted": exhausted, "pending": []}
     tools = _react_tools(cx)
     messages, cleared = _compacted(
-        state, cx, state.get("messages") or initial_messages(state["question"]), tools, cx.config.context.max_step_tokens
+        state,
+        cx,
+        state.get("messages") or initial_messages(state["question"]),
+        tools,
+        cx.config.context.max_step_tokens,
     )
     update: dict[str, Any] = {"steps": state.get("steps", 0) + 1}
     try:
@@ -264,9 +273,17 @@ def call_model(state: AgentState, cx: NodeContext) -> dict[str, Any]:
         )
     except ModelOutputError as e:  # the reply was not a call even after the model layer's repair
         idle = state.get("idle_turns", 0) + 1
-        messages = [*messages, {"role": "user", "content": ERROR_TEMPLATE.format(kind="ModelOutputError", message=e.message[:300])}]
-        return {**update, "messages": messages, "pending": [], "idle_turns": idle,
-                "cleared_outputs": state.get("cleared_outputs", 0) + cleared}
+        messages = [
+            *messages,
+            {"role": "user", "content": ERROR_TEMPLATE.format(kind="ModelOutputError", message=e.message[:300])},
+        ]
+        return {
+            **update,
+            "messages": messages,
+            "pending": [],
+            "idle_turns": idle,
+            "cleared_outputs": state.get("cleared_outputs", 0) + cleared,
+        }
     calls, notes = repair_calls(result.tool_calls, result.content, cx.config.toolkit.names(), f"s{update['steps']}")  # type: ignore[union-attr]
     if notes:
         cx.tracer.record("note", "repair", data={"repairs": notes})
@@ -284,9 +301,7 @@ def call_model(state: AgentState, cx: NodeContext) -> dict[str, Any]:
     update["idle_turns"] = idle
     if idle >= cx.config.max_idle_turns and result.content.strip() and not _parrots(result.content):
         seen = state.get("docs_seen") or []
-        update.update(
-            answer=result.content.strip(), doc_ids=seen[-2:], answered_by="text", stop_reason="no_tool_call"
-        )
+        update.update(answer=result.content.strip(), doc_ids=seen[-2:], answered_by="text", stop_reason="no_tool_call")
         cx.tracer.record("note", "no_tool_call", data={"idle_turns": idle, "taken_as_answer": True})
     else:
         messages.append({"role": "user", "content": load("agent_nudge")})
@@ -317,7 +332,9 @@ def run_tools(state: AgentState, cx: NodeContext) -> dict[str, Any]:
         if call.parse_error:
             err = ToolArgumentError(f"arguments for {call.name} are not valid JSON: {call.parse_error}")
             text = error_result(err).text
-            cx.tracer.record("tool", call.name, args={"raw": call.raw_arguments[:500]}, error=text, result_chars=len(text))
+            cx.tracer.record(
+                "tool", call.name, args={"raw": call.raw_arguments[:500]}, error=text, result_chars=len(text)
+            )
             messages.append(_tool_message(call, text))
             continue
         result = toolkit.invoke(call.name, call.arguments, tracer=cx.tracer)
@@ -329,11 +346,14 @@ def run_tools(state: AgentState, cx: NodeContext) -> dict[str, Any]:
             continue
         if call.name == ANSWER_TOOL and not result.is_error:
             update.update(
-                answer=result.data["answer"], doc_ids=result.data["doc_ids"], answered_by="model", stop_reason="answered"
+                answer=result.data["answer"],
+                doc_ids=result.data["doc_ids"],
+                answered_by="model",
+                stop_reason="answered",
             )
             messages.append(_tool_message(call, result.text))
             break
-        text, truncated = cap_text(result.text, cx.config.context.max_result_chars)
+        text, _ = cap_text(result.text, cx.config.context.max_result_chars)
         key = f"{call.name}:{json.dumps(call.arguments)}"
         repeats = earlier.get(key, 0) + 1
         limit = cx.config.max_repeats
@@ -382,8 +402,14 @@ def _fallback_answer(state: AgentState, reason: str, detail: str = "") -> dict[s
 def _prompt_texts(*extra: str) -> list[str]:
     """Instructions the agent shows the model: a reply that repeats one of them is no answer."""
     return [
-        load("agent_react"), load("agent_nudge"), REPEAT_NOTE, CLEARED_MARKER, DROPPED_NOTE, TRUNCATION_NOTE,
-        ERROR_TEMPLATE, *extra,
+        load("agent_react"),
+        load("agent_nudge"),
+        REPEAT_NOTE,
+        CLEARED_MARKER,
+        DROPPED_NOTE,
+        TRUNCATION_NOTE,
+        ERROR_TEMPLATE,
+        *extra,
     ]
 
 
@@ -410,7 +436,11 @@ def force_answer(state: AgentState, cx: NodeContext) -> dict[str, Any]:
         messages, _ = _compacted(state, cx, messages, tools, cx.config.context.max_answer_tokens)
         try:
             result = cx.model.chat(
-                messages, tools=tools, max_tokens=cx.config.context.max_answer_tokens, tracer=cx.tracer, name="force_answer"
+                messages,
+                tools=tools,
+                max_tokens=cx.config.context.max_answer_tokens,
+                tracer=cx.tracer,
+                name="force_answer",
             )
             calls, _ = repair_calls(result.tool_calls, result.content, [ANSWER_TOOL], "final")
         except ModelOutputError:

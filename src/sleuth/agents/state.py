@@ -25,7 +25,9 @@ def add_usage(left: dict[str, Any] | None, right: dict[str, Any] | None) -> dict
 
 
 def usage_dump(usage: Usage) -> dict[str, Any]:
-    return usage.model_dump(include={"prompt_tokens", "completion_tokens", "calls", "cost_usd", "unpriced_calls", "token_source"})
+    return usage.model_dump(
+        include={"prompt_tokens", "completion_tokens", "calls", "cost_usd", "unpriced_calls", "token_source"}
+    )
 
 
 class AgentState(TypedDict, total=False):

@@ -280,7 +280,9 @@ class LiteLLMEmbedder:
         try:
             resp = fn(**kwargs)
         except Exception as e:  # litellm maps provider errors to many classes; keep the message
-            raise ModelError(f"embedding call to {self.model} failed: {e}", hint="check the model name and API key") from e
+            raise ModelError(
+                f"embedding call to {self.model} failed: {e}", hint="check the model name and API key"
+            ) from e
         data = resp["data"] if isinstance(resp, dict) else resp.data
         rows = sorted(data, key=lambda d: d["index"] if isinstance(d, dict) else d.index)
         vecs = [r["embedding"] if isinstance(r, dict) else r.embedding for r in rows]
