@@ -13,17 +13,21 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from sleuth.records import Hit
+from sleuth.records import Hit, SearchResult
+from sleuth.retrieval.base import RetrieverBase, timed_result
 from sleuth.retrieval.bm25 import Analyzer, BM25Params
+
+if TYPE_CHECKING:
+    from sleuth.tracing import Tracer
 
 TOOL_BM25 = BM25Params(k1=1.5, b=0.75, stemmer="english", stopwords="en", store_chars=0)
 
 
-class ToolBM25:
+class ToolBM25(RetrieverBase):
     name = "bm25"
 
     def __init__(self, names: Sequence[str], texts: Sequence[str], params: BM25Params = TOOL_BM25) -> None:
@@ -48,12 +52,15 @@ class ToolBM25:
         order = np.argsort(-s, kind="stable")[:k]
         return [(int(i), float(s[i])) for i in order if s[i] > 0]
 
-    def search(self, query: str, k: int = 10) -> list[Hit]:
+    def run(self, query: str, k: int = 10, *, tracer: Tracer | None = None) -> SearchResult:
+        return timed_result(self.name, query, k, lambda: self._hits(query, k))
+
+    def _hits(self, query: str, k: int) -> list[Hit]:
         return [Hit(doc_id=self.names[i], score=s, text=self.texts[i], source=self.name)
                 for i, s in self.rank(query, k)]
 
 
-class ToolDense:
+class ToolDense(RetrieverBase):
     name = "dense"
 
     def __init__(
@@ -78,7 +85,10 @@ class ToolDense:
         vec = q[None, :] if q is not None else self.embedder.embed([query])
         return self.rank_vectors(vec, k)[0]
 
-    def search(self, query: str, k: int = 10) -> list[Hit]:
+    def run(self, query: str, k: int = 10, *, tracer: Tracer | None = None) -> SearchResult:
+        return timed_result(self.name, query, k, lambda: self._hits(query, k))
+
+    def _hits(self, query: str, k: int) -> list[Hit]:
         return [Hit(doc_id=self.names[i], score=s, text=self.texts[i], source=self.name)
                 for i, s in self.rank(query, k)]
 
