@@ -107,7 +107,7 @@ def load_beir(path: str | Path, split: str = "test", *, name: str | None = None,
         )
     es = EvalSet(
         name=name or root.name,
-        kind=kind,  # type: ignore[arg-type]
+        kind=kind,
         questions=questions,
         bad=bad,
         files=[str(corpus), str(queries_path), str(qrels_path)],

@@ -102,15 +102,16 @@ def _load_mtrb(folder: Path) -> EvalSet:
             bad.append(BadRecord(source=str(tests[0]), where=where, error=f"needs 'query': {e}"))
             continue
         # Gold tools by name (tool_usage / name); the numeric IDs are a fallback (a few point outside the list).
-        gold, missing = [], []
+        gold: list[str] = []
+        missing: list[str] = []
         for i, t in enumerate(names):
-            tid = by_name.get(str(t))
-            if tid is None and i < len(ids):
+            found = by_name.get(str(t))
+            if found is None and i < len(ids):
                 try:
-                    tid = by_id.get(int(ids[i]))
+                    found = by_id.get(int(ids[i]))
                 except (TypeError, ValueError):
-                    tid = None
-            (gold if tid is not None else missing).append(tid if tid is not None else str(t))
+                    found = None
+            (gold if found is not None else missing).append(found if found is not None else str(t))
         if missing or not gold or not query:
             bad.append(
                 BadRecord(
