@@ -6,7 +6,15 @@ The public surface is imported lazily, so that ``import sleuth`` (and ``sleuth g
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # what a type checker sees; at run time ``__getattr__`` imports each name on first use
+    from sleuth.agents import Agent as Agent, ask as ask
+    from sleuth.corpus import Corpus as Corpus
+    from sleuth.errors import SleuthError as SleuthError
+    from sleuth.records import Document as Document, Hit as Hit, TraceEvent as TraceEvent, Usage as Usage
+    from sleuth.tools import corpus_tools as corpus_tools
+    from sleuth.tools.base import Tool as Tool, Toolkit as Toolkit
 
 __version__ = "0.1.0"
 

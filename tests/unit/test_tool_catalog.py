@@ -223,3 +223,24 @@ def test_llm_query_keeps_the_requests_own_ranking_first() -> None:
     cat = ToolCatalog.from_openai(SPECS, model=ScriptedModel(["Book a flight ticket"]))  # a poor rewrite
     hits = cat.search("convert 20 dollars into euros currency", 2, method="llm-query", llm_base="bm25")
     assert [h.doc_id for h in hits] == ["convert_currency", "book_flight"]
+
+
+def test_tool_rankers_fuse_in_the_shared_hybrid_retriever():
+    """The catalog's ``hybrid`` method fuses ToolBM25 and ToolDense with HybridRetriever, which calls ``run`` on
+    each: both implement the Retriever protocol (they had only ``search`` and raised AttributeError)."""
+    import numpy as np
+
+    from sleuth.retrieval.base import Retriever
+    from sleuth.retrieval.hybrid import HybridRetriever
+    from sleuth.retrieval.tools.rankers import ToolBM25, ToolDense
+
+    names = ["get_weather", "send_email", "book_flight"]
+    texts = ["weather forecast for a city", "send an email message", "book a flight ticket"]
+    vectors = np.eye(3, dtype=np.float32)
+    query = "weather forecast"
+    bm = ToolBM25(names, texts)
+    dense = ToolDense(names, texts, vectors, embedder=None, query_vectors={query: vectors[0]})
+    assert isinstance(bm, Retriever) and isinstance(dense, Retriever)
+    assert bm.run(query, 2).hits[0].doc_id == "get_weather"
+    hits = HybridRetriever([bm, dense], fusion="rrf").search(query, 2)
+    assert hits[0].doc_id == "get_weather"

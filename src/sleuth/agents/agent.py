@@ -179,7 +179,10 @@ class Agent:
                     continue
                 for node_name, update in payload.items():
                     yield StepEvent(
-                        kind="node", node=node_name, run_id=run_id, summary=_node_summary(node_name, update or {}),
+                        kind="node",
+                        node=node_name,
+                        run_id=run_id,
+                        summary=_node_summary(node_name, update or {}),
                         update=update or {},
                     )
             result = AgentResult.from_state(run_id, final, time.perf_counter() - t0, trace_path)
@@ -252,8 +255,11 @@ class Agent:
                         continue
                     for node_name, update in payload.items():
                         yield StepEvent(
-                            kind="node", node=node_name, run_id=run_id,
-                            summary=_node_summary(node_name, update or {}), update=update or {},
+                            kind="node",
+                            node=node_name,
+                            run_id=run_id,
+                            summary=_node_summary(node_name, update or {}),
+                            update=update or {},
                         )
             result = AgentResult.from_state(run_id, final, time.perf_counter() - t0, trace_path)
             tracer.record("run", "end", latency_s=result.seconds, data={"stop_reason": result.stop_reason})

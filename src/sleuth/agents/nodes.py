@@ -289,9 +289,7 @@ def call_model(state: AgentState, cx: NodeContext) -> dict[str, Any]:
     update["idle_turns"] = idle
     if idle >= cx.config.max_idle_turns and result.content.strip() and not _parrots(result.content):
         seen = state.get("docs_seen") or []
-        update.update(
-            answer=result.content.strip(), doc_ids=seen[-2:], answered_by="text", stop_reason="no_tool_call"
-        )
+        update.update(answer=result.content.strip(), doc_ids=seen[-2:], answered_by="text", stop_reason="no_tool_call")
         cx.tracer.record("note", "no_tool_call", data={"idle_turns": idle, "taken_as_answer": True})
     else:
         messages.append({"role": "user", "content": load("agent_nudge")})
@@ -390,8 +388,14 @@ def _fallback_answer(state: AgentState, reason: str, detail: str = "") -> dict[s
 def _prompt_texts(*extra: str) -> list[str]:
     """Instructions the agent shows the model: a reply that repeats one of them is no answer."""
     return [
-        load("agent_react"), load("agent_nudge"), REPEAT_NOTE, CLEARED_MARKER, DROPPED_NOTE, TRUNCATION_NOTE,
-        ERROR_TEMPLATE, *extra,
+        load("agent_react"),
+        load("agent_nudge"),
+        REPEAT_NOTE,
+        CLEARED_MARKER,
+        DROPPED_NOTE,
+        TRUNCATION_NOTE,
+        ERROR_TEMPLATE,
+        *extra,
     ]
 
 

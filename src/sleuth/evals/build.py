@@ -127,8 +127,7 @@ class ToolRetrievalSystem:
 
 
 def _tool_catalog(es: EvalSet, chat_model: Any) -> Any:
-    from sleuth.retrieval.tool_catalog import ToolCatalog
-    from sleuth.retrieval.tool_catalog import ToolSpec as CatalogTool
+    from sleuth.retrieval.tool_catalog import ToolCatalog, ToolSpec as CatalogTool
 
     tools = []
     for t in es.tools:

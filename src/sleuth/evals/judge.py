@@ -76,12 +76,26 @@ def judge_answer(
     messages = judge_messages(question, response, correct_answer)
     local = MemoryTracer()  # to count the usage of attempts that failed to parse
     try:
-        verdict, result = model.structured(messages, Verdict, retries=retries, max_tokens=300, tracer=local, name="judge")
+        verdict, result = model.structured(
+            messages, Verdict, retries=retries, max_tokens=300, tracer=local, name="judge"
+        )
     except ModelOutputError as e:
-        return JudgeResult(status="unparsed", correct=False, error=str(e)[:500], reason="verdict could not be parsed",
-                           usage=_usage(local, tracer), model=name)
+        return JudgeResult(
+            status="unparsed",
+            correct=False,
+            error=str(e)[:500],
+            reason="verdict could not be parsed",
+            usage=_usage(local, tracer),
+            model=name,
+        )
     except ModelError as e:
-        return JudgeResult(status="error", correct=None, error=f"{type(e).__name__}: {e}"[:500], usage=_usage(local, tracer), model=name)
+        return JudgeResult(
+            status="error",
+            correct=None,
+            error=f"{type(e).__name__}: {e}"[:500],
+            usage=_usage(local, tracer),
+            model=name,
+        )
     _usage(local, tracer)
     return JudgeResult(
         status="judged",

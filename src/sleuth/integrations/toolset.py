@@ -76,7 +76,9 @@ def _index_provider(corpus: Any, options: dict[str, Any]) -> list[Tool[Any]]:
             continue
         if method in ("dense", "hybrid") and not build_extra and not (corpus.state_dir / "dense").exists():
             # checked before opening: opening imports torch (seconds) only to find no index
-            skipped[f"search:{method}"] = "no dense index (build it with `sleuth search QUERY --corpus CORPUS --method dense`)"
+            skipped[f"search:{method}"] = (
+                "no dense index (build it with `sleuth search QUERY --corpus CORPUS --method dense`)"
+            )
             continue
         opts: dict[str, Any] = {}
         if method == "dense":
@@ -97,7 +99,9 @@ def _rerank_provider(corpus: Any, options: dict[str, Any]) -> list[Tool[Any]]:
     model = options.get("model")
     if reranker is None:
         if model is None:
-            raise ConfigError("rerank needs a reranker", hint="pass reranker= (start `sleuth mcp` with --reranker or --model)")
+            raise ConfigError(
+                "rerank needs a reranker", hint="pass reranker= (start `sleuth mcp` with --reranker or --model)"
+            )
         reranker = "listwise"
     from sleuth.tools.rerank import rerank_tool
 
@@ -165,7 +169,8 @@ def build_toolkit(
     ``options`` are passed to the providers: ``model`` (a ChatModel: adds ``ask`` and the ``sira`` search
     method), ``build_index`` (default True: build a missing BM25 index, rebuild a stale one), ``methods``
     (extra search methods to try, default sira/dense/hybrid), ``reranker`` (a Reranker or a name: adds ``rerank``;
-    default listwise over ``model``), ``budget`` (for ``ask``). ``extra_tools`` are appended as they are (your own tools, served the same way).
+    default listwise over ``model``), ``budget`` (for ``ask``). ``extra_tools`` are appended as they are
+    (your own tools, served the same way).
     Names in ``include`` that no provider offers raise :class:`~sleuth.errors.ConfigError` naming the reason.
     """
     corpus = open_corpus(corpus)
@@ -199,9 +204,7 @@ def build_toolkit(
         missing = [n for n in wanted if n not in tools]
         if missing:
             reasons = "; ".join(f"{n}: {_reason_for(n, omitted)}" for n in missing)
-            raise ConfigError(
-                f"tools not available: {reasons}", hint=f"available tools: {', '.join(_ordered(tools))}"
-            )
+            raise ConfigError(f"tools not available: {reasons}", hint=f"available tools: {', '.join(_ordered(tools))}")
         selected = [tools[n] for n in wanted]
     else:
         selected = [tools[n] for n in _ordered(tools)]

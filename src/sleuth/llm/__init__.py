@@ -9,8 +9,9 @@ from typing import TYPE_CHECKING, Any
 
 from sleuth.llm.base import ChatModel, ChatResult, Message, TokenLogprob, ToolCall
 
-if TYPE_CHECKING:  # pragma: no cover
-    from sleuth.llm.fake import ScriptedModel
+if TYPE_CHECKING:  # pragma: no cover - the lazy names of __getattr__, for type checkers
+    from sleuth.llm.client import LLM as LLM, get_model as get_model
+    from sleuth.llm.fake import ScriptedModel as ScriptedModel
 
 __all__ = ["ChatModel", "ChatResult", "Message", "ScriptedModel", "TokenLogprob", "ToolCall", "get_model"]
 

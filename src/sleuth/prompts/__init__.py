@@ -6,11 +6,11 @@ returns the body, ``load_with_meta`` returns ``(body, meta)``. Fill templates wi
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 from importlib import resources
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_with_meta(name: str) -> tuple[str, dict[str, str]]:
     fname = name if "." in name else f"{name}.md"
     try:

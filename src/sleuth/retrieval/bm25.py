@@ -42,6 +42,12 @@ from sleuth.retrieval.base import RetrieverBase, timed_result
 
 if TYPE_CHECKING:
     from sleuth.corpus import Corpus
+    from sleuth.retrieval.bm25_build import (  # the lazy names of __getattr__
+        BuildStats as BuildStats,
+        build_corpus as build_corpus,
+        build_index as build_index,
+        iter_texts as iter_texts,
+    )
     from sleuth.retrieval.index_check import VerifiedCache
 
 FORMAT_VERSION = 1

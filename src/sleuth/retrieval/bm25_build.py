@@ -23,6 +23,8 @@ from sleuth.errors import ConfigError
 from sleuth.retrieval.bm25 import CHECKSUMMED, FORMAT_VERSION, INDEX_NAME, META, Analyzer, BM25Params
 
 if TYPE_CHECKING:
+    from rich.progress import Progress
+
     from sleuth.corpus import Corpus
 
 
@@ -34,7 +36,7 @@ class BuildStats:
     seconds: float
 
 
-def _progress(enabled: bool):  # type: ignore[no-untyped-def]
+def _progress(enabled: bool) -> Progress | None:
     import sys
 
     if not enabled or not sys.stderr.isatty():  # a rich bar in a log file is one stray line; builds are quick
@@ -99,9 +101,9 @@ def build_index(
                         store.write(blob)
                         store_off.append(store_off[-1] + len(blob))
                     count += 1
-                    if bar and count % 500 == 0:
+                    if bar and task is not None and count % 500 == 0:
                         bar.update(task, completed=count)
-                if bar:
+                if bar and task is not None:
                     bar.update(task, completed=count)
         finally:
             if bar:

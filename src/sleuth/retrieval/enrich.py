@@ -34,7 +34,8 @@ from sleuth.errors import BinaryDocumentError, ModelOutputError, ToolArgumentErr
 from sleuth.llm.base import ChatModel
 from sleuth.records import Hit, SearchResult, Usage
 from sleuth.retrieval.base import RetrieverBase, timed_result
-from sleuth.retrieval.bm25 import BM25Index, BM25Retriever, _topk_numpy, build_index
+from sleuth.retrieval.bm25 import BM25Index, BM25Retriever, _topk_numpy
+from sleuth.retrieval.bm25_build import build_index
 from sleuth.retrieval.df import DocFrequency
 from sleuth.retrieval.sira import MAX_PHRASE_WORDS, SiraProposal
 from sleuth.usagetap import UsageTap

@@ -11,8 +11,7 @@ from sleuth.retrieval.tools import (
     spec_from_callable,
     split_name,
 )
-from sleuth.retrieval.tools.spec import _check_parameters, _doc_parts
-from sleuth.retrieval.tools.spec import spec_from_function as _spec_from_function
+from sleuth.retrieval.tools.spec import _check_parameters, _doc_parts, spec_from_function as _spec_from_function
 
 __all__ = [
     "METHODS",

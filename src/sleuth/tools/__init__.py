@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sleuth.corpus import Corpus
 from sleuth.tools.base import Tool, ToolArgs, Toolkit, ToolResult
 from sleuth.tools.grep import grep_tool
 from sleuth.tools.ls import ls_tool
 from sleuth.tools.read import read_tool
+
+if TYPE_CHECKING:  # the lazy alias of __getattr__, for type checkers
+    from sleuth.integrations.openai_tools import openai_tools as openai_tools
 
 __all__ = ["Tool", "ToolArgs", "ToolResult", "Toolkit", "corpus_tools", "grep_tool", "ls_tool", "read_tool"]
 __all__ += ["openai_tools"]

@@ -30,7 +30,8 @@ log = logging.getLogger("sleuth.tracing")
 
 @runtime_checkable
 class Tracer(Protocol):
-    run_id: str
+    @property
+    def run_id(self) -> str: ...  # read-only: a forwarding tracer reports its inner tracer's id
 
     def emit(self, event: TraceEvent) -> TraceEvent: ...
 

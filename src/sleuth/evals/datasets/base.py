@@ -142,7 +142,9 @@ def iter_json_records(path: Path, bad: list[BadRecord]) -> Iterator[tuple[str, A
                 bad.append(BadRecord(source=src, where=f"line {lineno}", error=f"invalid JSON: {e}"))
 
 
-def read_tsv(path: Path, bad: list[BadRecord], *, columns: int, header: str | None = None) -> Iterator[tuple[int, list[str]]]:
+def read_tsv(
+    path: Path, bad: list[BadRecord], *, columns: int, header: str | None = None
+) -> Iterator[tuple[int, list[str]]]:
     """Yield ``(line number, fields)`` of a tab- or space-separated file; skips a header starting with ``header``."""
     src = str(path)
     with path.open(encoding="utf-8", errors="replace") as fh:
@@ -154,7 +156,9 @@ def read_tsv(path: Path, bad: list[BadRecord], *, columns: int, header: str | No
                 continue
             fields = line.split("\t") if "\t" in line else line.split()
             if len(fields) < columns:
-                bad.append(BadRecord(source=src, where=f"line {lineno}", error=f"expected {columns} fields, got {len(fields)}"))
+                bad.append(
+                    BadRecord(source=src, where=f"line {lineno}", error=f"expected {columns} fields, got {len(fields)}")
+                )
                 continue
             yield lineno, fields
 

@@ -85,7 +85,9 @@ def load_beir(path: str | Path, split: str = "test", *, name: str | None = None,
             bad.append(BadRecord(source=src, where=f"line {lineno}", error=f"document {doc!r} is not in corpus.jsonl"))
             continue
         if qid not in queries:
-            bad.append(BadRecord(source=src, where=f"line {lineno}", error=f"query {qid!r} is not in {queries_path.name}"))
+            bad.append(
+                BadRecord(source=src, where=f"line {lineno}", error=f"query {qid!r} is not in {queries_path.name}")
+            )
             continue
         qrels.setdefault(qid, {})[doc] = score
     questions = []
@@ -95,11 +97,17 @@ def load_beir(path: str | Path, split: str = "test", *, name: str | None = None,
             continue
         text, where, extra = queries[qid]
         questions.append(
-            EvalQuestion(id=qid, question=text, relevance=positive, gold_doc_ids=sorted(positive), metadata={"where": where, **extra})
+            EvalQuestion(
+                id=qid,
+                question=text,
+                relevance=positive,
+                gold_doc_ids=sorted(positive),
+                metadata={"where": where, **extra},
+            )
         )
     es = EvalSet(
         name=name or root.name,
-        kind=kind,  # type: ignore[arg-type]
+        kind=kind,
         questions=questions,
         bad=bad,
         files=[str(corpus), str(queries_path), str(qrels_path)],

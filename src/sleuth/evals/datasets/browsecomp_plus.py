@@ -41,14 +41,22 @@ def _qrels_with_lines(path: Path, bad: list[BadRecord]) -> list[tuple[int, str, 
 
 def read_answers(path: Path, bad: list[BadRecord]) -> dict[str, str]:
     if not path.is_file():
-        raise DataError(f"answers file not found: {path}", hint="pass --answers with a TSV (id<TAB>answer) or JSONL file")
+        raise DataError(
+            f"answers file not found: {path}", hint="pass --answers with a TSV (id<TAB>answer) or JSONL file"
+        )
     out: dict[str, str] = {}
     if path.suffix in (".json", ".jsonl"):
         for where, rec in iter_json_records(path, bad):
-            qid = next((str(rec[k]) for k in QUERY_ID_KEYS if isinstance(rec, dict) and rec.get(k) not in (None, "")), None)
+            qid = next(
+                (str(rec[k]) for k in QUERY_ID_KEYS if isinstance(rec, dict) and rec.get(k) not in (None, "")), None
+            )
             ans = rec.get("answer") if isinstance(rec, dict) else None
             if qid is None or not isinstance(ans, str | int | float):
-                bad.append(BadRecord(source=str(path), where=where, error="answer record needs 'query_id' (or 'id') and 'answer'"))
+                bad.append(
+                    BadRecord(
+                        source=str(path), where=where, error="answer record needs 'query_id' (or 'id') and 'answer'"
+                    )
+                )
                 continue
             out[qid] = str(ans)
         return out
@@ -71,7 +79,11 @@ def corpus_original_ids(corpus: Path, bad: list[BadRecord]) -> tuple[set[str], s
                     rec = json.loads(raw)
                     ids.add(str(next(rec[k] for k in DOC_ID_KEYS if rec.get(k) not in (None, ""))))
                 except (json.JSONDecodeError, UnicodeDecodeError, StopIteration, AttributeError, TypeError):
-                    bad.append(BadRecord(source=str(corpus), where=f"line {lineno}", error="corpus record needs an id and JSON"))
+                    bad.append(
+                        BadRecord(
+                            source=str(corpus), where=f"line {lineno}", error="corpus record needs an id and JSON"
+                        )
+                    )
         return ids, str(corpus), None
     if corpus.is_dir():
         from sleuth.corpus import Corpus
@@ -109,10 +121,14 @@ def load_browsecomp_plus(
         out: dict[str, dict[str, int]] = {}
         for lineno, qid, doc, rel in _qrels_with_lines(p, bad):
             if ids is not None and doc not in ids:
-                bad.append(BadRecord(source=str(p), where=f"line {lineno}", error=f"document {doc!r} is not in the corpus"))
+                bad.append(
+                    BadRecord(source=str(p), where=f"line {lineno}", error=f"document {doc!r} is not in the corpus")
+                )
                 continue
             if qid not in queries:
-                bad.append(BadRecord(source=str(p), where=f"line {lineno}", error=f"query {qid!r} is not in queries.tsv"))
+                bad.append(
+                    BadRecord(source=str(p), where=f"line {lineno}", error=f"query {qid!r} is not in queries.tsv")
+                )
                 continue
             if rel > 0:
                 out.setdefault(qid, {})[doc] = rel

@@ -45,7 +45,13 @@ def _tools_from_beir_corpus(path: Path) -> list[ToolSpec]:
             if raw.strip():
                 try:
                     rec = json.loads(raw)
-                    tools.append(ToolSpec(id=str(rec["_id"]), name=str(rec.get("title") or rec["_id"]), description=str(rec.get("text", ""))))
+                    tools.append(
+                        ToolSpec(
+                            id=str(rec["_id"]),
+                            name=str(rec.get("title") or rec["_id"]),
+                            description=str(rec.get("text", "")),
+                        )
+                    )
                 except (json.JSONDecodeError, KeyError, TypeError):
                     continue  # reported by load_beir's corpus pass
     return tools
@@ -74,7 +80,11 @@ def _load_mtrb(folder: Path) -> EvalSet:
             try:
                 tid = str(rec["ID"])
                 desc = rec.get("rewrite_description") or rec.get("tool_description") or ""
-                tools.append(ToolSpec(id=tid, name=str(rec.get("tool_usage") or rec.get("tool_name") or tid), description=str(desc)))
+                tools.append(
+                    ToolSpec(
+                        id=tid, name=str(rec.get("tool_usage") or rec.get("tool_name") or tid), description=str(desc)
+                    )
+                )
                 by_id[int(rec["ID"])] = tid
             except (KeyError, TypeError, ValueError) as e:
                 bad.append(BadRecord(source=str(lists[0]), where=f"record {n}", error=f"tool record: {e}"))
@@ -92,19 +102,34 @@ def _load_mtrb(folder: Path) -> EvalSet:
             bad.append(BadRecord(source=str(tests[0]), where=where, error=f"needs 'query': {e}"))
             continue
         # Gold tools by name (tool_usage / name); the numeric IDs are a fallback (a few point outside the list).
-        gold, missing = [], []
+        gold: list[str] = []
+        missing: list[str] = []
         for i, t in enumerate(names):
-            tid = by_name.get(str(t))
-            if tid is None and i < len(ids):
+            found = by_name.get(str(t))
+            if found is None and i < len(ids):
                 try:
-                    tid = by_id.get(int(ids[i]))
+                    found = by_id.get(int(ids[i]))
                 except (TypeError, ValueError):
-                    tid = None
-            (gold if tid is not None else missing).append(tid if tid is not None else str(t))
+                    found = None
+            (gold if found is not None else missing).append(found if found is not None else str(t))
         if missing or not gold or not query:
-            bad.append(BadRecord(source=str(tests[0]), where=where, error=f"gold tools not in the catalog: {missing}" if missing else "empty query or no gold tools"))
+            bad.append(
+                BadRecord(
+                    source=str(tests[0]),
+                    where=where,
+                    error=f"gold tools not in the catalog: {missing}" if missing else "empty query or no gold tools",
+                )
+            )
             continue
-        questions.append(EvalQuestion(id=f"{folder.name}_{n}", question=query, relevance={g: 1 for g in gold}, gold_doc_ids=gold, metadata={"where": where}))
+        questions.append(
+            EvalQuestion(
+                id=f"{folder.name}_{n}",
+                question=query,
+                relevance={g: 1 for g in gold},
+                gold_doc_ids=gold,
+                metadata={"where": where},
+            )
+        )
     es = EvalSet(
         name=f"mtrb_{folder.name}",
         kind="tools",

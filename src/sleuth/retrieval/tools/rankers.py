@@ -13,13 +13,16 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from sleuth.records import Hit, SearchResult
 from sleuth.retrieval.base import RetrieverBase, timed_result
 from sleuth.retrieval.bm25 import Analyzer, BM25Params
+
+if TYPE_CHECKING:
+    from sleuth.tracing import Tracer
 
 TOOL_BM25 = BM25Params(k1=1.5, b=0.75, stemmer="english", stopwords="en", store_chars=0)
 
@@ -49,7 +52,7 @@ class ToolBM25(RetrieverBase):
         order = np.argsort(-s, kind="stable")[:k]
         return [(int(i), float(s[i])) for i in order if s[i] > 0]
 
-    def run(self, query: str, k: int = 10, *, tracer: Any = None) -> SearchResult:
+    def run(self, query: str, k: int = 10, *, tracer: Tracer | None = None) -> SearchResult:
         return timed_result(self.name, query, k, lambda: self._hits(query, k))
 
     def _hits(self, query: str, k: int) -> list[Hit]:
@@ -82,7 +85,7 @@ class ToolDense(RetrieverBase):
         vec = q[None, :] if q is not None else self.embedder.embed([query])
         return self.rank_vectors(vec, k)[0]
 
-    def run(self, query: str, k: int = 10, *, tracer: Any = None) -> SearchResult:
+    def run(self, query: str, k: int = 10, *, tracer: Tracer | None = None) -> SearchResult:
         return timed_result(self.name, query, k, lambda: self._hits(query, k))
 
     def _hits(self, query: str, k: int) -> list[Hit]:
