@@ -75,6 +75,9 @@ def sweep_leftovers(target: Path) -> int:
 
     if not target.parent.is_dir():
         return 0
+    leftovers = (f".{target.name}.building.", f".{target.name}.old.")
+    if not any(p.name.startswith(leftovers) for p in target.parent.iterdir()):
+        return 0  # nothing to sweep: create no lock file (opening an index never writes into a corpus)
     try:
         lock = _lock(target)
         try:
