@@ -102,6 +102,11 @@ class ToolTimeoutError(ToolExecutionError, ToolInputError):
     hint = "narrow the pattern or restrict it with a glob"
 
 
+class ToolResourceError(ToolExecutionError, ToolInputError):
+    """ripgrep ran out of memory on a file (a line of hundreds of MB, say). The model can narrow the search (a
+    ``glob`` or ``path`` that leaves that file out, a pattern that matches less), so it is also an input error."""
+
+
 class MissingExtraError(SleuthError):
     """An optional dependency is not installed."""
 

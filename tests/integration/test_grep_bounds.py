@@ -19,11 +19,18 @@ from sleuth.tools import corpus_tools
 from sleuth.tools.grep import GrepArgs, grep, render
 
 LINE_MB = 200
-AS_LIMIT = 1536 << 20  # the child's whole address space, ripgrep included
+# Each process's address space, ripgrep included (it inherits the cap). ripgrep holds the whole line and grows its
+# buffer by doubling, so under this cap it may abort on a refused allocation: sleuth reports that as a
+# ToolResourceError observation (or a partial result saying so), never a traceback.
+AS_LIMIT = 1536 << 20
 PEAK_RSS_MB = 300  # sleuth's own peak (the interpreter, pydantic and the tools take ~70 MB)
 
 CHILD = r"""
 import json, resource, sys, time
+def hwm_mb():  # this process's own peak since exec (ru_maxrss also counts the parent's RSS copied at fork)
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
 limit = int(sys.argv[4])
 resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 from sleuth.tools import corpus_tools
@@ -36,7 +43,7 @@ for name, args in json.loads(sys.argv[2]):
                 "seconds": time.perf_counter() - t0})
 print(json.dumps({
     "results": out,
-    "self_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    "self_rss_mb": hwm_mb(),
     "rg_rss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
 }))
 """
@@ -94,7 +101,7 @@ def test_every_char_matching_a_huge_line_is_cut_at_the_time_limit(huge_corpus: P
         if not r["is_error"]:
             assert len(r["text"]) < 10_000
         else:
-            assert "ToolTimeoutError" in r["text"] or "no matches" in r["text"], r["text"]
+            assert any(k in r["text"] for k in ("ToolTimeoutError", "ToolResourceError", "no matches")), r["text"]
     assert out["self_rss_mb"] < PEAK_RSS_MB, out
 
 
@@ -119,3 +126,45 @@ def test_pcre2_match_limit_in_one_file_keeps_the_others(make_corpus) -> None:
     assert "could not be searched" in out.text and out.truncated
     # a pattern that cannot compile is still an input error
     assert tk.invoke("grep", {"pattern": "(?<=a+)b"}).error_type == "InvalidPatternError"
+
+
+OOM_CHILD = r"""
+import json, sys
+from sleuth.tools import corpus_tools
+r = corpus_tools(sys.argv[1]).invoke("grep", {"pattern": sys.argv[2]})
+print(json.dumps({"text": r.text, "is_error": r.is_error, "error_type": r.error_type, "data": r.data}))
+"""
+
+
+@pytest.mark.parametrize("found", [False, True])
+def test_ripgrep_out_of_memory_is_an_observation(make_corpus, tmp_path: Path, found: bool) -> None:
+    """ripgrep aborting on a refused allocation (seen under a memory cap on a 200 MB line) used to raise a
+    ToolExecutionError out of the toolkit; now it is a ToolResourceError observation, or, when something was
+    found before it died, a partial result that says why it stopped. The real ripgrep runs; a wrapper makes it
+    die the way it does under the cap (SIGABRT after Rust's allocation-failure message)."""
+    from sleuth.rg import rg_binary
+
+    root = make_corpus({"a.txt": "needle one\n", "b.txt": "needle two\n"})
+    wrapper = tmp_path / "rg"
+    run_real = f'"{rg_binary()}" "$@"\n' if found else ""
+    wrapper.write_text(
+        "#!/bin/sh\n"
+        f'case "$1" in --version) exec "{rg_binary()}" "$@";; esac\n'
+        f"{run_real}"
+        'echo "memory allocation of 536870912 bytes failed" >&2\n'
+        "kill -ABRT $$\n"
+    )
+    wrapper.chmod(0o755)
+    env = {**__import__("os").environ, "SLEUTH_RG": str(wrapper)}
+    p = subprocess.run([sys.executable, "-c", OOM_CHILD, str(root), "needle"], capture_output=True, text=True,
+                       env=env, timeout=60)
+    assert p.returncode == 0 and "Traceback" not in p.stderr, p.stderr[-2000:]
+    out = json.loads(p.stdout)
+    if found:
+        assert not out["is_error"], out["text"]
+        assert out["data"]["complete"] is False and out["data"]["stopped_by"] == "memory"
+        assert {m["doc_id"] for m in out["data"]["matches"]} == {"a.txt", "b.txt"}
+        assert "ran out of memory" in out["text"] and "time limit" not in out["text"]
+    else:
+        assert out["is_error"] and out["error_type"] == "ToolResourceError", out
+        assert "ran out of memory" in out["text"] and "glob" in out["text"]

@@ -16,7 +16,7 @@ def test_search_rerank_icr_cli(sample_corpus: Path) -> None:
     pytest.importorskip("transformers", reason="ICR needs sleuth-search[attention]")
     p = subprocess.run(
         [sys.executable, "-m", "sleuth.cli.main", "search", "who designed the bridge over the river Vell",
-         "-c", str(sample_corpus), "--rerank", "icr", "--candidates", "4", "--k", "2", "--json"],
+         "-c", str(sample_corpus), "--index", "--rerank", "icr", "--candidates", "4", "--k", "2", "--json"],
         capture_output=True, text=True, timeout=900,
     )
     assert p.returncode == 0, p.stderr[-2000:]

@@ -44,13 +44,23 @@ def _path_of(module: str) -> Path | None:
     return None
 
 
+def _is_type_checking(test: ast.expr) -> bool:
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
+
+
 def _imports(path: Path) -> set[str]:
-    """Every sleuth module ``path`` imports, at module level or inside functions (not in a module __getattr__)."""
+    """Every sleuth module ``path`` imports, at module level or inside functions (not in a module __getattr__
+    nor under ``if TYPE_CHECKING:``)."""
     tree = ast.parse(path.read_text(encoding="utf-8"))
     skip: set[int] = set()
     for node in tree.body:
         if isinstance(node, ast.FunctionDef) and node.name == "__getattr__":
             skip |= {id(n) for n in ast.walk(node)}
+    for node in ast.walk(tree):  # `if TYPE_CHECKING:` imports are for the type checker; they never run
+        if isinstance(node, ast.If) and _is_type_checking(node.test):
+            skip |= {id(n) for stmt in node.body for n in ast.walk(stmt)}
     out: set[str] = set()
     pkg = _module_name(path) if path.name == "__init__.py" else _module_name(path).rpartition(".")[0]
     for node in ast.walk(tree):

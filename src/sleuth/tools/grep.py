@@ -34,6 +34,7 @@ from sleuth.errors import (
     InvalidPatternError,
     PathOutsideCorpusError,
     ToolExecutionError,
+    ToolResourceError,
     ToolTimeoutError,
     shown,
 )
@@ -96,7 +97,8 @@ class GrepResult(BaseModel):
     total_docs: int = 0
     not_shown_matches: int = 0
     not_shown_docs: int = 0
-    complete: bool = True  # false when the search was stopped early (timeout)
+    complete: bool = True  # false when the search was stopped early (see `stopped_by`)
+    stopped_by: str | None = None  # "time limit" or "memory" (ripgrep ran out of it) when stopped early
     long_lines: int = 0  # lines too long to show whole (shown cut around the match)
     errors: list[str] = Field(default_factory=list)  # documents ripgrep could not search, and why
     seconds: float = 0.0
@@ -205,6 +207,13 @@ def _check(rc: int, stderr: str, pattern: str, runner: _Runner, result: GrepResu
     """Turn ripgrep's errors into an InvalidPatternError (nothing can match) or per-document notes."""
     if runner.timed_out:
         return
+    if _out_of_memory(rc, stderr):
+        why = "ripgrep ran out of memory (a very long line in some file?)"
+        if result.matches or result.files or result.counts:  # what was found before it died stands, said so
+            result.complete, result.stopped_by = False, "memory"
+            return
+        raise ToolResourceError(f"grep for {shown(pattern)} stopped: {why}",
+                                hint="leave the big file out with glob or path, or search for something rarer")
     if rc not in (0, 1, 2):
         raise ToolExecutionError(f"ripgrep exited with code {rc}: {stderr.strip()[:300]}")
     if rc != 2:
@@ -217,6 +226,11 @@ def _check(rc: int, stderr: str, pattern: str, runner: _Runner, result: GrepResu
     result.errors = _file_errors(text)[:MAX_ERRORS_SHOWN]
     if not result.errors and not found and text:
         raise InvalidPatternError(f"ripgrep refused the search for {shown(pattern)}: {text[:300]}")
+
+
+def _out_of_memory(rc: int, stderr: str) -> bool:
+    """ripgrep aborted on a refused allocation (a memory cap such as RLIMIT_AS or a cgroup) or was killed."""
+    return rc < 0 and ("memory allocation of" in stderr or rc == -9)
 
 
 def _file_errors(stderr: str) -> list[str]:
@@ -313,7 +327,7 @@ def grep(corpus: Corpus, args: GrepArgs, *, timeout: float = 30.0, max_line_char
     rc, stderr = runner.finish()
     _check(rc, stderr, args.pattern, runner, result)
     if runner.timed_out:
-        result.complete = False
+        result.complete, result.stopped_by = False, "time limit"
         if not result.matches and not result.files and not result.counts:
             raise ToolTimeoutError(
                 f"grep for {shown(args.pattern)} took longer than {timeout:g}s and found nothing yet"
@@ -528,7 +542,9 @@ def render(result: GrepResult, max_chars: int) -> tuple[str, bool]:
         notes.append(f"{result.not_shown_matches} more matches in {result.not_shown_docs} documents not shown")
     elif result.not_shown_docs:
         notes.append(f"{result.not_shown_docs} more documents not shown")
-    if not result.complete:
+    if result.stopped_by == "memory":
+        notes.append("ripgrep ran out of memory (a very long line?) and stopped there; totals are lower bounds")
+    elif not result.complete:
         notes.append("the search was stopped at its time limit; totals are lower bounds")
     if result.long_lines:
         notes.append(f"{result.long_lines} lines too long to show whole are shown cut around the match")
