@@ -37,6 +37,14 @@ PROGRESS = typer.Option(
     True, "--progress/--no-progress", help="Progress on stderr: a bar on a terminal, a plain line every few seconds "
     "otherwise."
 )
+ENRICHED = typer.Option(
+    False, "--enriched", help="With --method bm25 or sira: search the in-index SIRA enrichment of the eval's corpus "
+    "(made by `sleuth enrich CORPUS`; the error names the corpus when it has none)."
+)
+SIRA_FORM = typer.Option(
+    None, "--sira-form", help="With --method sira: reference (the published form, default) or sleuth (the earlier "
+    "rules: contiguous-phrase filter, query words dropped, per-phrase model weights, unigrams only)."
+)
 CACHE = typer.Option(
     None, "--cache-dir", help="Where imported eval corpora are cached (default $SLEUTH_HOME/eval-corpora)."
 )
@@ -112,12 +120,13 @@ def hotpotqa_cmd(
     data: str = DATA, agent: str = AGENT, method: str = METHOD, rerank: str = RERANK, rerank_depth: int = RERANK_DEPTH,
     model: str = MODEL, api_base: str = API_BASE, api_key_env: str = API_KEY_ENV, limit: int = LIMIT, out: Path = OUT,
     resume: bool = RESUME, seed: int = SEED, concurrency: int = CONCURRENCY, k: int = K, progress: bool = PROGRESS,
-    cache_dir: str = CACHE, as_json: bool = JSON_OPTION,
+    cache_dir: str = CACHE, enriched: bool = ENRICHED, sira_form: str = SIRA_FORM, as_json: bool = JSON_OPTION,
 ) -> None:
     """HotpotQA (official distractor JSON/JSONL or IRCoT-style JSONL). With --agent: answer EM/F1, supporting
     paragraphs, evidence read; without: retrieval of the supporting paragraphs from the pooled paragraphs."""
     opts = _options("hotpotqa", data, agent=agent, method=method, rerank=rerank, rerank_depth=rerank_depth, model=model,
-                    api_base=api_base, api_key_env=api_key_env, seed=seed, k=k, progress=progress, cache_dir=cache_dir)
+                    api_base=api_base, api_key_env=api_key_env, seed=seed, k=k, progress=progress, cache_dir=cache_dir,
+                    enriched=enriched, sira_form=sira_form)
     _run(opts, out, limit, resume, concurrency, as_json)
 
 
@@ -128,12 +137,12 @@ def beir_cmd(
     split: str = typer.Option("test", "--split", help="qrels/<split>.tsv (test, train, dev)."),
     agent: str = AGENT, limit: int = LIMIT, out: Path = OUT, resume: bool = RESUME, seed: int = SEED,
     concurrency: int = CONCURRENCY, k: int = K, progress: bool = PROGRESS, cache_dir: str = CACHE,
-    as_json: bool = JSON_OPTION,
+    enriched: bool = ENRICHED, sira_form: str = SIRA_FORM, as_json: bool = JSON_OPTION,
 ) -> None:
     """A BEIR folder (corpus.jsonl, queries.jsonl, qrels/<split>.tsv): nDCG@10, MRR@10, Recall@10/100."""
     opts = _options("beir", data, agent=agent, method=method, rerank=rerank, rerank_depth=rerank_depth, model=model,
                     api_base=api_base, api_key_env=api_key_env, seed=seed, k=k, split=split, progress=progress,
-                    cache_dir=cache_dir)
+                    cache_dir=cache_dir, enriched=enriched, sira_form=sira_form)
     _run(opts, out, limit, resume, concurrency, as_json)
 
 

@@ -42,11 +42,15 @@ def index_cmd(
     b: float = typer.Option(None, "--b", help="BM25 b (default 0.4)."),
     no_stem: bool = typer.Option(False, "--no-stem", help="Do not stem."),
     no_stopwords: bool = typer.Option(False, "--no-stopwords", help="Keep stopwords."),
+    no_bigrams: bool = typer.Option(
+        False, "--no-bigrams", help="Build without the bigram tier (SIRA adds it on demand; plain BM25 never uses it)."
+    ),
     state_dir: Path = STATE_DIR_OPTION,
     quiet: bool = QUIET_OPTION,
     as_json: bool = JSON_OPTION,
 ) -> None:
-    """Build (or check) the BM25 index of a corpus in CORPUS/.sleuth/bm25 (or --state-dir DIR)."""
+    """Build (or check) the BM25 index of a corpus in CORPUS/.sleuth/bm25 (or --state-dir DIR), with its bigram
+    tier (added to an index that predates it)."""
 
     def work() -> Any:
         import time
@@ -63,12 +67,19 @@ def index_cmd(
         # the one open-or-build path (under the index's lock): a missing, stale or corrupt index is rebuilt,
         # --rebuild rebuilds an up-to-date one too; without custom parameters a rebuild keeps the index's own
         index = BM25Index.open(c, params=BM25Params(**custom) if custom else None, rebuild=True, force=rebuild,
-                               progress=cli_progress(as_json, quiet))
+                               progress=cli_progress(as_json, quiet), bigrams=not no_bigrams)
+        if not no_bigrams:
+            from sleuth.retrieval.bm25_ngrams import ensure_bigrams
+
+            index = ensure_bigrams(index)
         status = index.status
+        n_bigrams = len(index.bigrams) if index.bigrams is not None else None
         data = {"corpus": str(c.root), "index": str(index.path), "status": status, "documents": index.n_docs,
-                "vocabulary": len(index.vocab), "tokens": int(index.meta["n_tokens"]), "backend": index.backend,
-                "params": index.params.model_dump(), "seconds": round(time.perf_counter() - t0, 2)}
-        text = (f"{status}: {index.n_docs} documents, {len(index.vocab)} terms, {data['tokens']} tokens "
+                "vocabulary": len(index.vocab), "bigrams": n_bigrams, "tokens": int(index.meta["n_tokens"]),
+                "backend": index.backend, "params": index.params.model_dump(),
+                "seconds": round(time.perf_counter() - t0, 2)}
+        tier = f", {n_bigrams} bigrams" if n_bigrams is not None else ", no bigram tier"
+        text = (f"{status}: {index.n_docs} documents, {len(index.vocab)} terms{tier}, {data['tokens']} tokens "
                 f"({index.backend} backend) at {index.path} in {data['seconds']} s")
         return Output(data, text)
 
@@ -83,8 +94,14 @@ def search_cmd(
     model: str = typer.Option(None, "--model", help="The model for sira and --rerank (local, openai/gpt-4o-mini)."),
     api_base: str = API_BASE_OPTION,
     api_key_env: str = API_KEY_ENV_OPTION,
-    enrich_weight: float = typer.Option(0.0, "--enrich-weight", help="Fuse the enrichment index with this lambda."),
-    max_df_ratio: float = typer.Option(None, "--max-df-ratio", help="SIRA: keep phrases with df below ratio*N."),
+    enriched: bool = typer.Option(
+        False, "--enriched", help="Search the in-index enrichment (`sleuth enrich`; the SIRA reference's corpus side)."
+    ),
+    enrich_weight: float = typer.Option(
+        0.0, "--enrich-weight", help="Fuse the enrichment field index with this lambda (sleuth's earlier form)."
+    ),
+    sira_form: str = typer.Option(None, "--sira-form", help="SIRA: reference (default) or sleuth (earlier rules)."),
+    max_df_ratio: float = typer.Option(None, "--max-df-ratio", help="SIRA: the filter's df limit, as a share of N."),
     weight: float = typer.Option(None, "--weight", help="SIRA: weight of the kept phrases."),
     rebuild: bool = typer.Option(False, "--rebuild", help="Rebuild a stale index instead of failing."),
     snippet: int = typer.Option(200, "--snippet", help="Characters of text per hit (people output)."),
@@ -104,11 +121,14 @@ def search_cmd(
         opts: dict[str, Any] = {"rebuild": rebuild, "progress": cli_progress(as_json, quiet)}
         if enrich_weight:
             opts["enrich_weight"] = enrich_weight
+        if enriched:
+            opts["enriched"] = True
         llm = None
         if method == "sira" or (rerank and rerank != "icr"):
             llm = get_model(model, api_base, api_key_env)
         if method == "sira":
-            sira = {k_: v for k_, v in {"max_df_ratio": max_df_ratio, "weight": weight}.items() if v is not None}
+            sira = {k_: v for k_, v in {"max_df_ratio": max_df_ratio, "weight": weight, "form": sira_form}.items()
+                    if v is not None}
             if sira:
                 opts["sira"] = sira
         retriever = get_retriever(method, c, model=llm, **opts)
@@ -132,7 +152,12 @@ def search_cmd(
             for d in res.decisions:
                 mark = "+" if d.kept else "-"
                 lines.append(f"  {mark} {d.phrase!r}: {d.reason}")
-            head = "SIRA expansion" + (f" (fallback: {res.fallback})" if res.fallback else "")
+            st = res.stats
+            head = (f"SIRA expansion ({st.get('form')} form: {st.get('filter')} filter, tiers "
+                    f"{'+'.join(st.get('tiers', []))}, {st.get('weights')})"
+                    + (f" (fallback: {res.fallback})" if res.fallback else ""))
+            if st.get("tier_note"):
+                head += f"\n  note: {st['tier_note']}"
             lines.insert(0, head + ":")
             lines.append(f"  usage: {res.usage.total_tokens} tokens, cost {res.usage.cost_text()}")
         if not hits:
@@ -177,23 +202,30 @@ def enrich_cmd(
     model: str = typer.Option(None, "--model", help="The model (default: $SLEUTH_MODEL, config.toml, else local)."),
     api_base: str = API_BASE_OPTION,
     api_key_env: str = API_KEY_ENV_OPTION,
-    limit: int = typer.Option(None, "--limit", help="Enrich at most this many more documents."),
+    limit: int = typer.Option(
+        None, "--limit", min=0, help="Enrich at most this many more documents (0: only rebuild the enriched index)."
+    ),
     concurrency: int = typer.Option(4, "--concurrency", min=1, max=64),
+    filter_: str = typer.Option(
+        "reference", "--filter", help="reference (the SIRA reference's doc filter, admits new words) or sleuth."
+    ),
     max_df_ratio: float = typer.Option(0.05, "--max-df-ratio"),
-    min_df: int = typer.Option(1, "--min-df", help="0 admits phrases absent from the corpus."),
+    min_df: int = typer.Option(1, "--min-df", help="--filter sleuth: 0 admits phrases absent from the corpus."),
     state_dir: Path = STATE_DIR_OPTION,
     build_index: bool = BUILD_INDEX_OPTION,
     quiet: bool = QUIET_OPTION,
     as_json: bool = JSON_OPTION,
 ) -> None:
-    """SIRA corpus side: the model proposes missing search vocabulary per document (resumable; an extra index)."""
+    """SIRA corpus side: the model proposes missing search vocabulary per document (resumable); the kept phrases
+    go into the enriched index (.sleuth/enrich/index; the raw files are never changed)."""
 
     def work() -> Any:
         from sleuth.retrieval.enrich import EnrichParams, enrich_corpus
 
         c = _indexed_corpus(corpus, state_dir, build_index, as_json)
-        params = EnrichParams(concurrency=concurrency, max_df_ratio=max_df_ratio, min_df=min_df)
-        llm = get_model(model, api_base, api_key_env)
+        params = EnrichParams.model_validate({"concurrency": concurrency, "max_df_ratio": max_df_ratio,
+                                              "min_df": min_df, "filter": filter_})
+        llm = None if limit == 0 else get_model(model, api_base, api_key_env)
         try:
             rep = enrich_corpus(c, llm, params=params, limit=limit, progress=cli_progress(as_json, quiet))
         finally:

@@ -47,6 +47,8 @@ class Options:
     answers: str | None = None
     cache_dir: str | None = None
     progress: bool | None = None
+    enriched: bool = False  # search the in-index SIRA enrichment (bm25, sira)
+    sira_form: str | None = None  # SIRA: "reference" (default) or "sleuth"
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -94,10 +96,31 @@ def reranker_options(opts: Options, dataset: str = "") -> dict[str, Any]:
     return {**out, **opts.extra.get("reranker", {})}
 
 
+def retriever_options(opts: Options) -> dict[str, Any]:
+    """Options for ``get_retriever(opts.method)``: ``--enriched`` and ``--sira-form``, then
+    ``opts.extra["retriever"]`` (which wins)."""
+    method = opts.method or "bm25"
+    out: dict[str, Any] = {}
+    if opts.enriched:
+        if method not in ("bm25", "sira"):
+            raise ConfigError(f"--enriched works with --method bm25 or sira, not {method}",
+                              hint="drop --enriched, or use --method bm25 / sira")
+        out["enriched"] = True
+    if opts.sira_form:
+        if method != "sira":
+            raise ConfigError("--sira-form needs --method sira", hint="add --method sira")
+        out["sira"] = {"form": opts.sira_form}
+    extra = dict(opts.extra.get("retriever", {}))
+    if "sira" in out and isinstance(extra.get("sira"), dict):
+        extra["sira"] = {**out["sira"], **extra["sira"]}
+    return {**out, **extra}
+
+
 def _retrieval_system(opts: Options, corpus: Any, chat_model: Any, dataset: str = "") -> RetrievalSystem:
     from sleuth.retrieval import get_retriever
 
-    retriever = get_retriever(opts.method or "bm25", corpus, model=chat_model, **opts.extra.get("retriever", {}))
+    # --enriched over a corpus never enriched: IndexMissingError naming `sleuth enrich <the eval's corpus>`
+    retriever = get_retriever(opts.method or "bm25", corpus, model=chat_model, **retriever_options(opts))
     reranker = None
     if opts.rerank:
         try:
@@ -180,6 +203,8 @@ def system_config(opts: Options, chat_model: Any) -> dict[str, Any]:
         "k": opts.k,
         "split": opts.split if opts.task in ("beir", "tools") else None,
         "subset": opts.subset,
+        **({"enriched": True} if opts.enriched else {}),
+        **({"sira_form": opts.sira_form or "reference"} if opts.method == "sira" and not opts.agent else {}),
         **({"rerank_options": reranker_options(opts)} if (opts.rerank or "").lower() == "icr" else {}),
         **{k: v for k, v in opts.extra.items() if k != "retriever"},
     }
@@ -225,6 +250,10 @@ def _scorer(es: EvalSet, opts: Options, corpus: Any, judge: Any) -> tuple[Scorer
 
 def system_label(cfg: dict[str, Any]) -> str:
     parts = [f"agent:{cfg['agent']}" if cfg.get("agent") else str(cfg.get("method") or "?")]
+    if cfg.get("sira_form") == "sleuth":
+        parts.append("[sleuth]")
+    if cfg.get("enriched"):
+        parts.append("+enriched")
     if cfg.get("rerank"):
         parts.append(f"+{cfg['rerank']}")
     if cfg.get("model"):
@@ -238,6 +267,10 @@ def default_out_dir(opts: Options) -> Path:
 
     name = Path(opts.data).name.replace(".jsonl", "").replace(".json", "")
     what = opts.agent or opts.method or "bm25"
+    if opts.sira_form == "sleuth":
+        what += "-sleuth"
+    if opts.enriched:
+        what += "+enriched"
     if opts.rerank:
         what += f"+{opts.rerank}"
     return Path("eval-runs") / f"{opts.task}-{name}-{what}-{time.strftime('%Y%m%d-%H%M%S')}"

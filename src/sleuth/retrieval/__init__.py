@@ -18,15 +18,25 @@ __all__ = ["RETRIEVERS", "Retriever", "RetrieverBase", "SearchResult", "get_retr
 
 
 def _bm25(corpus: Any, *, model: Any = None, **opts: Any) -> Retriever:
-    """Options: rebuild, build_missing, params (BM25Params or dict), with_text, progress, enrich_weight (>0: fuse
-    the corpus-side SIRA enrichment index with that lambda)."""
+    """Options: rebuild, build_missing, params (BM25Params or dict), with_text, progress, enriched (search the
+    in-index SIRA enrichment, :mod:`sleuth.retrieval.enriched`), enrich_weight (>0: fuse the enrichment field
+    index with that lambda, sleuth's earlier corpus-side form)."""
+    from sleuth.errors import ConfigError as _ConfigError
     from sleuth.retrieval.bm25 import BM25Params, BM25Retriever
 
     params = opts.pop("params", None)
     if isinstance(params, dict):
         params = BM25Params(**params)
     enrich_weight = float(opts.pop("enrich_weight", 0.0) or 0.0)
+    enriched = bool(opts.pop("enriched", False))
     retriever = BM25Retriever.open(corpus, params=params, **opts)
+    if enriched:
+        if enrich_weight > 0:
+            raise _ConfigError("enriched and enrich_weight are two forms of the corpus side: pick one",
+                               hint="enriched=True (the reference's in-index form) or enrich_weight=L (fused field)")
+        from sleuth.retrieval.enriched import open_enriched
+
+        return BM25Retriever(open_enriched(corpus, retriever.index), with_text=retriever.with_text)
     if enrich_weight > 0:
         from sleuth.retrieval.enrich import EnrichedBM25Retriever
 
@@ -35,7 +45,8 @@ def _bm25(corpus: Any, *, model: Any = None, **opts: Any) -> Retriever:
 
 
 def _sira(corpus: Any, *, model: Any = None, **opts: Any) -> Retriever:
-    """Options: tracer, sira (SiraParams or dict: max_df_ratio, weight, ...), and the bm25 options."""
+    """Options: tracer, sira (SiraParams or dict: form, filter, tiers, weight, max_df_ratio, ...), and the bm25
+    options (``enriched=True``: over the in-index enrichment)."""
     from sleuth.retrieval.sira import SiraParams, SiraRetriever
 
     if model is None:
@@ -44,8 +55,9 @@ def _sira(corpus: Any, *, model: Any = None, **opts: Any) -> Retriever:
     sira = opts.pop("sira", None)
     if isinstance(sira, dict):
         sira = SiraParams(**sira)
+    add_bigrams = bool(opts.get("build_missing", True))  # adding the bigram tier writes into the index folder
     bm25 = _bm25(corpus, **opts)
-    return SiraRetriever(bm25, model, params=sira, tracer=tracer)  # type: ignore[arg-type]
+    return SiraRetriever(bm25, model, params=sira, tracer=tracer, add_bigrams=add_bigrams)
 
 
 def _dense(corpus: Any, *, model: Any = None, **opts: Any) -> Retriever:

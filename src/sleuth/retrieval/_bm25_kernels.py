@@ -1,7 +1,8 @@
 """numba kernels for weighted BM25 over bm25s's term-major score matrix. Imported lazily (numba is optional).
 
 ``score(d) = sum_i w_i * data[j]`` for every ``j`` in column ``tok_i``'s slice ``indptr[t]:indptr[t+1]`` (whose
-``indices[j]`` is the document), then bm25s's own numba top-k heap.
+``indices[j]`` is the document), then bm25s's own numba top-k heap. The bigram tier
+(:mod:`sleuth.retrieval.bm25_ngrams`) has the same layout, so one accumulation loop serves both tiers.
 
 numba does not check bounds (a bad offset reads or writes outside the array: a segfault, or silently wrong
 scores through negative wrap-around). Indexes are checked when opened (:mod:`sleuth.retrieval.index_check`), and
@@ -17,8 +18,9 @@ from numba import njit
 
 
 @njit(nogil=True, cache=True)
-def weighted_scores(tok, w, data, indices, indptr, n):
-    scores = np.zeros(n, dtype=np.float32)
+def add_weighted(scores, tok, w, data, indices, indptr):
+    """``scores[d] += w_i * data[j]`` over the columns ``tok`` (bounds-checked)."""
+    n = scores.shape[0]
     n_cols = indptr.shape[0] - 1
     nnz = min(data.shape[0], indices.shape[0])
     for i in range(tok.shape[0]):
@@ -35,12 +37,33 @@ def weighted_scores(tok, w, data, indices, indptr, n):
             if d < 0 or d >= n:
                 raise IndexError("a posting names a document outside the index")
             scores[d] += wt * data[j]
+
+
+@njit(nogil=True, cache=True)
+def weighted_scores(tok, w, data, indices, indptr, n):
+    scores = np.zeros(n, dtype=np.float32)
+    add_weighted(scores, tok, w, data, indices, indptr)
     return scores
 
 
 @njit(nogil=True, cache=True)
 def weighted_topk(tok, w, data, indices, indptr, n, k):
     scores = weighted_scores(tok, w, data, indices, indptr, n)
+    return _numba_sorted_top_k(scores, k, True)
+
+
+@njit(nogil=True, cache=True)
+def tier_scores(tok, w, data, indices, indptr, btok, bw, bdata, bindices, bindptr, n):
+    """The unigram tier's weighted scores plus the bigram tier's, in one score array."""
+    scores = np.zeros(n, dtype=np.float32)
+    add_weighted(scores, tok, w, data, indices, indptr)
+    add_weighted(scores, btok, bw, bdata, bindices, bindptr)
+    return scores
+
+
+@njit(nogil=True, cache=True)
+def tier_topk(tok, w, data, indices, indptr, btok, bw, bdata, bindices, bindptr, n, k):
+    scores = tier_scores(tok, w, data, indices, indptr, btok, bw, bdata, bindices, bindptr, n)
     return _numba_sorted_top_k(scores, k, True)
 
 

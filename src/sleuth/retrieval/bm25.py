@@ -16,6 +16,10 @@ leaves a loadable half index.
 Search is one pass over the score matrix's columns: ``score(d) = sum_t w_t * data[t, d]`` for the query's token
 ids ``t`` with weights ``w_t`` (a numba kernel when numba is importable, numpy otherwise), then a top-k heap.
 Plain search is the same kernel with every weight 1 (a repeated query token counts twice, as in bm25s).
+
+An index also holds a bigram tier (:mod:`sleuth.retrieval.bm25_ngrams`: postings of adjacent tokens with their own
+statistics, the SIRA reference's n-gram tier), scored by the same kernel (:meth:`BM25Index.tier_topk`). Plain BM25
+search uses the unigram tier only; SIRA scores both.
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ from sleuth.errors import (
 )
 from sleuth.records import Hit, SearchResult
 from sleuth.retrieval.base import RetrieverBase, timed_result
+from sleuth.retrieval.bm25_ngrams import BIGRAM_FILES, BigramTier
 
 if TYPE_CHECKING:
     from sleuth.corpus import Corpus
@@ -62,7 +67,8 @@ FILES = {
     "vocab": "vocab.index.json", "store": "store.bin",
 }
 ARRAY_KEYS = ("data", "indices", "indptr", "tokens", "doc_offsets", "store_offsets")
-CHECKSUMMED = (*FILES.values(), "params.index.json")  # every file but meta.json (which holds the checksums)
+# every file but meta.json (which holds the checksums); the bigram tier's when the index has one
+CHECKSUMMED = (*FILES.values(), "params.index.json", *BIGRAM_FILES.values())
 
 
 def rebuild_hint(path: Path) -> str:
@@ -70,7 +76,8 @@ def rebuild_hint(path: Path) -> str:
     if path.parent.name == ".sleuth":
         return f"rebuild it with `sleuth index {path.parent.parent} --rebuild`"
     if path.parent.name == "enrich" and path.parent.parent.name == ".sleuth":
-        return f"rebuild it with `sleuth enrich {path.parent.parent.parent} --model MODEL` (nothing is recomputed)"
+        return (f"rebuild it with `sleuth enrich {path.parent.parent.parent} --limit 0` (from the enrichment file: "
+                f"no model call)")
     return "rebuild it with `sleuth index CORPUS --rebuild`"
 
 
@@ -176,18 +183,30 @@ def _scores_numpy(tok, w, data, indices, indptr, n):
     return scores
 
 
-def _load_numba_kernels() -> tuple[Callable[..., Any], Callable[..., Any]] | None:
+def _tier_scores_numpy(tok, w, data, indices, indptr, btok, bw, bdata, bindices, bindptr, n):
+    return _scores_numpy(tok, w, data, indices, indptr, n) + _scores_numpy(btok, bw, bdata, bindices, bindptr, n)
+
+
+def _tier_topk_numpy(tok, w, data, indices, indptr, btok, bw, bdata, bindices, bindptr, n, k):
+    return _topk_numpy(_tier_scores_numpy(tok, w, data, indices, indptr, btok, bw, bdata, bindices, bindptr, n), k)
+
+
+Kernels = tuple[Callable[..., Any], Callable[..., Any], Callable[..., Any], Callable[..., Any]]
+NUMPY_KERNELS: Kernels = (_scores_numpy, _weighted_topk_numpy, _tier_scores_numpy, _tier_topk_numpy)
+
+
+def _load_numba_kernels() -> Kernels | None:
     try:
         from sleuth.retrieval import _bm25_kernels as kern
     except ImportError:  # numba not installed (or bm25s moved its top-k helper): numpy fallback
         return None
-    return kern.weighted_scores, kern.weighted_topk
+    return kern.weighted_scores, kern.weighted_topk, kern.tier_scores, kern.tier_topk
 
 
-_NUMBA: tuple[Callable[..., Any], Callable[..., Any]] | bool | None = False  # False: not tried yet
+_NUMBA: Kernels | bool | None = False  # False: not tried yet
 
 
-def numba_kernels() -> tuple[Callable[..., Any], Callable[..., Any]] | None:
+def numba_kernels() -> Kernels | None:
     global _NUMBA
     if _NUMBA is False:
         _NUMBA = _load_numba_kernels()
@@ -218,16 +237,18 @@ class BM25Index:
         self.doc_offsets = arrays["doc_offsets"]
         self.store_offsets = arrays["store_offsets"]
         self._store = arrays.get("store")
+        self.bigrams = BigramTier(arrays, len(vocab)) if "bigram_keys" in arrays else None
         self._pos: dict[str, int] | None = None
         self.corpus: Corpus | None = None
         self.status = "loaded"  # set by open(): "up to date", "rebuilt (...)", ...
         kernels = numba_kernels()
         self.backend = "numba" if kernels else "numpy"
-        self._scores_fn = kernels[0] if kernels else _scores_numpy
-        self._topk_fn = kernels[1] if kernels else _weighted_topk_numpy
+        self._scores_fn, self._topk_fn, self._tier_scores_fn, self._tier_topk_fn = kernels or NUMPY_KERNELS
 
     def __repr__(self) -> str:
-        return f"BM25Index({str(self.path)!r}, docs={self.n_docs}, vocab={len(self.vocab)}, backend={self.backend})"
+        tier = f", bigrams={len(self.bigrams)}" if self.bigrams is not None else ""
+        return (f"BM25Index({str(self.path)!r}, docs={self.n_docs}, vocab={len(self.vocab)}{tier}, "
+                f"backend={self.backend})")
 
     # -- loading ----------------------------------------------------------------------------------------------
     @classmethod
@@ -275,18 +296,24 @@ class BM25Index:
                 arrays["store"] = np.memmap(store_path, dtype=np.uint8, mode="r") if mmap else np.fromfile(
                     store_path, dtype=np.uint8
                 )
+            for key, fname in BIGRAM_FILES.items() if "bigrams" in meta else ():
+                arrays[key] = np.load(path / fname, mmap_mode=mode, allow_pickle=False)
             fname = META
             BM25Params.model_validate(meta.get("params"))
         except (OSError, ValueError, TypeError, EOFError) as e:  # json and pydantic errors are ValueErrors
             raise ic.corrupt(path / fname, f"{type(e).__name__}: {str(e)[:300]}", fix) from None
         if verify:
             ic.check_bm25_shapes(path, meta, arrays, vocab, FILES, fix)
+            if "bigrams" in meta:
+                ic.check_bigram_shapes(path, meta, arrays, len(vocab), fix)
             names = ic.stat_names(path, (META, *CHECKSUMMED))
-            ic.deep_check_once(
-                path, names, meta,
-                lambda: ic.check_bm25_values(path, len(meta["doc_ids"]), arrays, len(vocab), FILES, fix),
-                fix, ic.VerifiedCache.default() if cache is None else cache,
-            )
+
+            def deep() -> None:
+                ic.check_bm25_values(path, len(meta["doc_ids"]), arrays, len(vocab), FILES, fix)
+                if "bigrams" in meta:
+                    ic.check_bigram_values(path, len(meta["doc_ids"]), arrays, len(vocab), fix)
+
+            ic.deep_check_once(path, names, meta, deep, fix, ic.VerifiedCache.default() if cache is None else cache)
         return cls(path, meta, arrays, vocab)
 
     @classmethod
@@ -301,12 +328,15 @@ class BM25Index:
         check_stale: bool = True,
         force: bool = False,
         lock_timeout: float | None = None,
+        bigrams: bool = True,
     ) -> BM25Index:
         """The corpus's index: built when missing (``build_missing``), rebuilt when stale or corrupt and
         ``rebuild`` is set, else :class:`StaleIndexError` / :class:`IndexCorruptError`. ``params`` different
         from the built ones count as stale; ``force`` rebuilds an up-to-date index too. Builds run under the
         index's lock (:mod:`sleuth.retrieval.index_store`): a process that finds another one building waits
-        (``lock_timeout`` seconds at most) and uses its result. ``index.status`` says what happened."""
+        (``lock_timeout`` seconds at most) and uses its result. ``index.status`` says what happened. A build
+        includes the bigram tier unless ``bigrams=False`` (an index without one is not stale: SIRA adds the
+        tier on demand, :func:`sleuth.retrieval.bm25_ngrams.ensure_bigrams`)."""
         from sleuth.retrieval.bm25_build import build_corpus
         from sleuth.retrieval.index_store import LOCK_TIMEOUT_S, open_or_build
 
@@ -323,7 +353,7 @@ class BM25Index:
 
         def build() -> None:
             build_corpus(corpus, params=params or stored_params(target), progress=progress, fingerprint=fp or None,
-                         lock_timeout=timeout)
+                         lock_timeout=timeout, bigrams=bigrams)
 
         opened = open_or_build(
             target, load=lambda: cls.load(target), stale=stale, build=build, rebuild=rebuild,
@@ -371,6 +401,37 @@ class BM25Index:
             return np.zeros(self.n_docs, np.float32)
         try:
             return self._scores_fn(tok, w, self.data, self.indices, self.indptr, self.n_docs)
+        except IndexError as e:
+            raise self._out_of_bounds(e) from None
+
+    def tier_topk(
+        self, tok: np.ndarray, w: np.ndarray, btok: np.ndarray, bw: np.ndarray, k: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Top ``k`` over both tiers: unigram ids ``tok`` with weights ``w`` plus bigram ids ``btok`` with weights
+        ``bw`` (the index must have a bigram tier when ``btok`` is not empty)."""
+        if (len(tok) == 0 and len(btok) == 0) or k <= 0 or self.n_docs == 0:
+            return np.zeros(0, np.float32), np.zeros(0, np.int64)
+        tier = self.bigrams
+        if tier is None:
+            if len(btok):
+                raise ConfigError(f"the index at {self.path} has no bigram tier")
+            return self.topk_ids(tok, w, k)
+        try:
+            scores, idx = self._tier_topk_fn(tok, w, self.data, self.indices, self.indptr, btok, bw, tier.data,
+                                             tier.indices, tier.indptr, self.n_docs, min(k, self.n_docs))
+        except IndexError as e:
+            raise self._out_of_bounds(e) from None
+        keep = scores > 0
+        return scores[keep], idx[keep]
+
+    def tier_score_vector(self, tok: np.ndarray, w: np.ndarray, btok: np.ndarray, bw: np.ndarray) -> np.ndarray:
+        """The full score vector over both tiers (float32, one per document)."""
+        tier = self.bigrams
+        if tier is None or len(btok) == 0:
+            return self.score_vector(tok, w)
+        try:
+            return self._tier_scores_fn(tok, w, self.data, self.indices, self.indptr, btok, bw, tier.data,
+                                        tier.indices, tier.indptr, self.n_docs)
         except IndexError as e:
             raise self._out_of_bounds(e) from None
 

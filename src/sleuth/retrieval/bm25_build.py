@@ -66,10 +66,11 @@ def build_index(
     progress: bool = False,
     extra_meta: dict[str, Any] | None = None,
     lock_timeout: float | None = None,
+    bigrams: bool = True,
 ) -> BuildStats:
     """Build an index of ``texts`` (one per ``doc_ids`` entry, same order) atomically into ``target``, under its
-    build lock (waiting ``lock_timeout`` seconds at most for another build of it)."""
-    from sleuth.retrieval import index_check as ic
+    build lock (waiting ``lock_timeout`` seconds at most for another build of it), with its bigram tier unless
+    ``bigrams=False``."""
     from sleuth.retrieval.index_store import LOCK_TIMEOUT_S, building
 
     params = params or BM25Params()
@@ -110,41 +111,66 @@ def build_index(
                 bar.stop()
         if count != n:
             raise ConfigError(f"build_index got {count} texts for {n} doc ids")
-        tok_arr = np.frombuffer(toks, dtype=np.int32) if len(toks) else np.zeros(0, np.int32)
-        off_arr = np.frombuffer(offsets, dtype=np.int64)
-        data, indices, indptr = _score_matrix(tok_arr, off_arr, len(vocab), params)
-        np.save(tmp / "data.csc.index.npy", data)
-        np.save(tmp / "indices.csc.index.npy", indices)
-        np.save(tmp / "indptr.csc.index.npy", indptr)
-        np.save(tmp / "tokens.npy", tok_arr)
-        np.save(tmp / "doc_offsets.npy", off_arr)
         np.save(tmp / "store_offsets.npy", np.frombuffer(store_off, dtype=np.int64))
-        (tmp / "vocab.index.json").write_text(json.dumps(vocab, ensure_ascii=False), encoding="utf-8")
-        import bm25s
-
-        bm25s_params = {
-            "k1": params.k1, "b": params.b, "delta": 0.5, "method": "lucene", "idf_method": "lucene",
-            "dtype": "float32", "int_dtype": "int32", "num_docs": n, "version": bm25s.__version__,
-            "backend": "auto",
-        }
-        (tmp / "params.index.json").write_text(json.dumps(bm25s_params, indent=1), encoding="utf-8")
-        meta = {
-            "format": "sleuth-bm25",
-            "format_version": FORMAT_VERSION,
-            "fingerprint": fingerprint,
-            "params": params.model_dump(),
-            "n_docs": n,
-            "n_tokens": len(tok_arr),
-            "vocab_size": len(vocab),
-            "built_at": time.time(),
-            "doc_ids": list(doc_ids),
-            **(extra_meta or {}),
-        }
-        meta["checksums"] = {**ic.file_checksums(tmp, CHECKSUMMED), META: ic.meta_digest(meta)}
-        (tmp / META).write_text(json.dumps(meta), encoding="utf-8")  # written last
-    # this process wrote and hashed these files: their first open need not check them again
-    ic.VerifiedCache.default().remember(target, ic.stat_names(target, (META, *CHECKSUMMED)))
+        tok_arr = np.frombuffer(toks, dtype=np.int32) if len(toks) else np.zeros(0, np.int32)
+        write_arrays(tmp, doc_ids, tok_arr, np.frombuffer(offsets, dtype=np.int64), vocab, params,
+                     fingerprint=fingerprint, extra_meta=extra_meta, bigrams=bigrams)
+    remember_verified(target)
     return BuildStats(n, len(tok_arr), len(vocab), time.perf_counter() - t0)
+
+
+def remember_verified(target: Path) -> None:
+    """This process wrote and hashed the files of ``target``: their first open need not check them again."""
+    from sleuth.retrieval import index_check as ic
+
+    ic.VerifiedCache.default().remember(target, ic.stat_names(target, (META, *CHECKSUMMED)))
+
+
+def write_arrays(
+    tmp: Path, doc_ids: Sequence[str], tok_arr: np.ndarray, off_arr: np.ndarray, vocab: dict[str, int],
+    params: BM25Params, *, fingerprint: str = "", extra_meta: dict[str, Any] | None = None, bigrams: bool = True,
+    breaks: np.ndarray | None = None,
+) -> dict[str, Any]:
+    """Write everything but the text store (``store.bin``, ``store_offsets.npy``: the caller's) into the build
+    folder ``tmp``: the score matrix, the token stream, the vocabulary, the bigram tier (``breaks``: positions that
+    start a segment inside a document) and ``meta.json`` last, with the checksums of the other files."""
+    from sleuth.retrieval import index_check as ic
+    from sleuth.retrieval.bm25_ngrams import bigram_arrays, write_bigrams
+
+    n = len(doc_ids)
+    data, indices, indptr = _score_matrix(tok_arr, off_arr, len(vocab), params)
+    np.save(tmp / "data.csc.index.npy", data)
+    np.save(tmp / "indices.csc.index.npy", indices)
+    np.save(tmp / "indptr.csc.index.npy", indptr)
+    del data, indices, indptr
+    np.save(tmp / "tokens.npy", tok_arr)
+    np.save(tmp / "doc_offsets.npy", off_arr)
+    (tmp / "vocab.index.json").write_text(json.dumps(vocab, ensure_ascii=False), encoding="utf-8")
+    import bm25s
+
+    bm25s_params = {
+        "k1": params.k1, "b": params.b, "delta": 0.5, "method": "lucene", "idf_method": "lucene",
+        "dtype": "float32", "int_dtype": "int32", "num_docs": n, "version": bm25s.__version__,
+        "backend": "auto",
+    }
+    (tmp / "params.index.json").write_text(json.dumps(bm25s_params, indent=1), encoding="utf-8")
+    meta: dict[str, Any] = {
+        "format": "sleuth-bm25",
+        "format_version": FORMAT_VERSION,
+        "fingerprint": fingerprint,
+        "params": params.model_dump(),
+        "n_docs": n,
+        "n_tokens": len(tok_arr),
+        "vocab_size": len(vocab),
+        "built_at": time.time(),
+        "doc_ids": list(doc_ids),
+        **(extra_meta or {}),
+    }
+    if bigrams:
+        meta["bigrams"] = write_bigrams(tmp, bigram_arrays(tok_arr, off_arr, len(vocab), params, breaks), len(vocab))
+    meta["checksums"] = {**ic.file_checksums(tmp, CHECKSUMMED), META: ic.meta_digest(meta)}
+    (tmp / META).write_text(json.dumps(meta), encoding="utf-8")  # written last
+    return meta
 
 
 def _score_matrix(
@@ -198,6 +224,7 @@ def build_corpus(
     progress: bool = False,
     fingerprint: str | None = None,
     lock_timeout: float | None = None,
+    bigrams: bool = True,
 ) -> BuildStats:
     """(Re)build ``corpus``'s BM25 index into ``corpus.state_dir / "bm25"`` (unconditionally: to open an index
     or build it only when needed, use :meth:`BM25Index.open`)."""
@@ -205,5 +232,5 @@ def build_corpus(
     doc_ids = corpus.doc_ids()
     return build_index(
         corpus.state_dir / INDEX_NAME, doc_ids, iter_texts(corpus, doc_ids), params=params, fingerprint=fp,
-        progress=progress, lock_timeout=lock_timeout,
+        progress=progress, lock_timeout=lock_timeout, bigrams=bigrams,
     )

@@ -1,5 +1,12 @@
 """SIRA, corpus side: an offline job in which a model reads each document (its first ``max_chars`` characters) and
-proposes search vocabulary the document lacks; phrases that pass the df filter are indexed as an extra field.
+proposes search vocabulary the document lacks; the phrases that pass the df filter are added to the index.
+
+The filter (``EnrichParams.filter``), by default the reference's (facebookresearch/sira ``NGramIndex::
+filter_candidates`` as ``scripts/add_doc_index_adapter.py`` calls it, ``require_in_vocab=False``): a phrase with no
+indexable word is dropped; one whose rarest seen 1..2-gram has ``df > int(N * max_df_ratio)`` is too common; every
+other phrase is kept, including one whose words the corpus has never seen (new vocabulary). ``filter="sleuth"`` is
+the earlier rule: not already in the document, ``min_df <= df < max_df_ratio * N`` for the whole phrase as a
+contiguous n-gram, no duplicate, at most ``max_phrases``.
 
 Storage (never the raw documents): ``corpus.state_dir / "enrich"``:
 
@@ -8,14 +15,13 @@ Storage (never the raw documents): ``corpus.state_dir / "enrich"``:
   job resumes and recomputes nothing; a torn last line is ignored. A document that cannot be read as text (binary,
   not UTF-8) gets one line with ``skipped`` (the reason) and no model call, and is not retried until it changes.
   When a real fault stops the job (the model server died), the documents already answered are still written.
-* ``bm25/``: a second BM25 index (same analyzer, same doc order as the main index) over each document's kept
-  phrases, rebuilt from the JSONL in seconds.
-
-Why a second index fused as ``score = bm25(text) + lambda * bm25(enrich)`` rather than appending the phrases to the
-text field: the main index (and its length normalisation, idf and text store) stays a faithful index of the raw
-documents and never needs rebuilding after enrichment; lambda can be changed per query (0 turns enrichment off);
-and an enrichment phrase cannot outweigh the document's own words unless asked to. The cost is a second score
-pass per query (a dense add of two score vectors).
+* ``index/``: the enriched index (the reference's form, :mod:`sleuth.retrieval.enriched`): the base index with
+  each document's kept phrases appended to it, a separate build, rebuilt from the JSONL at the end of every run
+  (``sleuth enrich CORPUS --limit 0`` rebuilds it without a model call). ``get_retriever("bm25"|"sira", corpus,
+  enriched=True)`` and ``sleuth eval beir --enriched`` search it.
+* ``bm25/`` (the named option ``enrich_weight``, sleuth's earlier form): a second BM25 index over each document's
+  kept phrases alone, fused as ``score = bm25(text) + lambda * bm25(enrich)``; the main index stays an index of the
+  raw documents and lambda can change per query. Built when first used, kept up to date by later runs.
 """
 
 from __future__ import annotations
@@ -25,7 +31,7 @@ import time
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed, wait
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, Field
@@ -36,8 +42,9 @@ from sleuth.records import Hit, SearchResult, Usage
 from sleuth.retrieval.base import RetrieverBase, timed_result
 from sleuth.retrieval.bm25 import BM25Index, BM25Retriever, _topk_numpy
 from sleuth.retrieval.bm25_build import build_index
+from sleuth.retrieval.bm25_ngrams import MAX_N, ensure_bigrams, ngram_dfs
 from sleuth.retrieval.df import DocFrequency
-from sleuth.retrieval.sira import MAX_PHRASE_WORDS, SiraProposal
+from sleuth.retrieval.sira import MAX_PHRASE_WORDS, SiraProposal, reference_max_df
 from sleuth.usagetap import UsageTap
 
 if TYPE_CHECKING:
@@ -49,10 +56,11 @@ JSONL = "enrich.jsonl"
 
 
 class EnrichParams(BaseModel):
-    max_chars: int = Field(4000, ge=200)
+    filter: Literal["reference", "sleuth"] = "reference"
+    max_chars: int = Field(4000, ge=200)  # the reference's max_doc_chars
     max_phrases: int = Field(10, ge=1, le=10)
     max_df_ratio: float = Field(0.05, gt=0, le=1)
-    min_df: int = Field(1, ge=0)  # 1: the query side's filter (0 < df); 0 also admits vocabulary new to the corpus
+    min_df: int = Field(1, ge=0)  # filter="sleuth" only: 0 also admits vocabulary new to the corpus
     concurrency: int = Field(4, ge=1, le=64)
     max_tokens: int = Field(120, ge=16)
     retries: int = Field(1, ge=0)
@@ -66,6 +74,7 @@ class EnrichRecord(BaseModel):
     rejected: list[dict[str, Any]] = Field(default_factory=list)
     error: str | None = None
     skipped: str | None = None  # why the document was not sent to the model (it cannot be read as text)
+    filter: str | None = None  # which filter decided ``kept`` (None: written before the option existed, "sleuth")
     usage: Usage = Field(default_factory=Usage)
 
 
@@ -79,14 +88,21 @@ class EnrichReport(BaseModel):
     seconds: float
     skipped: int = 0  # unreadable documents recorded now (no model call)
     skipped_before: int = 0  # unreadable documents recorded by an earlier run (unchanged since)
+    filter: str = "reference"
+    enriched_index: str | None = None  # where the enriched index was (re)built
+    enriched_docs: int = 0  # documents with at least one kept phrase in it
+    new_terms: int = 0  # words the enrichment added to the vocabulary
 
     def summary(self) -> str:
         n_skipped = self.skipped + self.skipped_before
         skipped = f", {n_skipped} skipped as unreadable" if n_skipped else ""
+        index = (f"; enriched index: {self.enriched_docs} documents with phrases, {self.new_terms} new terms, at "
+                 f"{self.enriched_index}" if self.enriched_index else "")
         return (f"{self.enriched_now} documents enriched now ({self.done_before} done before, {self.errors} "
-                f"errors{skipped}), {self.kept_phrases} phrases kept; {self.usage.total_tokens} tokens "
-                f"({self.usage.prompt_tokens} prompt + {self.usage.completion_tokens} completion) in "
-                f"{self.usage.calls} calls, cost {self.usage.cost_text()}; {self.seconds:.1f} s")
+                f"errors{skipped}), {self.kept_phrases} phrases kept ({self.filter} filter); "
+                f"{self.usage.total_tokens} tokens ({self.usage.prompt_tokens} prompt + "
+                f"{self.usage.completion_tokens} completion) in {self.usage.calls} calls, cost "
+                f"{self.usage.cost_text()}; {self.seconds:.1f} s{index}")
 
 
 def _sig(corpus: Corpus, doc_id: str) -> str:
@@ -115,6 +131,33 @@ def messages_for(document: str, max_phrases: int, max_chars: int) -> list[dict[s
     fill = {"document": document[:max_chars], "max_phrases": max_phrases}
     return [{"role": "system", "content": system.strip().format(**fill)},
             {"role": "user", "content": user.strip().format(**fill)}]
+
+
+def reference_filter(index: BM25Index, phrases: Sequence[str],
+                     params: EnrichParams) -> tuple[list[str], list[dict[str, Any]]]:
+    """The reference's document-side filter (``filter_candidates`` with ``require_in_vocab=False``): keep a phrase
+    unless it has no indexable word or its rarest seen 1..max_n-gram has ``df > int(N * max_df_ratio)``; a phrase
+    whose n-grams the corpus never saw is kept (new vocabulary)."""
+    max_n = MAX_N if index.bigrams is not None else 1
+    max_df = reference_max_df(index.n_docs, params.max_df_ratio)
+    kept: list[str] = []
+    rejected: list[dict[str, Any]] = []
+    for raw in phrases:
+        text = " ".join(str(raw).split())
+        toks = index.analyzer.tokens(text)
+        if not text:
+            rejected.append({"phrase": text, "reason": "empty", "df": None})
+            continue
+        if not toks:
+            rejected.append({"phrase": text, "reason": "no indexable words", "df": None})
+            continue
+        seen = [df for _, _, df in ngram_dfs(index, toks, max_n) if df > 0]
+        if seen and min(seen) > max_df:
+            rejected.append({"phrase": text, "df": min(seen),
+                             "reason": f"too common (rarest 1..{max_n}-gram df = {min(seen)} > {max_df})"})
+            continue
+        kept.append(text)
+    return kept, rejected
 
 
 def _filter(index: BM25Index, docfreq: DocFrequency, doc_tokens: set[str], phrases: Sequence[str],
@@ -155,17 +198,23 @@ def _filter(index: BM25Index, docfreq: DocFrequency, doc_tokens: set[str], phras
 
 def enrich_corpus(
     corpus: Corpus,
-    model: ChatModel,
+    model: ChatModel | None,
     *,
     params: EnrichParams | None = None,
     limit: int | None = None,
     progress: bool = False,
     tracer: Any = None,
 ) -> EnrichReport:
-    """Enrich up to ``limit`` not-yet-enriched documents (in doc id order), then rebuild the enrichment index."""
+    """Enrich up to ``limit`` not-yet-enriched documents (in doc id order), then rebuild the enriched index (and
+    the fused field index when it exists). ``limit=0`` sends nothing (``model`` may be None) and only rebuilds."""
+    from sleuth.errors import ConfigError
+    from sleuth.retrieval.enriched import build_enriched_index, open_enriched
+
     params = params or EnrichParams()
     t0 = time.perf_counter()
     index = BM25Index.open(corpus)  # StaleIndexError if the corpus changed: rebuild the main index first
+    if params.filter == "reference" and index.bigrams is None:
+        index = ensure_bigrams(index)  # the filter's bigram df (this job writes into the corpus's state folder)
     docfreq = DocFrequency(index)
     folder = corpus.state_dir / DIRNAME
     folder.mkdir(parents=True, exist_ok=True)
@@ -184,6 +233,8 @@ def enrich_corpus(
         todo.append(doc_id)
     if limit is not None:
         todo = todo[:limit]
+    if todo and model is None:
+        raise ConfigError("enrichment needs a model", hint="pass --model (e.g. local), or --limit 0 to only rebuild")
     lock = threading.Lock()
     total = Usage()
     errors = kept_n = skipped = 0
@@ -195,6 +246,7 @@ def enrich_corpus(
         except BinaryDocumentError as e:  # recorded once; a rerun skips it until the file changes
             return EnrichRecord(doc_id=doc_id, sig=sig, skipped=e.message)
         tap = UsageTap(tracer)
+        assert model is not None  # checked above: there is work only with a model
         try:
             proposal, result = model.structured(
                 messages_for(text, params.max_phrases, params.max_chars), SiraProposal, retries=params.retries,
@@ -203,10 +255,13 @@ def enrich_corpus(
         except (ModelOutputError, ValueError) as e:
             return EnrichRecord(doc_id=doc_id, sig=sig, error=f"{type(e).__name__}: {str(e)[:200]}", usage=tap.usage)
         phrases = [p if isinstance(p, str) else p.text for p in proposal.phrases]
-        doc_tokens = set(index.analyzer.tokens(text[: params.max_chars]))
-        kept, rejected = _filter(index, docfreq, doc_tokens, phrases, params)
+        if params.filter == "reference":
+            kept, rejected = reference_filter(index, phrases, params)
+        else:
+            doc_tokens = set(index.analyzer.tokens(text[: params.max_chars]))
+            kept, rejected = _filter(index, docfreq, doc_tokens, phrases, params)
         return EnrichRecord(doc_id=doc_id, sig=sig, proposed=phrases, kept=kept, rejected=rejected,
-                            usage=tap.usage if tap.usage.calls else result.usage)
+                            filter=params.filter, usage=tap.usage if tap.usage.calls else result.usage)
 
     from sleuth.progress import progress_bar
 
@@ -240,10 +295,15 @@ def enrich_corpus(
                 if f not in written and not f.cancelled() and f.exception() is None:
                     write(fh, f, bar)
             raise
-    build_enrich_index(corpus, index)
+    target = build_enriched_index(corpus, index)
+    enriched = open_enriched(corpus, index)
+    if (folder / "bm25" / "meta.json").is_file():  # the fused field (enrich_weight), when someone uses it
+        build_enrich_index(corpus, index)
     return EnrichReport(documents=index.n_docs, done_before=done_before, enriched_now=len(todo) - errors - skipped,
                         errors=errors, kept_phrases=kept_n, usage=total, seconds=time.perf_counter() - t0,
-                        skipped=skipped, skipped_before=skipped_before)
+                        skipped=skipped, skipped_before=skipped_before, filter=params.filter,
+                        enriched_index=str(target), enriched_docs=int(enriched.meta.get("enriched_docs", 0)),
+                        new_terms=int(enriched.meta.get("new_terms", 0)))
 
 
 def build_enrich_index(corpus: Corpus, index: BM25Index) -> Path:
@@ -253,7 +313,7 @@ def build_enrich_index(corpus: Corpus, index: BM25Index) -> Path:
     texts = [" ; ".join(recs[d].kept) if d in recs else "" for d in index.doc_ids]
     params = index.params.model_copy(update={"store_chars": 0})
     build_index(folder / "bm25", index.doc_ids, texts, params=params,
-                fingerprint=str(index.meta.get("fingerprint", "")),
+                fingerprint=str(index.meta.get("fingerprint", "")), bigrams=False,
                 extra_meta={"base_built_at": index.meta.get("built_at"), "enriched_docs": len(recs)})
     return folder / "bm25"
 
@@ -277,11 +337,20 @@ class EnrichedBM25Retriever(RetrieverBase):
 
     @classmethod
     def open(cls, corpus: Corpus, base: BM25Retriever, weight: float = 0.3) -> EnrichedBM25Retriever:
+        """Over the field index, built from the enrichment file when missing or misaligned (no model call)."""
+        from sleuth.errors import IndexMissingError
+
         path = corpus.state_dir / DIRNAME / "bm25"
-        enrich = BM25Index.load(path)
-        if enrich.doc_ids != base.index.doc_ids or enrich.meta.get("fingerprint") != base.index.meta.get(
+        if not (corpus.state_dir / DIRNAME / JSONL).is_file():
+            raise IndexMissingError(f"{corpus.root} has no enrichment",
+                                    hint=f"run `sleuth enrich {corpus.root} --model MODEL` first")
+        try:
+            enrich: BM25Index | None = BM25Index.load(path)
+        except IndexMissingError:
+            enrich = None
+        if enrich is None or enrich.doc_ids != base.index.doc_ids or enrich.meta.get(
             "fingerprint"
-        ):
+        ) != base.index.meta.get("fingerprint"):
             build_enrich_index(corpus, base.index)
             enrich = BM25Index.load(path)
         return cls(base, enrich, weight)

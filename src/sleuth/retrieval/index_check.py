@@ -252,6 +252,49 @@ def check_bm25_values(
               f"scores outside [0, {bound:.3f}] (found {lo}..{hi}; NaN or infinite values show as nan/inf)", fix)
 
 
+def check_bigram_shapes(
+    path: Path, meta: Mapping[str, Any], arrays: Mapping[str, np.ndarray], vocab_size: int, fix: str
+) -> None:
+    """The bigram tier's O(bigrams) checks, on every open (:mod:`sleuth.retrieval.bm25_ngrams`)."""
+    from sleuth.retrieval.bm25_ngrams import BIGRAM_FILES
+
+    f = {k: path / v for k, v in BIGRAM_FILES.items()}
+    entry = meta.get("bigrams")
+    _need(isinstance(entry, dict) and entry.get("vocab_size") == vocab_size, path / "meta.json",
+          f"its bigram entry does not match the vocabulary of {vocab_size} terms", fix)
+    keys, data = arrays["bigram_keys"], arrays["bigram_data"]
+    _need(keys.ndim == 1 and keys.dtype == np.int64, f["bigram_keys"],
+          f"expected 1-D int64 keys in this machine's byte order, found {keys.dtype.str} {keys.shape}", fix)
+    _need(entry.get("n_bigrams") == keys.shape[0], f["bigram_keys"],  # type: ignore[union-attr]
+          f"{keys.shape[0]} bigrams, meta.json says {entry.get('n_bigrams')}", fix)  # type: ignore[union-attr]
+    _need(data.ndim == 1 and data.dtype == np.float32, f["bigram_data"], f"expected 1-D float32, found {data.dtype}",
+          fix)
+    check_int_array(arrays["bigram_indices"], f["bigram_indices"], fix, shape=data.shape)
+    check_int_array(arrays["bigram_indptr"], f["bigram_indptr"], fix, shape=(keys.shape[0] + 1,))
+    check_offsets(arrays["bigram_indptr"], data.shape[0], f["bigram_indptr"], fix)
+
+
+def check_bigram_values(path: Path, n_docs: int, arrays: Mapping[str, np.ndarray], vocab_size: int, fix: str) -> None:
+    """O(postings) checks of the bigram tier: keys strictly increasing and decodable into two token ids, every
+    bigram in at least one document, document indices and scores in range."""
+    from sleuth.retrieval.bm25_ngrams import BIGRAM_FILES
+
+    f = {k: path / v for k, v in BIGRAM_FILES.items()}
+    keys = arrays["bigram_keys"]
+    if keys.shape[0]:
+        _need(int(keys[0]) >= 0 and int(keys[-1]) < vocab_size * vocab_size, f["bigram_keys"],
+              f"bigram keys outside [0, {vocab_size}^2)", fix)
+        _need(bool(np.all(keys[1:] > keys[:-1])), f["bigram_keys"], "bigram keys are not strictly increasing", fix)
+    ptr = arrays["bigram_indptr"]
+    _need(bool(np.all(ptr[1:] > ptr[:-1])), f["bigram_indptr"], "a bigram has no posting", fix)
+    check_range(arrays["bigram_indices"], 0, n_docs, f["bigram_indices"], fix, "document indices")
+    data = arrays["bigram_data"]
+    if data.shape[0]:
+        lo, hi, bound = float(data.min()), float(data.max()), bm25_score_bound(n_docs)
+        _need(lo >= 0 and hi <= bound, f["bigram_data"],
+              f"scores outside [0, {bound:.3f}] (found {lo}..{hi}; NaN or infinite values show as nan/inf)", fix)
+
+
 def check_dense(path: Path, meta: Mapping[str, Any], docs: Any, vectors: np.ndarray, fix: str) -> None:
     """Doc list, hashes and vectors agree; vectors are finite float32 rows of the recorded dim, norm <= 1."""
     mp, dp, vp = path / "meta.json", path / "docs.json", path / "vectors.npy"
