@@ -66,12 +66,12 @@ def run(corpus_dir: Path, model_spec: str | None, limit: int) -> dict[str, Any]:
         report = enrich_corpus(corpus, model, params=EnrichParams(concurrency=1), limit=limit)
         print(f"SIRA enrichment: {report.summary()}")
         out["enrich"] = report.model_dump(mode="json")
-        enriched = get_retriever("bm25", corpus, enrich_weight=0.3)
+        enriched = get_retriever("bm25", corpus, enriched=True)  # the kept phrases appended in the index
         sira = get_retriever("sira", corpus, model=model)
         out["enriched"], out["sira"] = {}, {}
         for q in QUERIES:
             hits = enriched.search(q, 3)
-            show(f"bm25 + enrichment index {q!r}", hits)
+            show(f"bm25 over the enriched index {q!r}", hits)
             out["enriched"][q] = [h.doc_id for h in hits]
             result = sira.run(q, 3)  # the hits and what SIRA decided (proposed, kept, rejected phrases)
             hits, kept = result.hits, result.decided()["kept"]

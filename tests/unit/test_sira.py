@@ -1,4 +1,5 @@
-"""SIRA query side with a scripted model: filter decisions, the weighted call, fallbacks, the trace."""
+"""SIRA query side with a scripted model: the sleuth form's filter decisions, weighted call, fallbacks and trace.
+The reference form (the default) is tested in test_sira_reference.py."""
 
 from __future__ import annotations
 
@@ -33,7 +34,7 @@ def test_decisions_and_reasons(bm25: BM25Retriever) -> None:
     tracer = MemoryTracer()
     s = sira_with(bm25, {"phrases": ["kinase inhibitor", "protein", "zebrafish fins", "the of", "Kinase inhibitors",
                                      "leukemia drug", "drug"]}, tracer=tracer, max_df_ratio=0.2, weight=0.5,
-                  max_phrases=10)
+                  max_phrases=10, form="sleuth")
     res = s.run("treatment of leukemia", 5)
     reasons = {d.phrase: d.reason for d in res.decisions}
     assert res.kept_phrases() == ["kinase inhibitor"]
@@ -53,14 +54,15 @@ def test_decisions_and_reasons(bm25: BM25Retriever) -> None:
 
 
 def test_phrase_already_in_query_adds_nothing(bm25: BM25Retriever) -> None:
-    s = sira_with(bm25, {"phrases": ["kinase inhibitors"]}, max_df_ratio=0.5)
+    s = sira_with(bm25, {"phrases": ["kinase inhibitors"]}, max_df_ratio=0.5, form="sleuth")
     res = s.run("kinase inhibitor trial", 3)
     assert res.decisions[0].reason.startswith("adds nothing")
     assert res.fallback == "no proposed phrase passed the df filter"
 
 
 def test_hits_equal_weighted_bm25(bm25: BM25Retriever) -> None:
-    s = sira_with(bm25, {"phrases": ["kinase inhibitor", "prion disease"]}, max_df_ratio=0.5, weight=0.4)
+    s = sira_with(bm25, {"phrases": ["kinase inhibitor", "prion disease"]}, max_df_ratio=0.5, weight=0.4,
+                  form="sleuth")
     res = s.run("tissue damage", 20)
     idx = bm25.index
     expect = idx.score_vector(*idx.weighted_token_ids([("tissue damage", 1.0)]))
@@ -75,7 +77,7 @@ def test_hits_equal_weighted_bm25(bm25: BM25Retriever) -> None:
 
 def test_model_weights_scale_the_expansion_weight(bm25: BM25Retriever) -> None:
     s = sira_with(bm25, {"phrases": [{"text": "kinase inhibitor", "weight": 0.5}, "prion disease"]},
-                  max_df_ratio=0.5, weight=0.4)
+                  max_df_ratio=0.5, weight=0.4, form="sleuth")
     kept = {d.phrase: d.weight for d in s.run("tissue", 3).kept}
     assert kept == {"kinase inhibitor": pytest.approx(0.2), "prion disease": pytest.approx(0.4)}
 
@@ -90,14 +92,25 @@ def test_model_weights_scale_the_expansion_weight(bm25: BM25Retriever) -> None:
         '{"phrases": ' + str([f"p{i}" for i in range(11)]).replace("'", '"') + "}",  # more than 10
     ],
 )
-def test_fallback_to_plain_query_on_garbage(bm25: BM25Retriever, garbage: str) -> None:
+@pytest.mark.parametrize("form", ["sleuth", "reference"])
+def test_fallback_to_plain_query_on_garbage(bm25: BM25Retriever, garbage: str, form: str) -> None:
     tracer = MemoryTracer()
-    s = sira_with(bm25, garbage, garbage, tracer=tracer)  # the first attempt and one retry
+    s = sira_with(bm25, garbage, garbage, tracer=tracer, form=form)  # the first attempt and one retry
     res = s.run("kinase inhibitor leukemia", 5)
     assert res.fallback
     assert res.decisions == [] and res.kept == []
-    plain = bm25.search("kinase inhibitor leukemia", 5)
-    assert [(h.doc_id, h.score) for h in res.hits] == [(h.doc_id, h.score) for h in plain]
+    if form == "sleuth":  # the plain BM25 query
+        plain = bm25.search("kinase inhibitor leukemia", 5)
+    else:  # the reference scores the query alone on both tiers (search_with_expansion with an empty expansion)
+        idx = bm25.index
+        assert idx.bigrams is not None
+        uni = [idx.vocab[t] for t in idx.analyzer.tokens("kinase inhibitor leukemia")]
+        bi = idx.bigrams.pair_ids(uni)
+        assert len(bi) == 1  # "kinas inhibitor" (d03, d07)
+        scores, ids = idx.tier_topk(np.array(uni, np.int32), np.ones(len(uni), np.float32),
+                                    np.array(bi, np.int32), np.ones(1, np.float32), 5)
+        plain = idx.hits(scores, ids, "sira")
+    assert [(h.doc_id, h.score) for h in res.hits] == [(h.doc_id, pytest.approx(h.score)) for h in plain]
     ev = tracer.of_kind("sira")[0]
     assert ev.data["fallback"] == res.fallback
 
@@ -131,6 +144,9 @@ def test_registry(bm25: BM25Retriever) -> None:
     s = get_retriever("sira", corpus, model=ScriptedModel([{"phrases": ["prion disease"]}]),
                       sira={"max_df_ratio": 0.5})
     assert s.search("brain", 2)[0].doc_id == "d11.txt"
+    s2 = get_retriever("sira", corpus, model=ScriptedModel([{"phrases": ["prion disease"]}]),
+                       sira={"form": "sleuth", "max_df_ratio": 0.5})
+    assert s2.params.filter == "sleuth" and s2.params.tiers == ("unigram",)  # type: ignore[attr-defined]
 
 
 def test_fallback_usage_counts_failed_attempts(bm25: BM25Retriever) -> None:

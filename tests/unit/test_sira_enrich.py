@@ -1,4 +1,5 @@
-"""SIRA corpus side: resumable enrichment with a scripted model, the df filter, the fused second index."""
+"""SIRA corpus side: resumable enrichment with a scripted model, sleuth's df filter, the fused second index (the
+reference's in-index form: test_sira_enriched.py)."""
 
 from __future__ import annotations
 
@@ -36,7 +37,7 @@ def propose(messages, tools):  # type: ignore[no-untyped-def]
 def test_enrich_resume_and_fused_search(corpus: Corpus) -> None:
     before = {p.name: p.read_text() for p in corpus.root.iterdir() if p.is_file()}
     model = ScriptedModel(default=propose)
-    rep = enrich_corpus(corpus, model, params=EnrichParams(concurrency=2, max_df_ratio=0.2), limit=5)
+    rep = enrich_corpus(corpus, model, params=EnrichParams(concurrency=2, max_df_ratio=0.2, filter="sleuth"), limit=5)
     assert rep.enriched_now + rep.errors == 5 and rep.done_before == 0
     assert rep.usage.calls >= 5 and "tokens" in rep.summary()
     recs = read_records(corpus.state_dir / "enrich" / "enrich.jsonl")
@@ -51,7 +52,7 @@ def test_enrich_resume_and_fused_search(corpus: Corpus) -> None:
 
     # resume: only the documents not done (or errored) are sent again
     model2 = ScriptedModel(default=propose)
-    rep2 = enrich_corpus(corpus, model2, params=EnrichParams(concurrency=2, max_df_ratio=0.2))
+    rep2 = enrich_corpus(corpus, model2, params=EnrichParams(concurrency=2, max_df_ratio=0.2, filter="sleuth"))
     errored_first = sum(1 for r in recs.values() if r.error)
     assert rep2.done_before == 5 - errored_first
     sent = {m["messages"][-1]["content"] for m in model2.calls}

@@ -124,6 +124,19 @@ def read_records(path: Path) -> dict[str, EnrichRecord]:
     return out
 
 
+def _end_torn_line(path: Path) -> None:
+    """A run killed mid-write leaves a last line without its newline: end it, so the next record starts a line of
+    its own (the torn one is then skipped by :func:`read_records`, and its document is done again)."""
+    if not path.is_file() or path.stat().st_size == 0:
+        return
+    with path.open("rb") as fh:
+        fh.seek(-1, 2)
+        torn = fh.read(1) != b"\n"
+    if torn:
+        with path.open("a", encoding="utf-8") as fh:
+            fh.write("\n")
+
+
 def messages_for(document: str, max_phrases: int, max_chars: int) -> list[dict[str, str]]:
     from sleuth.prompts import load
 
@@ -281,6 +294,7 @@ def enrich_corpus(
         bar.advance()
 
     # on a model fault (server died) or an interrupt, what is written stays and a rerun resumes
+    _end_torn_line(path)
     with path.open("a", encoding="utf-8") as fh, ThreadPoolExecutor(params.concurrency) as pool, \
             progress_bar(len(todo), "enrich", progress) as bar:
         futures = [pool.submit(work, d) for d in todo]
