@@ -218,7 +218,9 @@ def test_store_truncates_long_docs(tmp_path: Path) -> None:
 
 def test_numpy_backend_when_numba_is_missing(corpus: Corpus, monkeypatch: pytest.MonkeyPatch) -> None:
     ref = BM25Retriever.open(corpus)
-    monkeypatch.setattr(bm25mod, "_NUMBA", None)  # as if `import numba` failed
+    import sleuth.retrieval.bm25_kernels as kernels
+
+    monkeypatch.setattr(kernels, "_NUMBA", None)  # as if `import numba` failed
     r = BM25Retriever.open(corpus)
     assert r.index.backend == "numpy" and ref.index.backend == "numba"
     for terms in ([("heart failure", 1.0)], [("blood pressure", 0.7), ("arteries insulin", 0.2)]):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 from collections import Counter
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
@@ -37,7 +38,7 @@ def hand_bigrams(docs: dict[str, list[str]]) -> tuple[dict[tuple[str, str], Coun
     """{bigram: Counter(doc -> tf)} and doc lengths (in unigrams), from token lists."""
     grams: dict[tuple[str, str], Counter[str]] = {}
     for d, toks in docs.items():
-        for a, b in zip(toks, toks[1:], strict=False):
+        for a, b in pairwise(toks):
             grams.setdefault((a, b), Counter())[d] += 1
     return grams, {d: len(t) for d, t in docs.items()}
 

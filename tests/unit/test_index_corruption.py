@@ -95,6 +95,15 @@ def _vocab_rename(vocab: object) -> object:
 
 D, IX, P, T = "data.csc.index.npy", "indices.csc.index.npy", "indptr.csc.index.npy", "tokens.npy"
 DO, SO = "doc_offsets.npy", "store_offsets.npy"
+BK, BD, BI, BP = "bigram_keys.npy", "bigram_data.npy", "bigram_indices.npy", "bigram_indptr.npy"
+
+
+def _meta_bigrams(field: str, delta: int) -> Callable[[object], object]:
+    def f(m: object) -> object:
+        assert isinstance(m, dict)
+        return {**m, "bigrams": {**m["bigrams"], field: m["bigrams"][field] + delta}}
+
+    return f
 
 # name -> (function(index_dir, n_docs, vocab_size, nnz), caught by values alone (True) or by the checksum only)
 BM25_CASES: dict[str, tuple[Callable[[Path, int, int, int], None], bool]] = {
@@ -145,6 +154,26 @@ BM25_CASES: dict[str, tuple[Callable[[Path, int, int, int], None], bool]] = {
         lambda p, n, v, z: _json_edit(p / "meta.json", lambda m: {**m, "doc_ids": ["x" + d for d in m["doc_ids"]]}),  # type: ignore[index]
         False,
     ),
+    # the bigram tier
+    "bigram_data_nan": (lambda p, n, v, z: _edit(p / BD, _set(3, np.nan)), True),
+    "bigram_data_negative": (lambda p, n, v, z: _edit(p / BD, _set(0, -1.0)), True),
+    "bigram_data_huge": (lambda p, n, v, z: _edit(p / BD, _set(1, 1e30)), True),
+    "bigram_data_float64": (lambda p, n, v, z: _edit(p / BD, lambda a: a.astype(np.float64)), True),
+    "bigram_data_flipped_bit": (lambda p, n, v, z: _flip_body_byte(p / BD, 4), False),
+    "bigram_indices_out_of_range": (lambda p, n, v, z: _edit(p / BI, _set(0, n + 7)), True),
+    "bigram_indices_negative": (lambda p, n, v, z: _edit(p / BI, _set(2, -1)), True),
+    "bigram_indices_in_range_changed": (lambda p, n, v, z: _edit(p / BI, lambda a: (a + 1) % n), False),
+    "bigram_indptr_not_monotonic": (lambda p, n, v, z: _edit(p / BP, _swap(3, 4)), True),
+    "bigram_indptr_past_end": (lambda p, n, v, z: _edit(p / BP, _set(2, 10**6)), True),
+    "bigram_indptr_truncated": (lambda p, n, v, z: _truncate(p / BP, 8), True),
+    "bigram_indptr_empty_column": (lambda p, n, v, z: _edit(p / BP, lambda a: np.insert(a[:-1], 1, a[0])), True),
+    "bigram_keys_unsorted": (lambda p, n, v, z: _edit(p / BK, _swap(0, 1)), True),
+    "bigram_keys_out_of_range": (lambda p, n, v, z: _edit(p / BK, _set(-1, v * v + 5)), True),
+    "bigram_keys_int32": (lambda p, n, v, z: _edit(p / BK, lambda a: a.astype(np.int32)), True),
+    "bigram_keys_truncated": (lambda p, n, v, z: _truncate(p / BK, 16), True),
+    "bigram_keys_missing": (lambda p, n, v, z: (p / BK).unlink(), True),
+    "meta_bigram_count": (lambda p, n, v, z: _json_edit(p / "meta.json", _meta_bigrams("n_bigrams", 1)), True),
+    "meta_bigram_vocab": (lambda p, n, v, z: _json_edit(p / "meta.json", _meta_bigrams("vocab_size", -1)), True),
 }
 
 
@@ -179,6 +208,14 @@ def _exercise(index: object) -> None:
     index.hits(scores, idx, "bm25")
     index.score_vector(np.arange(v, dtype=np.int32), np.ones(v, np.float32))
     BM25Retriever(index).search("heart failure blood pressure insulin", 5)
+    tier = index.bigrams
+    assert tier is not None
+    nb = len(tier)
+    index.tier_topk(np.arange(v, dtype=np.int32), np.ones(v, np.float32), np.arange(nb, dtype=np.int32),
+                    np.ones(nb, np.float32), 10)
+    index.tier_score_vector(np.zeros(0, np.int32), np.zeros(0, np.float32), np.arange(nb, dtype=np.int32),
+                            np.ones(nb, np.float32))
+    tier.pair_ids([index.vocab.get(t, -1) for t in index.analyzer.tokens("heart failure blood pressure")])
     dfreq = DocFrequency(index)
     for phrase in ("heart failure", "blood pressure", "cardiac output", "older adults", "insulin"):
         dfreq.df(phrase)
@@ -271,7 +308,8 @@ def test_kernels_never_read_outside_their_arrays(pristine: Path, tmp_path: Path)
     got = _outcomes(rows)
     assert set(got) == set(BM25_CASES)
     for name in ("indices_out_of_range", "indices_negative", "indices_int_max", "indptr_past_end",
-                 "indptr_negative", "vocab_id_out_of_range"):
+                 "indptr_negative", "vocab_id_out_of_range", "bigram_indices_out_of_range", "bigram_indices_negative",
+                 "bigram_indptr_past_end"):
         assert got[name] == "IndexCorruptError", (name, got[name])
 
 
