@@ -216,3 +216,13 @@ def test_search_tool_metadata_is_unchanged(make_corpus) -> None:
     res = s.run("alpha", 2)
     assert res.decided() == {"kept": ["gamma delta"], "rejected": [
         {"phrase": "the", "reason": "no indexable words (stopwords or punctuation only)"}], "fallback": None}
+
+
+def test_a_bad_option_is_a_config_error(make_corpus) -> None:
+    from sleuth.errors import ConfigError
+    from sleuth.retrieval import get_retriever
+
+    corpus = Corpus(make_corpus(TINY))
+    for bad in ({"form": "paper"}, {"filter": "strict"}, {"tiers": ["trigram"]}, {"max_expansion_tokens": 0}):
+        with pytest.raises(ConfigError, match="bad SIRA option"):
+            get_retriever("sira", corpus, model=ScriptedModel([]), sira=bad)

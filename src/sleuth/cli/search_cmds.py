@@ -220,8 +220,11 @@ def enrich_cmd(
     go into the enriched index (.sleuth/enrich/index; the raw files are never changed)."""
 
     def work() -> Any:
+        from sleuth.errors import ConfigError
         from sleuth.retrieval.enrich import EnrichParams, enrich_corpus
 
+        if filter_ not in ("reference", "sleuth"):
+            raise ConfigError(f"unknown --filter {filter_!r}", hint="use --filter reference or --filter sleuth")
         c = _indexed_corpus(corpus, state_dir, build_index, as_json)
         params = EnrichParams.model_validate({"concurrency": concurrency, "max_df_ratio": max_df_ratio,
                                               "min_df": min_df, "filter": filter_})

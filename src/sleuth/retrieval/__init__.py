@@ -54,7 +54,15 @@ def _sira(corpus: Any, *, model: Any = None, **opts: Any) -> Retriever:
     tracer = opts.pop("tracer", None)
     sira = opts.pop("sira", None)
     if isinstance(sira, dict):
-        sira = SiraParams(**sira)
+        from pydantic import ValidationError
+
+        try:
+            sira = SiraParams(**sira)
+        except ValidationError as e:
+            err = e.errors()[0]
+            raise ConfigError(f"bad SIRA option {'.'.join(map(str, err['loc']))}: {err['msg']}",
+                              hint="form: reference or sleuth; filter: reference or sleuth; tiers: unigram, "
+                                   "bigram") from None
     add_bigrams = bool(opts.get("build_missing", True))  # adding the bigram tier writes into the index folder
     bm25 = _bm25(corpus, **opts)
     return SiraRetriever(bm25, model, params=sira, tracer=tracer, add_bigrams=add_bigrams)
