@@ -259,3 +259,36 @@ def test_eval_beir_enriched_system(make_corpus, tmp_path: Path, monkeypatch: pyt
                    cache_dir=str(tmp_path / "cache"))
     p2 = prepare(sira, chat_model=ScriptedModel(default={"phrases": []}))
     assert p2.config.system["sira_form"] == "sleuth" and p2.label.startswith("sira[sleuth]+enriched")
+
+
+def test_cli_eval_beir_enriched(app, make_corpus, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`sleuth eval beir --method bm25 --enriched` from the command line: refused with the fix named before any
+    enrichment, then a run whose config and label say it searched the enriched index."""
+    from typer.testing import CliRunner
+
+    from sleuth.evals.corpora import corpus_for
+    from sleuth.evals.datasets import load_beir
+
+    monkeypatch.setenv("SLEUTH_HOME", str(tmp_path / "h"))
+    data = tmp_path / "beir"
+    (data / "qrels").mkdir(parents=True)
+    docs = [{"_id": f"d{i}", "title": "", "text": t} for i, t in enumerate(DOCS.values())]
+    (data / "corpus.jsonl").write_text("\n".join(json.dumps(d) for d in docs) + "\n")
+    (data / "queries.jsonl").write_text(json.dumps({"_id": "q1", "text": "zzz unknown"}) + "\n")
+    (data / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nq1\td20\t1\n")
+    cache = str(tmp_path / "cache")
+    args = ["eval", "beir", "--data", str(data), "--method", "bm25", "--enriched", "--cache-dir", cache, "--json",
+            "--no-progress"]
+    r = CliRunner().invoke(app, [*args, "--out", str(tmp_path / "run0")])
+    err = json.loads(r.stdout)
+    assert r.exit_code == 2 and err["error"] == "IndexMissingError" and "sleuth enrich" in err["hint"]
+    ecorpus = corpus_for(load_beir(str(data), "test"), cache)
+    enrich_corpus(ecorpus, ScriptedModel(default=propose), params=EnrichParams(max_df_ratio=0.2))
+    r = CliRunner().invoke(app, [*args, "--out", str(tmp_path / "run1")])
+    out = json.loads(r.stdout)
+    assert r.exit_code == 0 and out["system"] == "bm25+enriched" and out["metrics"]["ndcg@10"] == 1.0
+    manifest = json.loads((tmp_path / "run1" / "manifest.json").read_text())
+    assert manifest["config"]["system"]["enriched"] is True
+    bad = CliRunner().invoke(app, ["eval", "beir", "--data", str(data), "--method", "dense", "--enriched",
+                                   "--cache-dir", cache, "--json", "--no-progress", "--out", str(tmp_path / "run2")])
+    assert bad.exit_code == 2 and json.loads(bad.stdout)["error"] == "ConfigError"

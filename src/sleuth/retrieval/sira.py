@@ -237,14 +237,23 @@ class SiraRetriever(RetrieverBase):
                 why = f"it could not be added ({type(e).__name__}: {str(e)[:160]})"
         else:
             why = "building is not allowed here"
-        self.tiers = tuple(t for t in self.tiers if t != "bigram") or ("unigram",)
+        self.tiers = self.usable_tiers(self.params.tiers)
         self.tier_note = (f"the index at {index.path} has no bigram tier and {why}: scored on unigrams only "
                           f"(`sleuth index CORPUS` adds the tier)")
 
+    def usable_tiers(self, tiers: tuple[str, ...]) -> tuple[str, ...]:
+        """``tiers`` without the bigram tier when the index has none (unigrams then)."""
+        if self.bm25.index.bigrams is None:
+            return tuple(t for t in tiers if t != "bigram") or ("unigram",)
+        return tiers
+
+    def max_n_for(self, p: SiraParams) -> int:
+        """The reference filter's n-gram order: the index's (2 with a bigram tier in use, else 1)."""
+        return MAX_N if "bigram" in self.usable_tiers(p.tiers) else 1
+
     @property
     def max_n(self) -> int:
-        """The reference filter's n-gram order: the index's (2 with a bigram tier, else 1)."""
-        return MAX_N if "bigram" in self.tiers and self.bm25.index.bigrams is not None else 1
+        return self.max_n_for(self.params)
 
     # -- the three steps ---------------------------------------------------------------------------------------
     def propose(self, query: str, *, tracer: Any = None) -> tuple[list[WeightedPhrase], Usage, str | None]:
@@ -284,7 +293,7 @@ class SiraRetriever(RetrieverBase):
 
     def _reference_filter(self, phrases: list[WeightedPhrase], p: SiraParams) -> list[PhraseDecision]:
         index = self.bm25.index
-        n, max_n = index.n_docs, self.max_n
+        n, max_n = index.n_docs, self.max_n_for(p)
         max_df = reference_max_df(n, p.max_df_ratio)
         bound = f"int({p.max_df_ratio:g} x {n}) = {max_df}" + (" (no upper bound)" if max_df == 0 else "")
         out: list[PhraseDecision] = []
@@ -353,11 +362,14 @@ class SiraRetriever(RetrieverBase):
             n_kept += 1
         return out
 
-    def combine(self, query: str, decisions: list[PhraseDecision], k: int) -> list[Hit]:
+    def combine(
+        self, query: str, decisions: list[PhraseDecision], k: int, params: SiraParams | None = None
+    ) -> list[Hit]:
         """The scoring step: the reference's formula (one weight) or sleuth's per-phrase weighted sum."""
-        p = self.params
+        p = params or self.params
+        tiers = self.usable_tiers(p.tiers)
         kept = [d for d in decisions if d.kept]
-        if p.use_model_weights and self.tiers == ("unigram",):  # sleuth's form: BM25(q) + sum_p w_p BM25(p)
+        if p.use_model_weights and tiers == ("unigram",):  # sleuth's form: BM25(q) + sum_p w_p BM25(p)
             hits = self.bm25.search_weighted([(query, 1.0)] + [(d.phrase, float(d.weight or 0.0)) for d in kept], k)
             for h in hits:
                 h.source = self.name
@@ -370,12 +382,12 @@ class SiraRetriever(RetrieverBase):
             if w <= 0:
                 return
             if distinct:
-                u, b = targets(index, stems, self.tiers)
+                u, b = targets(index, stems, tiers)
             else:
                 ids = [index.vocab[s] for s in stems if s in index.vocab]
-                u = ids if "unigram" in self.tiers else []
+                u = ids if "unigram" in tiers else []
                 b = (index.bigrams.pair_ids([index.vocab.get(s, -1) for s in stems])
-                     if "bigram" in self.tiers and index.bigrams is not None else [])
+                     if "bigram" in tiers and index.bigrams is not None else [])
             for t in u:
                 uni[t] = uni.get(t, 0.0) + w
             for g in b:
