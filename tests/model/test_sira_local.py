@@ -24,8 +24,9 @@ def test_sira_with_local_model(sample_corpus: Path, local_model) -> None:
     assert res.usage.calls >= 1 and res.usage.prompt_tokens > 0
     event = tracer.of_kind("sira")[0]
     assert event.data["proposed"] == res.proposed
-    if res.fallback and not res.proposed:  # the model's output was unusable: plain query, recorded
-        assert [h.doc_id for h in res.hits] == [h.doc_id for h in bm25.search(query, 5)]
+    assert res.stats["form"] == "reference" and res.stats["tiers"] == ["unigram", "bigram"]
+    if res.fallback and not res.proposed:  # the model's output was unusable: the query alone, recorded
+        assert [h.doc_id for h in res.hits] == [h.doc_id for h in sira.combine(query, [], 5)]
     else:
         assert len(res.decisions) == len(res.proposed)
         assert all(d.reason for d in res.decisions)
