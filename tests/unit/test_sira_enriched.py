@@ -292,3 +292,14 @@ def test_cli_eval_beir_enriched(app, make_corpus, tmp_path: Path, monkeypatch: p
     bad = CliRunner().invoke(app, ["eval", "beir", "--data", str(data), "--method", "dense", "--enriched",
                                    "--cache-dir", cache, "--json", "--no-progress", "--out", str(tmp_path / "run2")])
     assert bad.exit_code == 2 and json.loads(bad.stdout)["error"] == "ConfigError"
+
+
+def test_the_document_filter_bound_on_a_tiny_corpus(make_corpus) -> None:
+    """int(10 * 0.05) = 0: as in the reference's script, every phrase with a word the corpus has is too common;
+    only new vocabulary is kept (the query side reads 0 as no bound instead: test_sira_reference.py)."""
+    from sleuth.retrieval.enrich import reference_filter
+
+    index = BM25Index.open(Corpus(make_corpus({f"n{i}.txt": f"Filler note {i} about weather." for i in range(10)})))
+    kept, rejected = reference_filter(index, ["weather", "zzz unknown", "weather zzz"], EnrichParams())
+    assert kept == ["zzz unknown"]
+    assert [r["reason"] for r in rejected] == ["too common (rarest 1..2-gram df = 10 > 0)"] * 2

@@ -150,7 +150,9 @@ def reference_filter(index: BM25Index, phrases: Sequence[str],
                      params: EnrichParams) -> tuple[list[str], list[dict[str, Any]]]:
     """The reference's document-side filter (``filter_candidates`` with ``require_in_vocab=False``): keep a phrase
     unless it has no indexable word or its rarest seen 1..max_n-gram has ``df > int(N * max_df_ratio)``; a phrase
-    whose n-grams the corpus never saw is kept (new vocabulary)."""
+    whose n-grams the corpus never saw is kept (new vocabulary). Unlike the query side, ``int(N * ratio) = 0`` is a
+    bound here too (the reference's script passes it as is): on a corpus of fewer than 1/ratio documents only
+    phrases of unseen words are kept."""
     max_n = MAX_N if index.bigrams is not None else 1
     max_df = reference_max_df(index.n_docs, params.max_df_ratio)
     kept: list[str] = []
