@@ -286,3 +286,50 @@ def test_first_stats_and_usage_in_the_result():
     assert res.has_scores is False and all(h.score is None for h in res.hits)
     assert res.stats["scored"] == 2 and res.stats["fallbacks"] == 0
     assert res.usage.calls == 1 and res.usage.prompt_tokens == 50 and res.usage.cost == "unmeasured"
+
+
+# --- the plumbing: CLI options, eval config, model capabilities -----------------------------------------------------
+
+
+def test_rerank_opt_values_are_parsed():
+    from sleuth.cli.common import parse_options
+
+    assert parse_options(["variant=sleuth-best", "window=10", "calibrate=false", "fallback=listwise"]) == {
+        "variant": "sleuth-best", "window": 10, "calibrate": False, "fallback": "listwise"}
+    assert parse_options(["word-budget=50"]) == {"word_budget": 50} and parse_options(None) == {}
+    with pytest.raises(ConfigError):
+        parse_options(["variant"])
+
+
+def test_eval_config_and_label_name_the_form():
+    from sleuth.evals.build import Options, reranker_options, system_config, system_label
+
+    cfg = system_config(Options(task="beir", data="/d/scifact", rerank="first"), None)
+    assert cfg["rerank_options"] == {"variant": "paper"} and system_label(cfg) == "bm25+first(paper)"
+    o = Options(task="beir", data="/d/scifact", rerank="first", extra={"reranker": {"variant": "sleuth-best"}})
+    assert system_label(system_config(o, None)) == "bm25+first(sleuth-best)"
+    assert "reranker" not in system_config(o, None)  # recorded once, as rerank_options
+    assert reranker_options(Options(task="beir", data="/d/x", rerank="listwise")) == {"prompt": "rankgpt"}
+
+
+def test_prefill_is_declared_per_model(monkeypatch, tmp_path):
+    from sleuth.llm import get_model
+    from sleuth.llm.client import LLM
+
+    monkeypatch.delenv("SLEUTH_PREFILL", raising=False)
+    monkeypatch.setenv("SLEUTH_HOME", "/nonexistent-sleuth-home")
+    assert LLM("openai/served", api_base="http://127.0.0.1:9/v1").supports_prefill is False
+    assert LLM("openai/served", prefill=True).supports_prefill is True
+    assert get_model("openai/served", api_base="http://127.0.0.1:9/v1").supports_prefill is False
+    monkeypatch.setenv("SLEUTH_PREFILL", "1")
+    assert get_model("openai/served", api_base="http://127.0.0.1:9/v1").supports_prefill is True
+    monkeypatch.setenv("SLEUTH_PREFILL", "maybe")
+    with pytest.raises(ConfigError):
+        get_model("openai/served")
+    monkeypatch.delenv("SLEUTH_PREFILL")
+    (tmp_path / "config.toml").write_text('[model]\nname = "openai/served"\nprefill = true\n')
+    monkeypatch.setenv("SLEUTH_CONFIG", str(tmp_path / "config.toml"))
+    assert get_model(None, api_base="http://127.0.0.1:9/v1").supports_prefill is True
+    assert get_model("openai/other", api_base="http://127.0.0.1:9/v1").supports_prefill is False  # the file's model's
+    assert LLM("openai/served", context_tokens=8192).context_tokens == 8192
+    assert LLM("openai/served").context_tokens is None

@@ -605,6 +605,7 @@ def get_model(
         "max_retries": settings.max_retries,
         "timeout_s": settings.timeout_s,
         "cache": settings.cache,
+        "prefill": settings.prefill,
     }
     params.update(kwargs)
     return LLM(settings.name, **params)

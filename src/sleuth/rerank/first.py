@@ -170,8 +170,9 @@ class FirstReranker(RerankerBase):
         if not getattr(self.model, "supports_logprobs", False):
             return "the backend does not return log-probabilities (supports_logprobs is false)"
         if self.variant == "paper" and not getattr(self.model, "supports_prefill", False):
-            return ("the backend does not continue a prefilled reply (supports_prefill is false; a server that does, "
-                    "like llama.cpp's, can say so with LLM(..., prefill=True))")
+            return ("the backend does not continue a prefilled reply (supports_prefill is false; for a server that "
+                    "does, like llama.cpp's, say so: SLEUTH_PREFILL=1, [model] prefill = true, or "
+                    "LLM(..., prefill=True))")
         return None
 
     # -- prompts ---------------------------------------------------------------------------------------------
