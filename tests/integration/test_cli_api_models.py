@@ -73,31 +73,6 @@ def test_search_sira_and_listwise_rerank_with_a_key_from_a_named_variable(corpus
     assert data["rerank"] == "listwise" and len(data["hits"]) == 3 and len(srv.requests) == 1
 
 
-def test_enrich_and_eval_through_the_server(corpus: Path, tmp_path: Path) -> None:
-    reply = completion(json.dumps({"phrases": ["maritime history"]}))
-    with FakeOpenAIServer([(200, reply)]) as srv:
-        rc, out, err = sleuth("enrich", str(corpus), "--model", MODEL, "--api-base", srv.url, "--limit", "3",
-                              "--concurrency", "1", "--json", home=tmp_path / "h", tmp=tmp_path)
-        assert rc == 0, err
-        rep = json.loads(out)
-        assert rep["enriched_now"] == 3 and rep["errors"] == 0 and len(srv.requests) == 3
-        beir = tmp_path / "beir"
-        (beir / "qrels").mkdir(parents=True)
-        docs = [{"_id": "d1", "title": "Harbour", "text": "the harbour engineer built the sea wall"},
-                {"_id": "d2", "title": "Bridge", "text": "the bridge over the river was designed by Okafor"}]
-        (beir / "corpus.jsonl").write_text("".join(json.dumps(d) + "\n" for d in docs))
-        (beir / "queries.jsonl").write_text(json.dumps({"_id": "q1", "text": "who built the sea wall"}) + "\n")
-        (beir / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nq1\td1\t1\n")
-        home = tmp_path / "h"
-        rc, out, err = sleuth("eval", "beir", "--data", str(beir), "--method", "sira", "--model", MODEL,
-                              "--api-base", srv.url, "--json", home=home, tmp=tmp_path)
-    assert rc == 0, err
-    data = json.loads(out)
-    assert data["questions_ok"] == 1 and data["metrics"]["ndcg@10"] > 0
-    assert Path(data["run_dir"]).parent == home / "runs"  # not eval-runs/ in the current folder
-    assert not (tmp_path / "eval-runs").exists()
-
-
 def _tiny_beir(root: Path) -> Path:
     (root / "qrels").mkdir(parents=True)
     docs = [{"_id": "d1", "title": "Harbour", "text": "the harbour engineer built the sea wall"},
@@ -106,6 +81,25 @@ def _tiny_beir(root: Path) -> Path:
     (root / "queries.jsonl").write_text(json.dumps({"_id": "q1", "text": "who built the harbour sea wall"}) + "\n")
     (root / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nq1\td1\t1\n")
     return root
+
+
+def test_enrich_and_eval_through_the_server(corpus: Path, tmp_path: Path) -> None:
+    reply = completion(json.dumps({"phrases": ["maritime history"]}))
+    with FakeOpenAIServer([(200, reply)]) as srv:
+        rc, out, err = sleuth("enrich", str(corpus), "--model", MODEL, "--api-base", srv.url, "--limit", "3",
+                              "--concurrency", "1", "--json", home=tmp_path / "h", tmp=tmp_path)
+        assert rc == 0, err
+        rep = json.loads(out)
+        assert rep["enriched_now"] == 3 and rep["errors"] == 0 and len(srv.requests) == 3
+        beir = _tiny_beir(tmp_path / "beir")
+        home = tmp_path / "h"
+        rc, out, err = sleuth("eval", "beir", "--data", str(beir), "--method", "sira", "--model", MODEL,
+                              "--api-base", srv.url, "--json", home=home, tmp=tmp_path)
+    assert rc == 0, err
+    data = json.loads(out)
+    assert data["questions_ok"] == 1 and data["metrics"]["ndcg@10"] > 0
+    assert Path(data["run_dir"]).parent == home / "runs"  # not eval-runs/ in the current folder
+    assert not (tmp_path / "eval-runs").exists()
 
 
 def test_eval_beir_rerank_first_through_a_server(tmp_path: Path) -> None:
