@@ -71,6 +71,7 @@ def test_search_sira_and_listwise_rerank_with_a_key_from_a_named_variable(corpus
     assert rc == 0, err
     data = json.loads(out)
     assert data["rerank"] == "listwise" and len(data["hits"]) == 3 and len(srv.requests) == 1
+    assert data["rerank_stats"]["prompt"] == "rankgpt" and data["rerank_stats"]["windows"] == 1
 
 
 def _tiny_beir(root: Path) -> Path:
