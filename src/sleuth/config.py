@@ -8,8 +8,11 @@ Every setting is resolved in one order: **flag > environment > config file > def
   ``[model] api_key_env`` / ``api_key``; else the provider's own variable (``OPENAI_API_KEY``, ...) as litellm
   reads it. With an ``api_base`` and no key anywhere, an OpenAI-compatible server is called without one (a
   placeholder bearer token :data:`NO_KEY` is sent, as keyless vLLM, llama.cpp and Ollama servers accept).
-* The config file's ``api_base``/``api_key``/``api_key_env`` belong to its ``name``: they do not carry over to
-  another model given by flag or environment.
+* prefill (the server continues a trailing assistant message, which FIRST's paper form needs): ``SLEUTH_PREFILL``
+  (``1``/``0``) > ``[model] prefill``; the embedded model always does, other servers only when told (llama.cpp's
+  server does by default).
+* The config file's ``api_base``/``api_key``/``api_key_env``/``prefill`` belong to its ``name``: they do not
+  carry over to another model given by flag or environment.
 * corpus: ``--corpus`` > ``SLEUTH_CORPUS`` > ``[corpus] path``; no implicit default (see :func:`default_corpus`).
 
 The config file is ``$SLEUTH_CONFIG`` or ``$SLEUTH_HOME/config.toml`` (``SLEUTH_HOME`` defaults to
@@ -19,16 +22,17 @@ The config file is ``$SLEUTH_CONFIG`` or ``$SLEUTH_HOME/config.toml`` (``SLEUTH_
     name = "openai/qwen2.5"          # any litellm model string, "local", or "gguf:/path/file.gguf"
     api_base = "http://127.0.0.1:8000/v1"
     api_key_env = "VLLM_API_KEY"     # optional: the variable holding the key (never the key in this file)
+    prefill = true                   # optional: the server continues a prefilled reply (FIRST's paper form)
     max_concurrency = 4
     cache = false                    # on-disk response cache (opt-in, for evals)
 
     [corpus]
     path = "~/corpora/notes"         # the corpus commands use when no --corpus / SLEUTH_CORPUS is given
 
-Environment: ``SLEUTH_MODEL``, ``SLEUTH_API_BASE``, ``SLEUTH_API_KEY_ENV``, ``SLEUTH_CORPUS``, ``SLEUTH_HOME``,
-``SLEUTH_CONFIG``; for the embedded server ``SLEUTH_THREADS`` (default: cores, at most 4), ``SLEUTH_N_CTX``
-(default 4096) and ``SLEUTH_SERVER_LINGER`` (seconds an on-demand server waits after its last client exits,
-default 5).
+Environment: ``SLEUTH_MODEL``, ``SLEUTH_API_BASE``, ``SLEUTH_API_KEY_ENV``, ``SLEUTH_PREFILL``, ``SLEUTH_CORPUS``,
+``SLEUTH_HOME``, ``SLEUTH_CONFIG``; for the embedded server ``SLEUTH_THREADS`` (default: cores, at most 4),
+``SLEUTH_N_CTX`` (default 4096) and ``SLEUTH_SERVER_LINGER`` (seconds an on-demand server waits after its last
+client exits, default 5).
 """
 
 from __future__ import annotations
@@ -65,6 +69,7 @@ class ModelSettings(BaseModel):
     max_retries: int = 3
     timeout_s: float = 600.0
     cache: bool = False
+    prefill: bool | None = None  # None: the client decides (the embedded model: yes; others: no)
 
 
 def _read_config_file(path: Path) -> dict[str, Any]:
@@ -110,7 +115,12 @@ def model_settings(
     name = model or os.environ.get("SLEUTH_MODEL") or settings.name
     updates: dict[str, Any] = {"name": name}
     if name != settings.name:  # the file's connection settings belong to the file's model
-        updates.update(api_base=None, api_key=None, api_key_env=None)
+        updates.update(api_base=None, api_key=None, api_key_env=None, prefill=None)
+    prefill_env = os.environ.get("SLEUTH_PREFILL", "").strip().lower()
+    if prefill_env:
+        if prefill_env not in ("1", "0", "true", "false", "yes", "no"):
+            raise ConfigError(f"SLEUTH_PREFILL={prefill_env!r} is not a yes/no value", hint="use 1 or 0")
+        updates["prefill"] = prefill_env in ("1", "true", "yes")
     base = api_base or os.environ.get("SLEUTH_API_BASE") or updates.get("api_base", settings.api_base)
     updates["api_base"] = base or None
     key_var = api_key_env or os.environ.get("SLEUTH_API_KEY_ENV")

@@ -154,6 +154,14 @@ class WeightsError(ModelError):
     """A GGUF file is missing, truncated, or fails its checksum."""
 
 
+class ModelCapabilityError(ModelError):
+    """The method needs something the model backend does not offer (log-probabilities, a prefilled reply), as
+    declared by the model (``supports_logprobs``, ``supports_prefill``) or seen in its answer. The message names
+    what is missing; the hint names the fallback and how to ask for it."""
+
+    hint = "use a backend that offers it (the embedded model does: --model local), or the fallback the message names"
+
+
 # --- indexes -------------------------------------------------------------------------------------------------
 
 

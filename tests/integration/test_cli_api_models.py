@@ -71,6 +71,17 @@ def test_search_sira_and_listwise_rerank_with_a_key_from_a_named_variable(corpus
     assert rc == 0, err
     data = json.loads(out)
     assert data["rerank"] == "listwise" and len(data["hits"]) == 3 and len(srv.requests) == 1
+    assert data["rerank_stats"]["prompt"] == "rankgpt" and data["rerank_stats"]["windows"] == 1
+
+
+def _tiny_beir(root: Path) -> Path:
+    (root / "qrels").mkdir(parents=True)
+    docs = [{"_id": "d1", "title": "Harbour", "text": "the harbour engineer built the sea wall"},
+            {"_id": "d2", "title": "Wall", "text": "a wall by the sea was painted by a harbour artist"}]
+    (root / "corpus.jsonl").write_text("".join(json.dumps(d) + "\n" for d in docs))
+    (root / "queries.jsonl").write_text(json.dumps({"_id": "q1", "text": "who built the harbour sea wall"}) + "\n")
+    (root / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nq1\td1\t1\n")
+    return root
 
 
 def test_enrich_and_eval_through_the_server(corpus: Path, tmp_path: Path) -> None:
@@ -81,13 +92,7 @@ def test_enrich_and_eval_through_the_server(corpus: Path, tmp_path: Path) -> Non
         assert rc == 0, err
         rep = json.loads(out)
         assert rep["enriched_now"] == 3 and rep["errors"] == 0 and len(srv.requests) == 3
-        beir = tmp_path / "beir"
-        (beir / "qrels").mkdir(parents=True)
-        docs = [{"_id": "d1", "title": "Harbour", "text": "the harbour engineer built the sea wall"},
-                {"_id": "d2", "title": "Bridge", "text": "the bridge over the river was designed by Okafor"}]
-        (beir / "corpus.jsonl").write_text("".join(json.dumps(d) + "\n" for d in docs))
-        (beir / "queries.jsonl").write_text(json.dumps({"_id": "q1", "text": "who built the sea wall"}) + "\n")
-        (beir / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nq1\td1\t1\n")
+        beir = _tiny_beir(tmp_path / "beir")
         home = tmp_path / "h"
         rc, out, err = sleuth("eval", "beir", "--data", str(beir), "--method", "sira", "--model", MODEL,
                               "--api-base", srv.url, "--json", home=home, tmp=tmp_path)
@@ -96,6 +101,36 @@ def test_enrich_and_eval_through_the_server(corpus: Path, tmp_path: Path) -> Non
     assert data["questions_ok"] == 1 and data["metrics"]["ndcg@10"] > 0
     assert Path(data["run_dir"]).parent == home / "runs"  # not eval-runs/ in the current folder
     assert not (tmp_path / "eval-runs").exists()
+
+
+def test_eval_beir_rerank_first_through_a_server(tmp_path: Path) -> None:
+    """FIRST's paper form needs a prefill: a server not declared to continue one is refused before any request,
+    with the fallback named; the fallback runs when asked; a server declared with SLEUTH_PREFILL=1 gets the
+    reference's request (the conversation ends with "[", one token, the top 30 log-probabilities)."""
+    beir, home = _tiny_beir(tmp_path / "beir"), tmp_path / "h"
+    args = ["eval", "beir", "--data", str(beir), "--rerank", "first", "--model", MODEL, "--json"]
+    with FakeOpenAIServer([(200, completion("[2] > [1]"))]) as srv:
+        rc, out, err = sleuth(*args, "--api-base", srv.url, home=home, tmp=tmp_path)
+        assert rc == 2, err
+        e = json.loads(out)
+        assert e["error"] == "ModelCapabilityError" and "prefill" in e["message"] and srv.requests == []
+        assert "--rerank-opt fallback=listwise" in e["hint"] and "variant='sleuth-best'" in e["hint"]
+        rc, out, err = sleuth(*args, "--api-base", srv.url, "--rerank-opt", "fallback=listwise", home=home,
+                              tmp=tmp_path)
+    assert rc == 0, err
+    assert json.loads(out)["questions_ok"] == 1 and len(srv.requests) == 1
+    assert srv.requests[0]["body"]["messages"][-1]["content"].startswith("Search Query:")  # listwise's prompt
+    top = [{"token": "B", "logprob": -0.1}, {"token": "A", "logprob": -2.0}]
+    reply = completion("[B", logprobs={"content": [{"token": "B", "logprob": -0.1, "top_logprobs": top}]})
+    with FakeOpenAIServer([(200, reply)]) as srv:
+        rc, out, err = sleuth(*args, "--api-base", srv.url, home=home, tmp=tmp_path, env={"SLEUTH_PREFILL": "1"})
+    assert rc == 0, err
+    data = json.loads(out)
+    assert data["system"].startswith("bm25+first(paper)") and data["metrics"]["ndcg@10"] < 1  # B (d2) went first
+    body = srv.requests[0]["body"]
+    assert body["messages"][-1] == {"role": "assistant", "content": "["}
+    assert body["messages"][0]["content"].startswith("You are RankLLM")
+    assert body["max_tokens"] == 1 and body["logprobs"] is True and body["top_logprobs"] == 30
 
 
 @pytest.mark.parametrize("case", ["refused", "wrong-key"])  # "html": see the note below

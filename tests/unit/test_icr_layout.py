@@ -80,7 +80,7 @@ def test_eval_harness_passes_the_dataset_instruction() -> None:
     assert reranker_options(Options(task="beir", data="/d/scifact", rerank="icr")) == {"instruction": "ie"}
     assert reranker_options(Options(task="beir", data="/d/nq", rerank="icr")) == {"instruction": "qa"}
     assert reranker_options(Options(task="hotpotqa", data="/d/h.json", rerank="icr")) == {"instruction": "qa"}
-    assert reranker_options(Options(task="beir", data="/d/scifact", rerank="listwise")) == {}
+    assert reranker_options(Options(task="beir", data="/d/scifact", rerank="listwise")) == {"prompt": "rankgpt"}
     o = Options(task="beir", data="/d/scifact", rerank="icr", extra={"reranker": {"instruction": "qa"}})
     assert reranker_options(o, "scifact") == {"instruction": "qa"}  # an explicit choice wins
     assert system_config(Options(task="beir", data="/d/scifact", rerank="icr"), None)["rerank_options"] == {

@@ -1,5 +1,6 @@
-"""Rerankers' control flow and parsing with the scripted model: permutation repair, sliding windows, FIRST's
-logprob ranking and fallback, bad input, the registry and the ICR extra check."""
+"""Rerankers' control flow and parsing with the scripted model: permutation repair, the sliding-window schedule
+against rank_llm's loop, listwise's prompt against RankGPT's, context fitting, bad input, the registry and the ICR
+extra check. FIRST: tests/unit/test_rerank_first.py."""
 
 from __future__ import annotations
 
@@ -9,32 +10,17 @@ import sys
 import pytest
 
 from sleuth.errors import ConfigError, ContextOverflowError, MissingExtraError, ToolArgumentError
-from sleuth.llm.base import ChatResult, TokenLogprob
 from sleuth.llm.fake import ScriptedModel
 from sleuth.records import Hit
 from sleuth.rerank import Reranker, get_reranker
-from sleuth.rerank.common import parse_permutation, sliding_rerank, truncate, windows
-from sleuth.rerank.first import FirstReranker, letter_scores
+from sleuth.rerank.common import fit_words, parse_permutation, sliding_rerank, truncate, windows
+from sleuth.rerank.first import FirstReranker
 from sleuth.rerank.listwise import ListwiseReranker
 from sleuth.tracing.tracer import MemoryTracer
 
 
 def hits(n: int) -> list[Hit]:
     return [Hit(doc_id=f"d{i}", text=f"passage number {i}", score=float(100 - i)) for i in range(n)]
-
-
-class LogprobModel(ScriptedModel):
-    """ScriptedModel that also passes ChatResult items through (to script log-probabilities)."""
-
-    def _to_result(self, item, messages):  # type: ignore[override]
-        if isinstance(item, ChatResult):
-            return item
-        return super()._to_result(item, messages)
-
-
-def first_token(top: dict[str, float]) -> ChatResult:
-    tok = max(top, key=top.get)
-    return ChatResult(content=tok, logprobs=[TokenLogprob(token=tok, logprob=top[tok], top=top)])
 
 
 # --- permutation parsing -------------------------------------------------------------------------------------
@@ -66,14 +52,36 @@ def test_parse_permutation_garbage_never_crashes(garbage):
     assert rep.failed and rep.empty
 
 
+def rank_llm_windows(rank_end: int, window_size: int, stride: int) -> list[tuple[int, int]]:
+    """rank_llm's ``sliding_windows`` loop (listwise_rankllm.py), transcribed: rank_start=0,
+    window_size=min(window_size, top_k_retrieve)."""
+    window_size = min(window_size, rank_end)
+    out = []
+    end_pos, start_pos = rank_end, rank_end - window_size
+    while end_pos > 0 and start_pos + stride != 0:
+        start_pos = max(start_pos, 0)
+        out.append((start_pos, end_pos))
+        end_pos, start_pos = end_pos - stride, start_pos - stride
+    return out
+
+
 def test_windows_back_to_front():
     assert windows(0, 20, 10) == []
     assert windows(5, 20, 10) == [(0, 5)]
     assert windows(20, 20, 10) == [(0, 20)]
     assert windows(50, 20, 10) == [(30, 50), (20, 40), (10, 30), (0, 20)]
-    assert windows(25, 20, 10) == [(5, 25), (0, 20)]
+    assert windows(25, 20, 10) == [(5, 25), (0, 15)]  # the front window is shorter (rank_llm), not re-filled
     with pytest.raises(ToolArgumentError):
         windows(10, 0, 10)
+
+
+@pytest.mark.parametrize("size", [1, 5, 10, 20])
+@pytest.mark.parametrize("step", [1, 3, 10, 20, 30])
+def test_windows_are_rank_llms_schedule(size, step):
+    for n in range(0, 61):
+        got = windows(n, size, step)
+        assert got == rank_llm_windows(n, size, step), (n, size, step)
+        assert all(0 <= a < b <= n and b - a <= size for a, b in got)
 
 
 def test_sliding_rerank_bubbles_best_to_top():
@@ -109,12 +117,93 @@ def test_listwise_reorders_and_traces():
     assert [h.score for h in out] == [None, None, None] and res.has_scores is False
     assert res.permutation == [2, 0, 1] and res.method == "listwise"
     assert res.usage.calls == 1 and res.usage.prompt_tokens > 0 and res.usage.cost == "unmeasured"
-    assert res.stats["windows"] == 1 and res.stats["parse_failures"] == 0
-    user = model.calls[0]["messages"][-1]["content"]
-    assert "[1] passage number 0" in user and "Search Query: q" in user
+    assert res.stats["windows"] == 1 and res.stats["parse_failures"] == 0 and res.stats["prompt"] == "rankgpt"
+    msgs = model.calls[0]["messages"]
+    assert msgs[3] == {"role": "user", "content": "[1] passage number 0"}
+    assert msgs[-1]["content"].startswith("Search Query: q. \nRank the 3 passages above")
     ev = tracer.of_kind("rerank")
     assert len(ev) == 1 and ev[0].data["parse_failures"] == 0 and ev[0].data["windows"] == 1
     assert tracer.of_kind("llm")  # the model call is traced too
+
+
+def rankgpt_reference(query: str, passages: list[str], rank_start: int = 0, rank_end: int = 100) -> list[dict]:
+    """sunnweiwei/RankGPT rank_gpt.py: get_prefix_prompt + create_permutation_instruction + get_post_prompt,
+    transcribed (item['hits'][i]['content'] = passages[i])."""
+    num = len(passages[rank_start:rank_end])
+    max_length = 300
+    messages = [{'role': 'system',
+                 'content': "You are RankGPT, an intelligent assistant that can rank passages based on their "
+                            "relevancy to the query."},
+                {'role': 'user',
+                 'content': f"I will provide you with {num} passages, each indicated by number identifier []. \n"
+                            f"Rank the passages based on their relevance to query: {query}."},
+                {'role': 'assistant', 'content': 'Okay, please provide the passages.'}]
+    rank = 0
+    for content in passages[rank_start:rank_end]:
+        rank += 1  # noqa: SIM113 (the reference's loop, as written)
+        content = content.replace('Title: Content: ', '')
+        content = content.strip()
+        content = ' '.join(content.split()[:int(max_length)])
+        messages.append({'role': 'user', 'content': f"[{rank}] {content}"})
+        messages.append({'role': 'assistant', 'content': f'Received passage [{rank}].'})
+    messages.append({'role': 'user', 'content': f"Search Query: {query}. \nRank the {num} passages above based on "
+                     "their relevance to the search query. The passages should be listed in descending order using "
+                     "identifiers. The most relevant passages should be listed first. The output format should be "
+                     "[] > [], e.g., [1] > [2]. Only response the ranking results, do not say any word or explain."})
+    return messages
+
+
+def test_listwise_prompt_is_rankgpts_reference():
+    texts = ["Paris is the capital of France.", "  Bananas   are\nyellow. ", " ".join(f"w{i}" for i in range(400))]
+    model = ScriptedModel(["[1] > [3] > [2]"])
+    ListwiseReranker(model).rerank("capital of France", [Hit(doc_id=str(i), text=t) for i, t in enumerate(texts)])
+    assert model.calls[0]["messages"] == rankgpt_reference("capital of France", texts)
+
+
+def test_listwise_numbers_in_brackets_are_not_identifiers():
+    model = ScriptedModel(["[2] > [1]"])
+    ListwiseReranker(model).rerank("what does [3] say?", [Hit(doc_id="a", text="as shown in [3] and [12]"),
+                                                           Hit(doc_id="b", text="plain")])
+    msgs = model.calls[0]["messages"]
+    assert msgs[3]["content"] == "[1] as shown in (3) and (12)"  # rank_llm's _replace_number
+    assert "what does (3) say?" in msgs[-1]["content"]
+
+
+def test_listwise_single_turn_option():
+    model = ScriptedModel(["[2] > [1]"])
+    res = ListwiseReranker(model, prompt="single-turn").run("q", hits(2))
+    assert [h.doc_id for h in res.hits] == ["d1", "d0"] and res.stats["prompt"] == "single-turn"
+    system, user = model.calls[0]["messages"]
+    assert system["role"] == "system" and "[1] passage number 0\n[2] passage number 1" in user["content"]
+    with pytest.raises(ConfigError):
+        ListwiseReranker(model, prompt="zephyr")
+
+
+def test_fit_words_is_rank_llms_loop():
+    # the prompt is 10 fixed tokens + 4 passages of `words` tokens; context 100, 12 reserved for the answer
+    def build(words):
+        return [{"role": "user", "content": " ".join(["x"] * (10 + 4 * words))}]
+
+    def count(msgs):
+        return len(msgs[0]["content"].split())
+
+    msgs, words = fit_words(build, count, 4, 300, 100, 12)
+    # rank_llm: max_length -= max(1, (tokens - context + reserve) // (n * 4)): 300 -> 227 -> 182 -> ... until fit
+    ref, trace = 300, []
+    while 10 + 4 * ref > 100 - 12:
+        ref -= max(1, (10 + 4 * ref - 100 + 12) // 16)
+        trace.append(ref)
+    assert words == ref == trace[-1] and count(msgs) <= 88 and len(trace) > 3
+
+
+def test_listwise_fits_the_models_context():
+    model = ScriptedModel(["[2] > [1]"])  # whitespace token counts
+    long = [Hit(doc_id="a", text="alpha " * 1000), Hit(doc_id="b", text="beta " * 1000)]
+    res = ListwiseReranker(model, context_size=400).run("q", long)
+    assert res.stats["words"] < 300  # shrunk from RankGPT's 300 words until the prompt fits 400 tokens
+    msgs = model.calls[0]["messages"]
+    text = "\n".join(f"{m['role']}\n{m['content']}" for m in msgs)
+    assert len(text.split()) + 4 * len(msgs) + 3 <= 400 - 3  # 3 tokens reserved: "[1] > [2]"
 
 
 def test_listwise_garbage_keeps_input_order_and_counts_failure():
@@ -126,23 +215,26 @@ def test_listwise_garbage_keeps_input_order_and_counts_failure():
 
 
 def test_listwise_sliding_windows_calls_and_k():
-    # 25 candidates, window 20 step 10: two windows (5..25 then 0..20). Each answer reverses its window.
+    # 25 candidates, window 20 step 10: two windows (5..25 then 0..15, rank_llm's schedule). Each answer reverses
+    # its window.
     def reverse(messages, tools):
-        n = int(messages[-1]["content"].split(" passages")[0].split()[-1])
+        n = int(messages[-1]["content"].split("Rank the ")[1].split()[0])
         return " > ".join(f"[{i}]" for i in range(n, 0, -1))
 
     model = ScriptedModel(default=reverse)
     out = ListwiseReranker(model).rerank("q", hits(25), k=5)
     assert len(model.calls) == 2
     assert len(out) == 5
-    # first window reverses d5..d24 -> positions 5..24 hold d24..d5; second window reverses positions 0..19
-    # (d0..d4, d24..d10) -> top is d10, d11, ...
-    assert [h.doc_id for h in out] == ["d10", "d11", "d12", "d13", "d14"]
+    # first window reverses d5..d24 -> positions 5..24 hold d24..d5; second window reverses positions 0..14
+    # (d0..d4, d24..d15) -> top is d15, d16, ...
+    assert [h.doc_id for h in out] == ["d15", "d16", "d17", "d18", "d19"]
 
 
 def test_listwise_bad_input():
     model = ScriptedModel([])
     r = ListwiseReranker(model)
+    with pytest.raises(ConfigError):
+        ListwiseReranker(model, word_budget=0)
     assert r.rerank("q", []) == []
     one = r.rerank("q", hits(1))
     assert [h.doc_id for h in one] == ["d0"]
@@ -161,7 +253,7 @@ def test_listwise_duplicates_collapse():
     out = res.hits
     assert [h.doc_id for h in out] == ["b", "a"]
     assert res.permutation == [1, 0] and res.duplicates == 1  # positions in the input, first occurrence
-    assert "[3]" not in model.calls[0]["messages"][-1]["content"]
+    assert "[3]" not in str(model.calls[0]["messages"])
 
 
 def test_listwise_long_and_non_english_candidates_are_truncated():
@@ -169,9 +261,9 @@ def test_listwise_long_and_non_english_candidates_are_truncated():
     long = [Hit(doc_id="en", text="word " * 5000), Hit(doc_id="zh", text="北京是中华人民共和国的首都" * 2000)]
     out = ListwiseReranker(model, word_budget=50).rerank("首都是哪里?", long)
     assert [h.doc_id for h in out] == ["zh", "en"]
-    user = model.calls[0]["messages"][-1]["content"]
-    assert len(user) < 1500  # 2 passages of <= 50 words / 400 chars each plus the instructions
-    assert "首都是哪里?" in user
+    msgs = model.calls[0]["messages"]
+    assert len(msgs[3]["content"]) <= 4 + 400 and len(msgs[5]["content"]) <= 4 + 400  # <= 50 words / 400 chars
+    assert "首都是哪里?" in msgs[-1]["content"]
 
 
 def test_listwise_context_overflow_retries_with_half_budget():
@@ -181,72 +273,8 @@ def test_listwise_context_overflow_retries_with_half_budget():
                                                                            Hit(doc_id="b", text="v " * 100)])
     assert [h.doc_id for h in out] == ["b", "a"]
     assert tracer.of_kind("rerank")[0].data["shrunk"] == 1
-    assert model.calls[1]["messages"][-1]["content"].count("w") < model.calls[0]["messages"][-1]["content"].count("w")
-
-
-# --- FIRST ---------------------------------------------------------------------------------------------------
-
-
-def test_letter_scores_normalises_tokens():
-    r = first_token({"C": -0.1, " A": -1.0, "[B": -2.0, "A": -3.0, "Z": -0.5, "the": -0.2})
-    assert letter_scores(r, 3) == {2: -0.1, 0: -1.0, 1: -2.0}  # Z is outside the window; A's best variant wins
-
-
-def test_first_ranks_by_first_token_logprobs():
-    model = LogprobModel([first_token({"C": -0.2, "A": -1.5, "D": -0.9})])
-    tracer = MemoryTracer()
-    r = FirstReranker(model, calibrate=False, tracer=tracer)
-    out = r.rerank("q", hits(5))
-    assert [h.doc_id for h in out] == ["d2", "d3", "d0", "d1", "d4"]  # unscored B, E follow in input order
-    call = model.calls[0]
-    assert "[A] passage number 0" in call["messages"][-1]["content"]
-    data = tracer.of_kind("rerank")[0].data
-    assert data["fallbacks"] == 0 and data["scored"] == 3 and data["unscored"] == 2
-
-
-def test_first_calibration_removes_position_prior():
-    with_query = first_token({"A": -0.1, "B": -2.0, "C": -3.0})
-    content_free = first_token({"A": -0.05, "B": -3.5, "C": -3.2, "D": -4.0})
-    model = LogprobModel([with_query, content_free])
-    out = FirstReranker(model).rerank("which one?", hits(4))
-    # B: -2.0+3.5=1.5; C: -3.0+3.2=0.2; A: -0.1+0.05=-0.05; D (absent from the query call's top): -3.0+4.0=1.0
-    assert [h.doc_id for h in out] == ["d1", "d3", "d2", "d0"]
-    first, second = (c["messages"][-1]["content"] for c in model.calls)
-    assert "Search Query: which one?" in first and "Search Query: N/A" in second
-    assert first.split("Search Query:")[0] == second.split("Search Query:")[0]  # shared prefix (prompt cache)
-
-
-def test_first_falls_back_to_listwise_without_logprobs():
-    model = LogprobModel([ChatResult(content="C", logprobs=None), "[2] > [3] > [1]"])
-    tracer = MemoryTracer()
-    out = FirstReranker(model, tracer=tracer).rerank("q", hits(3))
-    assert [h.doc_id for h in out] == ["d1", "d2", "d0"]
-    data = tracer.of_kind("rerank")[0].data
-    assert data["fallbacks"] == 1 and "no logprobs" in data["fallback_reasons"][0]
-
-
-def test_first_falls_back_when_model_has_no_logprob_support():
-    model = ScriptedModel(["[1] > [2]"])
-    model.supports_logprobs = False
-    tracer = MemoryTracer()
-    out = FirstReranker(model, tracer=tracer).rerank("q", hits(2))
-    assert [h.doc_id for h in out] == ["d0", "d1"]
-    reasons = tracer.of_kind("rerank")[0].data["fallback_reasons"]
-    assert len(model.calls) == 1 and "does not support logprobs" in reasons[0]
-
-
-def test_first_garbage_token_falls_back_and_counts_listwise_failure():
-    model = LogprobModel([first_token({"Sure": -0.1, "I": -0.5}), "garbage!!"])
-    tracer = MemoryTracer()
-    out = FirstReranker(model, tracer=tracer).rerank("q", hits(3))
-    assert [h.doc_id for h in out] == ["d0", "d1", "d2"]
-    data = tracer.of_kind("rerank")[0].data
-    assert data["fallbacks"] == 1 and data["parse_failures"] == 1
-
-
-def test_first_window_limit():
-    with pytest.raises(ConfigError):
-        FirstReranker(ScriptedModel([]), window=30)
+    assert tracer.of_kind("rerank")[0].data["words"] == 20
+    assert model.calls[1]["messages"][3]["content"].count("w") < model.calls[0]["messages"][3]["content"].count("w")
 
 
 # --- registry and ICR extra ----------------------------------------------------------------------------------
@@ -289,7 +317,8 @@ def test_icr_missing_extra(monkeypatch):
 def test_every_reranker_takes_a_tracer_per_call_over_the_constructors():
     own, per_call = MemoryTracer(), MemoryTracer()
     model = ScriptedModel(default="[2] > [1]")
-    for r in (ListwiseReranker(model, tracer=own), FirstReranker(model, tracer=own)):
+    letters = ScriptedModel(default="B")  # FIRST reads the continuation of "[": a letter
+    for r in (ListwiseReranker(model, tracer=own), FirstReranker(letters, tracer=own)):
         assert isinstance(r, Reranker)
         r.rerank("q", hits(2), tracer=per_call)
     assert own.events == []
@@ -301,11 +330,3 @@ def test_reranker_error_is_raised_once_with_its_type():
     with pytest.raises(TypeError, match="bug in the backend"):
         ListwiseReranker(model).rerank("q", hits(2), tracer=MemoryTracer())
     assert len(model.calls) == 1
-
-
-def test_first_stats_and_usage_in_the_result():
-    model = LogprobModel([first_token({"B": -0.2, "A": -1.5})])
-    res = FirstReranker(model, calibrate=False).run("q", hits(2))
-    assert [h.doc_id for h in res.hits] == ["d1", "d0"] and res.permutation == [1, 0]
-    assert res.has_scores is False and all(h.score is None for h in res.hits)
-    assert res.stats["scored"] == 2 and res.stats["fallbacks"] == 0

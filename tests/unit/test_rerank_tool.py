@@ -30,7 +30,7 @@ def test_rerank_tool_reads_texts_and_returns_new_order(corpus):
     res = tool.run({"query": "capital of Japan", "doc_ids": ["paris.txt", "fruit/banana.txt", "tokyo.txt"], "k": 2})
     assert [d["doc_id"] for d in res.data] == ["tokyo.txt", "paris.txt"]
     assert res.text.splitlines()[1] == "1. tokyo.txt"
-    prompt = model.calls[0]["messages"][-1]["content"]
+    prompt = "\n".join(m["content"] for m in model.calls[0]["messages"])  # RankGPT: one turn per passage
     assert "Tokyo is the capital of Japan." in prompt and "Bananas grow on Musa plants." in prompt
     assert tool.openai_schema()["function"]["parameters"]["required"] == ["query", "doc_ids"]
 

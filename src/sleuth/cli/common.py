@@ -29,6 +29,31 @@ API_KEY_ENV_OPTION = typer.Option(
     "$SLEUTH_API_KEY_ENV, else config.toml, else the provider's own, e.g. OPENAI_API_KEY; none for a keyless server)."
 )
 
+RERANK_OPT_OPTION = typer.Option(
+    None, "--rerank-opt", help="A reranker option KEY=VALUE (repeatable), e.g. variant=sleuth-best, "
+    "fallback=listwise, window=10, prompt=single-turn; values are read as JSON where they parse (10, true), else as "
+    "text."
+)
+
+
+def parse_options(pairs: list[str] | None, flag: str = "--rerank-opt") -> dict[str, Any]:
+    """``["variant=sleuth-best", "window=10"]`` -> ``{"variant": "sleuth-best", "window": 10}``."""
+    import json
+
+    from sleuth.errors import ConfigError
+
+    out: dict[str, Any] = {}
+    for pair in pairs or []:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"{flag} {pair!r} is not KEY=VALUE", hint=f"e.g. {flag} variant=sleuth-best")
+        try:
+            value: Any = json.loads(raw)
+        except ValueError:
+            value = raw
+        out[key.strip().replace("-", "_")] = value
+    return out
+
 
 def resolve_corpus(path: Path | None) -> Path:
     """``--corpus`` > ``SLEUTH_CORPUS`` > ``[corpus] path``; never the current folder by accident."""

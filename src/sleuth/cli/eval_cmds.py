@@ -10,7 +10,7 @@ from typing import Any
 
 import typer
 
-from sleuth.cli.common import API_BASE_OPTION, API_KEY_ENV_OPTION
+from sleuth.cli.common import API_BASE_OPTION, API_KEY_ENV_OPTION, RERANK_OPT_OPTION, parse_options
 from sleuth.cli.output import JSON_OPTION, Output, run_command
 
 eval_app = typer.Typer(
@@ -106,10 +106,11 @@ def _run(opts: Any, out: Path | None, limit: int | None, resume: bool, concurren
     run_command(as_json, work, typer.echo)
 
 
-def _options(task: str, data: str, **kw: Any) -> Any:
+def _options(task: str, data: str, rerank_opt: list[str] | None = None, **kw: Any) -> Any:
     from sleuth.evals.build import Options
 
-    return Options(task=task, data=data, **kw)
+    extra = {"reranker": parse_options(rerank_opt)} if rerank_opt else {}
+    return Options(task=task, data=data, extra=extra, **kw)
 
 
 API_BASE, API_KEY_ENV = API_BASE_OPTION, API_KEY_ENV_OPTION
@@ -118,31 +119,33 @@ API_BASE, API_KEY_ENV = API_BASE_OPTION, API_KEY_ENV_OPTION
 @eval_app.command("hotpotqa")
 def hotpotqa_cmd(
     data: str = DATA, agent: str = AGENT, method: str = METHOD, rerank: str = RERANK, rerank_depth: int = RERANK_DEPTH,
+    rerank_opt: list[str] = RERANK_OPT_OPTION,
     model: str = MODEL, api_base: str = API_BASE, api_key_env: str = API_KEY_ENV, limit: int = LIMIT, out: Path = OUT,
     resume: bool = RESUME, seed: int = SEED, concurrency: int = CONCURRENCY, k: int = K, progress: bool = PROGRESS,
     cache_dir: str = CACHE, enriched: bool = ENRICHED, sira_form: str = SIRA_FORM, as_json: bool = JSON_OPTION,
 ) -> None:
     """HotpotQA (official distractor JSON/JSONL or IRCoT-style JSONL). With --agent: answer EM/F1, supporting
     paragraphs, evidence read; without: retrieval of the supporting paragraphs from the pooled paragraphs."""
-    opts = _options("hotpotqa", data, agent=agent, method=method, rerank=rerank, rerank_depth=rerank_depth, model=model,
-                    api_base=api_base, api_key_env=api_key_env, seed=seed, k=k, progress=progress, cache_dir=cache_dir,
-                    enriched=enriched, sira_form=sira_form)
+    opts = _options("hotpotqa", data, rerank_opt, agent=agent, method=method, rerank=rerank, rerank_depth=rerank_depth,
+                    model=model, api_base=api_base, api_key_env=api_key_env, seed=seed, k=k, progress=progress,
+                    cache_dir=cache_dir, enriched=enriched, sira_form=sira_form)
     _run(opts, out, limit, resume, concurrency, as_json)
 
 
 @eval_app.command("beir")
 def beir_cmd(
-    data: str = DATA, method: str = METHOD, rerank: str = RERANK, rerank_depth: int = RERANK_DEPTH, model: str = MODEL,
-    api_base: str = API_BASE, api_key_env: str = API_KEY_ENV,
+    data: str = DATA, method: str = METHOD, rerank: str = RERANK, rerank_depth: int = RERANK_DEPTH,
+    rerank_opt: list[str] = RERANK_OPT_OPTION, model: str = MODEL, api_base: str = API_BASE,
+    api_key_env: str = API_KEY_ENV,
     split: str = typer.Option("test", "--split", help="qrels/<split>.tsv (test, train, dev)."),
     agent: str = AGENT, limit: int = LIMIT, out: Path = OUT, resume: bool = RESUME, seed: int = SEED,
     concurrency: int = CONCURRENCY, k: int = K, progress: bool = PROGRESS, cache_dir: str = CACHE,
     enriched: bool = ENRICHED, sira_form: str = SIRA_FORM, as_json: bool = JSON_OPTION,
 ) -> None:
     """A BEIR folder (corpus.jsonl, queries.jsonl, qrels/<split>.tsv): nDCG@10, MRR@10, Recall@10/100."""
-    opts = _options("beir", data, agent=agent, method=method, rerank=rerank, rerank_depth=rerank_depth, model=model,
-                    api_base=api_base, api_key_env=api_key_env, seed=seed, k=k, split=split, progress=progress,
-                    cache_dir=cache_dir, enriched=enriched, sira_form=sira_form)
+    opts = _options("beir", data, rerank_opt, agent=agent, method=method, rerank=rerank, rerank_depth=rerank_depth,
+                    model=model, api_base=api_base, api_key_env=api_key_env, seed=seed, k=k, split=split,
+                    progress=progress, cache_dir=cache_dir, enriched=enriched, sira_form=sira_form)
     _run(opts, out, limit, resume, concurrency, as_json)
 
 
@@ -157,14 +160,16 @@ def browsecomp_cmd(
     ),
     judge_model: str = typer.Option(None, "--judge-model", help="Model for the LLM judge (default: --model)."),
     agent: str = AGENT, method: str = METHOD, rerank: str = RERANK, rerank_depth: int = RERANK_DEPTH,
+    rerank_opt: list[str] = RERANK_OPT_OPTION,
     model: str = MODEL, api_base: str = API_BASE, api_key_env: str = API_KEY_ENV, limit: int = LIMIT, out: Path = OUT,
     resume: bool = RESUME, seed: int = SEED, concurrency: int = CONCURRENCY, k: int = K, progress: bool = PROGRESS,
     cache_dir: str = CACHE, as_json: bool = JSON_OPTION,
 ) -> None:
     """BrowseComp-Plus: judged answer accuracy (with --agent and --answers), evidence recall, retrieval metrics."""
-    opts = _options("browsecomp-plus", data, agent=agent, method=method, rerank=rerank, rerank_depth=rerank_depth,
-                    model=model, judge_model=judge_model, api_base=api_base, api_key_env=api_key_env, seed=seed, k=k,
-                    corpus=corpus, answers=answers, progress=progress, cache_dir=cache_dir)
+    opts = _options("browsecomp-plus", data, rerank_opt, agent=agent, method=method, rerank=rerank,
+                    rerank_depth=rerank_depth, model=model, judge_model=judge_model, api_base=api_base,
+                    api_key_env=api_key_env, seed=seed, k=k, corpus=corpus, answers=answers, progress=progress,
+                    cache_dir=cache_dir)
     _run(opts, out, limit, resume, concurrency, as_json)
 
 

@@ -13,11 +13,13 @@ from sleuth.cli.common import (
     API_KEY_ENV_OPTION,
     BUILD_INDEX_OPTION,
     CORPUS_OPTION,
+    RERANK_OPT_OPTION,
     STATE_DIR_OPTION,
     allow_index_build,
     cli_progress,
     get_model,
     open_corpus,
+    parse_options,
 )
 from sleuth.cli.output import JSON_OPTION, Output, run_command
 
@@ -107,6 +109,7 @@ def search_cmd(
     snippet: int = typer.Option(200, "--snippet", help="Characters of text per hit (people output)."),
     rerank: str = typer.Option(None, "--rerank", help="Rerank the candidates: listwise, first or icr."),
     candidates: int = typer.Option(20, "--candidates", min=1, max=200, help="With --rerank: candidates to rerank."),
+    rerank_opt: list[str] = RERANK_OPT_OPTION,
     state_dir: Path = STATE_DIR_OPTION,
     build_index: bool = BUILD_INDEX_OPTION,
     quiet: bool = QUIET_OPTION,
@@ -144,9 +147,10 @@ def search_cmd(
         if rerank:
             from sleuth.rerank import get_reranker
 
-            reranker = get_reranker(rerank, model=llm if llm is not None else model)
-            hits = reranker.rerank(query, hits[:candidates], k=k)
-            data.update(hits=hits, rerank=rerank, candidates=candidates)
+            reranker = get_reranker(rerank, model=llm if llm is not None else model, **parse_options(rerank_opt))
+            reranked = reranker.run(query, hits[:candidates], k=k)
+            hits = reranked.hits
+            data.update(hits=hits, rerank=rerank, candidates=candidates, rerank_stats=reranked.stats)
         lines = []
         if method == "sira":
             for d in res.decisions:

@@ -87,12 +87,19 @@ def _model(spec: str | None, opts: Options | None = None) -> Any:
 
 def reranker_options(opts: Options, dataset: str = "") -> dict[str, Any]:
     """Constructor options for ``get_reranker(opts.rerank)``: for ICR the reference's instruction for the set
-    (IE for BEIR sets other than its five QA ones, QA otherwise); ``opts.extra["reranker"]`` overrides."""
+    (IE for BEIR sets other than its five QA ones, QA otherwise); for FIRST its variant and for listwise its
+    prompt, named even when they are the defaults (so a run's config says which form ran, and a run made with
+    another form is not resumed by this one); ``opts.extra["reranker"]`` (``--rerank-opt``) overrides."""
     out: dict[str, Any] = {}
-    if (opts.rerank or "").strip().lower() == "icr":
+    name = (opts.rerank or "").strip().lower()
+    if name == "icr":
         from sleuth.rerank.icr import instruction_for
 
         out["instruction"] = instruction_for(opts.task, dataset or Path(opts.data).name)
+    elif name == "first":
+        out["variant"] = "paper"
+    elif name in ("listwise", "rankgpt"):
+        out["prompt"] = "rankgpt"
     return {**out, **opts.extra.get("reranker", {})}
 
 
@@ -205,8 +212,8 @@ def system_config(opts: Options, chat_model: Any) -> dict[str, Any]:
         "subset": opts.subset,
         **({"enriched": True} if opts.enriched else {}),
         **({"sira_form": opts.sira_form or "reference"} if opts.method == "sira" and not opts.agent else {}),
-        **({"rerank_options": reranker_options(opts)} if (opts.rerank or "").lower() == "icr" else {}),
-        **{k: v for k, v in opts.extra.items() if k != "retriever"},
+        **({"rerank_options": reranker_options(opts)} if opts.rerank and reranker_options(opts) else {}),
+        **{k: v for k, v in opts.extra.items() if k not in ("retriever", "reranker")},
     }
 
 
@@ -255,7 +262,9 @@ def system_label(cfg: dict[str, Any]) -> str:
     if cfg.get("enriched"):
         parts.append("+enriched")
     if cfg.get("rerank"):
-        parts.append(f"+{cfg['rerank']}")
+        ro = cfg.get("rerank_options") or {}
+        form = ro.get("variant") or (ro.get("prompt") if ro.get("prompt") != "rankgpt" else None)
+        parts.append(f"+{cfg['rerank']}" + (f"({form})" if form else ""))
     if cfg.get("model"):
         model = str(cfg["model"])
         parts.append("@" + (model.rsplit("/", 1)[-1] if model.startswith(("gguf:", "/")) else model))

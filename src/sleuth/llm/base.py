@@ -5,6 +5,11 @@ A :class:`ChatModel` is passed in (never built inside a node or read from a glob
 ``sleuth.llm.fake.ScriptedModel`` (a scripted fake for control-flow tests).
 
 Messages are OpenAI-style dicts (``{"role": ..., "content": ...}``). Tools are OpenAI function-calling specs.
+
+A conversation that ends with an assistant message is a **prefill** on a backend whose ``supports_prefill`` is
+true: the reply continues that message (its first generated token follows the prefilled text), as llama.cpp's
+server does by default. Elsewhere the trailing assistant message is only history. ``supports_logprobs`` says that
+``logprobs=True`` returns the generated tokens' log-probabilities (``ChatResult.logprobs``).
 """
 
 from __future__ import annotations
@@ -68,6 +73,7 @@ class ChatModel(Protocol):
 
     model: str
     supports_logprobs: bool
+    supports_prefill: bool
 
     def chat(
         self,

@@ -7,6 +7,10 @@ and :func:`get_model`.
 * Tools: native ``tool_calls`` are used as-is. A backend without them (the embedded server) gets the tools as a
   system instruction and its output constrained by a JSON schema to one ``{"name", "arguments"}`` call, parsed
   (and repaired) into ``ChatResult.tool_calls``.
+* Prefill (``supports_prefill``): messages that end with an assistant message are sent as they are; the embedded
+  llama.cpp server continues that message (``prefill_assistant``, its default). For another server, pass
+  ``prefill=True`` when it does the same (llama.cpp does; vLLM with ``extra_params={"continue_final_message":
+  True, "add_generation_prompt": False}``). ``context_tokens``: the model's window, when known.
 * Retries with exponential backoff on transient errors only (connection, timeout, 429, 5xx); a crashed local
   server is restarted once per call, and the call's trace gets a ``note`` event (``local_server``) saying so.
   The local server's token (from its owner-only state file) is sent as the API key. A concurrency limit
@@ -89,6 +93,8 @@ class LLM:
         backoff_s: float = 0.5,
         local_server: Any = None,
         extra_params: dict[str, Any] | None = None,
+        prefill: bool | None = None,
+        context_tokens: int | None = None,
     ) -> None:
         self.model = model
         self.api_base = api_base
@@ -106,6 +112,10 @@ class LLM:
         # the embedded server writes tool calls as text: constrain instead; others use native tool calls
         self.native_tools = (not self.is_local) if native_tools is None else native_tools
         self.supports_logprobs = self.is_local or model.startswith(("openai/", "gpt-")) or api_base is not None
+        # a trailing assistant message is continued (llama.cpp's server does it by default; vLLM needs
+        # extra_params={"continue_final_message": True, "add_generation_prompt": False}): say so with prefill=True
+        self.supports_prefill = self.is_local if prefill is None else prefill
+        self._context_tokens = context_tokens
         self._endpoint: tuple[str, str | None] | None = None  # the local server's (api_base, token)
         self._sem = threading.Semaphore(max_concurrency)
         self._max_concurrency = max_concurrency
@@ -118,6 +128,18 @@ class LLM:
 
     def __repr__(self) -> str:
         return f"LLM(model={self.model!r}, api_base={self.api_base!r})"
+
+    @property
+    def context_tokens(self) -> int | None:
+        """The model's window in tokens when known: the constructor's ``context_tokens``, else the embedded
+        server's ``n_ctx`` (of the running server, else the one it would start with); ``None`` for remote models."""
+        if self._context_tokens is not None:
+            return self._context_tokens
+        if self.server is None:
+            return None
+        state = self.server.read_state() or {}
+        n_ctx = state.get("n_ctx") or getattr(self.server, "n_ctx", None)
+        return int(n_ctx) if n_ctx else None
 
     # -- setup ----------------------------------------------------------------------------------------------
     def start(self) -> str:
@@ -583,6 +605,7 @@ def get_model(
         "max_retries": settings.max_retries,
         "timeout_s": settings.timeout_s,
         "cache": settings.cache,
+        "prefill": settings.prefill,
     }
     params.update(kwargs)
     return LLM(settings.name, **params)

@@ -36,6 +36,7 @@ class ScriptExhaustedError(ModelError):
 
 class ScriptedModel:
     supports_logprobs = True
+    supports_prefill = True  # the script decides what a "continuation" of a trailing assistant message is
 
     def __init__(self, script: Iterable[ScriptItem] = (), *, model: str = "scripted", default: ScriptItem = None):
         self.model = model

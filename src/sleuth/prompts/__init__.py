@@ -2,10 +2,13 @@
 
 A template may start with a YAML-ish front matter block of ``key: value`` lines between ``---`` lines; ``load``
 returns the body, ``load_with_meta`` returns ``(body, meta)``. Fill templates with ``str.format`` fields.
+A body may be cut into named parts by marker lines ``=== NAME ===``; ``load_sections`` returns them by name, each
+exactly as written (spaces kept; only the line break after a marker and the one before the next are not part).
 """
 
 from __future__ import annotations
 
+import re
 from functools import cache
 from importlib import resources
 
@@ -31,3 +34,16 @@ def load_with_meta(name: str) -> tuple[str, dict[str, str]]:
 
 def load(name: str) -> str:
     return load_with_meta(name)[0]
+
+
+_SECTION = re.compile(r"^=== (\w+) ===$", re.MULTILINE)
+
+
+@cache
+def load_sections(name: str) -> tuple[dict[str, str], dict[str, str]]:
+    """``({section name: text}, meta)`` of a template whose body is cut by ``=== NAME ===`` lines."""
+    body, meta = load_with_meta(name)
+    parts = _SECTION.split(body)
+    if parts[0].strip():
+        raise KeyError(f"prompt {name!r} has text before its first '=== NAME ===' section")
+    return {k: v.removeprefix("\n").removesuffix("\n") for k, v in zip(parts[1::2], parts[2::2], strict=True)}, meta

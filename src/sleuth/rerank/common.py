@@ -6,8 +6,10 @@ Defined behaviour for bad input, the same for every backend:
 * zero candidates return ``[]``; one candidate is returned as is, without a model call (and without a score);
 * hits with the same ``doc_id`` are collapsed to their first occurrence (a reranker returns each document once);
 * every passage is cut to a word budget *and* a character budget (text without spaces, e.g. Chinese, has no
-  words to count), so a candidate longer than the model's window never overflows it;
-* lists longer than the window are reranked with RankGPT's sliding window, from the back to the front.
+  words to count), so a candidate longer than the model's window never overflows it; the word budget shrinks
+  until the prompt fits the model's context (rank_llm's ``create_prompt`` loop: :func:`fit_words`);
+* lists longer than the window are reranked with RankGPT's sliding window, from the back to the front, on
+  rank_llm's schedule (:func:`windows`).
 """
 
 from __future__ import annotations
@@ -19,12 +21,14 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from sleuth.errors import ToolArgumentError
-from sleuth.llm.base import Message
+from sleuth.errors import ContextOverflowError, ToolArgumentError
+from sleuth.llm.base import ChatModel, Message
 from sleuth.records import Hit, RerankResult, TraceEvent
 from sleuth.usagetap import UsageTap
 
 DEFAULT_WORD_BUDGET = 100
+REFERENCE_WORD_BUDGET = 300  # RankGPT's and FIRST's max_length (words per passage) before fitting to the context
+DEFAULT_CONTEXT_TOKENS = 4096  # rank_llm's context_size default, for a model that does not say its window
 CHARS_PER_WORD = 8  # character budget = words * this (for scripts written without spaces)
 
 
@@ -73,26 +77,79 @@ def passage(hit: Hit, words: int = DEFAULT_WORD_BUDGET) -> str:
     return truncate(hit.text or hit.doc_id, words)
 
 
-def windows(n: int, size: int, step: int) -> list[tuple[int, int]]:
-    """RankGPT's sliding-window schedule over ``n`` ranked items: ``(start, end)`` pairs from the back to the front.
+def replace_number(text: str) -> str:
+    """rank_llm's ``_replace_number``: ``[12]`` in a passage or query becomes ``(12)``, so that text never
+    carries an identifier of the numbered prompt."""
+    return re.sub(r"\[(\d+)\]", r"(\1)", text)
 
-    The last window ends at ``n``; each next one starts ``step`` earlier; the final window starts at 0. With
-    ``n <= size`` there is one window; the front window always spans ``[0, size)``. Every item is covered, and the
-    best items bubble to the top."""
+
+def prompt_tokens(model: ChatModel, messages: list[Message]) -> int:
+    """The tokens of a chat prompt as rank_llm counts a message list for an API model (``rank_gpt.py``
+    ``get_num_tokens``, its gpt-3.5 rule): each message's role and content, 4 per message, 3 priming the reply.
+    One ``count_tokens`` call (the embedded server's own tokenizer when it runs)."""
+    text = "\n".join(f"{m.get('role', '')}\n{m.get('content') or ''}" for m in messages)
+    return model.count_tokens(text) + 4 * len(messages) + 3
+
+
+def output_tokens(model: ChatModel, labels: Sequence[Any]) -> int:
+    """rank_llm's ``num_output_tokens``: the tokens of the full answer ``[1] > [2] > ... > [n]``."""
+    return model.count_tokens(" > ".join(f"[{label}]" for label in labels))
+
+
+def context_of(model: ChatModel, context_size: int | None) -> int:
+    """The window prompts are fitted to: ``context_size`` when given, else the model's ``context_tokens`` (the
+    embedded server's ``n_ctx``), else rank_llm's default of 4,096 tokens."""
+    return int(context_size or getattr(model, "context_tokens", None) or DEFAULT_CONTEXT_TOKENS)
+
+
+def fit_words(
+    build: Callable[[int], list[Message]], count: Callable[[list[Message]], int], n: int, words: int, context: int,
+    reserve: int,
+) -> tuple[list[Message], int]:
+    """rank_llm's ``create_prompt`` loop: ``build(words)`` while the prompt is over ``context - reserve`` tokens,
+    lowering the per-passage word budget by ``max(1, excess // (4 n))`` each time. Returns the messages and the
+    budget used (at least 1 word: a prompt whose fixed part alone overflows is sent, and the server says so)."""
+    while True:
+        messages = build(words)
+        excess = count(messages) - (context - reserve)
+        if excess <= 0 or words <= 1:
+            return messages, words
+        words = max(1, words - max(1, excess // (4 * max(n, 1))))
+
+
+def call_fitted(
+    build: Callable[[int], list[Message]], call: Callable[[list[Message]], Any], messages: list[Message], words: int,
+) -> tuple[Any, int, int]:
+    """``call(messages)``; on :class:`ContextOverflowError` (the count was an estimate) rebuild with half the word
+    budget and retry, twice at most. Returns (the call's result, the budget used, how many times it shrank)."""
+    shrunk = 0
+    while True:
+        try:
+            return call(messages), words, shrunk
+        except ContextOverflowError:
+            if shrunk == 2 or words <= 8:
+                raise
+            words //= 2
+            shrunk += 1
+            messages = build(words)
+
+
+def windows(n: int, size: int, step: int) -> list[tuple[int, int]]:
+    """RankGPT's sliding-window schedule over ``n`` ranked items: ``(start, end)`` pairs from the back to the front,
+    exactly as rank_llm's ``sliding_windows`` (``listwise_rankllm.py``; gangiswag/llm-reranker's is the same).
+
+    The window is at most ``n`` long; the last one ends at ``n``, each next one ``step`` earlier; the front one
+    starts at 0 and may be shorter (25 items, 20/10: ``(5, 25), (0, 15)``); a window that would only repeat the
+    front of the previous one is skipped (``start + step == 0``). The best items bubble to the top."""
     if size < 1 or step < 1:
         raise ToolArgumentError(f"window {size} and step {step} must be >= 1", hint="use window 20, step 10")
-    if n <= size:
-        return [(0, n)] if n else []
+    size = min(size, n)
     out: list[tuple[int, int]] = []
-    end = n
-    while True:
-        start = max(0, end - size)
-        if start == 0:
-            end = size  # the front window is a full one (RankGPT's loop would skip a short remainder)
+    end, start = n, n - size
+    while end > 0 and start + step != 0:
+        start = max(start, 0)
         out.append((start, end))
-        if start == 0:
-            break
-        end -= step
+        end, start = end - step, start - step
     return out
 
 
