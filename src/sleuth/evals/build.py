@@ -47,6 +47,8 @@ class Options:
     answers: str | None = None
     cache_dir: str | None = None
     progress: bool | None = None
+    iter_retgen_answer: str | None = None  # iter-retgen's form (None: the paper's, "last-generation")
+    iter_retgen_steps: int | None = None  # iter-retgen's T (None: 3)
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -136,16 +138,45 @@ def _tool_catalog(es: EvalSet, chat_model: Any) -> Any:
     return ToolCatalog(tools, model=chat_model)
 
 
+def _uses_iter_retgen(opts: Options) -> bool:
+    return opts.agent in ("iter-retgen", "router")
+
+
+def _iter_retgen_kwargs(opts: Options) -> dict[str, Any]:
+    """The iter-retgen settings of an agent run, as ``AgentConfig`` takes them (the defaults filled in, so a run's
+    configuration names the form it ran whether or not it was asked for)."""
+    from sleuth.agents.config import ITER_RETGEN_ANSWERS, AgentConfig
+
+    if opts.iter_retgen_answer is not None and opts.iter_retgen_answer not in ITER_RETGEN_ANSWERS:
+        raise ConfigError(
+            f"unknown --iter-retgen-answer {opts.iter_retgen_answer!r}",
+            hint=f"use one of: {', '.join(ITER_RETGEN_ANSWERS)} (the first is the paper's form)",
+        )
+    if opts.iter_retgen_steps is not None and opts.iter_retgen_steps < 1:
+        raise ConfigError(
+            f"--iter-retgen-steps must be at least 1, got {opts.iter_retgen_steps}", hint="T=3 is the paper's"
+        )
+    defaults = {f.name: f.default for f in AgentConfig.__dataclass_fields__.values()}
+    return {
+        "iter_retgen_answer": opts.iter_retgen_answer or defaults["iter_retgen_answer"],
+        "iter_retgen_steps": opts.iter_retgen_steps if opts.iter_retgen_steps is not None
+        else defaults["iter_retgen_steps"],
+    }
+
+
 def _agent_system(opts: Options, corpus: Any, chat_model: Any) -> AgentSystem:
     from sleuth.agents import Agent
 
-    agent = Agent.for_corpus(corpus, model=chat_model, agent=opts.agent or "router")
+    kwargs = _iter_retgen_kwargs(opts) if _uses_iter_retgen(opts) else {}
+    agent = Agent.for_corpus(corpus, model=chat_model, agent=opts.agent or "router", **kwargs)
     return AgentSystem(agent, corpus)
 
 
 def prepare(opts: Options, *, chat_model: Any = None, judge: Any = None) -> Prepared:
     """Load the data, build the corpus and the system. ``chat_model``/``judge`` may be injected (tests)."""
     es = load_data(opts)
+    if _uses_iter_retgen(opts):
+        _iter_retgen_kwargs(opts)  # a bad iter-retgen setting fails here, before a model is built
     chat_model = _chat_model(opts, chat_model)
     system_cfg = system_config(opts, chat_model)
     corpus, corpus_info = _corpus(es, opts)
@@ -181,6 +212,7 @@ def system_config(opts: Options, chat_model: Any) -> dict[str, Any]:
         "split": opts.split if opts.task in ("beir", "tools") else None,
         "subset": opts.subset,
         **({"rerank_options": reranker_options(opts)} if (opts.rerank or "").lower() == "icr" else {}),
+        **(_iter_retgen_kwargs(opts) if _uses_iter_retgen(opts) else {}),
         **{k: v for k, v in opts.extra.items() if k != "retriever"},
     }
 
@@ -225,6 +257,10 @@ def _scorer(es: EvalSet, opts: Options, corpus: Any, judge: Any) -> tuple[Scorer
 
 def system_label(cfg: dict[str, Any]) -> str:
     parts = [f"agent:{cfg['agent']}" if cfg.get("agent") else str(cfg.get("method") or "?")]
+    if cfg.get("iter_retgen_answer") not in (None, "last-generation"):
+        parts.append(f"[{cfg['iter_retgen_answer']}]")
+    if cfg.get("iter_retgen_steps") not in (None, 3):
+        parts.append(f"[T={cfg['iter_retgen_steps']}]")
     if cfg.get("rerank"):
         parts.append(f"+{cfg['rerank']}")
     if cfg.get("model"):
