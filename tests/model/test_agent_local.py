@@ -1,5 +1,6 @@
 """`sleuth ask` with the real embedded model on the bundled sample corpus: a two-hop question (the Kestrel Bridge
--> its designer Bram Okafor -> born in Saltmarsh), answered, with a trace whose token counts are the server's."""
+-> its designer Bram Okafor -> born in Saltmarsh), answered, with a trace whose token counts are the server's.
+Iter-RetGen's separate-call form, whose answer call cites doc ids (the paper's form: test_iter_retgen_local.py)."""
 
 from __future__ import annotations
 
@@ -28,7 +29,8 @@ def test_ask_two_hop_with_local_model(sample_corpus: Path, tmp_path: Path) -> No
     trace = tmp_path / "ask.jsonl"
     cmd = [
         sys.executable, "-m", "sleuth.cli.main", "ask", QUESTION, "--corpus", str(sample_corpus),
-        "--agent", "iter-retgen", "--k", "3", "--model", "local", "--trace", str(trace),
+        "--agent", "iter-retgen", "--iter-retgen-answer", "separate-call", "--k", "3", "--model", "local",
+        "--trace", str(trace),
         "--checkpoint", str(tmp_path / "runs.sqlite"), "--json",
     ]
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=840)  # ~1 min on a quiet machine

@@ -26,7 +26,7 @@ def test_router_graph_holds_every_strategy_and_nothing_unreachable():
     graph = compile_graph("router").get_graph()
     nodes = set(graph.nodes)
     assert {"route_question", "call_model", "run_tools", "force_answer", "sira_search", "retrieve", "generate",
-            "answer_from_passages", "finish"} <= nodes
+            "answer_from_passages", "answer_from_generation", "finish"} <= nodes
     targets = {e.target for e in graph.edges}
     assert nodes - targets == {"__start__"}
 

@@ -60,46 +60,23 @@ def test_sira_one_search_then_answer(setup):
     assert result.usage.prompt_tokens == sum(e.usage.prompt_tokens for e in llm)
 
 
-def test_sira_answer_without_doc_ids_defaults_to_top_passages(setup):
+def test_sira_answer_without_doc_ids_cites_nothing(setup):
+    """No default citation: when the model cites nothing, nothing is cited (the top passages used to be)."""
     agent, _ = setup([{"phrases": []}, {"answer": "Saltmarsh", "doc_ids": []}], "sira")
     tracer = MemoryTracer()
     result = agent.run(QUESTION, trace=tracer)
-    assert len(result.doc_ids) == 2
-    assert any(e.name == "doc_ids" for e in tracer.of_kind("note"))
+    assert result.answer == "Saltmarsh" and result.doc_ids == [] and result.dropped_doc_ids == []
+    note = next(e for e in tracer.of_kind("note") if e.name == "doc_ids")
+    assert note.data == {"model_cited": [], "kept": [], "dropped_unseen": []}
+    assert OKAFOR in result.docs_seen  # what it was shown is still there, apart from what it cited
 
 
-def test_iter_retgen_three_rounds(setup):
-    agent, model = setup(
-        [
-            "The Kestrel Bridge was designed by Bram Okafor.",
-            "Bram Okafor was born in Saltmarsh in 1965.",
-            {"answer": "Saltmarsh", "doc_ids": [OKAFOR, BRIDGE]},
-        ],
-        "iter-retgen",
-    )
+def test_sira_ids_the_model_never_saw_are_dropped_and_noted(setup):
+    agent, _ = setup([{"phrases": []}, {"answer": "Saltmarsh", "doc_ids": ["made/up.md", OKAFOR]}], "sira")
     tracer = MemoryTracer()
     result = agent.run(QUESTION, trace=tracer)
-    assert result.answer == "Saltmarsh" and set(result.doc_ids) <= {OKAFOR, BRIDGE}
-    queries = [e.args["query"] for e in tracer.of_kind("retrieval")]
-    assert queries == [
-        QUESTION,
-        f"{QUESTION} The Kestrel Bridge was designed by Bram Okafor.",
-        f"{QUESTION} Bram Okafor was born in Saltmarsh in 1965.",
-    ]
-    assert [e.name for e in tracer.of_kind("llm")] == ["generate", "generate", "answer"]
-    assert [e.name for e in tracer.of_kind("node")] == [
-        "retrieve", "generate", "retrieve", "generate", "retrieve", "answer_from_passages", "finish"
-    ]
-    assert "Question: " + QUESTION in model.calls[0]["messages"][-1]["content"]
-
-
-def test_iter_retgen_t1_and_budget(setup):
-    agent, _ = setup([{"answer": "x", "doc_ids": []}], "iter-retgen", iter_retgen_steps=1)
-    assert agent.run(QUESTION).llm_calls == 1
-    agent, model = setup(["draft one", {"answer": "forced", "doc_ids": []}], "iter-retgen", budget=Budget(max_steps=1))
-    result = agent.run(QUESTION)
-    assert result.budget_exhausted == "steps" and result.answer == "forced" and result.answered_by == "forced"
-    assert len(model.calls) == 2
+    assert result.doc_ids == [OKAFOR] and result.dropped_doc_ids == ["made/up.md"]
+    assert tracer.of_kind("answer")[0].data["dropped_doc_ids"] == ["made/up.md"]
 
 
 @pytest.mark.parametrize("choice", ["react", "sira", "iter-retgen"])
@@ -107,7 +84,7 @@ def test_router_picks_a_strategy_and_traces_why(setup, choice):
     follow = {
         "react": [tool("answer", answer="Saltmarsh", doc_ids=[OKAFOR])],
         "sira": [{"phrases": []}, {"answer": "Saltmarsh", "doc_ids": [OKAFOR]}],
-        "iter-retgen": ["d1", "d2", {"answer": "Saltmarsh", "doc_ids": [OKAFOR]}],
+        "iter-retgen": ["d1", "d2", "Saltmarsh"],  # the paper's form: the third generation is the answer
     }[choice]
     agent, model = setup([{"strategy": choice, "reason": "because"}, *follow], "router")
     tracer = MemoryTracer()

@@ -11,7 +11,7 @@ Each run gets its own copy (``dataclasses.replace(config, tracer=run_tracer)``),
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from sleuth.agents.budget import Budget
 from sleuth.agents.context import DEFAULT_TOOL_FIELDS, ContextPolicy, slim_schema
@@ -21,6 +21,13 @@ from sleuth.retrieval.base import Retriever
 from sleuth.tools.answer import ANSWER_TOOL, answer_tool
 from sleuth.tools.base import Toolkit
 from sleuth.tracing.tracer import NullTracer, Tracer
+
+# How iter-retgen answers. "last-generation" (the default) is the paper's form as FlashRAG's IterativePipeline runs
+# it: T rounds of retrieve -> generate, and the answer is the T-th generation. "separate-call" is sleuth's earlier
+# form: T retrievals, T-1 drafts, then one JSON answer call that sees the last passages and the last draft and
+# cites doc ids.
+IterRetGenAnswer = Literal["last-generation", "separate-call"]
+ITER_RETGEN_ANSWERS: tuple[str, ...] = ("last-generation", "separate-call")
 
 
 @dataclass
@@ -34,7 +41,9 @@ class AgentConfig:
     router_model: ChatModel | None = None  # the model that picks a strategy (default: ``model``)
     sira_retriever: str = "sira"  # key in ``retrievers`` for the sira strategy
     iter_retgen_retriever: str = "bm25"  # key in ``retrievers`` for iter-retgen
-    iter_retgen_steps: int = 3  # T: retrievals in iter-retgen
+    iter_retgen_steps: int = 3  # T: retrieve-generate rounds in iter-retgen (the paper's and FlashRAG's T=3)
+    iter_retgen_answer: IterRetGenAnswer = "last-generation"  # see ITER_RETGEN_ANSWERS
+    iter_retgen_max_tokens: int = 32  # generation limit of one iter-retgen generation (FlashRAG: max_tokens 32)
     k: int = 5  # passages per retrieval shown to the model
     max_idle_turns: int = 2  # replies without a tool call before the reply text is taken as the answer
     max_repeats: int | None = 3  # the same call (name + arguments) this many times: stop searching, answer now
@@ -50,8 +59,20 @@ class AgentConfig:
     MAX_TOKEN_COUNTS = 4096  # entries kept in ``token_counts`` (cleared when full)
 
     def __post_init__(self) -> None:
-        if self.iter_retgen_steps < 1:
-            raise ConfigError("iter_retgen_steps must be at least 1", hint="T=3 is the paper's setting")
+        steps = self.iter_retgen_steps
+        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+            raise ConfigError(
+                f"iter_retgen_steps (T) must be a whole number of at least 1, got {steps!r}",
+                hint="T=3 is the paper's setting",
+            )
+        if self.iter_retgen_answer not in ITER_RETGEN_ANSWERS:
+            raise ConfigError(
+                f"unknown iter_retgen_answer {self.iter_retgen_answer!r}",
+                hint=f"use one of: {', '.join(ITER_RETGEN_ANSWERS)} (the first is the paper's form)",
+            )
+        tokens = self.iter_retgen_max_tokens
+        if isinstance(tokens, bool) or not isinstance(tokens, int) or tokens < 1:
+            raise ConfigError(f"iter_retgen_max_tokens must be at least 1, got {tokens!r}", hint="FlashRAG uses 32")
         if self.k < 1:
             raise ConfigError("k must be at least 1", hint="pass k=5")
         if self.toolkit is not None and ANSWER_TOOL not in self.toolkit:

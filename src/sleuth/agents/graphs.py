@@ -4,7 +4,8 @@ three behind a first node where the model picks one).
 ```
 react:        call_model -> run_tools -> call_model ... -> finish      (budget out -> force_answer -> finish)
 sira:         sira_search -> answer_from_passages -> finish
-iter-retgen:  retrieve -> generate -> retrieve ... (T retrievals) -> answer_from_passages -> finish
+iter-retgen:  retrieve -> generate -> ... (T rounds) -> answer_from_generation -> finish   (the paper's form)
+              retrieve -> generate -> ... (T retrievals) -> answer_from_passages -> finish  (separate-call)
 router:       route_question -> one of the above
 ```
 """
@@ -45,14 +46,20 @@ def _after_run_tools(state: AgentState) -> str:
     return "force_answer" if state.get("exhausted") else "call_model"
 
 
+def _iter_retgen_answer_node(state: AgentState) -> str:
+    return "answer_from_passages" if state.get("iter_retgen_answer") == "separate-call" else "answer_from_generation"
+
+
 def _after_retrieve(state: AgentState) -> str:
-    if state.get("exhausted") or state.get("last_retrieval"):
-        return "answer_from_passages"
-    return "generate"
+    if state.get("exhausted"):
+        return _iter_retgen_answer_node(state)
+    return "answer_from_passages" if state.get("last_retrieval") else "generate"
 
 
 def _after_generate(state: AgentState) -> str:
-    return "answer_from_passages" if state.get("exhausted") else "retrieve"
+    if state.get("exhausted"):
+        return _iter_retgen_answer_node(state)
+    return "answer_from_generation" if state.get("final_generation") else "retrieve"
 
 
 def _after_route(state: AgentState) -> str:
@@ -83,9 +90,12 @@ def _add_sira(g: Graph) -> None:
 def _add_iter_retgen(g: Graph) -> None:
     g.add_node("retrieve", nodes.node(passage_nodes.retrieve))
     g.add_node("generate", nodes.node(passage_nodes.generate))
+    g.add_node("answer_from_generation", nodes.node(passage_nodes.answer_from_generation))
+    g.add_edge("answer_from_generation", "finish")
     _add_answer(g)
-    g.add_conditional_edges("retrieve", _after_retrieve, ["generate", "answer_from_passages"])
-    g.add_conditional_edges("generate", _after_generate, ["retrieve", "answer_from_passages"])
+    ends = ["answer_from_passages", "answer_from_generation"]
+    g.add_conditional_edges("retrieve", _after_retrieve, ["generate", *ends])
+    g.add_conditional_edges("generate", _after_generate, ["retrieve", *ends])
 
 
 _BUILDERS = {"react": _add_react, "sira": _add_sira, "iter-retgen": _add_iter_retgen}

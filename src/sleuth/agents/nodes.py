@@ -172,6 +172,19 @@ def _merge_seen(seen: list[str], new: list[str]) -> list[str]:
     return list(dict.fromkeys([*seen, *new]))
 
 
+def cited_update(cx: NodeContext, model_ids: list[str], shown: list[str]) -> dict[str, Any]:
+    """``doc_ids``: the ids the model cited among those it was ``shown``; ``dropped_doc_ids``: the ones it was never
+    shown (dropped, and noted in the trace). When the model cites nothing, nothing is cited: there is no default
+    citation, so supporting-paragraph recall counts the model's own citations only."""
+    known = set(shown)
+    wanted = list(dict.fromkeys(model_ids))
+    cited = [d for d in wanted if d in known]
+    dropped = [d for d in wanted if d not in known][:50]
+    if dropped or not cited:
+        cx.tracer.record("note", "doc_ids", data={"model_cited": wanted[:50], "kept": cited, "dropped_unseen": dropped})
+    return {"doc_ids": cited, "dropped_doc_ids": dropped}
+
+
 def _tool_message(call: ToolCall, text: str) -> Message:
     return {"role": "tool", "tool_call_id": call.id, "name": call.name, "content": text}
 
@@ -288,8 +301,8 @@ def call_model(state: AgentState, cx: NodeContext) -> dict[str, Any]:
     idle = state.get("idle_turns", 0) + 1
     update["idle_turns"] = idle
     if idle >= cx.config.max_idle_turns and result.content.strip() and not _parrots(result.content):
-        seen = state.get("docs_seen") or []
-        update.update(answer=result.content.strip(), doc_ids=seen[-2:], answered_by="text", stop_reason="no_tool_call")
+        # a text reply cites nothing: no doc ids are attributed to it
+        update.update(answer=result.content.strip(), doc_ids=[], answered_by="text", stop_reason="no_tool_call")
         cx.tracer.record("note", "no_tool_call", data={"idle_turns": idle, "taken_as_answer": True})
     else:
         messages.append({"role": "user", "content": load("agent_nudge")})
@@ -333,10 +346,8 @@ def run_tools(state: AgentState, cx: NodeContext) -> dict[str, Any]:
             messages.append(_tool_message(call, error_result(err).text))
             continue
         if call.name == ANSWER_TOOL and not result.is_error:
-            update.update(
-                answer=result.data["answer"], doc_ids=result.data["doc_ids"], answered_by="model",
-                stop_reason="answered",
-            )
+            update.update(cited_update(cx, result.data["doc_ids"], seen))
+            update.update(answer=result.data["answer"], answered_by="model", stop_reason="answered")
             messages.append(_tool_message(call, result.text))
             break
         text, _ = cap_text(result.text, cx.config.context.max_result_chars)
@@ -363,6 +374,8 @@ NO_ANSWER_NOTES = {
     "cost": "the cost budget ran out before the model answered",
     "repeats": "the model made the same tool call again and again (a loop), so the search was stopped",
     "answer": "the model's answer could not be read (its output did not fit the answer format)",
+    "empty_generation": "the model's last generation was empty",
+    "parroted": "the model's last generation repeated the instructions instead of answering",
 }
 
 
@@ -439,12 +452,12 @@ def force_answer(state: AgentState, cx: NodeContext) -> dict[str, Any]:
             if _parrots(res.data["answer"], prompt):
                 detail = "the final answer call repeated the instructions instead of answering"
                 continue
-            return {**update, "answer": res.data["answer"], "doc_ids": res.data["doc_ids"], "answered_by": "forced"}
+            cited = cited_update(cx, res.data["doc_ids"], state.get("docs_seen") or [])
+            return {**update, **cited, "answer": res.data["answer"], "answered_by": "forced"}
         text = result.content.strip() if result is not None else ""
         if text and not calls:
-            if not _parrots(text, prompt):
-                seen = state.get("docs_seen") or []
-                return {**update, "answer": text, "doc_ids": seen[-2:], "answered_by": "forced_text"}
+            if not _parrots(text, prompt):  # a text reply cites nothing
+                return {**update, "answer": text, "doc_ids": [], "answered_by": "forced_text"}
             detail = "the final answer call repeated the instructions instead of answering"
     update.update(_fallback_answer(state, reason, detail))
     return update
@@ -469,7 +482,9 @@ def finish(state: AgentState, cx: NodeContext) -> dict[str, Any]:
             "answer": answer,
             "note": note,
             "doc_ids": (state.get("doc_ids") or []) if answer is not None else [],
+            "dropped_doc_ids": state.get("dropped_doc_ids") or [],
             "strategy": state.get("strategy", ""),
+            **({"iter_retgen_answer": state["iter_retgen_answer"]} if state.get("iter_retgen_answer") else {}),
             "stop_reason": stop,
             "budget_exhausted": state.get("exhausted"),
             "steps": state.get("steps", 0),

@@ -42,9 +42,12 @@ class AgentState(TypedDict, total=False):
     usage: Annotated[dict[str, Any], add_usage]
     elapsed_s: float  # wall time spent in nodes (kept across resumes)
     passages: list[dict[str, Any]]  # Hit dumps from the last retrieval (sira, iter-retgen)
-    generations: list[str]  # iter-retgen drafts
+    generations: list[str]  # iter-retgen generations, in order (the last is the answer in the paper's form)
     iteration: int  # iter-retgen retrievals done
-    last_retrieval: bool  # iter-retgen: T retrievals done, answer next
+    iter_retgen_answer: str  # the run's iter-retgen form: last-generation | separate-call (set at the first retrieval)
+    iter_retgen_steps: int  # the run's T (set at the first retrieval)
+    last_retrieval: bool  # iter-retgen separate-call: T retrievals done, answer call next
+    final_generation: bool  # iter-retgen last-generation: T generations done, the last is the answer
     docs_seen: list[str]  # doc ids that appeared in observations or passages, first seen first
     idle_turns: int  # consecutive model turns without a usable tool call
     cleared_outputs: int  # tool outputs replaced by the context marker
@@ -52,7 +55,8 @@ class AgentState(TypedDict, total=False):
     exhausted: str | None  # the budget that ran out
     answer: str | None  # the model's answer; None when it gave none (``note`` says why)
     note: str  # why there is no answer (set with answer=None)
-    doc_ids: list[str]
+    doc_ids: list[str]  # the doc ids the model cited (only ones it was shown; never a default)
+    dropped_doc_ids: list[str]  # doc ids the model cited but was never shown (dropped from doc_ids, noted)
     answered_by: str  # model | forced | forced_text | text | none
     stop_reason: str  # answered | budget:<name> | no_tool_call | model_output_error | no_answer
 
@@ -73,7 +77,9 @@ class AgentResult(BaseModel):
 
     The result contract: ``answer`` is the model's answer, or None when it gave none; then ``stop_reason`` says
     how the run ended (``budget:<name>``, ``model_output_error``, ...) and ``note`` says why, for a person, and
-    ``doc_ids`` is empty. No prompt or observation text is ever put in ``answer``. ``llm_calls``/``tool_calls``
+    ``doc_ids`` is empty. ``doc_ids`` are the ids the model cited among those it was shown, never a default (the
+    paper's iter-retgen cites none); ``dropped_doc_ids`` are ids it cited without having been shown them. No
+    prompt or observation text is ever put in ``answer``. ``llm_calls``/``tool_calls``
     count the run's traced calls, as ``sleuth trace show`` counts them."""
 
     run_id: str
@@ -81,6 +87,7 @@ class AgentResult(BaseModel):
     answer: str | None = None
     note: str = ""
     doc_ids: list[str] = Field(default_factory=list)
+    dropped_doc_ids: list[str] = Field(default_factory=list)
     agent: str
     strategy: str
     route_reason: str = ""
@@ -113,6 +120,7 @@ class AgentResult(BaseModel):
             answer=answer,
             note=note,
             doc_ids=list(state.get("doc_ids") or []) if answer is not None else [],
+            dropped_doc_ids=list(state.get("dropped_doc_ids") or []),
             agent=state.get("agent", ""),
             strategy=state.get("strategy", ""),
             route_reason=state.get("route_reason", ""),

@@ -15,7 +15,14 @@ from typing import Any
 
 import typer
 
-from sleuth.cli.common import API_BASE_OPTION, API_KEY_ENV_OPTION, get_model, resolve_corpus
+from sleuth.cli.common import (
+    API_BASE_OPTION,
+    API_KEY_ENV_OPTION,
+    ITER_RETGEN_ANSWER_OPTION,
+    ITER_RETGEN_STEPS_OPTION,
+    get_model,
+    resolve_corpus,
+)
 from sleuth.cli.output import JSON_OPTION, cli_errors, print_json
 
 NO_ANSWER_EXIT = 3  # `sleuth ask` finished without an answer (a budget ran out, the model gave none)
@@ -50,6 +57,8 @@ def ask_cmd(
         None, "--budget", help="Limits, comma-separated: steps=8, tokens=30000, seconds=600, cost=0.05 (any subset)."
     ),
     k: int = typer.Option(5, "--k", min=1, max=50, help="Passages per retrieval (sira, iter-retgen)."),
+    iter_retgen_answer: str = ITER_RETGEN_ANSWER_OPTION,
+    iter_retgen_steps: int = ITER_RETGEN_STEPS_OPTION,
     run_id: str = typer.Option(None, "--run-id", help="Name this run (default: a timestamped id)."),
     resume: str = typer.Option(None, "--resume", help="Continue the interrupted run with this id."),
     checkpoint: Path = typer.Option(None, "--checkpoint", help="Checkpoint database (default: $SLEUTH_HOME/runs)."),
@@ -80,8 +89,21 @@ def ask_cmd(
         chat: Any = model
         if api_base or api_key_env:
             chat = get_model(model, api_base, api_key_env)
+        iter_retgen: dict[str, Any] = {}
+        from sleuth.agents.config import ITER_RETGEN_ANSWERS
+
+        if iter_retgen_answer is not None and iter_retgen_answer not in ITER_RETGEN_ANSWERS:
+            raise ConfigError(
+                f"unknown --iter-retgen-answer {iter_retgen_answer!r}",
+                hint=f"use one of: {', '.join(ITER_RETGEN_ANSWERS)} (the first is the paper's form)",
+            )
+        if iter_retgen_answer is not None:
+            iter_retgen["iter_retgen_answer"] = iter_retgen_answer
+        if iter_retgen_steps is not None:
+            iter_retgen["iter_retgen_steps"] = iter_retgen_steps
         with Agent.for_corpus(
-            resolve_corpus(corpus), model=chat, agent=agent, budget=Budget.parse(budget), checkpoint=db, k=k
+            resolve_corpus(corpus), model=chat, agent=agent, budget=Budget.parse(budget), checkpoint=db, k=k,
+            **iter_retgen,
         ) as runner:
             if resume:
                 result = runner.resume(resume, trace=trace_arg)
@@ -96,7 +118,8 @@ def ask_cmd(
     payload = {
         "answer": result.answer,  # the model's answer, or null
         "note": result.note,  # why there is no answer ("" when there is one)
-        "doc_ids": result.doc_ids,
+        "doc_ids": result.doc_ids,  # the ones the model cited (never a default)
+        "dropped_doc_ids": result.dropped_doc_ids,  # cited by the model without having been shown them
         "usage": {
             "prompt_tokens": result.usage.prompt_tokens,
             "completion_tokens": result.usage.completion_tokens,

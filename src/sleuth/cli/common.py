@@ -28,6 +28,14 @@ API_KEY_ENV_OPTION = typer.Option(
     None, "--api-key-env", help="Name of the environment variable holding the server's API key (default: "
     "$SLEUTH_API_KEY_ENV, else config.toml, else the provider's own, e.g. OPENAI_API_KEY; none for a keyless server)."
 )
+ITER_RETGEN_ANSWER_OPTION = typer.Option(
+    None, "--iter-retgen-answer", help="How iter-retgen answers: last-generation (default; the paper's form as "
+    "FlashRAG runs it: the T-th generation is the answer, no citations) or separate-call (sleuth's earlier form: a "
+    "JSON answer call over the last passages and draft, citing doc ids)."
+)
+ITER_RETGEN_STEPS_OPTION = typer.Option(
+    None, "--iter-retgen-steps", min=1, help="Iter-RetGen's T: retrieve-generate rounds (default 3, the paper's)."
+)
 
 RERANK_OPT_OPTION = typer.Option(
     None, "--rerank-opt", help="A reranker option KEY=VALUE (repeatable), e.g. variant=sleuth-best, "

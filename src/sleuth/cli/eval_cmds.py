@@ -10,7 +10,14 @@ from typing import Any
 
 import typer
 
-from sleuth.cli.common import API_BASE_OPTION, API_KEY_ENV_OPTION, RERANK_OPT_OPTION, parse_options
+from sleuth.cli.common import (
+    API_BASE_OPTION,
+    API_KEY_ENV_OPTION,
+    ITER_RETGEN_ANSWER_OPTION,
+    ITER_RETGEN_STEPS_OPTION,
+    RERANK_OPT_OPTION,
+    parse_options,
+)
 from sleuth.cli.output import JSON_OPTION, Output, run_command
 
 eval_app = typer.Typer(
@@ -114,6 +121,7 @@ def _options(task: str, data: str, rerank_opt: list[str] | None = None, **kw: An
 
 
 API_BASE, API_KEY_ENV = API_BASE_OPTION, API_KEY_ENV_OPTION
+IR_ANSWER, IR_STEPS = ITER_RETGEN_ANSWER_OPTION, ITER_RETGEN_STEPS_OPTION
 
 
 @eval_app.command("hotpotqa")
@@ -122,13 +130,16 @@ def hotpotqa_cmd(
     rerank_opt: list[str] = RERANK_OPT_OPTION,
     model: str = MODEL, api_base: str = API_BASE, api_key_env: str = API_KEY_ENV, limit: int = LIMIT, out: Path = OUT,
     resume: bool = RESUME, seed: int = SEED, concurrency: int = CONCURRENCY, k: int = K, progress: bool = PROGRESS,
-    cache_dir: str = CACHE, enriched: bool = ENRICHED, sira_form: str = SIRA_FORM, as_json: bool = JSON_OPTION,
+    cache_dir: str = CACHE, enriched: bool = ENRICHED, sira_form: str = SIRA_FORM, iter_retgen_answer: str = IR_ANSWER,
+    iter_retgen_steps: int = IR_STEPS, as_json: bool = JSON_OPTION,
 ) -> None:
     """HotpotQA (official distractor JSON/JSONL or IRCoT-style JSONL). With --agent: answer EM/F1, supporting
-    paragraphs, evidence read; without: retrieval of the supporting paragraphs from the pooled paragraphs."""
+    paragraphs cited (and those retrieved but not cited, apart), evidence read; without: retrieval of the
+    supporting paragraphs from the pooled paragraphs."""
     opts = _options("hotpotqa", data, rerank_opt, agent=agent, method=method, rerank=rerank, rerank_depth=rerank_depth,
                     model=model, api_base=api_base, api_key_env=api_key_env, seed=seed, k=k, progress=progress,
-                    cache_dir=cache_dir, enriched=enriched, sira_form=sira_form)
+                    cache_dir=cache_dir, enriched=enriched, sira_form=sira_form,
+                    iter_retgen_answer=iter_retgen_answer, iter_retgen_steps=iter_retgen_steps)
     _run(opts, out, limit, resume, concurrency, as_json)
 
 
@@ -140,12 +151,14 @@ def beir_cmd(
     split: str = typer.Option("test", "--split", help="qrels/<split>.tsv (test, train, dev)."),
     agent: str = AGENT, limit: int = LIMIT, out: Path = OUT, resume: bool = RESUME, seed: int = SEED,
     concurrency: int = CONCURRENCY, k: int = K, progress: bool = PROGRESS, cache_dir: str = CACHE,
-    enriched: bool = ENRICHED, sira_form: str = SIRA_FORM, as_json: bool = JSON_OPTION,
+    enriched: bool = ENRICHED, sira_form: str = SIRA_FORM, iter_retgen_answer: str = IR_ANSWER,
+    iter_retgen_steps: int = IR_STEPS, as_json: bool = JSON_OPTION,
 ) -> None:
     """A BEIR folder (corpus.jsonl, queries.jsonl, qrels/<split>.tsv): nDCG@10, MRR@10, Recall@10/100."""
     opts = _options("beir", data, rerank_opt, agent=agent, method=method, rerank=rerank, rerank_depth=rerank_depth,
                     model=model, api_base=api_base, api_key_env=api_key_env, seed=seed, k=k, split=split,
-                    progress=progress, cache_dir=cache_dir, enriched=enriched, sira_form=sira_form)
+                    progress=progress, cache_dir=cache_dir, enriched=enriched, sira_form=sira_form,
+                    iter_retgen_answer=iter_retgen_answer, iter_retgen_steps=iter_retgen_steps)
     _run(opts, out, limit, resume, concurrency, as_json)
 
 
@@ -163,13 +176,14 @@ def browsecomp_cmd(
     rerank_opt: list[str] = RERANK_OPT_OPTION,
     model: str = MODEL, api_base: str = API_BASE, api_key_env: str = API_KEY_ENV, limit: int = LIMIT, out: Path = OUT,
     resume: bool = RESUME, seed: int = SEED, concurrency: int = CONCURRENCY, k: int = K, progress: bool = PROGRESS,
-    cache_dir: str = CACHE, as_json: bool = JSON_OPTION,
+    cache_dir: str = CACHE, iter_retgen_answer: str = IR_ANSWER, iter_retgen_steps: int = IR_STEPS,
+    as_json: bool = JSON_OPTION,
 ) -> None:
     """BrowseComp-Plus: judged answer accuracy (with --agent and --answers), evidence recall, retrieval metrics."""
     opts = _options("browsecomp-plus", data, rerank_opt, agent=agent, method=method, rerank=rerank,
                     rerank_depth=rerank_depth, model=model, judge_model=judge_model, api_base=api_base,
                     api_key_env=api_key_env, seed=seed, k=k, corpus=corpus, answers=answers, progress=progress,
-                    cache_dir=cache_dir)
+                    cache_dir=cache_dir, iter_retgen_answer=iter_retgen_answer, iter_retgen_steps=iter_retgen_steps)
     _run(opts, out, limit, resume, concurrency, as_json)
 
 

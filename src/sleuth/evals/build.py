@@ -49,6 +49,8 @@ class Options:
     progress: bool | None = None
     enriched: bool = False  # search the in-index SIRA enrichment (bm25, sira)
     sira_form: str | None = None  # SIRA: "reference" (default) or "sleuth"
+    iter_retgen_answer: str | None = None  # iter-retgen's form (None: the paper's, "last-generation")
+    iter_retgen_steps: int | None = None  # iter-retgen's T (None: 3)
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -166,16 +168,45 @@ def _tool_catalog(es: EvalSet, chat_model: Any) -> Any:
     return ToolCatalog(tools, model=chat_model)
 
 
+def _uses_iter_retgen(opts: Options) -> bool:
+    return opts.agent in ("iter-retgen", "router")
+
+
+def _iter_retgen_kwargs(opts: Options) -> dict[str, Any]:
+    """The iter-retgen settings of an agent run, as ``AgentConfig`` takes them (the defaults filled in, so a run's
+    configuration names the form it ran whether or not it was asked for)."""
+    from sleuth.agents.config import ITER_RETGEN_ANSWERS, AgentConfig
+
+    if opts.iter_retgen_answer is not None and opts.iter_retgen_answer not in ITER_RETGEN_ANSWERS:
+        raise ConfigError(
+            f"unknown --iter-retgen-answer {opts.iter_retgen_answer!r}",
+            hint=f"use one of: {', '.join(ITER_RETGEN_ANSWERS)} (the first is the paper's form)",
+        )
+    if opts.iter_retgen_steps is not None and opts.iter_retgen_steps < 1:
+        raise ConfigError(
+            f"--iter-retgen-steps must be at least 1, got {opts.iter_retgen_steps}", hint="T=3 is the paper's"
+        )
+    defaults = {f.name: f.default for f in AgentConfig.__dataclass_fields__.values()}
+    return {
+        "iter_retgen_answer": opts.iter_retgen_answer or defaults["iter_retgen_answer"],
+        "iter_retgen_steps": opts.iter_retgen_steps if opts.iter_retgen_steps is not None
+        else defaults["iter_retgen_steps"],
+    }
+
+
 def _agent_system(opts: Options, corpus: Any, chat_model: Any) -> AgentSystem:
     from sleuth.agents import Agent
 
-    agent = Agent.for_corpus(corpus, model=chat_model, agent=opts.agent or "router")
+    kwargs = _iter_retgen_kwargs(opts) if _uses_iter_retgen(opts) else {}
+    agent = Agent.for_corpus(corpus, model=chat_model, agent=opts.agent or "router", **kwargs)
     return AgentSystem(agent, corpus)
 
 
 def prepare(opts: Options, *, chat_model: Any = None, judge: Any = None) -> Prepared:
     """Load the data, build the corpus and the system. ``chat_model``/``judge`` may be injected (tests)."""
     es = load_data(opts)
+    if _uses_iter_retgen(opts):
+        _iter_retgen_kwargs(opts)  # a bad iter-retgen setting fails here, before a model is built
     chat_model = _chat_model(opts, chat_model)
     system_cfg = system_config(opts, chat_model)
     corpus, corpus_info = _corpus(es, opts)
@@ -213,6 +244,7 @@ def system_config(opts: Options, chat_model: Any) -> dict[str, Any]:
         **({"enriched": True} if opts.enriched else {}),
         **({"sira_form": opts.sira_form or "reference"} if opts.method == "sira" and not opts.agent else {}),
         **({"rerank_options": reranker_options(opts)} if opts.rerank and reranker_options(opts) else {}),
+        **(_iter_retgen_kwargs(opts) if _uses_iter_retgen(opts) else {}),
         **{k: v for k, v in opts.extra.items() if k not in ("retriever", "reranker")},
     }
 
@@ -261,6 +293,10 @@ def system_label(cfg: dict[str, Any]) -> str:
         parts.append("[sleuth]")
     if cfg.get("enriched"):
         parts.append("+enriched")
+    if cfg.get("iter_retgen_answer") not in (None, "last-generation"):
+        parts.append(f"[{cfg['iter_retgen_answer']}]")
+    if cfg.get("iter_retgen_steps") not in (None, 3):
+        parts.append(f"[T={cfg['iter_retgen_steps']}]")
     if cfg.get("rerank"):
         ro = cfg.get("rerank_options") or {}
         form = ro.get("variant") or (ro.get("prompt") if ro.get("prompt") != "rankgpt" else None)

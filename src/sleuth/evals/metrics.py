@@ -4,7 +4,9 @@
   a/an/the, collapse whitespace; F1 is 0 when either side normalizes to yes/no/noanswer and they differ), the
   logic of ``hotpot_evaluate_v1.py``, re-written here. With several gold answers the best one counts.
 * Supporting-paragraph precision / recall / F1 / EM over titles (the official ``update_sp`` logic applied to
-  paragraphs instead of sentences), and the official sentence-level version for ``[title, idx]`` facts.
+  paragraphs instead of sentences), and the official sentence-level version for ``[title, idx]`` facts. They score
+  the paragraphs the system *cited*, nothing else (no default citation); ``sp_retrieved_not_cited`` is apart: the
+  share of the supporting paragraphs that reached the model but that it did not cite.
 * Ranking metrics (nDCG@k, Recall@k, MRR@k, Precision@k, MAP@k) with trec_eval itself, through
   ``pytrec_eval`` (the ``pytrec-eval-terrier`` wheel). Chosen over ranx (also tried, and used in a test as a
   cross-check: the two agree on SciFact) because ranx's numba kernels and typed containers compile in every new
@@ -100,6 +102,18 @@ def set_prf(predicted: Iterable[Any], gold: Iterable[Any], prefix: str = "sp") -
 
 def supporting_paragraphs(predicted_titles: Iterable[str], gold_titles: Iterable[str]) -> dict[str, float]:
     return set_prf(predicted_titles, gold_titles, "sp")
+
+
+def retrieved_not_cited(gold: Iterable[str], seen: Iterable[str], cited: Iterable[str]) -> dict[str, float]:
+    """``sp_retrieved_not_cited``: the share of the ``gold`` supporting paragraphs that are in ``seen`` (shown to
+    or read by the model) and not in ``cited``. With ``sp_recall`` (cited and gold) it splits the supporting
+    paragraphs the system found into the ones it cited and the ones it only retrieved. No gold → {}."""
+    truth = list(dict.fromkeys(gold))
+    if not truth:
+        return {}
+    seen_set, cited_set = set(seen), set(cited)
+    n = sum(1 for g in truth if g in seen_set and g not in cited_set)
+    return {"sp_retrieved_not_cited": n / len(truth)}
 
 
 def supporting_facts(predicted: Iterable[Sequence[Any]], gold: Iterable[Sequence[Any]]) -> dict[str, float]:
@@ -249,6 +263,12 @@ def docs_shown(events: Iterable[TraceEvent]) -> list[str]:
     return list(seen)
 
 
+def docs_seen(events: Iterable[TraceEvent]) -> list[str]:
+    """Doc ids the model read or was shown (:func:`docs_read` then :func:`docs_shown`), deduplicated."""
+    events = list(events)
+    return list(dict.fromkeys([*docs_read(events), *docs_shown(events)]))
+
+
 def evidence_recall(
     events: Sequence[TraceEvent], gold_doc_ids: Iterable[str], *, to_doc_id: Any = None
 ) -> dict[str, float]:
@@ -261,7 +281,7 @@ def evidence_recall(
     if not gold:
         return {}
     read = set(docs_read(events))
-    seen = read | set(docs_shown(events))
+    seen = set(docs_seen(events))
     n_read = sum(1 for g in gold if g in read)
     n_seen = sum(1 for g in gold if g in seen)
     return {"evidence_read": n_read / len(gold), "evidence_seen": n_seen / len(gold)}

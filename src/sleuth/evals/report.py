@@ -100,12 +100,27 @@ def _table(runs: list[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
     return header, rows
 
 
+SP_NOTE = (
+    "`sp_*` score the supporting paragraphs the system cited, and only those it was shown (never a default "
+    "citation); `sp_retrieved_not_cited` is the share of supporting paragraphs the model was shown or read but did "
+    "not cite (a strategy that cites nothing, such as iter-retgen in the paper's form, has all its found paragraphs "
+    "there)."
+)
+
+
+def _notes(group: list[dict[str, Any]]) -> list[str]:
+    """What the group's columns mean, where a name alone could mislead."""
+    names = {k for r in group for k in r["summary"]["metrics"]}
+    return [SP_NOTE] if any(k.startswith("sp_") for k in names) else []
+
+
 def render_markdown(runs: list[dict[str, Any]]) -> str:
     lines = ["# sleuth eval report", ""]
     for (task, dataset), group in _groups(runs).items():
         header, rows = _table(group)
         lines += [f"## {task}: {dataset}", "", f"Primary metric: `{group[0]['primary_metric']}`. Errored questions "
                   "count 0 in every mean; `n_errors` says how many there were.", ""]
+        lines += [n for note in _notes(group) for n in (note, "")]
         lines.append("| " + " | ".join(header) + " |")
         lines.append("|" + "|".join("---" for _ in header) + "|")
         lines += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in rows]
@@ -203,7 +218,9 @@ def render_html(runs: list[dict[str, Any]], images: dict[str, str]) -> str:
     for (task, dataset), group in _groups(runs).items():
         header, rows = _table(group)
         parts.append(f"<h2>{html.escape(task)}: {html.escape(dataset)}</h2>")
-        parts.append(f"<p>Primary metric: <code>{html.escape(group[0]['primary_metric'])}</code></p><table><tr>")
+        parts.append(f"<p>Primary metric: <code>{html.escape(group[0]['primary_metric'])}</code></p>")
+        parts += [f"<p>{html.escape(n).replace('`', '')}</p>" for n in _notes(group)]
+        parts.append("<table><tr>")
         parts += [f"<th>{html.escape(h)}</th>" for h in header]
         parts.append("</tr>")
         for row in rows:

@@ -41,25 +41,53 @@ def _safe(fn: Callable[[str], str] | None) -> Callable[[str], str] | None:
     return wrapped
 
 
+def _supporting(q: EvalQuestion, out: SystemOutput, to_doc: Callable[[str], str] | None) -> Scored:
+    """Supporting-paragraph P/R/F1/EM of the titles the system cited, and ``sp_retrieved_not_cited``.
+
+    Only the system's own citations count, and of those only the ones whose text reached the model according to
+    its trace (shown by a search or retrieval step, or read); a cited title it was never shown is not counted and is
+    listed in ``details["cited_unseen"]``. A system without trace events cannot be checked: its citations count as
+    given, and no ``sp_retrieved_not_cited`` is reported."""
+    doc = to_doc or (lambda x: x)
+    details: dict[str, Any] = {}
+    cited = list(out.cited)
+    seen: set[str] | None = set(M.docs_seen(out.events)) if out.events else None
+    if seen is not None:
+        unseen = [c for c in cited if doc(c) not in seen]
+        cited = [c for c in cited if doc(c) in seen]
+        if unseen:
+            details["cited_unseen"] = unseen
+    m = M.supporting_paragraphs(cited, q.supporting_titles)
+    if seen is not None:
+        cited_docs = {doc(c) for c in cited}
+        m |= M.retrieved_not_cited([doc(g) for g in q.supporting_titles], seen, cited_docs)
+        missed = [g for g in q.supporting_titles if doc(g) in seen and doc(g) not in cited_docs]
+        if missed:
+            details["retrieved_not_cited"] = missed
+    return m, details
+
+
 def qa_scorer(
     to_doc_id: Callable[[str], str] | None = None,
     ranking_metrics: Sequence[str] = ("recall@2", "recall@5", "recall@10"),
 ) -> Scorer:
-    """HotpotQA: answer EM/F1 (when the system answered), supporting-paragraph P/R/F1 of the cited titles,
-    recall@k of the ranking against the supporting titles (retrieval systems, which give no answer), and evidence
-    read/seen from the trace."""
+    """HotpotQA: answer EM/F1 (when the system answered), supporting-paragraph P/R/F1 of the cited titles and the
+    supporting paragraphs retrieved but not cited (:func:`_supporting`), recall@k of the ranking against the
+    supporting titles (retrieval systems, which give no answer), and evidence read/seen from the trace."""
     to_doc = _safe(to_doc_id)
 
     def score(q: EvalQuestion, out: SystemOutput) -> Scored:
         m: dict[str, float] = {}
+        details: dict[str, Any] = {}
         if out.answer is not None:
             m |= M.answer_scores(out.answer, q.answers)
         if out.cited or out.answer is not None:
-            m |= M.supporting_paragraphs(out.cited, q.supporting_titles)
+            sp, details = _supporting(q, out, to_doc)
+            m |= sp
         if out.ranking and out.answer is None:  # retrieval mode; an agent's reads are scored as evidence instead
             m |= M.ranking_scores(q.relevance, out.ranking, list(ranking_metrics))
         m |= _evidence(q, out, to_doc)
-        return m, {}
+        return m, details
 
     return score
 

@@ -131,7 +131,9 @@ class ScriptedModel:
         name: str = "chat",
     ) -> ChatResult:
         t0 = time.perf_counter()
-        self.calls.append({"messages": [dict(m) for m in messages], "tools": tools, "name": name})
+        self.calls.append(
+            {"messages": [dict(m) for m in messages], "tools": tools, "name": name, "max_tokens": max_tokens}
+        )
         result = self._to_result(self._next(messages, tools), messages)
         result.latency_s = time.perf_counter() - t0
         self._trace(tracer, name, result, messages, t0)
