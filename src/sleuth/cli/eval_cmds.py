@@ -11,6 +11,7 @@ from typing import Any
 import typer
 
 from sleuth.cli.common import API_BASE_OPTION, API_KEY_ENV_OPTION
+from sleuth.cli.otel_opts import OTEL_ENDPOINT_OPTION, OTEL_OPTION, close_live, live_tracer, status_line
 from sleuth.cli.output import JSON_OPTION, Output, run_command
 
 eval_app = typer.Typer(
@@ -37,13 +38,41 @@ PROGRESS = typer.Option(
     True, "--progress/--no-progress", help="Progress on stderr: a bar on a terminal, a plain line every few seconds "
     "otherwise."
 )
+OTEL, OTEL_ENDPOINT = OTEL_OPTION, OTEL_ENDPOINT_OPTION
 CACHE = typer.Option(
     None, "--cache-dir", help="Where imported eval corpora are cached (default $SLEUTH_HOME/eval-corpora)."
 )
 
 
-def _run(opts: Any, out: Path | None, limit: int | None, resume: bool, concurrency: int, as_json: bool) -> None:
+def _question_trace(row: Any, events: list[Any]) -> list[Any]:
+    """A question's events as one run for the exporter: a ``run start`` (the question, its id) leads them when the
+    system recorded none (retrievers and rerankers record only their own calls)."""
+    from sleuth.records import TraceEvent
+
+    if any(e.kind == "run" and e.name == "start" for e in events):
+        return events
+    start = TraceEvent(run_id=events[0].run_id, step=0, ts=min(e.ts - (e.latency_s or 0.0) for e in events),
+                       kind="run", name="start",
+                       args={"question": row.question, "name": f"eval {row.id}", "question_id": row.id})
+    return [start, *events]
+
+
+def _run(
+    opts: Any, out: Path | None, limit: int | None, resume: bool, concurrency: int, as_json: bool,
+    otel: tuple[bool, str | None] = (False, None),
+) -> None:
     def work() -> Output:
+        live = live_tracer(None, *otel)
+        try:
+            result = _work(live)
+        finally:
+            status = close_live(live)
+        if status is not None:
+            result.data["otel"] = status
+            result.text += "\n" + status_line(status)
+        return result
+
+    def _work(live: Any) -> Output:
         from sleuth.errors import ConfigError
         from sleuth.evals.build import default_out_dir, prepare
         from sleuth.evals.runner import run_eval
@@ -66,6 +95,7 @@ def _run(opts: Any, out: Path | None, limit: int | None, resume: bool, concurren
             limit=limit,
             progress=opts.progress,
             corpus_info=prepared.corpus_info,
+            on_trace=None if live is None else lambda row, events: live.add_run(_question_trace(row, events)),
         )
         s = result.summary
         data = {
@@ -112,13 +142,13 @@ def hotpotqa_cmd(
     data: str = DATA, agent: str = AGENT, method: str = METHOD, rerank: str = RERANK, rerank_depth: int = RERANK_DEPTH,
     model: str = MODEL, api_base: str = API_BASE, api_key_env: str = API_KEY_ENV, limit: int = LIMIT, out: Path = OUT,
     resume: bool = RESUME, seed: int = SEED, concurrency: int = CONCURRENCY, k: int = K, progress: bool = PROGRESS,
-    cache_dir: str = CACHE, as_json: bool = JSON_OPTION,
+    cache_dir: str = CACHE, otel: bool = OTEL, otel_endpoint: str = OTEL_ENDPOINT, as_json: bool = JSON_OPTION,
 ) -> None:
     """HotpotQA (official distractor JSON/JSONL or IRCoT-style JSONL). With --agent: answer EM/F1, supporting
     paragraphs, evidence read; without: retrieval of the supporting paragraphs from the pooled paragraphs."""
     opts = _options("hotpotqa", data, agent=agent, method=method, rerank=rerank, rerank_depth=rerank_depth, model=model,
                     api_base=api_base, api_key_env=api_key_env, seed=seed, k=k, progress=progress, cache_dir=cache_dir)
-    _run(opts, out, limit, resume, concurrency, as_json)
+    _run(opts, out, limit, resume, concurrency, as_json, (otel, otel_endpoint))
 
 
 @eval_app.command("beir")
@@ -128,13 +158,13 @@ def beir_cmd(
     split: str = typer.Option("test", "--split", help="qrels/<split>.tsv (test, train, dev)."),
     agent: str = AGENT, limit: int = LIMIT, out: Path = OUT, resume: bool = RESUME, seed: int = SEED,
     concurrency: int = CONCURRENCY, k: int = K, progress: bool = PROGRESS, cache_dir: str = CACHE,
-    as_json: bool = JSON_OPTION,
+    otel: bool = OTEL, otel_endpoint: str = OTEL_ENDPOINT, as_json: bool = JSON_OPTION,
 ) -> None:
     """A BEIR folder (corpus.jsonl, queries.jsonl, qrels/<split>.tsv): nDCG@10, MRR@10, Recall@10/100."""
     opts = _options("beir", data, agent=agent, method=method, rerank=rerank, rerank_depth=rerank_depth, model=model,
                     api_base=api_base, api_key_env=api_key_env, seed=seed, k=k, split=split, progress=progress,
                     cache_dir=cache_dir)
-    _run(opts, out, limit, resume, concurrency, as_json)
+    _run(opts, out, limit, resume, concurrency, as_json, (otel, otel_endpoint))
 
 
 @eval_app.command("browsecomp-plus")
@@ -150,13 +180,13 @@ def browsecomp_cmd(
     agent: str = AGENT, method: str = METHOD, rerank: str = RERANK, rerank_depth: int = RERANK_DEPTH,
     model: str = MODEL, api_base: str = API_BASE, api_key_env: str = API_KEY_ENV, limit: int = LIMIT, out: Path = OUT,
     resume: bool = RESUME, seed: int = SEED, concurrency: int = CONCURRENCY, k: int = K, progress: bool = PROGRESS,
-    cache_dir: str = CACHE, as_json: bool = JSON_OPTION,
+    cache_dir: str = CACHE, otel: bool = OTEL, otel_endpoint: str = OTEL_ENDPOINT, as_json: bool = JSON_OPTION,
 ) -> None:
     """BrowseComp-Plus: judged answer accuracy (with --agent and --answers), evidence recall, retrieval metrics."""
     opts = _options("browsecomp-plus", data, agent=agent, method=method, rerank=rerank, rerank_depth=rerank_depth,
                     model=model, judge_model=judge_model, api_base=api_base, api_key_env=api_key_env, seed=seed, k=k,
                     corpus=corpus, answers=answers, progress=progress, cache_dir=cache_dir)
-    _run(opts, out, limit, resume, concurrency, as_json)
+    _run(opts, out, limit, resume, concurrency, as_json, (otel, otel_endpoint))
 
 
 @eval_app.command("tools")
@@ -167,12 +197,12 @@ def tools_cmd(
     limit: int = LIMIT, out: Path = OUT, resume: bool = RESUME,
     seed: int = SEED, concurrency: int = CONCURRENCY,
     k: int = typer.Option(10, "--k", min=1, help="How many tools are retrieved per query."),
-    progress: bool = PROGRESS, as_json: bool = JSON_OPTION,
+    progress: bool = PROGRESS, otel: bool = OTEL, otel_endpoint: str = OTEL_ENDPOINT, as_json: bool = JSON_OPTION,
 ) -> None:
     """Tool retrieval (MetaTool, StableToolBench, Gorilla APIBench, MTRB): nDCG@10, Recall@5/10, Sufficiency@5/10."""
     opts = _options("tools", data, method=method, model=model, api_base=api_base, api_key_env=api_key_env, seed=seed,
                     k=k, subset=subset, progress=progress)
-    _run(opts, out, limit, resume, concurrency, as_json)
+    _run(opts, out, limit, resume, concurrency, as_json, (otel, otel_endpoint))
 
 
 @eval_app.command("report")
