@@ -103,7 +103,7 @@ class OtlpReceiver:
             def log_message(self, *args: Any) -> None:
                 return None
 
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 encoding = (self.headers.get("Content-Encoding") or "").lower()
                 if encoding == "gzip":

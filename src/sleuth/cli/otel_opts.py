@@ -20,7 +20,7 @@ OTEL_ENDPOINT_OPTION = typer.Option(
 TRACE_CONTENT_OPTION = typer.Option(
     False, "--trace-content",
     help="Record prompts, completions and tool results in full in the trace and the exported spans (off by "
-         "default; also OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=true).",
+         "default; a true OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT turns it on too).",
 )
 
 
