@@ -173,7 +173,8 @@ def test_prompts_and_completions_are_opt_in_content(run):
 
     def has_content(spans):
         return any(k.startswith(content_keys) for s in spans for k in s.attributes) or any(
-            s.attributes.get("output.value") for s in spans if s.parent_id)
+            s.attributes.get("output.value") for s in spans
+            if s.attributes["openinference.span.kind"] in ("LLM", "TOOL"))
 
     assert has_content(spans)
     assert not has_content(to_spans(read_events(with_content), content=False))  # --no-content at export

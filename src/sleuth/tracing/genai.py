@@ -239,7 +239,10 @@ def _tool(e: TraceEvent, body: dict[str, Any] | None) -> Attrs:
 
 
 def _documents(prefix: str, hits: Any) -> Attrs:
+    """The hits (doc ids and scores, no text) as OpenInference documents, and as the span's output."""
     a: Attrs = {}
+    if isinstance(hits, list) and hits:
+        a["output.value"], a["output.mime_type"] = as_json(hits), "application/json"
     for i, h in enumerate(hits if isinstance(hits, list) else []):
         if isinstance(h, dict) and isinstance(h.get("doc_id"), str):
             a[f"{prefix}.{i}.document.id"] = h["doc_id"]
