@@ -156,7 +156,11 @@ def test_spans_nested_as_the_run_ran_with_genai_attributes(run, receiver):
     assert written and written <= official, written - official
 
 
-def test_prompts_and_completions_are_opt_in_content(run):
+def test_prompts_and_completions_are_opt_in_content(run, monkeypatch):
+    assert not MemoryTracer().capture_content
+    monkeypatch.setenv("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", "true")  # the GenAI opt-in variable
+    assert MemoryTracer().capture_content and not MemoryTracer(capture_content=False).capture_content
+    monkeypatch.delenv("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT")
     _, with_content = run(content=True)
     spans = to_spans(read_events(with_content))
     call = next(s for s in spans if s.attributes.get("sleuth.name") == "sira_expand")

@@ -28,7 +28,7 @@ def capture_content(flag: bool) -> bool:
     """``--trace-content``, or the GenAI instrumentations' environment opt-in."""
     if flag:
         return True
-    from sleuth.tracing.otel import content_from_env
+    from sleuth.tracing.tracer import content_from_env
 
     return content_from_env()
 

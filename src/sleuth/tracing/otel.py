@@ -33,7 +33,9 @@ from sleuth import __version__
 from sleuth.errors import ConfigError, MissingExtraError, TraceExportError, TraceFormatError
 from sleuth.records import TraceEvent
 from sleuth.tracing.spans import RunSpans, SpanRecord, legacy_nesting, to_spans
-from sleuth.tracing.tracer import ForwardingTracer, TraceFile, read_trace_file
+from sleuth.tracing.tracer import ForwardingTracer, TraceFile, content_from_env, read_trace_file
+
+__all__ = ["OtelTracer", "content_from_env", "export_file", "finished_spans", "otlp_json", "read_events"]
 
 PROTOCOLS = ("http/protobuf", "http/json")
 DEFAULT_ENDPOINT = "http://localhost:4318"
@@ -98,12 +100,6 @@ def parse_headers(items: Iterable[str]) -> dict[str, str]:
             raise ConfigError(f"not a header: {item!r}", hint="pass --header KEY=VALUE (e.g. authorization=Bearer X)")
         out[key.strip()] = value.strip()
     return out
-
-
-def content_from_env() -> bool:
-    """``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT`` (the GenAI instrumentations' opt-in) asks for content."""
-    value = os.environ.get("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", "").strip().lower()
-    return value in ("1", "true", "yes", "span_only", "span_and_event")
 
 
 # -- the SDK side ---------------------------------------------------------------------------------------------

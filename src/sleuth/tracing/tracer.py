@@ -12,7 +12,8 @@
   under the tool call, under the agent step).
 * ``capture_content``: a run tracer made with ``capture_content=True`` asks the model clients and tools to record
   prompts, completions and tool results in full in their events (``data["content"]``); wrappers report their
-  inner tracer's setting. Off by default (:func:`captures_content`).
+  inner tracer's setting. Off unless asked, or unless ``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT`` is true
+  (:func:`content_from_env`; :func:`captures_content`).
 * :class:`CallTally`: the one count of a run's LLM calls, tool calls and usage over its events, used by the live
   wrapper and by everything that reads a trace back (``sleuth trace show/html/otel``), so they agree.
 * :func:`read_trace` / :func:`read_trace_file`: the one reader of a JSONL trace.
@@ -21,6 +22,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import secrets
 import threading
 import uuid
@@ -53,6 +55,16 @@ def new_span_id() -> str:
     return sid
 
 
+CONTENT_ENV = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"  # the GenAI instrumentations' opt-in
+
+
+def content_from_env() -> bool:
+    """Whether the environment asks for prompts and completions (``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT``
+    true, as OpenTelemetry's GenAI instrumentations read it)."""
+    value = os.environ.get(CONTENT_ENV, "").strip().lower()
+    return value in ("1", "true", "yes", "span_only", "span_and_event")
+
+
 def captures_content(tracer: Any) -> bool:
     """Whether ``tracer`` asks for prompts, completions and tool results in full (``capture_content``)."""
     return bool(getattr(tracer, "capture_content", False)) if tracer is not None else False
@@ -71,9 +83,9 @@ class TracerBase:
 class _SteppedTracer(TracerBase):
     """Stamps the run id and a step number (1, 2, ...) on each event, then writes it."""
 
-    def __init__(self, run_id: str | None = None, *, capture_content: bool = False) -> None:
+    def __init__(self, run_id: str | None = None, *, capture_content: bool | None = None) -> None:
         self.run_id = run_id or uuid.uuid4().hex[:12]
-        self.capture_content = capture_content
+        self.capture_content = content_from_env() if capture_content is None else capture_content
         self._lock = threading.Lock()
         self._step = 0
 
@@ -98,7 +110,7 @@ class NullTracer(_SteppedTracer):
 class MemoryTracer(_SteppedTracer):
     """Keeps events in a list (tests, eval rows)."""
 
-    def __init__(self, run_id: str | None = None, *, capture_content: bool = False) -> None:
+    def __init__(self, run_id: str | None = None, *, capture_content: bool | None = None) -> None:
         super().__init__(run_id, capture_content=capture_content)
         self.events: list[TraceEvent] = []
 
@@ -112,7 +124,7 @@ class MemoryTracer(_SteppedTracer):
 class JSONLTracer(MemoryTracer):
     """Appends one JSON line per event to ``path`` (flushed per event, so a killed run keeps its trace)."""
 
-    def __init__(self, path: str | Path, run_id: str | None = None, *, capture_content: bool = False) -> None:
+    def __init__(self, path: str | Path, run_id: str | None = None, *, capture_content: bool | None = None) -> None:
         super().__init__(run_id, capture_content=capture_content)
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
