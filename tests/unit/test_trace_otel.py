@@ -452,3 +452,30 @@ def test_events_from_threads_keep_their_spans(receiver):
     tools = {s.span_id: s.name for s in spans if s.name.startswith("execute_tool")}
     inner = [s for s in spans if s.name.startswith("chat")]
     assert len(tools) == 20 and all(s.parent_id in tools for s in inner)
+
+
+def test_ask_cli_exports_live_with_content(app, sample_corpus, receiver, tmp_path, monkeypatch):
+    """`sleuth ask --otel-endpoint --trace-content` with the real litellm client against a local OpenAI-compatible
+    server (one model call: the answer tool)."""
+    from tests.unit.llm_fake_server import FakeOpenAIServer, completion
+
+    monkeypatch.setenv("SLEUTH_HOME", str(tmp_path / "home"))
+    call = {"id": "call_a1", "type": "function",
+            "function": {"name": "answer", "arguments": json.dumps({"answer": "Saltmarsh", "doc_ids": [OKAFOR]})}}
+    trace = tmp_path / "ask.jsonl"
+    with FakeOpenAIServer([(200, completion("", tool_calls=[call]))]) as srv:
+        r = CliRunner().invoke(app, ["ask", QUESTION, "-c", str(sample_corpus), "--agent", "react", "--model",
+                                     "openai/fake-model", "--api-base", srv.url, "--trace", str(trace),
+                                     "--otel-endpoint", receiver.url, "--trace-content", "--json"])
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.stdout)
+    assert out["answer"] == "Saltmarsh" and out["trace"] == str(trace)
+    spans = receiver.spans()
+    assert out["otel"]["sent_spans"] == len(spans) > 3 and out["otel"]["error"] is None
+    (chat,) = by_name(spans, "chat")
+    assert chat.attributes["gen_ai.provider.name"] == "openai" and chat.attributes["gen_ai.response.id"]
+    assert json.loads(chat.attributes["gen_ai.output.messages"])[0]["parts"][0]["id"] == "call_a1"
+    (answer,) = by_name(spans, "execute_tool answer")
+    assert answer.attributes["gen_ai.tool.call.id"] == "call_a1" and answer.attributes["output.value"] == (
+        "Answer recorded.") and json.loads(answer.attributes["input.value"])["answer"] == "Saltmarsh"
+    assert any("content" in e.data for e in read_events(trace))  # the trace file holds the content too
