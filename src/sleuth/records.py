@@ -141,6 +141,10 @@ class TraceEvent(BaseModel):
     latency_s: float | None = None
     error: str | None = None
     data: dict[str, Any] = Field(default_factory=dict)
+    # the span this event ends (a node, a tool call, a SIRA or rerank call), and the span it ran inside; both
+    # 16 hex digits or "" (see sleuth.tracing.tracer.ForwardingTracer); exporters nest spans by them
+    span_id: str = ""
+    parent_id: str = ""
 
 
 class SearchResult(BaseModel):

@@ -47,7 +47,7 @@ class NodeTracer(UsageCounter):
     and usage (:class:`~sleuth.llm.accounting.UsageCounter`), which the node adds to the run's totals."""
 
     def __init__(self, base: Any, node: str) -> None:
-        super().__init__(base)
+        super().__init__(base, span=True)  # the node's span: its model and tool calls nest under it
         self.node = node
 
     def emit(self, event: TraceEvent) -> TraceEvent:
@@ -100,9 +100,9 @@ def node(fn: NodeFn) -> GraphNode:
         try:
             update = fn(state, NodeContext(config, tracer)) or {}
         except Exception as e:
-            tracer.record(
-                "error", name, latency_s=time.perf_counter() - t0, error=f"{type(e).__name__}: {e}"[:1000]
-            )
+            tracer.emit(tracer.own(TraceEvent(
+                kind="error", name=name, latency_s=time.perf_counter() - t0, error=f"{type(e).__name__}: {e}"[:1000]
+            )))
             raise
         dt = time.perf_counter() - t0
         if tracer.llm_calls:  # the run's totals are the tally of its traced calls (what `trace show` counts)
@@ -111,7 +111,7 @@ def node(fn: NodeFn) -> GraphNode:
         if tracer.tool_calls:
             update["tool_calls"] = state.get("tool_calls", 0) + tracer.tool_calls
         update["elapsed_s"] = state.get("elapsed_s", 0.0) + dt
-        tracer.record("node", name, latency_s=dt, data=_summary(update))
+        tracer.emit(tracer.own(TraceEvent(kind="node", name=name, latency_s=dt, data=_summary(update))))
         return update
 
     run.__name__ = name
@@ -334,11 +334,12 @@ def run_tools(state: AgentState, cx: NodeContext) -> dict[str, Any]:
             err = ToolArgumentError(f"arguments for {call.name} are not valid JSON: {call.parse_error}")
             text = error_result(err).text
             cx.tracer.record(
-                "tool", call.name, args={"raw": call.raw_arguments[:500]}, error=text, result_chars=len(text)
+                "tool", call.name, args={"raw": call.raw_arguments[:500]}, error=text, result_chars=len(text),
+                data={"call_id": call.id},
             )
             messages.append(_tool_message(call, text))
             continue
-        result = toolkit.invoke(call.name, call.arguments, tracer=cx.tracer)
+        result = toolkit.invoke(call.name, call.arguments, tracer=cx.tracer, call_id=call.id)
         if call.name == ANSWER_TOOL and not result.is_error and _parrots(result.data["answer"]):
             err = ToolArgumentError(
                 "that answer repeats the instructions you were given", hint="answer the question in a few words"
@@ -446,7 +447,7 @@ def force_answer(state: AgentState, cx: NodeContext) -> dict[str, Any]:
         for call in calls:
             if call.name != ANSWER_TOOL or call.parse_error:
                 continue
-            res = toolkit.invoke(ANSWER_TOOL, call.arguments, tracer=cx.tracer)
+            res = toolkit.invoke(ANSWER_TOOL, call.arguments, tracer=cx.tracer, call_id=call.id)
             if res.is_error:
                 continue
             if _parrots(res.data["answer"], prompt):

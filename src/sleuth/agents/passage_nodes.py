@@ -20,15 +20,17 @@ from sleuth.agents.nodes import (
 )
 from sleuth.agents.state import AgentState
 from sleuth.errors import ModelOutputError
-from sleuth.records import Hit
+from sleuth.records import Hit, TraceEvent
 from sleuth.tools.answer import AnswerArgs
+from sleuth.tracing.tracer import ForwardingTracer
 
 
 def _retrieve(state: AgentState, cx: NodeContext, key: str, query: str) -> dict[str, Any]:
     retriever = cx.config.retrievers[key]
     t0 = time.perf_counter()
     # the node's tracer for this call: a model-based retriever's calls (SIRA's) join this run's trace and usage
-    hits: list[Hit] = retriever.search(query, cx.config.k, tracer=cx.tracer)
+    span = ForwardingTracer(cx.tracer, span=True)  # the retrieval step's span: SIRA's model call nests under it
+    hits: list[Hit] = retriever.search(query, cx.config.k, tracer=span)
     corpus = cx.config.corpus
     passages: list[dict[str, Any]] = []
     for h in hits[: cx.config.k]:
@@ -36,15 +38,15 @@ def _retrieve(state: AgentState, cx: NodeContext, key: str, query: str) -> dict[
         if not text and corpus is not None:
             text = corpus.read_text(h.doc_id)
         passages.append({"doc_id": h.doc_id, "score": h.score, "text": text[: cx.config.context.max_passage_chars * 2]})
-    cx.tracer.record(
-        "retrieval",
-        retriever.name or key,
+    span.emit(span.own(TraceEvent(
+        kind="retrieval",
+        name=retriever.name or key,
         args={"query": query[:500], "k": cx.config.k},
         result_chars=sum(len(p["text"]) for p in passages),
         preview=", ".join(p["doc_id"] for p in passages)[:300],
         latency_s=time.perf_counter() - t0,
         data={"hits": [{"doc_id": p["doc_id"], "score": p["score"]} for p in passages]},
-    )
+    )))
     return {
         "passages": passages,
         "docs_seen": _merge_seen(state.get("docs_seen") or [], [p["doc_id"] for p in passages]),

@@ -16,7 +16,7 @@ from typing import Any
 from sleuth.records import Hit, RerankResult, SearchResult
 from sleuth.rerank.base import Reranker, RerankerBase
 from sleuth.retrieval.base import Retriever, RetrieverBase
-from sleuth.tools.base import Tool, ToolResult
+from sleuth.tools.base import Tool, ToolResult, tool_span
 
 
 class PerCallTool(Tool[Any]):
@@ -29,10 +29,11 @@ class PerCallTool(Tool[Any]):
         super().__init__(proto.name, proto.description, proto.args_model, proto.fn, tags=proto.tags)
         self._build = build
 
-    def invoke(self, arguments: Any = None, *, tracer: Any = None) -> ToolResult:
+    def invoke(self, arguments: Any = None, *, tracer: Any = None, call_id: str | None = None) -> ToolResult:
         if tracer is None:
-            return super().invoke(arguments)
-        return self._build(tracer).invoke(arguments, tracer=tracer)
+            return super().invoke(arguments, call_id=call_id)
+        span = tool_span(tracer)  # the tool call's span: the component's model calls nest under it
+        return self._build(span).invoke_in(span, arguments, call_id=call_id)
 
 
 class CallRetriever(RetrieverBase):

@@ -23,6 +23,15 @@ from sleuth.cli.common import (
     get_model,
     resolve_corpus,
 )
+from sleuth.cli.otel_opts import (
+    OTEL_ENDPOINT_OPTION,
+    OTEL_OPTION,
+    TRACE_CONTENT_OPTION,
+    capture_content,
+    close_live,
+    live_tracer,
+    status_line,
+)
 from sleuth.cli.output import JSON_OPTION, cli_errors, print_json
 
 NO_ANSWER_EXIT = 3  # `sleuth ask` finished without an answer (a budget ran out, the model gave none)
@@ -63,6 +72,9 @@ def ask_cmd(
     resume: str = typer.Option(None, "--resume", help="Continue the interrupted run with this id."),
     checkpoint: Path = typer.Option(None, "--checkpoint", help="Checkpoint database (default: $SLEUTH_HOME/runs)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Do not print the steps as they happen."),
+    otel: bool = OTEL_OPTION,
+    otel_endpoint: str = OTEL_ENDPOINT_OPTION,
+    trace_content: bool = TRACE_CONTENT_OPTION,
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Answer a question from the documents in a corpus with the search agent.
@@ -83,8 +95,10 @@ def ask_cmd(
             raise ConfigError(f"unknown agent {agent!r}", hint=f"use one of: {', '.join(AGENTS)}")
         if resume is None and not (question or "").strip():
             raise ConfigError("no question given", hint='sleuth ask "QUESTION" --corpus DIR (or --resume RUN_ID)')
+        from sleuth.tracing import JSONLTracer, MemoryTracer
+
         rid = resume or run_id or _new_run_id()
-        trace_arg: Any = None if no_trace else (trace or _runs_dir() / f"{rid}.jsonl")
+        trace_path = None if no_trace else (trace or _runs_dir() / f"{rid}.jsonl")
         db = checkpoint or _runs_dir() / "checkpoints.sqlite"
         chat: Any = model
         if api_base or api_key_env:
@@ -101,20 +115,29 @@ def ask_cmd(
             iter_retgen["iter_retgen_answer"] = iter_retgen_answer
         if iter_retgen_steps is not None:
             iter_retgen["iter_retgen_steps"] = iter_retgen_steps
-        with Agent.for_corpus(
-            resolve_corpus(corpus), model=chat, agent=agent, budget=Budget.parse(budget), checkpoint=db, k=k,
-            **iter_retgen,
-        ) as runner:
-            if resume:
-                result = runner.resume(resume, trace=trace_arg)
-            else:
-                result = None
-                for ev in runner.stream(question, run_id=rid, trace=trace_arg):
-                    if ev.kind == "done":
-                        result = ev.result
-                    elif not quiet and not as_json:
-                        err.print(f"[dim]{escape(ev.node)}[/] {escape(ev.summary)}", highlight=False)
-            assert result is not None
+        content = capture_content(trace_content)
+        inner = JSONLTracer(trace_path, run_id=rid, capture_content=content) if trace_path else MemoryTracer(
+            rid, capture_content=content)
+        tracer = live_tracer(inner, otel, otel_endpoint, trace_path=trace_path)
+        try:
+            with Agent.for_corpus(
+                resolve_corpus(corpus), model=chat, agent=agent, budget=Budget.parse(budget), checkpoint=db, k=k,
+                **iter_retgen,
+            ) as runner:
+                if resume:
+                    result = runner.resume(resume, trace=tracer)
+                else:
+                    result = None
+                    for ev in runner.stream(question, run_id=rid, trace=tracer):
+                        if ev.kind == "done":
+                            result = ev.result
+                        elif not quiet and not as_json:
+                            err.print(f"[dim]{escape(ev.node)}[/] {escape(ev.summary)}", highlight=False)
+                assert result is not None
+        finally:
+            otel_status = close_live(tracer)
+            if tracer is inner and hasattr(inner, "close"):
+                inner.close()
     payload = {
         "answer": result.answer,  # the model's answer, or null
         "note": result.note,  # why there is no answer ("" when there is one)
@@ -140,6 +163,8 @@ def ask_cmd(
         "tool_calls": result.tool_calls,
         "seconds": result.seconds,
     }
+    if otel_status is not None:
+        payload["otel"] = otel_status
     if as_json:
         print_json(payload)
         if result.answer is None:
@@ -159,6 +184,8 @@ def ask_cmd(
         f"run {result.run_id}; trace {escape(result.trace_path or '-')}[/]",
         highlight=False,
     )
+    if otel_status is not None:
+        out.print(f"[dim]{escape(status_line(otel_status))}[/]", highlight=False)
     if result.answer is None:
         raise typer.Exit(NO_ANSWER_EXIT)
 
@@ -211,23 +238,41 @@ def trace_html_cmd(
 @trace_app.command("otel")
 def trace_otel_cmd(
     file: Path = typer.Argument(..., help="A JSONL trace written by sleuth."),
-    out: Path = typer.Option(None, "--out", "-o", help="Write the OTLP/JSON request to this file."),
+    out: Path = typer.Option(None, "--out", "-o", help="Write the spans as an OTLP/JSON request to this file."),
     endpoint: str = typer.Option(
-        None, "--endpoint", help="POST the spans to this OTLP/HTTP collector (e.g. http://localhost:4318)."
+        None, "--endpoint",
+        help="Send the spans to this OTLP/HTTP collector (a base URL: http://localhost:4318, Phoenix "
+             "http://localhost:6006); default OTEL_EXPORTER_OTLP_ENDPOINT with --send.",
     ),
-    service_name: str = typer.Option("sleuth", "--service-name", help="The resource's service.name."),
+    send: bool = typer.Option(False, "--send", help="Send to the collector OTEL_EXPORTER_OTLP_* names."),
+    header: list[str] = typer.Option(
+        None, "--header", "-H", help="KEY=VALUE, repeatable; added to OTEL_EXPORTER_OTLP_HEADERS."
+    ),
+    protocol: str = typer.Option(
+        None, "--protocol", help="http/protobuf (default) or http/json (default: OTEL_EXPORTER_OTLP_PROTOCOL)."
+    ),
+    service_name: str = typer.Option(
+        None, "--service-name", help="The resource's service.name (default: OTEL_SERVICE_NAME, else sleuth)."
+    ),
+    content: bool = typer.Option(
+        True, "--content/--no-content", help="Export the prompts, completions and tool results the trace holds."
+    ),
     skip_corrupt: bool = SKIP_CORRUPT_OPTION,
     as_json: bool = JSON_OPTION,
 ) -> None:
-    """Export a run's trace as OpenTelemetry spans (OTLP/JSON): print it, write it (--out) or send it (--endpoint)."""
+    """Export a run's trace as OpenTelemetry spans through the OpenTelemetry SDK: send them to an OTLP collector
+    (--endpoint, --send), write them as OTLP/JSON (--out), or print the OTLP/JSON (neither).
+    Needs sleuth-search[otel]."""
     with cli_errors(as_json):
-        from sleuth.tracing.otel import dumps, export_file
+        from sleuth.tracing.otel import dumps, export_file, parse_headers
 
         request, summary = export_file(
-            file, out=out, endpoint=endpoint, service_name=service_name, skip_corrupt=skip_corrupt
+            file, out=out, endpoint=endpoint, send=send, headers=parse_headers(header or []), protocol=protocol,
+            service_name=service_name, content=content, skip_corrupt=skip_corrupt,
         )
     _report_skipped([x for x in summary["skipped"] if "torn" not in x], file)
-    if out is None and endpoint is None:
+    sent = "endpoint" in summary
+    if out is None and not sent:
         if as_json:
             print_json(request)
         else:
@@ -238,10 +283,8 @@ def trace_otel_cmd(
         spans = f"{summary['spans']} spans, {summary['traces']} trace(s)"
         if out is not None:
             typer.echo(f"wrote {spans} to {out}")
-        if endpoint is not None:
-            typer.echo(f"sent {spans} to {summary['endpoint']}")
-            if summary["rejected_spans"]:
-                typer.echo(f"warning: the collector rejected {summary['rejected_spans']} spans", err=True)
+        if sent:
+            typer.echo(f"sent {spans} to {summary['endpoint']} ({summary['protocol']})")
 
 
 def register(app: typer.Typer) -> None:

@@ -18,6 +18,7 @@ from sleuth.cli.common import (
     RERANK_OPT_OPTION,
     parse_options,
 )
+from sleuth.cli.otel_opts import OTEL_ENDPOINT_OPTION, OTEL_OPTION, close_live, live_tracer, status_line
 from sleuth.cli.output import JSON_OPTION, Output, run_command
 
 eval_app = typer.Typer(
@@ -52,13 +53,41 @@ SIRA_FORM = typer.Option(
     None, "--sira-form", help="With --method sira: reference (the published form, default) or sleuth (the earlier "
     "rules: contiguous-phrase filter, query words dropped, per-phrase model weights, unigrams only)."
 )
+OTEL, OTEL_ENDPOINT = OTEL_OPTION, OTEL_ENDPOINT_OPTION
 CACHE = typer.Option(
     None, "--cache-dir", help="Where imported eval corpora are cached (default $SLEUTH_HOME/eval-corpora)."
 )
 
 
-def _run(opts: Any, out: Path | None, limit: int | None, resume: bool, concurrency: int, as_json: bool) -> None:
+def _question_trace(row: Any, events: list[Any]) -> list[Any]:
+    """A question's events as one run for the exporter: a ``run start`` (the question, its id) leads them when the
+    system recorded none (retrievers and rerankers record only their own calls)."""
+    from sleuth.records import TraceEvent
+
+    if any(e.kind == "run" and e.name == "start" for e in events):
+        return events
+    start = TraceEvent(run_id=events[0].run_id, step=0, ts=min(e.ts - (e.latency_s or 0.0) for e in events),
+                       kind="run", name="start",
+                       args={"question": row.question, "name": f"eval {row.id}", "question_id": row.id})
+    return [start, *events]
+
+
+def _run(
+    opts: Any, out: Path | None, limit: int | None, resume: bool, concurrency: int, as_json: bool,
+    otel: tuple[bool, str | None] = (False, None),
+) -> None:
     def work() -> Output:
+        live = live_tracer(None, *otel)
+        try:
+            result = _work(live)
+        finally:
+            status = close_live(live)
+        if status is not None:
+            result.data["otel"] = status
+            result.text += "\n" + status_line(status)
+        return result
+
+    def _work(live: Any) -> Output:
         from sleuth.errors import ConfigError
         from sleuth.evals.build import default_out_dir, prepare
         from sleuth.evals.runner import run_eval
@@ -81,6 +110,7 @@ def _run(opts: Any, out: Path | None, limit: int | None, resume: bool, concurren
             limit=limit,
             progress=opts.progress,
             corpus_info=prepared.corpus_info,
+            on_trace=None if live is None else lambda row, events: live.add_run(_question_trace(row, events)),
         )
         s = result.summary
         data = {
@@ -131,7 +161,8 @@ def hotpotqa_cmd(
     model: str = MODEL, api_base: str = API_BASE, api_key_env: str = API_KEY_ENV, limit: int = LIMIT, out: Path = OUT,
     resume: bool = RESUME, seed: int = SEED, concurrency: int = CONCURRENCY, k: int = K, progress: bool = PROGRESS,
     cache_dir: str = CACHE, enriched: bool = ENRICHED, sira_form: str = SIRA_FORM, iter_retgen_answer: str = IR_ANSWER,
-    iter_retgen_steps: int = IR_STEPS, as_json: bool = JSON_OPTION,
+    iter_retgen_steps: int = IR_STEPS, otel: bool = OTEL, otel_endpoint: str = OTEL_ENDPOINT,
+    as_json: bool = JSON_OPTION,
 ) -> None:
     """HotpotQA (official distractor JSON/JSONL or IRCoT-style JSONL). With --agent: answer EM/F1, supporting
     paragraphs cited (and those retrieved but not cited, apart), evidence read; without: retrieval of the
@@ -140,7 +171,7 @@ def hotpotqa_cmd(
                     model=model, api_base=api_base, api_key_env=api_key_env, seed=seed, k=k, progress=progress,
                     cache_dir=cache_dir, enriched=enriched, sira_form=sira_form,
                     iter_retgen_answer=iter_retgen_answer, iter_retgen_steps=iter_retgen_steps)
-    _run(opts, out, limit, resume, concurrency, as_json)
+    _run(opts, out, limit, resume, concurrency, as_json, (otel, otel_endpoint))
 
 
 @eval_app.command("beir")
@@ -152,14 +183,15 @@ def beir_cmd(
     agent: str = AGENT, limit: int = LIMIT, out: Path = OUT, resume: bool = RESUME, seed: int = SEED,
     concurrency: int = CONCURRENCY, k: int = K, progress: bool = PROGRESS, cache_dir: str = CACHE,
     enriched: bool = ENRICHED, sira_form: str = SIRA_FORM, iter_retgen_answer: str = IR_ANSWER,
-    iter_retgen_steps: int = IR_STEPS, as_json: bool = JSON_OPTION,
+    iter_retgen_steps: int = IR_STEPS, otel: bool = OTEL, otel_endpoint: str = OTEL_ENDPOINT,
+    as_json: bool = JSON_OPTION,
 ) -> None:
     """A BEIR folder (corpus.jsonl, queries.jsonl, qrels/<split>.tsv): nDCG@10, MRR@10, Recall@10/100."""
     opts = _options("beir", data, rerank_opt, agent=agent, method=method, rerank=rerank, rerank_depth=rerank_depth,
                     model=model, api_base=api_base, api_key_env=api_key_env, seed=seed, k=k, split=split,
                     progress=progress, cache_dir=cache_dir, enriched=enriched, sira_form=sira_form,
                     iter_retgen_answer=iter_retgen_answer, iter_retgen_steps=iter_retgen_steps)
-    _run(opts, out, limit, resume, concurrency, as_json)
+    _run(opts, out, limit, resume, concurrency, as_json, (otel, otel_endpoint))
 
 
 @eval_app.command("browsecomp-plus")
@@ -177,6 +209,7 @@ def browsecomp_cmd(
     model: str = MODEL, api_base: str = API_BASE, api_key_env: str = API_KEY_ENV, limit: int = LIMIT, out: Path = OUT,
     resume: bool = RESUME, seed: int = SEED, concurrency: int = CONCURRENCY, k: int = K, progress: bool = PROGRESS,
     cache_dir: str = CACHE, iter_retgen_answer: str = IR_ANSWER, iter_retgen_steps: int = IR_STEPS,
+    otel: bool = OTEL, otel_endpoint: str = OTEL_ENDPOINT,
     as_json: bool = JSON_OPTION,
 ) -> None:
     """BrowseComp-Plus: judged answer accuracy (with --agent and --answers), evidence recall, retrieval metrics."""
@@ -184,7 +217,7 @@ def browsecomp_cmd(
                     rerank_depth=rerank_depth, model=model, judge_model=judge_model, api_base=api_base,
                     api_key_env=api_key_env, seed=seed, k=k, corpus=corpus, answers=answers, progress=progress,
                     cache_dir=cache_dir, iter_retgen_answer=iter_retgen_answer, iter_retgen_steps=iter_retgen_steps)
-    _run(opts, out, limit, resume, concurrency, as_json)
+    _run(opts, out, limit, resume, concurrency, as_json, (otel, otel_endpoint))
 
 
 @eval_app.command("tools")
@@ -195,12 +228,12 @@ def tools_cmd(
     limit: int = LIMIT, out: Path = OUT, resume: bool = RESUME,
     seed: int = SEED, concurrency: int = CONCURRENCY,
     k: int = typer.Option(10, "--k", min=1, help="How many tools are retrieved per query."),
-    progress: bool = PROGRESS, as_json: bool = JSON_OPTION,
+    progress: bool = PROGRESS, otel: bool = OTEL, otel_endpoint: str = OTEL_ENDPOINT, as_json: bool = JSON_OPTION,
 ) -> None:
     """Tool retrieval (MetaTool, StableToolBench, Gorilla APIBench, MTRB): nDCG@10, Recall@5/10, Sufficiency@5/10."""
     opts = _options("tools", data, method=method, model=model, api_base=api_base, api_key_env=api_key_env, seed=seed,
                     k=k, subset=subset, progress=progress)
-    _run(opts, out, limit, resume, concurrency, as_json)
+    _run(opts, out, limit, resume, concurrency, as_json, (otel, otel_endpoint))
 
 
 @eval_app.command("report")

@@ -21,6 +21,15 @@ from sleuth.cli.common import (
     open_corpus,
     parse_options,
 )
+from sleuth.cli.otel_opts import (
+    OTEL_ENDPOINT_OPTION,
+    OTEL_OPTION,
+    TRACE_CONTENT_OPTION,
+    capture_content,
+    close_live,
+    live_tracer,
+    status_line,
+)
 from sleuth.cli.output import JSON_OPTION, Output, run_command
 
 QUIET_OPTION = typer.Option(False, "--quiet", "-q", help="No progress lines on stderr.")
@@ -35,6 +44,26 @@ def _indexed_corpus(path: Path | None, state_dir: Path | None, build_index: bool
     c = _corpus(path, state_dir)
     allow_index_build(c, state_dir, build_index, as_json)
     return c
+
+
+def traced_search(retriever: Any, query: str, k: int, tracer: Any, method: str) -> Any:
+    """``retriever.run(query, k)``; with a tracer, inside a ``retrieval`` span that records the hits."""
+    import time
+
+    from sleuth.records import TraceEvent
+    from sleuth.tracing import ForwardingTracer
+
+    if tracer is None:
+        return retriever.run(query, k)
+    span = ForwardingTracer(tracer, span=True)
+    t0 = time.perf_counter()
+    res = retriever.run(query, k, tracer=span)
+    span.emit(span.own(TraceEvent(
+        kind="retrieval", name=method, args={"query": query, "k": k}, latency_s=time.perf_counter() - t0,
+        usage=res.usage if res.usage.calls else None, preview=", ".join(h.doc_id for h in res.hits)[:300],
+        data={"hits": [{"doc_id": h.doc_id, "score": h.score} for h in res.hits]},
+    )))
+    return res
 
 
 def index_cmd(
@@ -113,11 +142,30 @@ def search_cmd(
     state_dir: Path = STATE_DIR_OPTION,
     build_index: bool = BUILD_INDEX_OPTION,
     quiet: bool = QUIET_OPTION,
+    otel: bool = OTEL_OPTION,
+    otel_endpoint: str = OTEL_ENDPOINT_OPTION,
+    trace_content: bool = TRACE_CONTENT_OPTION,
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Ranked search over a corpus (optionally reranked)."""
 
     def work() -> Any:
+        from sleuth.tracing import MemoryTracer
+
+        if not (otel or otel_endpoint):
+            return _search(None)
+        # with --otel the search is one trace: a root span over a retrieval span (SIRA's model call under it)
+        # and a rerank span (the reranker's model calls under it)
+        tracer = live_tracer(MemoryTracer(capture_content=capture_content(trace_content)), otel, otel_endpoint)
+        try:
+            result = _search(tracer)
+        finally:
+            otel_status = close_live(tracer)
+        result.data["otel"] = otel_status
+        result.text += "\n" + status_line(otel_status)
+        return result
+
+    def _search(tracer: Any) -> Any:
         from sleuth.retrieval import get_retriever
 
         c = _indexed_corpus(corpus, state_dir, build_index, as_json)
@@ -136,19 +184,21 @@ def search_cmd(
                 opts["sira"] = sira
         retriever = get_retriever(method, c, model=llm, **opts)
         first_k = max(k, candidates) if rerank else k
-        if method == "sira":
-            res: Any = retriever.run(query, first_k)  # a SiraResult: proposed, kept and rejected phrases
-            hits = res.hits
+        if tracer is not None:
+            tracer.record("run", "start", args={"query": query, "name": f"search {method}", "method": method,
+                                                "k": k, "rerank": rerank})
+        res: Any = traced_search(retriever, query, first_k, tracer, method)
+        hits = res.hits
+        if method == "sira":  # a SiraResult: proposed, kept and rejected phrases
             data: dict[str, Any] = {"query": query, "method": method, "hits": hits,
                                     "sira": res.model_dump(exclude={"hits"})}
         else:
-            hits = retriever.search(query, first_k)
             data = {"query": query, "method": method, "hits": hits}
         if rerank:
             from sleuth.rerank import get_reranker
 
             reranker = get_reranker(rerank, model=llm if llm is not None else model, **parse_options(rerank_opt))
-            reranked = reranker.run(query, hits[:candidates], k=k)
+            reranked = reranker.run(query, hits[:candidates], k=k, tracer=tracer)
             hits = reranked.hits
             data.update(hits=hits, rerank=rerank, candidates=candidates, rerank_stats=reranked.stats)
         lines = []

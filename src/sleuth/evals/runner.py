@@ -181,8 +181,10 @@ def run_eval(
     corpus_info: dict[str, Any] | None = None,
     on_row: Callable[[EvalRow], None] | None = None,
     save_traces: bool = True,
+    on_trace: Callable[[EvalRow, list[TraceEvent]], None] | None = None,
 ) -> RunResult:
-    """Run ``system`` on ``es`` and score each question with ``scorer``; rows go to ``out_dir/rows.jsonl``."""
+    """Run ``system`` on ``es`` and score each question with ``scorer``; rows go to ``out_dir/rows.jsonl``.
+    ``on_trace(row, events)``: each question's trace events once its row is written (a live exporter)."""
     from sleuth.progress import progress_bar
 
     if concurrency < 1:
@@ -225,6 +227,8 @@ def run_eval(
             bar.update(description=live.describe())
             if on_row is not None:
                 on_row(row)
+            if on_trace is not None and events:
+                on_trace(row, events)
 
         _run_pending(system, scorer, pending, concurrency, write)
 

@@ -126,10 +126,11 @@ def usage_from_response(
 class UsageCounter(ForwardingTracer):
     """Forwards every event to ``inner`` (None: drops it) and keeps a :class:`~sleuth.tracing.CallTally` of the
     events that passed: LLM calls, tool calls and the usage of the LLM calls (a failed structured call's tokens
-    too, since its event carries them even when the call raises)."""
+    too, since its event carries them even when the call raises). ``span=True``: it also opens a span
+    (:class:`~sleuth.tracing.tracer.ForwardingTracer`), for a component call whose model calls nest under it."""
 
-    def __init__(self, inner: Any = None) -> None:
-        super().__init__(inner)
+    def __init__(self, inner: Any = None, *, span: bool = False) -> None:
+        super().__init__(inner, span=span)
         self.tally = CallTally()
 
     def emit(self, event: TraceEvent) -> TraceEvent:

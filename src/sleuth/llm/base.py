@@ -49,6 +49,8 @@ class ChatResult(BaseModel):
     finish_reason: str | None = None
     logprobs: list[TokenLogprob] | None = None
     cached: bool = False
+    response_model: str | None = None  # the model name the server reported (may differ from the one asked for)
+    response_id: str | None = None  # the server's id of this completion
 
     def assistant_message(self) -> Message:
         """The OpenAI-style assistant message to append to a conversation."""

@@ -36,7 +36,7 @@ from pydantic import BaseModel, ValidationError
 
 from sleuth.config import model_settings, sleuth_home
 from sleuth.errors import ModelAuthError, ModelConnectionError, ModelError, ModelNotFoundError, ModelOutputError
-from sleuth.llm import accounting
+from sleuth.llm import accounting, events
 from sleuth.llm.base import ChatModel, ChatResult, Message, T, TokenLogprob
 from sleuth.llm.cache import ResponseCache
 from sleuth.llm.errmap import map_error, protocol_error
@@ -53,6 +53,10 @@ from sleuth.records import TraceEvent
 __all__ = ["LLM", "ResponseCache", "get_model", "is_local_spec", "map_error", "response_format_dict"]
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+
+def _text_or_none(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
 
 def _litellm() -> Any:
     import litellm
@@ -312,27 +316,27 @@ class LLM:
             model=self.model,
             finish_reason="tool_calls" if calls else getattr(choice, "finish_reason", None),
             logprobs=_logprobs(getattr(choice, "logprobs", None)),
+            response_model=_text_or_none(getattr(resp, "model", None)),
+            response_id=_text_or_none(getattr(resp, "id", None)),
         )
 
     def _trace(self, tracer: Any, name: str, result: ChatResult, req: dict[str, Any], n_tools: int) -> None:
         """``n_tools``: the tools offered to the model (natively or, in the fallback, through the prompt)."""
         if tracer is None:
             return
-        tracer.emit(
-            TraceEvent(
-                kind="llm",
-                name=name,
-                args={"model": self.model, "messages": len(req["messages"]), "tools": n_tools},
-                result_chars=len(result.content) + sum(len(c.raw_arguments) for c in result.tool_calls),
-                preview=(
-                    result.content
-                    or json.dumps([c.model_dump(include={"name", "arguments"}) for c in result.tool_calls])
-                )[:200],
-                usage=result.usage,
-                latency_s=result.latency_s,
-                data={"finish_reason": result.finish_reason, "cached": result.cached},
-            )
-        )
+        tracer.emit(events.call_event(
+            name, model=self.model, provider=self.provider, server=self._server_url(), req=req, result=result,
+            n_tools=n_tools, tracer=tracer,
+        ))
+
+    @property
+    def provider(self) -> str:
+        """``gen_ai.provider.name`` of this client's model (OpenTelemetry GenAI semantic conventions)."""
+        return events.provider_name(self.model, local=self.is_local)
+
+    def _server_url(self) -> str | None:
+        """The server the calls go to (the local server's api_base once started), for the trace."""
+        return self._endpoint[0] if self.is_local and self._endpoint else self.api_base
 
     def _cached(
         self, req: dict[str, Any], tracer: Any, name: str, n_tools: int
@@ -468,16 +472,12 @@ class LLM:
         self, tracer: Any, name: str, req: dict[str, Any], err: ModelError, t0: float, n_tools: int = 0
     ) -> None:
         if tracer is not None:
-            tracer.emit(
-                TraceEvent(
-                    kind="llm",
-                    name=name,
-                    args={"model": self.model, "messages": len(req["messages"]), "tools": n_tools},
-                    latency_s=time.perf_counter() - t0,
-                    usage=err.context.get("usage"),  # a rejected reply's tokens still count
-                    error=f"{type(err).__name__}: {err.message}",
-                )
-            )
+            tracer.emit(events.failed_call_event(
+                name, model=self.model, provider=self.provider, server=self._server_url(), req=req,
+                error=f"{type(err).__name__}: {err.message}", latency_s=time.perf_counter() - t0,
+                usage=err.context.get("usage"),  # a rejected reply's tokens still count
+                n_tools=n_tools, tracer=tracer,
+            ))
 
     def structured(
         self,

@@ -25,9 +25,11 @@ from pydantic import BaseModel, ValidationError
 
 from sleuth.errors import ModelError, ModelOutputError
 from sleuth.llm.base import ChatResult, Message, T, TokenLogprob, ToolCall
-from sleuth.records import TraceEvent, Usage
+from sleuth.llm.events import call_event, messages_request
+from sleuth.records import Usage
 
 ScriptItem = Any
+SCRIPTED_PROVIDER = "sleuth.scripted"  # gen_ai.provider.name of the fake (a custom value)
 
 
 class ScriptExhaustedError(ModelError):
@@ -101,19 +103,16 @@ class ScriptedModel:
                 return ToolCall(id=cid, name=item["tool"], raw_arguments=args, parse_error=str(e))
         return ToolCall(id=cid, name=item["tool"], arguments=args, raw_arguments=json.dumps(args))
 
-    def _trace(self, tracer: Any, name: str, result: ChatResult, messages: list[Message], t0: float) -> None:
+    def _trace(
+        self, tracer: Any, name: str, result: ChatResult, messages: list[Message], t0: float,
+        tools: list[dict[str, Any]] | None = None, **params: Any,
+    ) -> None:
         if tracer is not None:
-            tracer.emit(
-                TraceEvent(
-                    kind="llm",
-                    name=name,
-                    args={"model": self.model, "messages": len(messages)},
-                    result_chars=len(result.content),
-                    preview=result.content[:200],
-                    usage=result.usage,
-                    latency_s=time.perf_counter() - t0,
-                )
-            )
+            timed = result.model_copy(update={"latency_s": time.perf_counter() - t0})
+            tracer.emit(call_event(
+                name, model=self.model, provider=SCRIPTED_PROVIDER, server=None,
+                req=messages_request(messages, **params), result=timed, n_tools=len(tools or []), tracer=tracer,
+            ))
 
     # -- ChatModel ----------------------------------------------------------------------------------------------
     def chat(
@@ -136,7 +135,7 @@ class ScriptedModel:
         )
         result = self._to_result(self._next(messages, tools), messages)
         result.latency_s = time.perf_counter() - t0
-        self._trace(tracer, name, result, messages, t0)
+        self._trace(tracer, name, result, messages, t0, tools, temperature=temperature, max_tokens=max_tokens)
         return result
 
     async def achat(self, messages: list[Message], **kwargs: Any) -> ChatResult:
@@ -160,13 +159,13 @@ class ScriptedModel:
             item = self._next(messages, None)
             if isinstance(item, schema):
                 result = self._to_result(item, messages)
-                self._trace(tracer, name, result, messages, t0)
+                self._trace(tracer, name, result, messages, t0, max_tokens=max_tokens)
                 return item, result.model_copy(update={"usage": total + result.usage})
             result = self._to_result(item, messages) if not isinstance(item, str) else ChatResult(
                 content=item, usage=self._usage(messages, item), model=self.model
             )
             total = total + result.usage
-            self._trace(tracer, name, result, messages, t0)
+            self._trace(tracer, name, result, messages, t0, max_tokens=max_tokens)
             try:
                 raw = item if isinstance(item, str) else json.dumps(item)
                 value = schema.model_validate_json(raw)

@@ -226,7 +226,7 @@ def run_reranker(
     check_args(query, k)
     t0 = time.perf_counter()
     unique, dropped = dedupe(hits)
-    tap = UsageTap(tracer)
+    tap = UsageTap(tracer, span=tracer is not None)  # this call's span: its model calls nest under it
     ranked, scores, stats = rank(unique, tap)
     has_scores = scores is not None
     first_pos: dict[str, int] = {}
@@ -241,16 +241,19 @@ def run_reranker(
         out.append(h.model_copy(update={"score": score, "metadata": meta}))
     latency = time.perf_counter() - t0
     if tracer is not None:
-        tracer.emit(
+        tap.emit(tap.own(
             TraceEvent(
                 kind="rerank",
                 name=method,
                 args={"query": query[:200], "candidates": len(hits)},
                 usage=tap.usage if tap.usage.calls else None,
                 latency_s=latency,
-                data={"duplicates": dropped, "has_scores": has_scores, **stats},
+                data={
+                    "duplicates": dropped, "has_scores": has_scores, **stats,
+                    "hits": [{"doc_id": h.doc_id, "score": h.score} for h in (out if k is None else out[:k])],
+                },
             )
-        )
+        ))
     return RerankResult(
         query=query, method=method, hits=out if k is None else out[:k],
         permutation=[first_pos[h.doc_id] for h in ranked], has_scores=has_scores, duplicates=dropped,

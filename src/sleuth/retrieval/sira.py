@@ -423,8 +423,9 @@ class SiraRetriever(RetrieverBase):
         if not isinstance(query, str) or not query.strip():
             raise ToolArgumentError("empty query", hint="pass some words to search for")
         tracer = tracer if tracer is not None else self.tracer
+        span = UsageTap(tracer, span=True) if tracer is not None else None  # this call's span: its model call nests
         t0 = time.perf_counter()
-        phrases, usage, fallback = self.propose(query, tracer=tracer)
+        phrases, usage, fallback = self.propose(query, tracer=span)
         decisions = self.decide(query, phrases)
         if not fallback and phrases and not any(d.kept for d in decisions):
             fallback = "no proposed phrase passed the df filter"
@@ -434,8 +435,8 @@ class SiraRetriever(RetrieverBase):
             usage=usage, latency_s=time.perf_counter() - t0, n_docs=self.bm25.index.n_docs,
             params=self.params.model_dump(), stats=self.stats(decisions),
         )
-        if tracer is not None:
-            tracer.emit(TraceEvent(
+        if span is not None:
+            span.emit(span.own(TraceEvent(
                 kind="sira", name="sira", args={"query": query, "k": k},
                 result_chars=sum(len(h.text) for h in hits),
                 preview=("kept: " + ", ".join(result.kept_phrases()))[:300] if result.kept else (fallback or ""),
@@ -447,8 +448,9 @@ class SiraRetriever(RetrieverBase):
                     "fallback": fallback,
                     "params": result.params,
                     "stats": result.stats,
+                    "hits": [{"doc_id": h.doc_id, "score": h.score} for h in hits],
                 },
-            ))
+            )))
         return result
 
 

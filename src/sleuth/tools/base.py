@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from sleuth.errors import ToolArgumentError, ToolInputError, shown
 from sleuth.records import TraceEvent
+from sleuth.tracing.tracer import ForwardingTracer, captures_content
 
 A = TypeVar("A", bound=BaseModel)
 
@@ -144,8 +145,16 @@ class Tool(Generic[A]):
             arguments = {**(arguments or {}), **kwargs}  # type: ignore[dict-item]
         return self.fn(self.parse_args(arguments))
 
-    def invoke(self, arguments: A | dict[str, Any] | str | None = None, *, tracer: Any = None) -> ToolResult:
-        """Run for an agent: input errors become an error observation; real faults propagate."""
+    def invoke(
+        self, arguments: A | dict[str, Any] | str | None = None, *, tracer: Any = None, call_id: str | None = None
+    ) -> ToolResult:
+        """Run for an agent: input errors become an error observation; real faults propagate. With a tracer the
+        call is a span (what the tool does inside nests under it) ending in one ``tool`` event; ``call_id`` is the
+        model's id for this call (``gen_ai.tool.call.id``)."""
+        return self.invoke_in(tool_span(tracer), arguments, call_id=call_id)
+
+    def invoke_in(self, span: Any, arguments: Any = None, *, call_id: str | None = None) -> ToolResult:
+        """:meth:`invoke` inside an open tool span (a :func:`tool_span`, or None: untraced)."""
         t0 = time.perf_counter()
         error: str | None = None
         try:
@@ -154,12 +163,20 @@ class Tool(Generic[A]):
             result = error_result(e)
             error = result.text
         except Exception as e:
-            if tracer is not None:
-                tracer.emit(_event(self.name, arguments, None, time.perf_counter() - t0, f"{type(e).__name__}: {e}"))
+            if span is not None:
+                fault = f"{type(e).__name__}: {e}"
+                span.emit(span.own(_event(self.name, arguments, None, time.perf_counter() - t0, fault, call_id)))
             raise
-        if tracer is not None:
-            tracer.emit(_event(self.name, arguments, result, time.perf_counter() - t0, error))
+        if span is not None:
+            ev = _event(self.name, arguments, result, time.perf_counter() - t0, error, call_id,
+                        content=captures_content(span))
+            span.emit(span.own(ev))
         return result
+
+
+def tool_span(tracer: Any) -> ForwardingTracer | None:
+    """The span of one tool call under ``tracer`` (None without a tracer)."""
+    return ForwardingTracer(tracer, span=True) if tracer is not None else None
 
 
 def error_result(e: ToolInputError) -> ToolResult:
@@ -172,7 +189,10 @@ def error_result(e: ToolInputError) -> ToolResult:
     )
 
 
-def _event(name: str, arguments: Any, result: ToolResult | None, latency: float, error: str | None) -> TraceEvent:
+def _event(
+    name: str, arguments: Any, result: ToolResult | None, latency: float, error: str | None,
+    call_id: str | None = None, *, content: bool = False,
+) -> TraceEvent:
     if isinstance(arguments, BaseModel):
         args = arguments.model_dump()
     elif isinstance(arguments, dict):
@@ -187,14 +207,17 @@ def _event(name: str, arguments: Any, result: ToolResult | None, latency: float,
         preview=(result.text[:300] if result else ""),
         latency_s=latency,
         error=error,
-        data=_event_data(result),
+        data=_event_data(result, call_id, content),
     )
 
 
-def _event_data(result: ToolResult | None) -> dict[str, Any]:
+def _event_data(result: ToolResult | None, call_id: str | None, content: bool) -> dict[str, Any]:
+    data: dict[str, Any] = {"call_id": call_id} if call_id else {}
     if result is None:
-        return {}
-    data: dict[str, Any] = {"truncated": result.truncated}
+        return data
+    data["truncated"] = result.truncated
+    if content:  # opt-in (capture_content): the observation in full, as the model read it
+        data["content"] = {"result": result.text}
     if not result.is_error:
         ids = result_doc_ids(result.data)
         if ids:
@@ -265,12 +288,13 @@ class Toolkit:
     def openai_schemas(self) -> list[dict[str, Any]]:
         return [t.openai_schema() for t in self.tools.values()]
 
-    def invoke(self, name: str, arguments: Any = None, *, tracer: Any = None) -> ToolResult:
+    def invoke(self, name: str, arguments: Any = None, *, tracer: Any = None, call_id: str | None = None) -> ToolResult:
         tool = self.tools.get(name)
         if tool is None:
             err = ToolArgumentError(f"unknown tool {shown(name, 80)}; available tools: {', '.join(self.tools)}")
             result = error_result(err)
             if tracer is not None:
-                tracer.emit(_event(name, arguments, result, 0.0, result.text))
+                ev = _event(name, arguments, result, 0.0, result.text, call_id, content=captures_content(tracer))
+                tracer.emit(ev)
             return result
-        return tool.invoke(arguments, tracer=tracer)
+        return tool.invoke(arguments, tracer=tracer, call_id=call_id)

@@ -5,7 +5,15 @@
 * :class:`NullTracer`, :class:`MemoryTracer`, :class:`JSONLTracer`: the tracers a run writes to (they number the
   events they receive).
 * :class:`ForwardingTracer`: a wrapper that passes every event to an inner tracer (or drops it when there is
-  none); the usage-counting wrapper, :class:`sleuth.llm.accounting.UsageCounter`, is one.
+  none); the usage-counting wrapper, :class:`sleuth.llm.accounting.UsageCounter`, is one. With ``span=True`` the
+  wrapper opens a span: it has a ``span_id``, its own event (``emit(wrapper.own(event))``) carries that id, and
+  every other event that passes without a parent gets it as ``parent_id``. A graph node, a tool call, a SIRA call
+  and a rerank call open one, so an exporter nests the spans as the run ran (a model call under its SIRA span,
+  under the tool call, under the agent step).
+* ``capture_content``: a run tracer made with ``capture_content=True`` asks the model clients and tools to record
+  prompts, completions and tool results in full in their events (``data["content"]``); wrappers report their
+  inner tracer's setting. Off unless asked, or unless ``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT`` is true
+  (:func:`content_from_env`; :func:`captures_content`).
 * :class:`CallTally`: the one count of a run's LLM calls, tool calls and usage over its events, used by the live
   wrapper and by everything that reads a trace back (``sleuth trace show/html/otel``), so they agree.
 * :func:`read_trace` / :func:`read_trace_file`: the one reader of a JSONL trace.
@@ -14,6 +22,8 @@
 from __future__ import annotations
 
 import logging
+import os
+import secrets
 import threading
 import uuid
 from collections.abc import Iterable
@@ -38,6 +48,28 @@ class Tracer(Protocol):
     def record(self, kind: str, name: str = "", **fields: Any) -> TraceEvent: ...
 
 
+def new_span_id() -> str:
+    """A random 64-bit span id as 16 hex digits (never all zeros, which OpenTelemetry reserves)."""
+    while (sid := secrets.token_hex(8)) == "0" * 16:
+        pass
+    return sid
+
+
+CONTENT_ENV = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"  # the GenAI instrumentations' opt-in
+
+
+def content_from_env() -> bool:
+    """Whether the environment asks for prompts and completions (``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT``
+    true, as OpenTelemetry's GenAI instrumentations read it)."""
+    value = os.environ.get(CONTENT_ENV, "").strip().lower()
+    return value in ("1", "true", "yes", "span_only", "span_and_event")
+
+
+def captures_content(tracer: Any) -> bool:
+    """Whether ``tracer`` asks for prompts, completions and tool results in full (``capture_content``)."""
+    return bool(getattr(tracer, "capture_content", False)) if tracer is not None else False
+
+
 class TracerBase:
     """What every sleuth tracer shares: ``record(kind, name, **fields)`` builds the event and calls ``emit``."""
 
@@ -51,8 +83,9 @@ class TracerBase:
 class _SteppedTracer(TracerBase):
     """Stamps the run id and a step number (1, 2, ...) on each event, then writes it."""
 
-    def __init__(self, run_id: str | None = None) -> None:
+    def __init__(self, run_id: str | None = None, *, capture_content: bool | None = None) -> None:
         self.run_id = run_id or uuid.uuid4().hex[:12]
+        self.capture_content = content_from_env() if capture_content is None else capture_content
         self._lock = threading.Lock()
         self._step = 0
 
@@ -77,8 +110,8 @@ class NullTracer(_SteppedTracer):
 class MemoryTracer(_SteppedTracer):
     """Keeps events in a list (tests, eval rows)."""
 
-    def __init__(self, run_id: str | None = None) -> None:
-        super().__init__(run_id)
+    def __init__(self, run_id: str | None = None, *, capture_content: bool | None = None) -> None:
+        super().__init__(run_id, capture_content=capture_content)
         self.events: list[TraceEvent] = []
 
     def _write(self, event: TraceEvent) -> None:
@@ -91,8 +124,8 @@ class MemoryTracer(_SteppedTracer):
 class JSONLTracer(MemoryTracer):
     """Appends one JSON line per event to ``path`` (flushed per event, so a killed run keeps its trace)."""
 
-    def __init__(self, path: str | Path, run_id: str | None = None) -> None:
-        super().__init__(run_id)
+    def __init__(self, path: str | Path, run_id: str | None = None, *, capture_content: bool | None = None) -> None:
+        super().__init__(run_id, capture_content=capture_content)
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._fh = self.path.open("a", encoding="utf-8")
@@ -114,16 +147,30 @@ class JSONLTracer(MemoryTracer):
 
 class ForwardingTracer(TracerBase):
     """Passes every event to ``inner`` (a tracer, or None: the event is dropped). Subclasses look at the events
-    on the way through."""
+    on the way through.
 
-    def __init__(self, inner: Any = None) -> None:
+    ``span=True`` opens a span (see the module docstring): ``span_id`` is set, :meth:`own` marks the event that
+    closes the span, and events from inside it that have no parent yet get ``parent_id = span_id``."""
+
+    def __init__(self, inner: Any = None, *, span: bool = False) -> None:
         self.inner = inner
+        self.span_id = new_span_id() if span else ""
 
     @property
     def run_id(self) -> str:
         return str(getattr(self.inner, "run_id", "") or "")
 
+    @property
+    def capture_content(self) -> bool:
+        return captures_content(self.inner)
+
+    def own(self, event: TraceEvent) -> TraceEvent:
+        """``event`` as this span's own event (the one that ends it); unchanged when this wrapper opened none."""
+        return event.model_copy(update={"span_id": self.span_id}) if self.span_id else event
+
     def emit(self, event: TraceEvent) -> TraceEvent:
+        if self.span_id and not event.parent_id and event.span_id != self.span_id:
+            event = event.model_copy(update={"parent_id": self.span_id})
         return self.inner.emit(event) if self.inner is not None else event
 
 
