@@ -253,7 +253,8 @@ class UnreadableDocumentError(BinaryDocumentError):
     (never indexed or counted); ``sleuth index`` and ``ls`` list it with this reason. ``reason`` is a short key
     (``encrypted``, ``no text``, ``image``, ``binary``, ``unknown encoding``, ``too large``, ``timeout``, ...)."""
 
-    hint = "see the reason; `sleuth ls --unreadable` lists every file that is not a document and why"
+    hint = ("it is not a document (not searchable); `ls` lists such files with the reason. Save a text copy (or a "
+            "PDF with a text layer) to search it")
 
     def __init__(self, message: str, *, reason: str = "unreadable", hint: str | None = None) -> None:
         super().__init__(message, hint=hint, reason=reason)

@@ -182,13 +182,14 @@ def _score_matrix(
 
 
 def iter_texts(corpus: Corpus, doc_ids: Sequence[str]) -> Iterator[str]:
-    from sleuth.errors import BinaryDocumentError
+    from sleuth.errors import BinaryDocumentError, DocumentNotFoundError
 
     for d in doc_ids:
         try:
             yield corpus.read_text(d)
-        except BinaryDocumentError:
-            yield ""  # kept as an empty document so positions stay aligned; never matches
+        except (BinaryDocumentError, DocumentNotFoundError):  # changed or removed since the listing
+            yield ""  # kept as an empty document so positions stay aligned; never matches (the next check
+            # sees the change: the fingerprint was taken before)
 
 
 def build_corpus(
