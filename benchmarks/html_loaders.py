@@ -6,8 +6,8 @@ Pages: every ``*.html`` under the folders (default: the Rust book and Debian's /
 Reference text per page: the words of its ``<main>`` (else ``<body>``) element without script/style, read with
 lxml. Per extractor: seconds per page, recall of the reference's words (multiset), the share of the output's words
 that are reference words, pages whose output holds a line (>= 30 characters) of the page's script or style code,
-and pages whose output holds more entity-looking strings (``&amp;``, ``&#..;``) than the decoded page does. ``--lib DIR`` adds a folder to sys.path (libraries
-installed with ``pip install --target``).
+and pages whose output holds more entity-looking strings (``&amp;``, ``&#..;``) than the decoded page does.
+``--lib DIR`` adds a folder to sys.path (libraries installed with ``pip install --target``).
 """
 
 from __future__ import annotations

@@ -25,7 +25,6 @@ import os
 import re
 from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
-
 from typing import TYPE_CHECKING
 
 from sleuth import ids

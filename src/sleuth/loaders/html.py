@@ -26,7 +26,7 @@ VOID = frozenset({"area", "base", "br", "col", "embed", "hr", "img", "input", "l
                   "track", "wbr"})
 _SPACES = re.compile(r"[ \t\r\f\v\u00a0\u2000-\u200a\u202f\u205f\u3000]+")
 _BLANKS = re.compile(r"\n{3,}")
-_LEAD = re.compile(r"^(?: (?=\S)|\t+)")  # the one collapsed space, or the cell tabs, at a line's start (pre indents stay)
+_LEAD = re.compile(r"^(?: (?=\S)|\t+)")  # a collapsed space or cell tabs at a line's start (pre indents stay)
 
 
 class _Text(HTMLParser):

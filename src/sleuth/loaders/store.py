@@ -102,9 +102,7 @@ class DocumentStore:
         if e.status == "converted" and not self.text_path(doc_id).is_file():
             return False  # its text was removed (someone cleared the state folder): convert again
         module = e.meta.get("module") if e.reason == "missing extra" else None
-        if module and importlib.util.find_spec(module) is not None:
-            return False  # the extra is installed now
-        return True
+        return not (module and importlib.util.find_spec(module) is not None)  # False: the extra is installed now
 
     def stale(self, files: dict[str, tuple[int, int]]) -> bool:
         """Whether :meth:`sync` has anything to do for this listing (cheap: no file is read)."""
@@ -139,6 +137,9 @@ class DocumentStore:
                 rest.append(doc_id)
             else:
                 judged[doc_id] = entry
+        for d in judged:
+            if d in self.entries and self.entries[d].status == "converted":
+                self._remove_text(d)  # converted before, UTF-8 (or an image) now: grep must not find the old text
         self.entries.update(judged)
         gone = [d for d in self.entries if d not in files] if complete else []
         if not rest and not self.state_dir.is_dir():  # nothing to store, and sleuth wrote nothing here yet

@@ -88,18 +88,19 @@ def decode(data: bytes, *, declared: str | None = None) -> Decoded:
     import chardet
 
     guess = chardet.detect(data[:DETECT_BYTES]).get("encoding")
-    text = None
+    found: str | None = None
+    name = ""
     if guess:
         try:
             name = codecs.lookup(guess).name
-            text = data.decode(name)
+            found = data.decode(name)
         except (LookupError, UnicodeDecodeError):
-            text = None
-    if text is None:
+            found = None
+    if found is None:
         if b"\x00" in data[:SNIFF]:
             raise UnreadableDocumentError("binary file (no text format sleuth reads)", reason="binary")
         raise UnreadableDocumentError("its encoding could not be detected (not UTF-8, and no encoding fits)",
                                       reason="unknown encoding")
-    if not _is_text(text):
+    if not _is_text(found):
         raise UnreadableDocumentError("binary file (no text format sleuth reads)", reason="binary")
-    return Decoded(text.removeprefix("\ufeff"), name, True)
+    return Decoded(found.removeprefix("\ufeff"), name, True)

@@ -10,6 +10,7 @@ output), and the parent waits ``caps.timeout_s`` per file: past that the child i
 
 from __future__ import annotations
 
+import contextlib
 import json
 import queue
 import subprocess
@@ -70,10 +71,8 @@ def serve(memory_mb: int) -> None:
 
     logging.disable(logging.WARNING)  # pypdf logs every oddity of a file; the answer says what matters
     limit = memory_mb << 20
-    try:
+    with contextlib.suppress(ValueError, OSError):  # a lower hard limit already: keep it
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-    except (ValueError, OSError):  # a lower hard limit already: keep it
-        pass
     out = sys.stdout
     for line in sys.stdin:
         if not line.strip():
