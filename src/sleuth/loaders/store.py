@@ -5,8 +5,8 @@ at): ``text`` (UTF-8, read in place), ``converted`` (its text is in ``STATE/text
 at the same relative path, so grep, read and every index read that one text) or ``unreadable`` (with the reason).
 :meth:`DocumentStore.sync` brings the entries up to date with a listing of the folder: only files that are new or
 whose size or mtime changed are judged again (converted in :class:`~sleuth.loaders.worker.Converter`), the texts
-of files gone are removed. The entries are kept in ``STATE/text/manifest.json`` whenever the state folder exists
-or something had to be converted, so the next process reads them instead of judging every file again; a corpus
+of files gone are removed. The entries are kept in ``STATE/text/manifest.json`` whenever the state folder holds an
+index or something had to be converted, so the next process reads them instead of judging every file again; a corpus
 of UTF-8 files without indexes gets nothing written. Writes happen under the store's lock
 (``STATE/.text.lock``): two processes never convert the same corpus at once.
 
@@ -142,7 +142,7 @@ class DocumentStore:
                 self._remove_text(d)  # converted before, UTF-8 (or an image) now: grep must not find the old text
         self.entries.update(judged)
         gone = [d for d in self.entries if d not in files] if complete else []
-        if not rest and not self.state_dir.is_dir():  # nothing to store, and sleuth wrote nothing here yet
+        if not rest and not self._persisting():  # nothing to store, and no index or store here yet
             for d in gone:
                 del self.entries[d]
             return
@@ -172,6 +172,15 @@ class DocumentStore:
                         self.entries[doc_id] = self._judge(doc_id, *files[doc_id], conv)
                         bar.advance(1)
             self._save()
+
+    def _persisting(self) -> bool:
+        """Whether the entries are kept on disk: the store exists, or the state folder holds an index."""
+        if self.folder.is_dir():
+            return True
+        try:
+            return any(not p.name.startswith(".") for p in self.state_dir.iterdir())
+        except OSError:
+            return False
 
     def _writable(self) -> bool:
         try:
