@@ -93,9 +93,9 @@ class Corpus:
     # -- listing ------------------------------------------------------------------------------------------------
     def _walk(self) -> Iterator[tuple[str, int, int]]:
         """(doc id, size, mtime_ns) of every visible regular file."""
-        stack = [self.root]
+        stack = [(str(self.root), "")]  # (folder, its doc id prefix): no pathlib per file (5k files: 20 ms)
         while stack:
-            d = stack.pop()
+            d, prefix = stack.pop()
             try:
                 entries = list(os.scandir(d))
             except OSError:
@@ -106,13 +106,13 @@ class Corpus:
                 if e.is_symlink():
                     continue
                 if e.is_dir(follow_symlinks=False):
-                    stack.append(Path(e.path))
+                    stack.append((e.path, f"{prefix}{e.name}/"))
                 elif e.is_file(follow_symlinks=False):
                     try:
                         st = e.stat(follow_symlinks=False)
                     except OSError:  # removed while listing
                         continue
-                    yield Path(e.path).relative_to(self.root).as_posix(), st.st_size, st.st_mtime_ns
+                    yield prefix + e.name, st.st_size, st.st_mtime_ns
 
     def files(self) -> dict[str, tuple[int, int]]:
         """Every visible file (documents and unreadable files): doc id -> (size, mtime_ns). No file is read."""
@@ -240,10 +240,11 @@ class Corpus:
             yield Document(id=doc_id, text=text, title=title)
 
     # -- identity -----------------------------------------------------------------------------------------------
-    def fingerprint(self) -> str:
-        """Changes whenever a document is added, removed, or modified (size or mtime)."""
+    def fingerprint(self, entries: dict[str, Entry] | None = None) -> str:
+        """Changes whenever a document is added, removed, or modified (size or mtime); of ``entries`` when given
+        (one listing for the fingerprint and what is built from it)."""
         h = hashlib.sha256()
-        for doc_id, e in sorted(self.entries().items()):
+        for doc_id, e in sorted((self.entries() if entries is None else entries).items()):
             if e.readable:
                 h.update(f"{doc_id}\0{e.size}\0{e.mtime_ns}\n".encode())
         return h.hexdigest()[:32]

@@ -312,7 +312,8 @@ class BM25Index:
 
         target = corpus.state_dir / INDEX_NAME
         timeout = LOCK_TIMEOUT_S if lock_timeout is None else lock_timeout
-        fp = corpus.fingerprint() if (check_stale or rebuild or force) else ""
+        listing = corpus.entries() if (check_stale or rebuild or force) else None
+        fp = corpus.fingerprint(listing) if listing is not None else ""
         outdated: list[BM25Index] = []  # an index that is stale only because documents changed: updated in place
         done: list[str] = []
 
@@ -327,14 +328,14 @@ class BM25Index:
         def build() -> None:
             if outdated and not force:
                 stats = update_corpus(corpus, outdated[0], progress=progress, fingerprint=fp or None,
-                                      lock_timeout=timeout)
+                                      lock_timeout=timeout, entries=listing)
                 outdated.clear()
                 if stats is not None:
                     done.append(f"updated ({stats.added} added, {stats.changed} changed, {stats.removed} removed; "
                                 f"{stats.kept} unchanged documents not read again)")
                     return
             build_corpus(corpus, params=params or stored_params(target), progress=progress, fingerprint=fp or None,
-                         lock_timeout=timeout)
+                         lock_timeout=timeout, entries=listing)
 
         opened = open_or_build(
             target, load=lambda: cls.load(target), stale=stale, build=build, rebuild=rebuild,

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from rich.progress import Progress
 
     from sleuth.corpus import Corpus
+    from sleuth.loaders.store import Entry
 
 
 @dataclass
@@ -233,9 +234,9 @@ def iter_texts(corpus: Corpus, doc_ids: Sequence[str]) -> Iterator[str]:
             # sees the change: the fingerprint was taken before)
 
 
-def _stamps(corpus: Corpus) -> tuple[list[str], list[list[int]]]:
+def _stamps(corpus: Corpus, entries: dict[str, Entry] | None) -> tuple[list[str], list[list[int]]]:
     """The documents, sorted, with the (size, mtime_ns) each is indexed at (recorded in ``meta.json``)."""
-    entries = corpus.entries()
+    entries = corpus.entries() if entries is None else entries
     doc_ids = sorted(d for d, e in entries.items() if e.readable)
     return doc_ids, [[entries[d].size, entries[d].mtime_ns] for d in doc_ids]
 
@@ -247,11 +248,14 @@ def build_corpus(
     progress: bool = False,
     fingerprint: str | None = None,
     lock_timeout: float | None = None,
+    entries: dict[str, Entry] | None = None,
 ) -> BuildStats:
     """(Re)build ``corpus``'s BM25 index into ``corpus.state_dir / "bm25"`` (unconditionally: to open an index
-    or build it only when needed, use :meth:`BM25Index.open`)."""
-    fp = fingerprint or corpus.fingerprint()
-    doc_ids, stamps = _stamps(corpus)
+    or build it only when needed, use :meth:`BM25Index.open`). ``entries``: the listing to build (and whose
+    fingerprint ``fingerprint`` is); default: the corpus now."""
+    entries = corpus.entries() if entries is None else entries
+    fp = fingerprint or corpus.fingerprint(entries)
+    doc_ids, stamps = _stamps(corpus, entries)
     stats = build_index(
         corpus.state_dir / INDEX_NAME, doc_ids, iter_texts(corpus, doc_ids), params=params, fingerprint=fp,
         progress=progress, lock_timeout=lock_timeout, extra_meta={"doc_stamps": stamps},
@@ -270,6 +274,7 @@ def update_corpus(
     progress: bool = False,
     fingerprint: str | None = None,
     lock_timeout: float | None = None,
+    entries: dict[str, Entry] | None = None,
 ) -> BuildStats | None:
     """Bring ``old`` (the corpus's stale :class:`~sleuth.retrieval.bm25.BM25Index`) up to date incrementally (see
     the module docstring); None when it cannot (an index without recorded stamps, or more than
@@ -277,8 +282,9 @@ def update_corpus(
     old_stamps = old.meta.get("doc_stamps")
     if not isinstance(old_stamps, list) or len(old_stamps) != old.n_docs:
         return None
-    fp = fingerprint or corpus.fingerprint()
-    doc_ids, stamps = _stamps(corpus)
+    entries = corpus.entries() if entries is None else entries
+    fp = fingerprint or corpus.fingerprint(entries)
+    doc_ids, stamps = _stamps(corpus, entries)
     old_at = {d: i for i, d in enumerate(old.doc_ids)}
     kept = {d for d, st in zip(doc_ids, stamps, strict=True) if d in old_at and list(old_stamps[old_at[d]]) == st}
     if len(doc_ids) - len(kept) > MAX_INCREMENTAL_SHARE * max(1, len(doc_ids)):
