@@ -101,18 +101,21 @@ class Corpus:
             except OSError:
                 continue
             for e in entries:
-                if e.name.startswith(".") or not is_document_id(e.name):
+                name = e.name
+                if name.startswith(".") or not (name.isascii() or is_document_id(name)):
                     continue
                 if e.is_symlink():
                     continue
                 if e.is_dir(follow_symlinks=False):
-                    stack.append((e.path, f"{prefix}{e.name}/"))
+                    stack.append((e.path, f"{prefix}{name}/"))
                 elif e.is_file(follow_symlinks=False):
                     try:
                         st = e.stat(follow_symlinks=False)
                     except OSError:  # removed while listing
                         continue
-                    yield prefix + e.name, st.st_size, st.st_mtime_ns
+                    doc_id = prefix + name
+                    if len(doc_id) <= MAX_DOC_ID_CHARS:
+                        yield doc_id, st.st_size, st.st_mtime_ns
 
     def files(self) -> dict[str, tuple[int, int]]:
         """Every visible file (documents and unreadable files): doc id -> (size, mtime_ns). No file is read."""

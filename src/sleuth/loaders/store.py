@@ -90,7 +90,7 @@ class DocumentStore:
     def _save(self) -> None:
         from sleuth.fsutil import atomic_write_text
 
-        data = {"version": MANIFEST_VERSION, "entries": {d: e.model_dump() for d, e in sorted(self.entries.items())}}
+        data = {"version": MANIFEST_VERSION, "entries": {d: dict(e) for d, e in sorted(self.entries.items())}}
         atomic_write_text(self.manifest_path, json.dumps(data, ensure_ascii=False))
         self._stamp = self._manifest_stamp()
 
