@@ -205,7 +205,7 @@ class Corpus:
             st = path.stat()
         except OSError as e:
             raise DocumentNotFoundError(f"cannot open {shown(doc_id)} ({type(e).__name__})") from e
-        return self.store.entry(PurePosixPath(path.relative_to(self.root).as_posix()).as_posix(), st.st_size,
+        return self.store.entry(path.relative_to(self.root).as_posix(), st.st_size,
                                 st.st_mtime_ns)
 
     def text_path(self, doc_id: str) -> Path:
