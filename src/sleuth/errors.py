@@ -250,3 +250,20 @@ class UsageError(SleuthError):
     """The command line itself is wrong: an unknown flag, a value out of range, a missing argument."""
 
     hint = "see `sleuth COMMAND --help`"
+
+
+# --- document formats ----------------------------------------------------------------------------------------
+
+
+class UnreadableDocumentError(BinaryDocumentError):
+    """A file in the corpus that sleuth cannot turn into text: an encrypted PDF, a scan without a text layer, an
+    image, a binary file, an encoding that cannot be detected, a file over a loader's cap. It is not a document
+    (never indexed or counted); ``sleuth index`` and ``ls`` list it with this reason. ``reason`` is a short key
+    (``encrypted``, ``no text``, ``image``, ``binary``, ``unknown encoding``, ``too large``, ``timeout``, ...)."""
+
+    hint = ("it is not a document (not searchable); `ls` lists such files with the reason. Save a text copy (or a "
+            "PDF with a text layer) to search it")
+
+    def __init__(self, message: str, *, reason: str = "unreadable", hint: str | None = None) -> None:
+        super().__init__(message, hint=hint, reason=reason)
+        self.reason = reason

@@ -12,6 +12,7 @@ from sleuth.errors import (
     DocumentNotFoundError,
     PathOutsideCorpusError,
     ToolInputError,
+    UnreadableDocumentError,
 )
 
 
@@ -53,15 +54,19 @@ def test_read_refuses_escapes(make_corpus, tmp_path: Path) -> None:
 
 
 def test_binary_and_non_utf8(make_corpus) -> None:
-    root = make_corpus({"bin.dat": b"\x00\x01\x02abc", "latin1.txt": "café".encode("latin-1"), "ok.txt": "ok"})
+    """A binary file is not a document (listed with its reason); a Latin-1 file is, in its detected encoding."""
+    root = make_corpus({"bin.dat": b"\x00\x01\x02abc", "latin1.txt": "café crème brûlée".encode("latin-1"),
+                        "ok.txt": "ok"})
     c = Corpus(root)
-    with pytest.raises(BinaryDocumentError):
+    with pytest.raises(BinaryDocumentError) as e:
         c.read_text("bin.dat")
-    with pytest.raises(BinaryDocumentError):
-        c.read_text("latin1.txt")
-    assert [d.id for d in c.iter_documents()] == ["ok.txt"]
-    with pytest.raises(BinaryDocumentError):
-        list(c.iter_documents(skip_unreadable=False))
+    assert isinstance(e.value, UnreadableDocumentError) and e.value.reason == "binary"
+    assert c.read_text("latin1.txt") == "café crème brûlée"
+    assert c.entry("latin1.txt").meta["encoding"] in ("latin-1", "iso8859-1", "iso8859-15", "cp1252")
+    assert [d.id for d in c.iter_documents()] == ["latin1.txt", "ok.txt"]
+    assert c.doc_ids() == ["latin1.txt", "ok.txt"] and len(c) == 2
+    assert {d: e.reason for d, e in c.unreadable().items()} == {"bin.dat": "binary"}
+    assert (root / "latin1.txt").read_bytes() == "café crème brûlée".encode("latin-1")  # the user's file as it was
 
 
 def test_fingerprint_changes_on_edit(make_corpus) -> None:

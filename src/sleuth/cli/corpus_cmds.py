@@ -111,8 +111,12 @@ def ls_cmd(
             args = LsArgs(glob=glob, prefix=prefix, limit=limit)
         except ValidationError as e:
             raise ToolArgumentError(flag_errors(e, {"glob": "GLOB"}), hint="see `sleuth ls --help`") from None
+        from sleuth.tools.ls import unreadable_lines
+
         r = ls(_corpus(corpus), args)
         text = "\n".join(r.doc_ids) + (f"\n[{r.not_shown} more not shown; raise --limit]" if r.not_shown else "")
+        if bad := unreadable_lines(r):
+            text += ("\n" if text else "") + "\n".join(bad)
         return Output(r, text)
 
     run_command(as_json, work, typer.echo)

@@ -95,6 +95,14 @@ def index_cmd(
         if no_stopwords:
             custom["stopwords"] = None
         t0 = time.perf_counter()
+        entries = c.entries(progress=cli_progress(as_json, quiet))  # converts new and changed PDF, DOCX, ... files
+        unreadable = {d: {"reason": e.reason, "message": e.message} for d, e in sorted(entries.items())
+                      if not e.readable}
+        converted: dict[str, int] = {}
+        notes = {d: e.notes for d, e in sorted(entries.items()) if e.notes}
+        for e in entries.values():
+            if e.status == "converted":
+                converted[e.format] = converted.get(e.format, 0) + 1
         # the one open-or-build path (under the index's lock): a missing, stale or corrupt index is rebuilt,
         # --rebuild rebuilds an up-to-date one too; without custom parameters a rebuild keeps the index's own
         index = BM25Index.open(c, params=BM25Params(**custom) if custom else None, rebuild=True, force=rebuild,
@@ -108,10 +116,18 @@ def index_cmd(
         data = {"corpus": str(c.root), "index": str(index.path), "status": status, "documents": index.n_docs,
                 "vocabulary": len(index.vocab), "bigrams": n_bigrams, "tokens": int(index.meta["n_tokens"]),
                 "backend": index.backend, "params": index.params.model_dump(),
-                "seconds": round(time.perf_counter() - t0, 2)}
+                "seconds": round(time.perf_counter() - t0, 2),
+                "converted": converted, "unreadable": unreadable, "notes": notes}
         tier = f", {n_bigrams} bigrams" if n_bigrams is not None else ", no bigram tier"
         text = (f"{status}: {index.n_docs} documents, {len(index.vocab)} terms{tier}, {data['tokens']} tokens "
                 f"({index.backend} backend) at {index.path} in {data['seconds']} s")
+        if converted:
+            text += "\n  text converted from " + ", ".join(f"{n} {fmt.upper()}" for fmt, n in sorted(converted.items()))
+        for d, why in notes.items():
+            text += f"\n  {d}: " + "; ".join(why)
+        if unreadable:
+            text += f"\n{len(unreadable)} files are not documents (not indexed):"
+            text += "".join(f"\n  {d}: {u['message']}" for d, u in unreadable.items())
         return Output(data, text)
 
     run_command(as_json, work, typer.echo)

@@ -58,6 +58,7 @@ def _index_provider(corpus: Any, options: dict[str, Any]) -> list[Tool[Any]]:
     exists, sira when a model is given). Methods named explicitly have their indexes built when ``build_index``.
     """
     from sleuth.retrieval import RETRIEVERS, get_retriever
+    from sleuth.retrieval.fresh import FreshRetrievers
     from sleuth.tools.search import search_tools
 
     build = bool(options.get("build_index", True))
@@ -65,31 +66,42 @@ def _index_provider(corpus: Any, options: dict[str, Any]) -> list[Tool[Any]]:
     explicit = options.get("methods")
     wanted = [m for m in (EXTRA_METHODS if explicit is None else explicit) if m != "bm25"]
     build_extra = build and explicit is not None
-    retrievers = {"bm25": get_retriever("bm25", corpus, build_missing=build, rebuild=build)}
     skipped: dict[str, str] = options.setdefault("_omitted", {})
-    for method in wanted:
-        if method not in RETRIEVERS:
-            skipped[f"search:{method}"] = "not in this build of sleuth"
-            continue
-        if method == "sira" and model is None:
-            skipped["search:sira"] = "needs a model (start with --model)"
-            continue
-        if method in ("dense", "hybrid") and not build_extra and not (corpus.state_dir / "dense").exists():
-            # checked before opening: opening imports torch (seconds) only to find no index
-            skipped[f"search:{method}"] = (
-                "no dense index (build it with `sleuth search QUERY --corpus CORPUS --method dense`)"
-            )
-            continue
-        opts: dict[str, Any] = {}
-        if method == "dense":
-            opts = {"build_missing": build_extra}
-        elif method == "hybrid":
-            opts = {"dense": {"build_missing": build_extra}}
-        try:
-            retrievers[method] = get_retriever(method, corpus, model=model, **opts)
-        except (SleuthError, ImportError) as e:
-            skipped[f"search:{method}"] = str(e)
-    return search_tools(corpus, retrievers)
+    started: list[bool] = []
+
+    def open_all() -> tuple[dict[str, Any], dict[str, Any]]:
+        """Every retriever; called again by FreshRetrievers whenever the corpus changes (the BM25 index is then
+        updated incrementally; a dense index is rebuilt when it was built at the start or building is allowed)."""
+        again = bool(started)
+        retrievers = {"bm25": get_retriever("bm25", corpus, build_missing=build, rebuild=build)}
+        failed: dict[str, Any] = {}
+        for method in wanted:
+            if method not in RETRIEVERS:
+                failed[method] = "not in this build of sleuth"
+                continue
+            if method == "sira" and model is None:
+                failed[method] = "needs a model (start with --model)"
+                continue
+            if method in ("dense", "hybrid") and not build_extra and not (corpus.state_dir / "dense").exists():
+                # checked before opening: opening imports torch (seconds) only to find no index
+                failed[method] = "no dense index (build it with `sleuth search QUERY --corpus CORPUS --method dense`)"
+                continue
+            opts: dict[str, Any] = {}
+            if method == "dense":
+                opts = {"build_missing": build_extra, "rebuild": again and build}
+            elif method == "hybrid":
+                opts = {"dense": {"build_missing": build_extra, "rebuild": again and build}}
+            try:
+                retrievers[method] = get_retriever(method, corpus, model=model, **opts)
+            except (SleuthError, ImportError) as e:
+                failed[method] = e if isinstance(e, SleuthError) else str(e)
+        started.append(True)
+        return retrievers, failed
+
+    fresh = FreshRetrievers(corpus, open_all, interval_s=float(options.get("freshness_interval", 0.0)))
+    for method, why in fresh.failed.items():
+        skipped[f"search:{method}"] = str(why)
+    return search_tools(corpus, fresh)
 
 
 def _rerank_provider(corpus: Any, options: dict[str, Any]) -> list[Tool[Any]]:

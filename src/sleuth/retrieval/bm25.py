@@ -282,30 +282,42 @@ class BM25Index:
         (``lock_timeout`` seconds at most) and uses its result. ``index.status`` says what happened. A build
         includes the bigram tier unless ``bigrams=False`` (an index without one is not stale: SIRA adds the
         tier on demand, :func:`sleuth.retrieval.bm25_ngrams.ensure_bigrams`)."""
-        from sleuth.retrieval.bm25_build import build_corpus
+        from sleuth.retrieval.bm25_build import build_corpus, update_corpus
         from sleuth.retrieval.index_store import LOCK_TIMEOUT_S, open_or_build
 
         target = corpus.state_dir / INDEX_NAME
         timeout = LOCK_TIMEOUT_S if lock_timeout is None else lock_timeout
-        fp = corpus.fingerprint() if (check_stale or rebuild or force) else ""
+        listing = corpus.entries() if (check_stale or rebuild or force) else None
+        fp = corpus.fingerprint(listing) if listing is not None else ""
+        outdated: list[BM25Index] = []  # an index that is stale only because documents changed: updated in place
+        done: list[str] = []
 
         def stale(index: BM25Index) -> str | None:
-            if check_stale and index.meta.get("fingerprint") != fp:
-                return "the corpus changed after the index was built"
             if params is not None and params.model_dump() != index.params.model_dump():
                 return "the requested BM25 parameters differ from the index's"
+            if check_stale and index.meta.get("fingerprint") != fp:
+                outdated[:] = [index]
+                return "the corpus changed after the index was built"
             return None
 
         def build() -> None:
+            if outdated and not force:
+                stats = update_corpus(corpus, outdated[0], progress=progress, fingerprint=fp or None,
+                                      lock_timeout=timeout, entries=listing)
+                outdated.clear()
+                if stats is not None:
+                    done.append(f"updated ({stats.added} added, {stats.changed} changed, {stats.removed} removed; "
+                                f"{stats.kept} unchanged documents not read again)")
+                    return
             build_corpus(corpus, params=params or stored_params(target), progress=progress, fingerprint=fp or None,
-                         lock_timeout=timeout, bigrams=bigrams)
+                         lock_timeout=timeout, bigrams=bigrams, entries=listing)
 
         opened = open_or_build(
             target, load=lambda: cls.load(target), stale=stale, build=build, rebuild=rebuild,
             build_missing=build_missing, force=force, timeout=timeout, what="BM25 index", fix=rebuild_hint(target),
         )
         opened.index.corpus = corpus
-        opened.index.status = opened.status
+        opened.index.status = done[0] if done else opened.status
         return opened.index
 
     # -- queries ----------------------------------------------------------------------------------------------

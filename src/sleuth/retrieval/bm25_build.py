@@ -5,6 +5,13 @@ is computed with vectorised numpy. Everything is written inside :func:`sleuth.re
 (the index's build lock, then :func:`sleuth.fsutil.atomic_dir`) with ``meta.json`` last, holding the checksums of
 the other files: an interrupted build never leaves a loadable half index, and two builds of one index never run
 at once.
+
+:func:`update_corpus` is the incremental form: documents whose size and mtime are those recorded at the last
+build keep their analyzed tokens and stored text (sliced from the old index), only added and changed documents
+are read and tokenized, removed ones are dropped; then the score matrix is computed again over the whole token
+stream, so N, every df and the average length are exact. Token ids are renumbered by first occurrence, as a
+fresh build numbers them: the result is the index a full rebuild would write (the same arrays), without reading
+or tokenizing the unchanged documents.
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ if TYPE_CHECKING:
     from rich.progress import Progress
 
     from sleuth.corpus import Corpus
+    from sleuth.loaders.store import Entry
 
 
 @dataclass
@@ -34,6 +42,19 @@ class BuildStats:
     n_tokens: int
     vocab_size: int
     seconds: float
+    added: int = 0  # incremental updates: documents read and tokenized because they are new ...
+    changed: int = 0  # ... or changed since the last build
+    removed: int = 0  # documents dropped
+    kept: int = 0  # documents whose tokens were reused unread (0 for a full build)
+
+
+@dataclass
+class Reused:
+    """A document carried over from the previous index unread: its token ids (in that index's vocabulary, given
+    as ``vocab``) and its stored text bytes."""
+
+    tokens: np.ndarray
+    blob: bytes
 
 
 def _progress(enabled: bool) -> Progress | None:
@@ -59,7 +80,7 @@ def _progress(enabled: bool) -> Progress | None:
 def build_index(
     target: str | Path,
     doc_ids: Sequence[str],
-    texts: Iterable[str],
+    texts: Iterable[str | Reused],
     *,
     params: BM25Params | None = None,
     fingerprint: str = "",
@@ -67,10 +88,12 @@ def build_index(
     extra_meta: dict[str, Any] | None = None,
     lock_timeout: float | None = None,
     bigrams: bool = True,
+    old_vocab: dict[str, int] | None = None,
 ) -> BuildStats:
     """Build an index of ``texts`` (one per ``doc_ids`` entry, same order) atomically into ``target``, under its
     build lock (waiting ``lock_timeout`` seconds at most for another build of it), with its bigram tier unless
-    ``bigrams=False``."""
+    ``bigrams=False``. An entry of ``texts`` may be a :class:`Reused` document, whose token ids are in
+    ``old_vocab`` (see :func:`update_corpus`)."""
     from sleuth.retrieval.index_store import LOCK_TIMEOUT_S, building
 
     params = params or BM25Params()
@@ -79,7 +102,7 @@ def build_index(
     n = len(doc_ids)
     target = Path(target)
     with building(target, timeout=LOCK_TIMEOUT_S if lock_timeout is None else lock_timeout) as tmp:
-        vocab: dict[str, int] = {}
+        vocab: dict[str, int] = dict(old_vocab or {})  # reused token ids stay valid; renumbered below
         toks = array("i")
         offsets = array("q", [0])
         store_off = array("q", [0])
@@ -91,14 +114,18 @@ def build_index(
             with (tmp / "store.bin").open("wb") as store:
                 count = 0
                 for text in texts:
-                    for tok in analyzer.tokens(text):
-                        tid = vocab.get(tok)
-                        if tid is None:
-                            tid = vocab[tok] = len(vocab)
-                        toks.append(tid)
+                    if isinstance(text, Reused):
+                        toks.frombytes(np.ascontiguousarray(text.tokens, dtype=np.int32).tobytes())
+                        blob = text.blob
+                    else:
+                        for tok in analyzer.tokens(text):
+                            tid = vocab.get(tok)
+                            if tid is None:
+                                tid = vocab[tok] = len(vocab)
+                            toks.append(tid)
+                        blob = text[: params.store_chars].encode("utf-8") if params.store_chars else b""
                     offsets.append(len(toks))
                     if params.store_chars:
-                        blob = text[: params.store_chars].encode("utf-8")
                         store.write(blob)
                         store_off.append(store_off[-1] + len(blob))
                     count += 1
@@ -113,6 +140,8 @@ def build_index(
             raise ConfigError(f"build_index got {count} texts for {n} doc ids")
         np.save(tmp / "store_offsets.npy", np.frombuffer(store_off, dtype=np.int64))
         tok_arr = np.frombuffer(toks, dtype=np.int32) if len(toks) else np.zeros(0, np.int32)
+        if old_vocab:
+            tok_arr, vocab = _renumber(tok_arr, vocab)
         write_arrays(tmp, doc_ids, tok_arr, np.frombuffer(offsets, dtype=np.int64), vocab, params,
                      fingerprint=fingerprint, extra_meta=extra_meta, bigrams=bigrams)
     remember_verified(target)
@@ -173,6 +202,19 @@ def write_arrays(
     return meta
 
 
+def _renumber(tok: np.ndarray, vocab: dict[str, int]) -> tuple[np.ndarray, dict[str, int]]:
+    """Token ids by first occurrence in the stream (as a fresh build assigns them); terms no document has any
+    more are dropped from the vocabulary."""
+    if len(tok) == 0:
+        return tok, {}
+    used, first = np.unique(tok, return_index=True)
+    order = used[np.argsort(first, kind="stable")]  # old ids in the order a fresh build meets them
+    remap = np.full(max(len(vocab), int(used.max()) + 1), -1, dtype=np.int64)
+    remap[order] = np.arange(len(order))
+    names = {i: t for t, i in vocab.items()}
+    return remap[tok].astype(np.int32), {names[int(o)]: n for n, o in enumerate(order.tolist())}
+
+
 def _score_matrix(
     tok: np.ndarray, offsets: np.ndarray, vocab_size: int, params: BM25Params
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -208,13 +250,21 @@ def _score_matrix(
 
 
 def iter_texts(corpus: Corpus, doc_ids: Sequence[str]) -> Iterator[str]:
-    from sleuth.errors import BinaryDocumentError
+    from sleuth.errors import BinaryDocumentError, DocumentNotFoundError
 
     for d in doc_ids:
         try:
             yield corpus.read_text(d)
-        except BinaryDocumentError:
-            yield ""  # kept as an empty document so positions stay aligned; never matches
+        except (BinaryDocumentError, DocumentNotFoundError):  # changed or removed since the listing
+            yield ""  # kept as an empty document so positions stay aligned; never matches (the next check
+            # sees the change: the fingerprint was taken before)
+
+
+def _stamps(corpus: Corpus, entries: dict[str, Entry] | None) -> tuple[list[str], list[list[int]]]:
+    """The documents, sorted, with the (size, mtime_ns) each is indexed at (recorded in ``meta.json``)."""
+    entries = corpus.entries() if entries is None else entries
+    doc_ids = sorted(d for d, e in entries.items() if e.readable)
+    return doc_ids, [[entries[d].size, entries[d].mtime_ns] for d in doc_ids]
 
 
 def build_corpus(
@@ -225,12 +275,76 @@ def build_corpus(
     fingerprint: str | None = None,
     lock_timeout: float | None = None,
     bigrams: bool = True,
+    entries: dict[str, Entry] | None = None,
 ) -> BuildStats:
     """(Re)build ``corpus``'s BM25 index into ``corpus.state_dir / "bm25"`` (unconditionally: to open an index
-    or build it only when needed, use :meth:`BM25Index.open`)."""
-    fp = fingerprint or corpus.fingerprint()
-    doc_ids = corpus.doc_ids()
-    return build_index(
+    or build it only when needed, use :meth:`BM25Index.open`). ``entries``: the listing to build (and whose
+    fingerprint ``fingerprint`` is); default: the corpus now."""
+    entries = corpus.entries() if entries is None else entries
+    fp = fingerprint or corpus.fingerprint(entries)
+    doc_ids, stamps = _stamps(corpus, entries)
+    stats = build_index(
         corpus.state_dir / INDEX_NAME, doc_ids, iter_texts(corpus, doc_ids), params=params, fingerprint=fp,
-        progress=progress, lock_timeout=lock_timeout, bigrams=bigrams,
+        progress=progress, lock_timeout=lock_timeout, extra_meta={"doc_stamps": stamps}, bigrams=bigrams,
     )
+    stats.added = len(doc_ids)
+    return stats
+
+
+MAX_INCREMENTAL_SHARE = 0.5  # past this share of documents added or changed, a full build is as quick
+
+
+def update_corpus(
+    corpus: Corpus,
+    old: Any,
+    *,
+    progress: bool = False,
+    fingerprint: str | None = None,
+    lock_timeout: float | None = None,
+    entries: dict[str, Entry] | None = None,
+) -> BuildStats | None:
+    """Bring ``old`` (the corpus's stale :class:`~sleuth.retrieval.bm25.BM25Index`) up to date incrementally (see
+    the module docstring); None when it cannot (an index without recorded stamps, or more than
+    :data:`MAX_INCREMENTAL_SHARE` of the documents new or changed): then build in full."""
+    old_stamps = old.meta.get("doc_stamps")
+    if not isinstance(old_stamps, list) or len(old_stamps) != old.n_docs:
+        return None
+    entries = corpus.entries() if entries is None else entries
+    fp = fingerprint or corpus.fingerprint(entries)
+    doc_ids, stamps = _stamps(corpus, entries)
+    old_at = {d: i for i, d in enumerate(old.doc_ids)}
+    kept = {d for d, st in zip(doc_ids, stamps, strict=True) if d in old_at and list(old_stamps[old_at[d]]) == st}
+    if len(doc_ids) - len(kept) > MAX_INCREMENTAL_SHARE * max(1, len(doc_ids)):
+        return None
+    params = old.params
+    has_store = params.store_chars and old.store_offsets.shape[0] == old.n_docs + 1 and old._store is not None
+
+    def items() -> Iterator[Any]:
+        from sleuth.errors import BinaryDocumentError, DocumentNotFoundError
+
+        for d in doc_ids:
+            i = old_at.get(d)
+            if d in kept and i is not None:
+                s, e = int(old.doc_offsets[i]), int(old.doc_offsets[i + 1])
+                blob = b""
+                if has_store:
+                    blob = bytes(old._store[int(old.store_offsets[i]): int(old.store_offsets[i + 1])])
+                yield Reused(np.asarray(old.tokens[s:e]), blob)
+            else:
+                try:
+                    yield corpus.read_text(d)
+                except (BinaryDocumentError, DocumentNotFoundError):
+                    yield ""
+
+    stats = build_index(
+        corpus.state_dir / INDEX_NAME, doc_ids, items(), params=params, fingerprint=fp, progress=progress,
+        lock_timeout=lock_timeout, extra_meta={"doc_stamps": stamps}, old_vocab=old.vocab,
+        bigrams=getattr(old, "bigrams", None) is not None,
+    )
+    new = [d for d in doc_ids if d not in kept]
+    stats.added = sum(1 for d in new if d not in old_at)
+    stats.changed = len(new) - stats.added
+    now = set(doc_ids)
+    stats.removed = sum(1 for d in old.doc_ids if d not in now)
+    stats.kept = len(kept)
+    return stats

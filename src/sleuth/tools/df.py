@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from pydantic import Field
 
 from sleuth.retrieval.df import DocFrequency
@@ -16,10 +18,14 @@ class DfArgs(ToolArgs):
     )
 
 
-def df_tool(docfreq: DocFrequency) -> Tool[DfArgs]:
+if TYPE_CHECKING:
+    from sleuth.retrieval.fresh import FreshDocFrequency
+
+
+def df_tool(docfreq: DocFrequency | FreshDocFrequency) -> Tool[DfArgs]:
     def run(args: DfArgs) -> ToolResult:
         rows = docfreq.many(args.terms)
-        n = docfreq.n_docs
+        n = rows[0].n_docs if rows else docfreq.n_docs  # the rows' own count: one snapshot of a fresh index
         lines = [f"{n} documents in the corpus"]
         for r in rows:
             pct = f" ({100 * r.ratio:.2f}%)" if r.df else ""

@@ -15,6 +15,12 @@ Bounded on any input:
 * A file ripgrep cannot search (PCRE2's match limit, a permission error) is reported in ``errors`` and the matches
   in every other file are kept; only a pattern ripgrep cannot compile is an error.
 * Hidden files are never searched or shown (:func:`sleuth.corpus.is_document_id`), whatever the glob or path.
+
+Converted documents (PDF, DOCX, PPTX, HTML, text in another encoding than UTF-8) are searched in their converted
+text: a second ripgrep run over the corpus's text store (``STATE/text/docs``, where each text sits at its doc
+id's path), while the first run over the corpus folder leaves those files out (``--glob=!`` per format extension
+and per non-UTF-8 text file). The two runs share the time limit and ``max_matches``; their results are merged
+into one, with the same doc ids, line numbers (those of ``read``) and totals as a single run would give.
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ from pydantic import BaseModel, Field
 
 from sleuth.corpus import Corpus, hidden_part, is_document_id
 from sleuth.errors import (
+    BinaryDocumentError,
     DocumentNotFoundError,
     InvalidPatternError,
     PathOutsideCorpusError,
@@ -220,6 +227,8 @@ def _check(rc: int, stderr: str, pattern: str, runner: _Runner, result: GrepResu
         return
     text = stderr.strip()
     low = text.lower()
+    if low.startswith("rg: no files were searched"):  # the glob or path left nothing in this run: no match
+        return
     found = result.matches or result.files or result.counts
     if not found and any(k in low for k in _COMPILE_ERRORS) and not _file_errors(text):
         raise InvalidPatternError(f"invalid regex {shown(pattern)}: {_regex_error(text)}")
@@ -253,7 +262,7 @@ def _regex_error(stderr: str) -> str:
     return "; ".join(dict.fromkeys(found))[:400] or " ".join(ln for ln in lines if ln)[:400]
 
 
-def _command(args: GrepArgs, mode: str) -> list[str]:
+def _command(args: GrepArgs, mode: str, excludes: list[str] | None = None) -> list[str]:
     cmd = base_args()
     if mode == "files":
         cmd += ["--files-with-matches", "--null"]
@@ -279,6 +288,7 @@ def _command(args: GrepArgs, mode: str) -> list[str]:
     if args.glob:
         compile_glob(args.glob)  # InvalidGlobError here, with the same reading ls uses
         cmd.append(f"--glob={args.glob}")
+    cmd += [f"--glob={g}" for g in excludes or ()]  # after the caller's glob, which cannot bring them back
     cmd.append("--glob=!.*")  # last, so no glob can whitelist a hidden file or folder
     cmd.append(f"--regexp={args.pattern}")  # `--regexp=` keeps a leading '-' from being read as a flag
     return cmd
@@ -310,11 +320,75 @@ def _target(corpus: Corpus, path: str | None) -> list[str]:
     return ["--", rel_target] if rel_target != "." else []
 
 
+_GLOB_SPECIAL = re.compile(r"([\\*?\[\]{}!])")
+
+
+def _glob_literal(doc_id: str) -> str:
+    """An anchored glob matching exactly ``doc_id``."""
+    return "/" + _GLOB_SPECIAL.sub(r"\\\1", doc_id)
+
+
+def _nocase(ext: str) -> str:
+    return "".join(f"[{c.lower()}{c.upper()}]" if c.isalpha() else c for c in ext)
+
+
+def _sources(corpus: Corpus, path: str | None) -> list[tuple[str, list[str], list[str]]]:
+    """The ripgrep runs of one grep: (cwd, exclusion globs, target arguments). The corpus folder without the
+    converted and unreadable files, and the text store (converted texts) when it has any under ``path``."""
+    from sleuth.loaders import FORMATS, format_of
+
+    target = _target(corpus, path)
+    entries = corpus.entries()
+    if target:
+        rel = target[1]
+        entry = entries.get(rel)
+        if entry is not None and entry.status == "converted":
+            return [(str(corpus.store.docs), [], target)]
+        if entry is not None and entry.status == "unreadable":
+            corpus.text_path(rel)  # raises UnreadableDocumentError (or MissingExtraError) with the reason
+        if entry is not None:
+            return [(str(corpus.root), [], target)]
+    excludes = [f"!*{_nocase(ext)}" for ext in sorted(FORMATS)]
+    excludes += [f"!{_glob_literal(d)}" for d, e in sorted(entries.items())
+                 if e.status != "text" and format_of(d) == "text"]
+    runs = [(str(corpus.root), excludes, target)]
+    if any(e.status == "converted" for e in entries.values()):
+        store = corpus.store.docs
+        if not target or store.joinpath(*PurePosixPath(target[1]).parts).is_dir():
+            runs.append((str(store), [], target))
+    return runs
+
+
 def grep(corpus: Corpus, args: GrepArgs, *, timeout: float = 30.0, max_line_chars: int = 300) -> GrepResult:
     t0 = time.perf_counter()
     mode = "files" if args.files_with_matches else "count" if args.count else "lines"
-    cmd = _command(args, mode) + _target(corpus, args.path)
-    runner = _Runner(cmd, str(corpus.root), timeout)
+    parts: list[GrepResult] = []
+    timed_out = False
+    for cwd, excludes, target in _sources(corpus, args.path):
+        left = timeout - (time.perf_counter() - t0)
+        if left <= 0:
+            timed_out = True
+            break
+        part, stopped = _run(corpus, args, mode, _command(args, mode, excludes) + target, cwd, left, max_line_chars)
+        parts.append(part)
+        timed_out = timed_out or stopped
+        if stopped:
+            break
+    result = parts[0] if len(parts) == 1 else _merge(parts, args, mode)
+    if timed_out:
+        result.complete, result.stopped_by = False, "time limit"
+        if not result.matches and not result.files and not result.counts:
+            raise ToolTimeoutError(
+                f"grep for {shown(args.pattern)} took longer than {timeout:g}s and found nothing yet"
+            )
+    result.seconds = round(time.perf_counter() - t0, 4)
+    return result
+
+
+def _run(corpus: Corpus, args: GrepArgs, mode: str, cmd: list[str], cwd: str, timeout: float,
+         max_line_chars: int) -> tuple[GrepResult, bool]:
+    """One ripgrep run into its own result; True when it was stopped at the time limit."""
+    runner = _Runner(cmd, cwd, timeout)
     result = GrepResult(pattern=args.pattern, mode=mode)
     try:
         if mode == "lines":
@@ -326,14 +400,37 @@ def grep(corpus: Corpus, args: GrepArgs, *, timeout: float = 30.0, max_line_char
         raise
     rc, stderr = runner.finish()
     _check(rc, stderr, args.pattern, runner, result)
-    if runner.timed_out:
-        result.complete, result.stopped_by = False, "time limit"
-        if not result.matches and not result.files and not result.counts:
-            raise ToolTimeoutError(
-                f"grep for {shown(args.pattern)} took longer than {timeout:g}s and found nothing yet"
-            )
-    result.seconds = round(time.perf_counter() - t0, 4)
-    return result
+    return result, runner.timed_out
+
+
+def _merge(parts: list[GrepResult], args: GrepArgs, mode: str) -> GrepResult:
+    """One result from the runs of :func:`_sources` (their documents are disjoint)."""
+    out = GrepResult(pattern=args.pattern, mode=mode)
+    out.total_docs = sum(p.total_docs for p in parts)
+    out.total_matches = sum(p.total_matches for p in parts)
+    out.complete = all(p.complete for p in parts)
+    out.stopped_by = next((p.stopped_by for p in parts if p.stopped_by), None)
+    out.long_lines = sum(p.long_lines for p in parts)
+    out.errors = [e for p in parts for e in p.errors][:MAX_ERRORS_SHOWN]
+    if mode == "files":
+        files = sorted(f for p in parts for f in p.files)  # each run kept its first max_matches, sorted
+        out.files = files[: args.max_matches]
+        out.not_shown_docs = out.total_docs - len(out.files)
+    elif mode == "count":
+        counts = sorted(((d, n) for p in parts for d, n in p.counts.items()), key=lambda kv: (-kv[1], kv[0]))
+        out.counts = dict(counts[: args.max_matches])
+        out.not_shown_docs = out.total_docs - len(out.counts)
+        out.not_shown_matches = out.total_matches - sum(out.counts.values())
+    else:
+        matches = [m for p in parts for m in p.matches]
+        out.matches = matches[: args.max_matches]
+        cut = len(matches) > len(out.matches) or any(p.not_shown_matches for p in parts)
+        out.total_matches = max(out.total_matches, len(out.matches))
+        out.not_shown_matches = max(0, out.total_matches - len(out.matches))
+        if out.not_shown_matches:
+            shown_docs = {m.doc_id for m in out.matches}
+            out.not_shown_docs = max(0, out.total_docs - len(shown_docs)) + (1 if cut and out.matches else 0)
+    return out
 
 
 def _strip(p: str) -> str:
@@ -388,7 +485,7 @@ def _long_line(corpus: Corpus, doc_id: str, offset: int, column: int | None, lim
     """The part of the line at byte ``offset`` of ``doc_id`` around byte column ``column`` (1-based), read from
     the file; None when the line there is not longer than MAX_COLUMNS (a real line that only looks omitted)."""
     try:
-        path = corpus.path_of(doc_id)
+        path = corpus.text_path(doc_id)  # the converted text for a PDF, DOCX, ... (what ripgrep searched)
         with open(path, "rb") as fh:
             fh.seek(offset)
             head = fh.read(MAX_COLUMNS + 1)
@@ -398,7 +495,7 @@ def _long_line(corpus: Corpus, doc_id: str, offset: int, column: int | None, lim
             seg_start = max(offset, pos - 4 * (limit // 3) - 4)
             fh.seek(seg_start)
             seg = fh.read(8 * limit + 8).split(b"\n", 1)[0]
-    except (OSError, DocumentNotFoundError, PathOutsideCorpusError):
+    except (OSError, DocumentNotFoundError, PathOutsideCorpusError, BinaryDocumentError):
         return "[a line too long to show; the file could not be read back]"
     text = seg.decode("utf-8", "ignore")
     at = len(seg[: pos - seg_start].decode("utf-8", "ignore"))

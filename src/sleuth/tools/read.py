@@ -1,5 +1,7 @@
 """`read`: a document, or a line range of it, with a character cap and a note of what was cut (streamed: memory
-stays bounded whatever the file)."""
+stays bounded whatever the file). A PDF, DOCX, PPTX, HTML or non-UTF-8 file is read in its converted text (the
+text grep searches and the indexes hold: a PDF's pages start with ``[page N]`` lines, a deck's slides with
+``[slide N]``); a file that is not a document raises :class:`~sleuth.errors.UnreadableDocumentError` with why."""
 
 from __future__ import annotations
 
@@ -41,19 +43,24 @@ class ReadResult(BaseModel):
     text: str
     truncated: bool = False
     note: str = ""
+    converted_from: str = ""  # "pdf", "docx", "pptx", "html", "text" (another encoding); "" for UTF-8 text files
 
 
 def read(corpus: Corpus, args: ReadArgs) -> ReadResult:
     """Stream the document: memory stays bounded by ``max_chars`` whatever the file's size or line length.
 
     Lines end at ``\\n`` (a trailing ``\\r`` is dropped), as in ripgrep, so line numbers agree with grep's."""
-    path = corpus.path_of(args.doc_id)
+    path = corpus.text_path(args.doc_id)
+    entry = corpus.entry(args.doc_id)
     try:
         fh = open(path, "rb")  # noqa: SIM115 - closed below
     except OSError as e:
         raise DocumentNotFoundError(f"cannot open {shown(args.doc_id)} ({type(e).__name__})") from e
     with fh:
-        return _read_stream(fh, args)
+        result = _read_stream(fh, args)
+    if entry.status == "converted":
+        result.converted_from = entry.format
+    return result
 
 
 def _read_stream(fh: BinaryIO, args: ReadArgs) -> ReadResult:
@@ -154,7 +161,8 @@ def _read_stream(fh: BinaryIO, args: ReadArgs) -> ReadResult:
 def read_tool(corpus: Corpus) -> Tool[ReadArgs]:
     def run(args: ReadArgs) -> ToolResult:
         r = read(corpus, args)
-        head = f"== {r.doc_id} (lines {r.start_line}-{r.end_line} of {r.total_lines})"
+        source = f"; text of a {r.converted_from.upper()} file" if r.converted_from not in ("", "text") else ""
+        head = f"== {r.doc_id} (lines {r.start_line}-{r.end_line} of {r.total_lines}{source})"
         text = head + "\n" + r.text + (f"\n[truncated: {r.note}]" if r.note else "")
         return ToolResult(text=text, data=r.model_dump(), truncated=r.truncated)
 

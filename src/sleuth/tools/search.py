@@ -9,6 +9,7 @@ from pydantic import Field
 
 from sleuth.errors import ToolArgumentError
 from sleuth.retrieval.base import Retriever
+from sleuth.retrieval.fresh import FreshRetrievers
 from sleuth.tools.base import Tool, ToolArgs, ToolResult
 
 if TYPE_CHECKING:
@@ -37,12 +38,18 @@ def search_tool(retrievers: Mapping[str, Retriever], *, snippet_chars: int = SNI
         if not args.query.strip():
             raise ToolArgumentError("empty query", hint="pass the words to search for")
         method = args.method or names[0]
-        retriever = retrievers.get(method)
+        refreshed = None
+        if isinstance(retrievers, FreshRetrievers):  # the corpus is checked first: a change reopens the indexes
+            retriever, refreshed = retrievers.lookup(method)
+        else:
+            retriever = retrievers.get(method)
         if retriever is None:
             raise ToolArgumentError(f"unknown method {method!r}; available: {', '.join(names)}")
         result = retriever.run(args.query, args.k)  # this call's own record: safe under concurrent calls
         hits = result.hits
         meta: dict[str, Any] = {"method": method}
+        if refreshed:
+            meta["index"] = refreshed  # e.g. "updated (1 added, 0 changed, 1 removed; ...)"
         if decided := result.decided():
             meta[result.method] = decided  # e.g. meta["sira"] = {"kept": [...], "rejected": [...], "fallback": ...}
         if not hits:
@@ -71,8 +78,11 @@ def search_tools(corpus: Corpus, retrievers: Mapping[str, Retriever] | None = No
     BM25 index (reused from a bm25/sira retriever when one is given)."""
     from sleuth.retrieval.bm25 import BM25Index, BM25Retriever
     from sleuth.retrieval.df import DocFrequency
+    from sleuth.retrieval.fresh import FreshDocFrequency
     from sleuth.tools.df import df_tool
 
+    if isinstance(retrievers, FreshRetrievers):
+        return [search_tool(retrievers), df_tool(FreshDocFrequency(retrievers))]
     if not retrievers:
         retrievers = {"bm25": BM25Retriever.open(corpus)}
     index = None
