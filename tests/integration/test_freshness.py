@@ -87,7 +87,7 @@ def test_scifact_one_changed_document_updates_fast_with_a_rebuilds_rankings(tmp_
     for q in tests:
         assert [(h.doc_id, h.score) for h in a.search(q, 10)] == [(h.doc_id, h.score) for h in b.search(q, 10)]
     print(f"full build {full_s:.2f} s, incremental update of one document {inc_s:.3f} s ({full_s / inc_s:.0f}x)")
-    assert inc_s * 5 < full_s  # the 50x is measured and reported in the README, not asserted on CI
+    # speed is measured in benchmarks/ (the ratio printed above is for the log), never asserted in a test
 
 
 # --- one MCP session -------------------------------------------------------------------------------------------

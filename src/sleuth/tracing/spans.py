@@ -128,9 +128,15 @@ class RunSpans:
             )
             self._note_child(parent, e)
             return []
+        # a span covers what ran in it: its start is its end minus its measured latency, widened to its children
+        # (a component that measures its latency, then does a little more work before emitting, would otherwise
+        # start a few microseconds after its first model call)
+        kids = self._children.get(sid, [])
+        start = min([e.ts - max(e.latency_s, 0.0), *(_start(c) for c in kids)])
+        end = max([e.ts, *(_end(c) for c in kids)])
         span = SpanRecord(
             self.trace_id, sid, parent, span_name(e), "client" if e.kind == "llm" else "internal",
-            e.ts - max(e.latency_s, 0.0), e.ts, event_attributes(e, content=self.content), error=e.error,
+            start, end, event_attributes(e, content=self.content), error=e.error,
         )
         span.events = self._pending.pop(sid, [])
         self._done.add(sid)
