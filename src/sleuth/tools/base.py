@@ -3,6 +3,10 @@
 ``Tool.run`` validates and runs, raising typed errors. ``Tool.invoke`` / ``Toolkit.invoke`` are what agents use:
 faults the model caused (:class:`~sleuth.errors.ToolInputError`) come back as an error observation the model can
 read and correct; real faults are raised. Every invoke can emit a ``tool`` trace event.
+
+``output_type`` (a pydantic model, or e.g. ``list[Model]``) describes ``ToolResult.data``: ``output_schema()`` is
+its JSON schema (the MCP server's ``outputSchema``). A tool made with ``takes_control=True`` is called as
+``fn(args, control)`` with the call's :class:`~sleuth.callcontrol.CallControl` (progress out, cancel in).
 """
 
 from __future__ import annotations
@@ -12,8 +16,9 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 
+from sleuth.callcontrol import CallControl
 from sleuth.errors import ToolArgumentError, ToolInputError, shown
 from sleuth.records import TraceEvent
 
@@ -96,15 +101,19 @@ class Tool(Generic[A]):
         name: str,
         description: str,
         args_model: type[A],
-        fn: Callable[[A], ToolResult],
+        fn: Callable[..., ToolResult],
         *,
         tags: Iterable[str] = (),
+        output_type: Any = None,
+        takes_control: bool = False,
     ) -> None:
         self.name = name
         self.description = description
         self.args_model = args_model
         self.fn = fn
         self.tags = set(tags)
+        self.output_type = output_type
+        self.takes_control = takes_control
 
     def __repr__(self) -> str:
         return f"Tool({self.name!r})"
@@ -113,6 +122,13 @@ class Tool(Generic[A]):
         schema: dict[str, Any] = _clean_schema(self.args_model.model_json_schema())
         schema.setdefault("type", "object")
         schema.setdefault("properties", {})
+        return schema
+
+    def output_schema(self) -> dict[str, Any] | None:
+        """The JSON schema of ``ToolResult.data`` on success (None when the tool declares no ``output_type``)."""
+        if self.output_type is None:
+            return None
+        schema: dict[str, Any] = _clean_schema(TypeAdapter(self.output_type).json_schema(mode="serialization"))
         return schema
 
     def openai_schema(self) -> dict[str, Any]:
@@ -138,18 +154,29 @@ class Tool(Generic[A]):
         except ValidationError as e:
             raise ToolArgumentError(f"bad arguments for {self.name}: {format_validation_error(e)}") from e
 
-    def run(self, arguments: A | dict[str, Any] | str | None = None, **kwargs: Any) -> ToolResult:
+    def run(
+        self, arguments: A | dict[str, Any] | str | None = None, *, control: CallControl | None = None, **kwargs: Any
+    ) -> ToolResult:
         """Validate and run. Raises :class:`ToolInputError` subclasses for bad input."""
         if kwargs:
             arguments = {**(arguments or {}), **kwargs}  # type: ignore[dict-item]
-        return self.fn(self.parse_args(arguments))
+        args = self.parse_args(arguments)
+        if self.takes_control:
+            return self.fn(args, control if control is not None else CallControl())
+        return self.fn(args)
 
-    def invoke(self, arguments: A | dict[str, Any] | str | None = None, *, tracer: Any = None) -> ToolResult:
+    def invoke(
+        self,
+        arguments: A | dict[str, Any] | str | None = None,
+        *,
+        tracer: Any = None,
+        control: CallControl | None = None,
+    ) -> ToolResult:
         """Run for an agent: input errors become an error observation; real faults propagate."""
         t0 = time.perf_counter()
         error: str | None = None
         try:
-            result = self.run(arguments)
+            result = self.run(arguments, control=control)
         except ToolInputError as e:
             result = error_result(e)
             error = result.text
@@ -265,7 +292,9 @@ class Toolkit:
     def openai_schemas(self) -> list[dict[str, Any]]:
         return [t.openai_schema() for t in self.tools.values()]
 
-    def invoke(self, name: str, arguments: Any = None, *, tracer: Any = None) -> ToolResult:
+    def invoke(
+        self, name: str, arguments: Any = None, *, tracer: Any = None, control: CallControl | None = None
+    ) -> ToolResult:
         tool = self.tools.get(name)
         if tool is None:
             err = ToolArgumentError(f"unknown tool {shown(name, 80)}; available tools: {', '.join(self.tools)}")
@@ -273,4 +302,4 @@ class Toolkit:
             if tracer is not None:
                 tracer.emit(_event(name, arguments, result, 0.0, result.text))
             return result
-        return tool.invoke(arguments, tracer=tracer)
+        return tool.invoke(arguments, tracer=tracer, control=control)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import BaseModel, Field
 
-from sleuth.retrieval.df import DocFrequency
+from sleuth.retrieval.df import DocFrequency, Method
 from sleuth.tools.base import Tool, ToolArgs, ToolResult
 
 
@@ -16,6 +16,23 @@ class DfArgs(ToolArgs):
     )
 
 
+class DfTerm(BaseModel):
+    """One row of the df tool's structured result: a term's document frequency and its ratio to n_docs."""
+
+    term: str
+    tokens: list[str]
+    df: int
+    n_docs: int
+    method: Method
+    note: str = ""
+    ratio: float  # df / n_docs
+
+
+class DfResult(BaseModel):
+    n_docs: int
+    terms: list[DfTerm]
+
+
 def df_tool(docfreq: DocFrequency) -> Tool[DfArgs]:
     def run(args: DfArgs) -> ToolResult:
         rows = docfreq.many(args.terms)
@@ -25,8 +42,8 @@ def df_tool(docfreq: DocFrequency) -> Tool[DfArgs]:
             pct = f" ({100 * r.ratio:.2f}%)" if r.df else ""
             note = f"  [{r.note}]" if r.note else ""
             lines.append(f"{r.term!r}: {r.df}{pct}{note}")
-        data = [{**r.model_dump(), "ratio": r.ratio} for r in rows]
-        return ToolResult(text="\n".join(lines), data={"n_docs": n, "terms": data})
+        terms = [DfTerm(**r.model_dump(), ratio=r.ratio) for r in rows]
+        return ToolResult(text="\n".join(lines), data=DfResult(n_docs=n, terms=terms).model_dump(mode="json"))
 
     return Tool(
         "df",
@@ -35,4 +52,5 @@ def df_tool(docfreq: DocFrequency) -> Tool[DfArgs]:
         DfArgs,
         run,
         tags={"index"},
+        output_type=DfResult,
     )

@@ -570,4 +570,5 @@ def grep_tool(corpus: Corpus, *, timeout: float = 30.0) -> Tool[GrepArgs]:
         GrepArgs,
         run,
         tags={"corpus"},
+        output_type=GrepResult,
     )

@@ -164,4 +164,5 @@ def read_tool(corpus: Corpus) -> Tool[ReadArgs]:
         ReadArgs,
         run,
         tags={"corpus"},
+        output_type=ReadResult,
     )
