@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -26,9 +24,15 @@ from mcp import Client
 from mcp.client.stdio import StdioServerParameters
 
 from tests.conftest import private_model
-
-SLEUTH = shutil.which("sleuth", path=str(Path(sys.executable).parent)) or "sleuth"
-SECRET = "TOPSECRET-7f3a"
+from tests.integration.mcp_helpers import (
+    SECRET,
+    SLEUTH,
+    HttpServer as _HttpServer,
+    free_port as _free_port,
+    sleuth_stdio as _stdio,
+    text_of as _text,
+    write_corpus,
+)
 
 # A server with the corpus tools plus a slow tool, to interrupt calls mid-flight.
 SLOW_SERVER = """
@@ -61,64 +65,7 @@ TOOL_CALLS: dict[str, tuple[dict[str, Any], str]] = {
 
 @pytest.fixture()
 def corpus_dir(tmp_path: Path) -> Path:
-    root = tmp_path / "corpus"
-    (root / "notes").mkdir(parents=True)
-    (root / "notes" / "alpha.md").write_text(
-        "# Alpha\nThe quick brown fox met the project lead on Monday.\nSleuth kickoff notes.\n"
-    )
-    (root / "notes" / "beta.txt").write_text("Budget review\nThe budget is 42 units.\nThe fox returns in May.\n")
-    (root / "readme.txt").write_text("A small corpus for the MCP tests. Nothing secret here.\n")
-    (root / ".hidden").mkdir()
-    (root / ".hidden" / "secret.txt").write_text(f"{SECRET}\n")
-    (tmp_path / "secret.txt").write_text(f"{SECRET}\n")  # next to the corpus, outside it
-    return root
-
-
-def _text(result: Any) -> str:
-    return "\n".join(getattr(c, "text", "") for c in result.content)
-
-
-def _stdio(corpus: Path, *extra: str) -> StdioServerParameters:
-    # the whole environment (the SDK passes only a few variables by default): PYTHONPATH selects the code under test
-    return StdioServerParameters(command=SLEUTH, args=["mcp", "--corpus", str(corpus), *extra], env=dict(os.environ))
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _wait_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"server exited with {proc.returncode}: {proc.stderr.read().decode()[-2000:]}")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return
-        except OSError:
-            time.sleep(0.1)
-    raise AssertionError("HTTP server did not start")
-
-
-class _HttpServer:
-    def __init__(self, cmd: list[str], port: int, env: dict[str, str] | None = None) -> None:
-        self.port = port
-        self.url = f"http://127.0.0.1:{port}/mcp"
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                     env={**os.environ, **(env or {})})
-        _wait_port(port, self.proc)
-
-    def stop(self) -> str:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-        try:
-            _, err = self.proc.communicate(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            _, err = self.proc.communicate()
-        return err.decode(errors="replace")
+    return write_corpus(tmp_path)
 
 
 @pytest.fixture()
