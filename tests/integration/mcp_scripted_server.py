@@ -2,7 +2,7 @@
 
 Everything is sleuth's real code (``build_toolkit``, ``build_server``, the react agent, the listwise reranker, the
 corpus tools) except the model: a :class:`~sleuth.llm.fake.ScriptedModel` whose every call sleeps ``--delay``
-seconds and appends a line to ``--calls-log``. Its react script greps ``--steps`` times, then answers (``--steps 0``:
+seconds and appends a line to ``--calls-log``. Its react script greps ``--steps`` times (a different pattern each time), then answers (``--steps 0``:
 greps until cancelled). Two extra tools: ``wait`` (sleeps, honouring cancellation) and ``sleep`` (sleeps blindly,
 reporting nothing: with a large ``--progress-interval`` it sends no progress at all).
 
@@ -70,7 +70,7 @@ def main() -> None:
             return "[2] > [1]"
         if args.steps and calls > args.steps:
             return tool("answer", answer="Bram Okafor", doc_ids=[ANSWER_DOC])
-        return tool("grep", pattern="Kestrel")
+        return tool("grep", pattern=f"Kestrel|step {calls}")  # a new call each time (repeats end a run)
 
     budget = Budget(max_steps=1000, max_tokens=None, max_seconds=None) if args.steps == 0 else None
     extra = [Tool("wait", "Wait a while (stops when cancelled).", SleepArgs, wait, takes_control=True),
