@@ -446,28 +446,68 @@ def test_stdio_stdout_carries_only_the_protocol(corpus_dir: Path) -> None:
 @pytest.mark.model
 @pytest.mark.slow
 def test_stdio_rerank_and_ask_with_the_local_model(sample_corpus: Path, tmp_path: Path) -> None:
+    """rerank and ask with the embedded model: `ask` sends a progress notification per agent step while it runs,
+    and a second `ask` cancelled after its first step stops (the server logs it) while `read` is still answered."""
+    from mcp.client.stdio import stdio_client
+
     spec, env = private_model(tmp_path)
-    params = _stdio(sample_corpus, "--model", spec, "--tools", "rerank,ask,read", "--budget", "steps=3,seconds=900")
+    params = _stdio(sample_corpus, "--model", spec, "--tools", "rerank,ask,read", "--budget", "steps=3,seconds=900",
+                    "--log-level", "info")
     params = params.model_copy(update={"env": env})
+    server_log = tmp_path / "server.log"
 
     async def main() -> None:
-        async with Client(params, read_timeout_seconds=1200) as client:
-            assert [t.name for t in (await client.list_tools()).tools] == ["rerank", "ask", "read"]
-            ranked = await client.call_tool(
-                "rerank",
-                {"query": "Who designed the Kestrel Bridge?",
-                 "doc_ids": ["places/saltmarsh.md", "projects/kestrel_bridge.txt", "people/greta_lind.md"]},
-            )
-            assert ranked.is_error is False, _text(ranked)
-            listed = [line.split(". ", 1)[1] for line in _text(ranked).splitlines()[1:]]
-            assert sorted(listed) == sorted(
-                ["places/saltmarsh.md", "projects/kestrel_bridge.txt", "people/greta_lind.md"]
-            )
-            bad = await client.call_tool("rerank", {"query": "x", "doc_ids": ["../etc/passwd"]})
-            assert bad.is_error is True and "PathOutsideCorpusError" in _text(bad)
-            answer = await client.call_tool("ask", {"question": "Who designed the Kestrel Bridge?", "agent": "react"})
-            assert answer.is_error is False, _text(answer)
-            assert "Sources:" in _text(answer)
+        with server_log.open("w") as errlog:
+            async with Client(stdio_client(params, errlog=errlog), read_timeout_seconds=1200) as client:
+                await session(client)
+
+    async def session(client: Client) -> None:
+        assert [t.name for t in (await client.list_tools()).tools] == ["rerank", "ask", "read"]
+        ranked = await client.call_tool(
+            "rerank",
+            {"query": "Who designed the Kestrel Bridge?",
+             "doc_ids": ["places/saltmarsh.md", "projects/kestrel_bridge.txt", "people/greta_lind.md"]},
+        )
+        assert ranked.is_error is False, _text(ranked)
+        listed = [line.split(". ", 1)[1] for line in _text(ranked).splitlines()[1:]]
+        assert sorted(listed) == sorted(
+            ["places/saltmarsh.md", "projects/kestrel_bridge.txt", "people/greta_lind.md"]
+        )
+        bad = await client.call_tool("rerank", {"query": "x", "doc_ids": ["../etc/passwd"]})
+        assert bad.is_error is True and "PathOutsideCorpusError" in _text(bad)
+        seen: list[tuple[float, str]] = []
+
+        async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+            seen.append((time.monotonic(), message or ""))
+
+        answer = await client.call_tool("ask", {"question": "Who designed the Kestrel Bridge?", "agent": "react"},
+                                        progress_callback=on_progress)
+        done = time.monotonic()
+        assert answer.is_error is False, _text(answer)
+        assert "Sources:" in _text(answer)
+        steps = [m for _, m in seen if m.startswith("#")]
+        assert steps and steps[0].startswith("#1 call_model"), [m for _, m in seen]
+        assert done - seen[0][0] > 1.0  # the first arrived while the run went on, not with the answer
+        # cancel a second run after its first step: it stops, and the session goes on serving
+        seen.clear()
+        with anyio.CancelScope() as scope:
+            async def cancel_after_first_step() -> None:
+                while not any(m.startswith("#") for _, m in seen):
+                    await anyio.sleep(0.1)
+                scope.cancel()
+
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(cancel_after_first_step)
+                await client.call_tool("ask", {"question": "Where was the designer of the Kestrel Bridge born?",
+                                               "agent": "react"}, progress_callback=on_progress)
+                raise AssertionError("the ask was not cancelled")
+        t1 = time.monotonic()
+        ok = await client.call_tool("read", {"doc_id": "projects/kestrel_bridge.txt"})
+        assert ok.is_error is False and time.monotonic() - t1 < 10
+        deadline = time.monotonic() + 300  # a model call in flight at the cancel finishes first
+        while "ask stopped after it was cancelled" not in server_log.read_text():
+            assert time.monotonic() < deadline, server_log.read_text()[-2000:]
+            await anyio.sleep(1)
 
     anyio.run(main)
 
