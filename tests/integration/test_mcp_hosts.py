@@ -346,6 +346,7 @@ BAD_RESOURCES = [
     ("sleuth://doc/notes/missing.md", "DocumentNotFoundError"),
     ("sleuth://doc/", "DocumentNotFoundError"),
     ("sleuth://doc/a%00b", "PathOutsideCorpusError"),
+    ("sleuth://doc/%ff%fe.txt", "not UTF-8"),
     ("file:///etc/passwd", "unknown resource"),
     ("sleuth://doc/notes/alpha.md?x=1", "takes no query"),
     ("sleuth://doc/" + "x" * 20_000, "too long"),

@@ -64,7 +64,10 @@ def doc_id_of(uri: str) -> str:
     raw = uri[len(DOC_SCHEME):].split("#", 1)[0]
     if "?" in raw:
         raise _invalid("a sleuth resource URI takes no query; documents are " + DOC_TEMPLATE)
-    return unquote(raw, errors="strict") if raw else ""
+    try:
+        return unquote(raw, errors="strict") if raw else ""
+    except UnicodeDecodeError:
+        raise _invalid("the doc id in the URI is not UTF-8 once percent-decoded") from None
 
 
 def mime_type(doc_id: str) -> str:
@@ -114,8 +117,8 @@ def read_document(corpus: Any, doc_id: str, max_chars: int) -> tuple[str, bool, 
     bounded), confined to the corpus as the ``read`` tool is."""
     path = corpus.path_of(doc_id)  # the read tool's rule: PathOutsideCorpusError, DocumentNotFoundError
     try:
-        fh = open(path, "rb")  # noqa: SIM115 - closed below
         size = path.stat().st_size
+        fh = open(path, "rb")  # noqa: SIM115 - closed below
     except OSError as e:
         raise DocumentNotFoundError(f"cannot open {doc_id!r} ({type(e).__name__})") from e
     decoder = codecs.getincrementaldecoder("utf-8")("strict")

@@ -114,6 +114,7 @@ class Tool(Generic[A]):
         self.tags = set(tags)
         self.output_type = output_type
         self.takes_control = takes_control
+        self._output_schema: dict[str, Any] | None = None
 
     def __repr__(self) -> str:
         return f"Tool({self.name!r})"
@@ -128,8 +129,9 @@ class Tool(Generic[A]):
         """The JSON schema of ``ToolResult.data`` on success (None when the tool declares no ``output_type``)."""
         if self.output_type is None:
             return None
-        schema: dict[str, Any] = _clean_schema(TypeAdapter(self.output_type).json_schema(mode="serialization"))
-        return schema
+        if self._output_schema is None:
+            self._output_schema = _clean_schema(TypeAdapter(self.output_type).json_schema(mode="serialization"))
+        return self._output_schema
 
     def openai_schema(self) -> dict[str, Any]:
         return {
