@@ -73,8 +73,8 @@ def corpus(sample_corpus: Path) -> Path:
 
 
 def test_ask(provider: Provider, corpus: Path, tmp_path: Path) -> None:
-    rc, out, err = run("ask", "Who designed the Kestrel Bridge?", "-c", str(corpus), "--agent", "react",
-                       "--budget", "steps=3", "--json", *provider.flags(),
+    rc, out, err = run("ask", "Who designed the Kestrel Bridge?", "-c", str(corpus), "--agent", "sira",
+                       "--json", *provider.flags(),
                        home=provider.client_home, cwd=tmp_path, env=provider.env())
     assert rc in (0, 3), err  # 3: the run ended without an answer (a 0.5B model may give none): the path worked
     data = json.loads(out)
