@@ -207,6 +207,13 @@ class BudgetExceededError(SleuthError):
     """A budget (steps, tokens, seconds, cost) ran out. Agents catch this and answer with what they have."""
 
 
+class CallCancelledError(SleuthError):
+    """The caller cancelled a running call (an MCP client's ``notifications/cancelled``, a call past its deadline):
+    raised by :meth:`sleuth.callcontrol.CallControl.check` at the next point where the call can stop."""
+
+    hint = "nothing to fix: the call was stopped on request; call again to rerun it"
+
+
 class DataError(SleuthError):
     """An evaluation data file has records sleuth cannot read."""
 

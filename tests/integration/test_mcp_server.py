@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -26,9 +24,15 @@ from mcp import Client
 from mcp.client.stdio import StdioServerParameters
 
 from tests.conftest import private_model
-
-SLEUTH = shutil.which("sleuth", path=str(Path(sys.executable).parent)) or "sleuth"
-SECRET = "TOPSECRET-7f3a"
+from tests.integration.mcp_helpers import (
+    SECRET,
+    SLEUTH,
+    HttpServer as _HttpServer,
+    free_port as _free_port,
+    sleuth_stdio as _stdio,
+    text_of as _text,
+    write_corpus,
+)
 
 # A server with the corpus tools plus a slow tool, to interrupt calls mid-flight.
 SLOW_SERVER = """
@@ -61,64 +65,7 @@ TOOL_CALLS: dict[str, tuple[dict[str, Any], str]] = {
 
 @pytest.fixture()
 def corpus_dir(tmp_path: Path) -> Path:
-    root = tmp_path / "corpus"
-    (root / "notes").mkdir(parents=True)
-    (root / "notes" / "alpha.md").write_text(
-        "# Alpha\nThe quick brown fox met the project lead on Monday.\nSleuth kickoff notes.\n"
-    )
-    (root / "notes" / "beta.txt").write_text("Budget review\nThe budget is 42 units.\nThe fox returns in May.\n")
-    (root / "readme.txt").write_text("A small corpus for the MCP tests. Nothing secret here.\n")
-    (root / ".hidden").mkdir()
-    (root / ".hidden" / "secret.txt").write_text(f"{SECRET}\n")
-    (tmp_path / "secret.txt").write_text(f"{SECRET}\n")  # next to the corpus, outside it
-    return root
-
-
-def _text(result: Any) -> str:
-    return "\n".join(getattr(c, "text", "") for c in result.content)
-
-
-def _stdio(corpus: Path, *extra: str) -> StdioServerParameters:
-    # the whole environment (the SDK passes only a few variables by default): PYTHONPATH selects the code under test
-    return StdioServerParameters(command=SLEUTH, args=["mcp", "--corpus", str(corpus), *extra], env=dict(os.environ))
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _wait_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"server exited with {proc.returncode}: {proc.stderr.read().decode()[-2000:]}")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return
-        except OSError:
-            time.sleep(0.1)
-    raise AssertionError("HTTP server did not start")
-
-
-class _HttpServer:
-    def __init__(self, cmd: list[str], port: int, env: dict[str, str] | None = None) -> None:
-        self.port = port
-        self.url = f"http://127.0.0.1:{port}/mcp"
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                     env={**os.environ, **(env or {})})
-        _wait_port(port, self.proc)
-
-    def stop(self) -> str:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-        try:
-            _, err = self.proc.communicate(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            _, err = self.proc.communicate()
-        return err.decode(errors="replace")
+    return write_corpus(tmp_path)
 
 
 @pytest.fixture()
@@ -499,28 +446,68 @@ def test_stdio_stdout_carries_only_the_protocol(corpus_dir: Path) -> None:
 @pytest.mark.model
 @pytest.mark.slow
 def test_stdio_rerank_and_ask_with_the_local_model(sample_corpus: Path, tmp_path: Path) -> None:
+    """rerank and ask with the embedded model: `ask` sends a progress notification per agent step while it runs,
+    and a second `ask` cancelled after its first step stops (the server logs it) while `read` is still answered."""
+    from mcp.client.stdio import stdio_client
+
     spec, env = private_model(tmp_path)
-    params = _stdio(sample_corpus, "--model", spec, "--tools", "rerank,ask,read", "--budget", "steps=3,seconds=900")
+    params = _stdio(sample_corpus, "--model", spec, "--tools", "rerank,ask,read", "--budget", "steps=3,seconds=900",
+                    "--log-level", "info")
     params = params.model_copy(update={"env": env})
+    server_log = tmp_path / "server.log"
 
     async def main() -> None:
-        async with Client(params, read_timeout_seconds=1200) as client:
-            assert [t.name for t in (await client.list_tools()).tools] == ["rerank", "ask", "read"]
-            ranked = await client.call_tool(
-                "rerank",
-                {"query": "Who designed the Kestrel Bridge?",
-                 "doc_ids": ["places/saltmarsh.md", "projects/kestrel_bridge.txt", "people/greta_lind.md"]},
-            )
-            assert ranked.is_error is False, _text(ranked)
-            listed = [line.split(". ", 1)[1] for line in _text(ranked).splitlines()[1:]]
-            assert sorted(listed) == sorted(
-                ["places/saltmarsh.md", "projects/kestrel_bridge.txt", "people/greta_lind.md"]
-            )
-            bad = await client.call_tool("rerank", {"query": "x", "doc_ids": ["../etc/passwd"]})
-            assert bad.is_error is True and "PathOutsideCorpusError" in _text(bad)
-            answer = await client.call_tool("ask", {"question": "Who designed the Kestrel Bridge?", "agent": "react"})
-            assert answer.is_error is False, _text(answer)
-            assert "Sources:" in _text(answer)
+        with server_log.open("w") as errlog:
+            async with Client(stdio_client(params, errlog=errlog), read_timeout_seconds=1200) as client:
+                await session(client)
+
+    async def session(client: Client) -> None:
+        assert [t.name for t in (await client.list_tools()).tools] == ["rerank", "ask", "read"]
+        ranked = await client.call_tool(
+            "rerank",
+            {"query": "Who designed the Kestrel Bridge?",
+             "doc_ids": ["places/saltmarsh.md", "projects/kestrel_bridge.txt", "people/greta_lind.md"]},
+        )
+        assert ranked.is_error is False, _text(ranked)
+        listed = [line.split(". ", 1)[1] for line in _text(ranked).splitlines()[1:]]
+        assert sorted(listed) == sorted(
+            ["places/saltmarsh.md", "projects/kestrel_bridge.txt", "people/greta_lind.md"]
+        )
+        bad = await client.call_tool("rerank", {"query": "x", "doc_ids": ["../etc/passwd"]})
+        assert bad.is_error is True and "PathOutsideCorpusError" in _text(bad)
+        seen: list[tuple[float, str]] = []
+
+        async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+            seen.append((time.monotonic(), message or ""))
+
+        answer = await client.call_tool("ask", {"question": "Who designed the Kestrel Bridge?", "agent": "react"},
+                                        progress_callback=on_progress)
+        done = time.monotonic()
+        assert answer.is_error is False, _text(answer)
+        assert "Sources:" in _text(answer)
+        steps = [m for _, m in seen if m.startswith("#")]
+        assert steps and steps[0].startswith("#1 call_model"), [m for _, m in seen]
+        assert done - seen[0][0] > 1.0  # the first arrived while the run went on, not with the answer
+        # cancel a second run after its first step: it stops, and the session goes on serving
+        seen.clear()
+        with anyio.CancelScope() as scope:
+            async def cancel_after_first_step() -> None:
+                while not any(m.startswith("#") for _, m in seen):
+                    await anyio.sleep(0.1)
+                scope.cancel()
+
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(cancel_after_first_step)
+                await client.call_tool("ask", {"question": "Where was the designer of the Kestrel Bridge born?",
+                                               "agent": "react"}, progress_callback=on_progress)
+                raise AssertionError("the ask was not cancelled")
+        t1 = time.monotonic()
+        ok = await client.call_tool("read", {"doc_id": "projects/kestrel_bridge.txt"})
+        assert ok.is_error is False and time.monotonic() - t1 < 10
+        deadline = time.monotonic() + 300  # a model call in flight at the cancel finishes first
+        while "ask stopped after it was cancelled" not in server_log.read_text():
+            assert time.monotonic() < deadline, server_log.read_text()[-2000:]
+            await anyio.sleep(1)
 
     anyio.run(main)
 

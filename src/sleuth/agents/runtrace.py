@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from sleuth.callcontrol import CallControl
 from sleuth.records import Hit, RerankResult, SearchResult
 from sleuth.rerank.base import Reranker, RerankerBase
 from sleuth.retrieval.base import Retriever, RetrieverBase
@@ -26,14 +27,18 @@ class PerCallTool(Tool[Any]):
 
     def __init__(self, build: Callable[[Any], Tool[Any]]) -> None:
         proto = build(None)
-        super().__init__(proto.name, proto.description, proto.args_model, proto.fn, tags=proto.tags)
+        super().__init__(proto.name, proto.description, proto.args_model, proto.fn, tags=proto.tags,
+                         output_type=proto.output_type, takes_control=proto.takes_control)
         self._build = build
 
-    def invoke(self, arguments: Any = None, *, tracer: Any = None, call_id: str | None = None) -> ToolResult:
+    def invoke(
+        self, arguments: Any = None, *, tracer: Any = None, call_id: str | None = None,
+        control: CallControl | None = None,
+    ) -> ToolResult:
         if tracer is None:
-            return super().invoke(arguments, call_id=call_id)
+            return super().invoke(arguments, call_id=call_id, control=control)
         span = tool_span(tracer)  # the tool call's span: the component's model calls nest under it
-        return self._build(span).invoke_in(span, arguments, call_id=call_id)
+        return self._build(span).invoke_in(span, arguments, call_id=call_id, control=control)
 
 
 class CallRetriever(RetrieverBase):

@@ -70,9 +70,15 @@ def mcp(
         help="Build a missing BM25 index (and the dense index for methods named in --methods) into CORPUS/.sleuth "
         "before serving, and rebuild a stale one. With --no-build-index, search and df need a fresh index.",
     ),
+    max_result_chars: int = typer.Option(
+        100_000, "--max-result-chars", min=1000,
+        help="The most characters one tool result (text plus structured copy) or resource read sends; longer ones "
+        "are cut, saying so. Lower it for hosts with a smaller message limit.",
+    ),
     log_level: str = typer.Option("warning", "--log-level", help="Log level for messages on stderr."),
 ) -> None:
-    """Serve ls, grep, read, search, df (and rerank, ask with --model) as MCP tools, confined to the corpus."""
+    """Serve ls, grep, read, search, df (and rerank, ask with --model) as MCP tools, confined to the corpus; the
+    documents as resources (sleuth://doc/{id}) and the search strategies as prompts."""
     import logging
 
     from sleuth.cli.output import cli_errors
@@ -114,7 +120,8 @@ def mcp(
                     err=True,
                 )
             mcp_server.run(toolset.toolkit, transport=transport, host=host, port=port, instructions=instructions,
-                           allow_hosts=allow_hosts or None, token=(token or None) if transport == "http" else None)
+                           allow_hosts=allow_hosts or None, token=(token or None) if transport == "http" else None,
+                           corpus=toolset.corpus, max_result_chars=max_result_chars)
         finally:
             close = getattr(options.get("model"), "close", None)
             if close is not None:

@@ -1,20 +1,21 @@
 """An MCP server that exposes a sleuth :class:`~sleuth.tools.base.Toolkit` to chat assistants.
 
 The server is built generically from sleuth ``Tool`` objects (name, description, ``parameters_schema()``,
-``invoke()``), so a tool added to the toolkit appears in ``tools/list`` without any change here.
+``output_schema()``, ``invoke()``), so a tool added to the toolkit appears in ``tools/list`` without any change here.
 
 * Every tool is read-only and confined to the corpus: the tools themselves refuse paths outside the root
   (:class:`~sleuth.errors.PathOutsideCorpusError`), and the server adds no tool that writes.
+* Every tool with an ``output_type`` lists an ``outputSchema``, and its results' structured content validates
+  against it (data that is not an object is wrapped as ``{"result": ...}``).
 * Faults the caller made (unknown tool, bad arguments, a doc id outside the corpus, a bad regex) come back as a
   tool result with ``isError: true`` carrying sleuth's error text and hint, so the assistant can correct itself.
   Real faults inside a tool (a missing index, a dead model server) come back the same way, with their hint; an
   unexpected exception is logged to stderr and returned as an error result. The server keeps serving.
-* Tools run in worker threads (sleuth tools are synchronous: ripgrep subprocesses, BM25 scoring), so one slow
-  call does not block other requests or other clients on the HTTP transport. A call whose client went away is
-  abandoned: its thread finishes on its own and the result is dropped.
-* Every call has a deadline (:data:`DEFAULT_CALL_TIMEOUT`; :data:`LONG_CALL_TIMEOUT` for the model-bound tools
-  ``ask`` and ``rerank``): past it the caller gets a ``ToolTimeoutError`` result and its worker slot is freed for
-  other calls, whatever the tool is doing (the tools bound themselves too: grep kills ripgrep at its own limit).
+* Calls run in worker threads with progress notifications, cancellation, a deadline (:data:`DEFAULT_CALL_TIMEOUT`;
+  :data:`LONG_CALL_TIMEOUT` for the model-bound tools ``ask`` and ``rerank``) and a bounded result
+  (:mod:`sleuth.integrations.mcp_calls`), so one slow call does not block other requests or other clients.
+* The corpus's documents are resources (``sleuth://doc/{id}``), and sleuth's search strategies are prompts
+  (:mod:`sleuth.integrations.mcp_content`).
 * Error texts never carry absolute paths (the venv, the home folder, where a symlink points) nor a huge argument:
   an unexpected exception is logged to stderr and the caller only learns its type.
 
@@ -32,15 +33,24 @@ from __future__ import annotations
 import hmac
 import ipaddress
 import logging
-import os
-import re
 import sys
-import tempfile
 from typing import TYPE_CHECKING, Any
 
 from sleuth.errors import ConfigError, MissingExtraError
-from sleuth.integrations.toolset import safe_invoke
-from sleuth.tools.base import Toolkit, ToolResult
+from sleuth.integrations.mcp_calls import (
+    DEFAULT_CALL_TIMEOUT,
+    DEFAULT_CANCEL_GRACE,
+    DEFAULT_MAX_RESULT_CHARS,
+    DEFAULT_PROGRESS_INTERVAL,
+    LONG_CALL_TIMEOUT,
+    MIN_RESULT_CHARS,
+    call_timeout_for,
+    output_schema,
+    run_call,
+    run_tool,
+    scrub_paths,
+)
+from sleuth.tools.base import Toolkit
 
 if TYPE_CHECKING:  # pragma: no cover
     from mcp.server.lowlevel import Server
@@ -49,35 +59,11 @@ logger = logging.getLogger(__name__)
 
 SERVER_NAME = "sleuth"
 DEFAULT_MAX_CONCURRENT_CALLS = 4
-DEFAULT_CALL_TIMEOUT = 120.0
-LONG_CALL_TIMEOUT = 1800.0  # tools that run a language model (ask, rerank)
-LONG_TOOL_TAGS = frozenset({"agent", "rerank"})
-MAX_ERROR_CHARS = 2000
-INTERNAL_ERROR_TEMPLATE = (
-    "Error ({kind}): the sleuth server hit an internal fault in {tool}; the details are in the server's log. "
-    "It keeps serving."
-)
-TIMEOUT_TEMPLATE = (
-    "Error (ToolTimeoutError): {tool} did not finish within {seconds:g}s and was abandoned "
-    "(hint: narrow the call: a more specific pattern, a glob or path, a smaller k)"
-)
-_ABS_PATH = re.compile(r"(?<![\w.~])(?:/[\w.@+%-]+){2,}/?")
 
-
-def _private_roots() -> list[str]:
-    """Folders whose names say something about the host: the venv, the interpreter, the home and temp folders."""
-    roots = {sys.prefix, sys.base_prefix, sys.exec_prefix, os.path.expanduser("~"), tempfile.gettempdir()}
-    return sorted((r for r in roots if r and r != "/"), key=len, reverse=True)
-
-
-def scrub_paths(text: str) -> str:
-    """``text`` with absolute paths replaced by ``<path>`` and cut to :data:`MAX_ERROR_CHARS` (for error results)."""
-    for root in _private_roots():
-        text = text.replace(root, "<path>")
-    text = _ABS_PATH.sub("<path>", text)
-    if len(text) > MAX_ERROR_CHARS:
-        text = text[: MAX_ERROR_CHARS - 40] + f" …[{len(text)} chars, cut]"
-    return text
+__all__ = [
+    "DEFAULT_CALL_TIMEOUT", "LONG_CALL_TIMEOUT", "build_server", "call_timeout_for", "check_http_exposure",
+    "default_instructions", "http_app", "run", "run_tool", "scrub_paths", "serve_http", "serve_stdio",
+]
 
 
 def _require_mcp() -> None:
@@ -87,56 +73,6 @@ def _require_mcp() -> None:
         raise MissingExtraError("mcp", "mcp", "the MCP server (`sleuth mcp`)") from e
 
 
-def run_tool(toolkit: Toolkit, name: str, arguments: dict[str, Any] | None) -> ToolResult:
-    """Run one tool for a remote caller: never raises.
-
-    Input faults are already error results (``Toolkit.invoke``); other sleuth errors become error results with
-    their hint (:func:`~sleuth.integrations.toolset.safe_invoke`); anything else becomes an internal-error
-    result and is logged to stderr.
-    """
-    try:
-        result = safe_invoke(toolkit, name, arguments or {})
-    except Exception as e:
-        logger.exception("tool %s failed", scrub_paths(str(name))[:80])
-        tool = name if isinstance(name, str) and name in toolkit else "a tool"
-        return ToolResult(
-            text=INTERNAL_ERROR_TEMPLATE.format(kind=type(e).__name__, tool=tool),
-            data={"error": type(e).__name__},
-            is_error=True,
-            error_type=type(e).__name__,
-        )
-    if result.is_error:
-        result = result.model_copy(update={"text": scrub_paths(result.text), "data": None})
-    return result
-
-
-def call_timeout_for(toolkit: Toolkit, name: str, default: float) -> float:
-    """The deadline of a call: ``default``, or :data:`LONG_CALL_TIMEOUT` for tools that run a model."""
-    tool = toolkit.tools.get(name) if isinstance(name, str) else None
-    if tool is not None and tool.tags & LONG_TOOL_TAGS:
-        return max(default, LONG_CALL_TIMEOUT)
-    return default
-
-
-def _to_call_result(result: ToolResult) -> Any:
-    import mcp_types as types
-
-    meta: dict[str, Any] = {}
-    if result.truncated:
-        meta["truncated"] = True
-    if result.error_type:
-        meta["error_type"] = result.error_type
-    structured: Any = None
-    if not result.is_error and result.data is not None:  # an object (older protocol versions require one)
-        structured = result.data if isinstance(result.data, dict) else {"result": result.data}
-    return types.CallToolResult(
-        content=[types.TextContent(text=result.text)],
-        structured_content=structured,
-        is_error=result.is_error,
-        _meta={"sleuth": meta} if meta else None,
-    )
-
-
 def build_server(
     toolkit: Toolkit,
     *,
@@ -144,12 +80,23 @@ def build_server(
     instructions: str | None = None,
     max_concurrent_calls: int = DEFAULT_MAX_CONCURRENT_CALLS,
     call_timeout: float = DEFAULT_CALL_TIMEOUT,
+    corpus: Any = None,
+    progress_interval: float = DEFAULT_PROGRESS_INTERVAL,
+    cancel_grace: float = DEFAULT_CANCEL_GRACE,
+    max_result_chars: int = DEFAULT_MAX_RESULT_CHARS,
 ) -> Server[Any]:
-    """A low-level MCP ``Server`` listing and calling every tool of ``toolkit``.
+    """A low-level MCP ``Server`` listing and calling every tool of ``toolkit``; with ``corpus`` (a
+    :class:`~sleuth.corpus.Corpus`), also its documents as resources and the search-strategy prompts.
 
     ``call_timeout``: seconds a call may take (model-bound tools get at least :data:`LONG_CALL_TIMEOUT`); past it
-    the call is abandoned and answered with a ``ToolTimeoutError`` result."""
+    the call is stopped and answered with a ``ToolTimeoutError`` result. ``progress_interval``: seconds between
+    heartbeat progress notifications while a tool reports nothing. ``cancel_grace``: seconds a cancelled call's
+    worker keeps its slot while it stops. ``max_result_chars``: the most characters one result (text plus
+    structured copy) or one resource read carries; longer ones are cut, saying so."""
     _require_mcp()
+    if max_result_chars < MIN_RESULT_CHARS:
+        raise ConfigError(f"max_result_chars={max_result_chars} leaves no room for a result",
+                          hint=f"use {MIN_RESULT_CHARS} or more")
     import anyio
     import mcp_types as types
     from mcp.server.lowlevel import Server
@@ -158,38 +105,52 @@ def build_server(
 
     limiter = anyio.CapacityLimiter(max_concurrent_calls)
     read_only = types.ToolAnnotations(read_only_hint=True, destructive_hint=False, open_world_hint=False)
-
-    def mcp_tools() -> list[Any]:
-        return [
-            types.Tool(
-                name=tool.name,
-                description=tool.description,
-                input_schema=tool.parameters_schema(),
-                annotations=read_only,
-            )
-            for tool in toolkit
-        ]
+    listing = [
+        types.Tool(
+            name=tool.name,
+            description=tool.description,
+            input_schema=tool.parameters_schema(),
+            output_schema=output_schema(tool),
+            annotations=read_only,
+        )
+        for tool in toolkit
+    ]
 
     async def list_tools(ctx: Any, params: Any) -> Any:
-        return types.ListToolsResult(tools=mcp_tools())
+        return types.ListToolsResult(tools=listing)
 
     async def call_tool(ctx: Any, params: Any) -> Any:
-        seconds = call_timeout_for(toolkit, params.name, call_timeout)
-        result: ToolResult | None = None
-        with anyio.move_on_after(seconds):
-            result = await anyio.to_thread.run_sync(
-                run_tool, toolkit, params.name, params.arguments, limiter=limiter, abandon_on_cancel=True
-            )
-        if result is None:  # the deadline passed: the worker thread is abandoned, its slot freed
-            logger.warning("tool call abandoned after %.1fs", seconds)
-            tool = params.name if params.name in toolkit else "the call"
-            result = ToolResult(
-                text=TIMEOUT_TEMPLATE.format(tool=tool, seconds=seconds), is_error=True, error_type="ToolTimeoutError"
-            )
-        return _to_call_result(result)
+        return await run_call(
+            ctx.session.report_progress, toolkit, params.name, params.arguments, limiter=limiter,
+            timeout=call_timeout_for(toolkit, params.name, call_timeout), cancel_grace=cancel_grace,
+            progress_interval=progress_interval, max_result_chars=max_result_chars,
+        )
 
     def input_schema(tool_name: str) -> dict[str, Any] | None:
         return toolkit[tool_name].parameters_schema() if tool_name in toolkit else None
+
+    handlers: dict[str, Any] = {}
+    if corpus is not None:
+        from sleuth.integrations import mcp_content
+
+        async def list_resources(ctx: Any, params: Any) -> Any:
+            cursor = getattr(params, "cursor", None)
+            return await anyio.to_thread.run_sync(mcp_content.list_resources, corpus, cursor)
+
+        async def list_templates(ctx: Any, params: Any) -> Any:
+            return mcp_content.list_templates()
+
+        async def read_resource(ctx: Any, params: Any) -> Any:
+            return await anyio.to_thread.run_sync(mcp_content.read_resource, corpus, params.uri, max_result_chars)
+
+        async def list_prompts(ctx: Any, params: Any) -> Any:
+            return mcp_content.list_prompts()
+
+        async def get_prompt(ctx: Any, params: Any) -> Any:
+            return mcp_content.get_prompt(params.name, params.arguments, toolkit.names())
+
+        handlers = {"on_list_resources": list_resources, "on_list_resource_templates": list_templates,
+                    "on_read_resource": read_resource, "on_list_prompts": list_prompts, "on_get_prompt": get_prompt}
 
     return Server(
         name,
@@ -198,6 +159,7 @@ def build_server(
         on_list_tools=list_tools,
         on_call_tool=call_tool,
         get_tool_input_schema=input_schema,
+        **handlers,
     )
 
 
@@ -207,6 +169,8 @@ def default_instructions(toolkit: Toolkit, corpus_root: Any = None, omitted: dic
         lines.append(f"Corpus: {corpus_root}. Doc ids are paths relative to it.")
     lines.append(f"Tools: {', '.join(toolkit.names())}.")
     lines.append("Start with ls or a search, then read the documents you need; cite doc ids.")
+    if corpus_root is not None:
+        lines.append("Documents are also resources (sleuth://doc/{id}); prompts: answer, find-documents.")
     if omitted:
         lines.append("Not available here: " + "; ".join(f"{k} ({v})" for k, v in omitted.items()) + ".")
     return " ".join(lines)
@@ -339,13 +303,16 @@ def run(
     allow_hosts: list[str] | None = None,
     token: str | None = None,
     call_timeout: float = DEFAULT_CALL_TIMEOUT,
+    corpus: Any = None,
+    max_result_chars: int = DEFAULT_MAX_RESULT_CHARS,
 ) -> None:
     """Blocking entry point used by ``sleuth mcp``."""
     import anyio
 
     if transport == "http":
         check_http_exposure(host, allow_hosts, token)  # before anything is built or bound
-    server = build_server(toolkit, instructions=instructions, call_timeout=call_timeout)
+    server = build_server(toolkit, instructions=instructions, call_timeout=call_timeout, corpus=corpus,
+                          max_result_chars=max_result_chars)
     if transport == "stdio":
         anyio.run(serve_stdio, server)
     elif transport == "http":

@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
+from sleuth.callcontrol import CallControl
 from sleuth.errors import ConfigError, MissingExtraError, SleuthError
 from sleuth.tools.base import Tool, ToolArgs, Toolkit, ToolResult
 
@@ -132,16 +133,33 @@ class AskArgs(ToolArgs):
 
 
 def _ask_provider(corpus: Any, options: dict[str, Any]) -> list[Tool[Any]]:
-    """``ask``: sleuth's own agent answers with doc ids. Needs ``model`` (a ChatModel)."""
+    """``ask``: sleuth's own agent answers with doc ids. Needs ``model`` (a ChatModel).
+
+    The run reports every agent step to the call's :class:`~sleuth.callcontrol.CallControl` (MCP progress
+    notifications) and stops at the next step or model call once the call is cancelled."""
     model = options.get("model")
     if model is None:
         raise ConfigError("ask needs a model", hint="pass model= (or start `sleuth mcp` with --model)")
-    from sleuth.agents.agent import ask
+    from sleuth.agents.agent import Agent
+    from sleuth.agents.state import AgentResult
+    from sleuth.llm.controlled import ControlledModel
 
     budget = options.get("budget")
 
-    def run(args: AskArgs) -> ToolResult:
-        result = ask(args.question, corpus, agent=args.agent, model=model, budget=budget)
+    def run(args: AskArgs, control: CallControl) -> ToolResult:
+        result: AgentResult | None = None
+        with Agent.for_corpus(corpus, model=ControlledModel(model, control), agent=args.agent, budget=budget) as a:
+            steps = a.stream(args.question)
+            try:
+                for n, event in enumerate(steps, 1):
+                    if event.kind == "done":
+                        result = event.result
+                        break
+                    control.progress(f"#{n} {event.node}" + (f": {event.summary}" if event.summary else ""))
+                    control.check()
+            finally:
+                getattr(steps, "close", lambda: None)()  # a cancelled run's graph is closed here, in this thread
+        assert result is not None
         sources = ", ".join(result.doc_ids) or "none"
         head = result.answer if result.answer is not None else f"No answer: {result.note}"
         text = f"{head}\n\nSources: {sources}\n[{result.strategy}; {result.steps} steps; stop: {result.stop_reason}]"
@@ -155,6 +173,8 @@ def _ask_provider(corpus: Any, options: dict[str, Any]) -> list[Tool[Any]]:
             AskArgs,
             run,
             tags={"agent"},
+            output_type=AgentResult,
+            takes_control=True,
         )
     ]
 
@@ -235,11 +255,13 @@ def _reason_for(name: str, omitted: dict[str, str]) -> str:
     return "no such sleuth tool"
 
 
-def safe_invoke(toolkit: Toolkit, name: str, arguments: Any, *, tracer: Any = None) -> ToolResult:
+def safe_invoke(
+    toolkit: Toolkit, name: str, arguments: Any, *, tracer: Any = None, control: CallControl | None = None
+) -> ToolResult:
     """``Toolkit.invoke`` for remote callers: sleuth's real faults (a missing index, a dead model server) also
     come back as error results, with their hint. Other exceptions propagate."""
     try:
-        return toolkit.invoke(name, arguments, tracer=tracer)
+        return toolkit.invoke(name, arguments, tracer=tracer, control=control)
     except SleuthError as e:
         message = e.message + (f" (hint: {e.hint})" if e.hint else "")
         return ToolResult(

@@ -3,6 +3,10 @@
 ``Tool.run`` validates and runs, raising typed errors. ``Tool.invoke`` / ``Toolkit.invoke`` are what agents use:
 faults the model caused (:class:`~sleuth.errors.ToolInputError`) come back as an error observation the model can
 read and correct; real faults are raised. Every invoke can emit a ``tool`` trace event.
+
+``output_type`` (a pydantic model, or e.g. ``list[Model]``) describes ``ToolResult.data``: ``output_schema()`` is
+its JSON schema (the MCP server's ``outputSchema``). A tool made with ``takes_control=True`` is called as
+``fn(args, control)`` with the call's :class:`~sleuth.callcontrol.CallControl` (progress out, cancel in).
 """
 
 from __future__ import annotations
@@ -12,8 +16,9 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 
+from sleuth.callcontrol import CallControl
 from sleuth.errors import ToolArgumentError, ToolInputError, shown
 from sleuth.records import TraceEvent
 from sleuth.tracing.tracer import ForwardingTracer, captures_content
@@ -97,15 +102,20 @@ class Tool(Generic[A]):
         name: str,
         description: str,
         args_model: type[A],
-        fn: Callable[[A], ToolResult],
+        fn: Callable[..., ToolResult],
         *,
         tags: Iterable[str] = (),
+        output_type: Any = None,
+        takes_control: bool = False,
     ) -> None:
         self.name = name
         self.description = description
         self.args_model = args_model
         self.fn = fn
         self.tags = set(tags)
+        self.output_type = output_type
+        self.takes_control = takes_control
+        self._output_schema: dict[str, Any] | None = None
 
     def __repr__(self) -> str:
         return f"Tool({self.name!r})"
@@ -115,6 +125,14 @@ class Tool(Generic[A]):
         schema.setdefault("type", "object")
         schema.setdefault("properties", {})
         return schema
+
+    def output_schema(self) -> dict[str, Any] | None:
+        """The JSON schema of ``ToolResult.data`` on success (None when the tool declares no ``output_type``)."""
+        if self.output_type is None:
+            return None
+        if self._output_schema is None:
+            self._output_schema = _clean_schema(TypeAdapter(self.output_type).json_schema(mode="serialization"))
+        return self._output_schema
 
     def openai_schema(self) -> dict[str, Any]:
         return {
@@ -139,26 +157,38 @@ class Tool(Generic[A]):
         except ValidationError as e:
             raise ToolArgumentError(f"bad arguments for {self.name}: {format_validation_error(e)}") from e
 
-    def run(self, arguments: A | dict[str, Any] | str | None = None, **kwargs: Any) -> ToolResult:
+    def run(
+        self, arguments: A | dict[str, Any] | str | None = None, *, control: CallControl | None = None, **kwargs: Any
+    ) -> ToolResult:
         """Validate and run. Raises :class:`ToolInputError` subclasses for bad input."""
         if kwargs:
             arguments = {**(arguments or {}), **kwargs}  # type: ignore[dict-item]
-        return self.fn(self.parse_args(arguments))
+        args = self.parse_args(arguments)
+        if self.takes_control:
+            return self.fn(args, control if control is not None else CallControl())
+        return self.fn(args)
 
     def invoke(
-        self, arguments: A | dict[str, Any] | str | None = None, *, tracer: Any = None, call_id: str | None = None
+        self,
+        arguments: A | dict[str, Any] | str | None = None,
+        *,
+        tracer: Any = None,
+        call_id: str | None = None,
+        control: CallControl | None = None,
     ) -> ToolResult:
         """Run for an agent: input errors become an error observation; real faults propagate. With a tracer the
         call is a span (what the tool does inside nests under it) ending in one ``tool`` event; ``call_id`` is the
-        model's id for this call (``gen_ai.tool.call.id``)."""
-        return self.invoke_in(tool_span(tracer), arguments, call_id=call_id)
+        model's id for this call (``gen_ai.tool.call.id``); ``control`` lets the caller cancel or follow it."""
+        return self.invoke_in(tool_span(tracer), arguments, call_id=call_id, control=control)
 
-    def invoke_in(self, span: Any, arguments: Any = None, *, call_id: str | None = None) -> ToolResult:
+    def invoke_in(
+        self, span: Any, arguments: Any = None, *, call_id: str | None = None, control: CallControl | None = None
+    ) -> ToolResult:
         """:meth:`invoke` inside an open tool span (a :func:`tool_span`, or None: untraced)."""
         t0 = time.perf_counter()
         error: str | None = None
         try:
-            result = self.run(arguments)
+            result = self.run(arguments, control=control)
         except ToolInputError as e:
             result = error_result(e)
             error = result.text
@@ -288,7 +318,10 @@ class Toolkit:
     def openai_schemas(self) -> list[dict[str, Any]]:
         return [t.openai_schema() for t in self.tools.values()]
 
-    def invoke(self, name: str, arguments: Any = None, *, tracer: Any = None, call_id: str | None = None) -> ToolResult:
+    def invoke(
+        self, name: str, arguments: Any = None, *, tracer: Any = None, call_id: str | None = None,
+        control: CallControl | None = None,
+    ) -> ToolResult:
         tool = self.tools.get(name)
         if tool is None:
             err = ToolArgumentError(f"unknown tool {shown(name, 80)}; available tools: {', '.join(self.tools)}")
@@ -297,4 +330,4 @@ class Toolkit:
                 ev = _event(name, arguments, result, 0.0, result.text, call_id, content=captures_content(tracer))
                 tracer.emit(ev)
             return result
-        return tool.invoke(arguments, tracer=tracer, call_id=call_id)
+        return tool.invoke(arguments, tracer=tracer, call_id=call_id, control=control)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from pydantic import Field
+from pydantic import BaseModel, Field
 
-from sleuth.retrieval.df import DocFrequency
+from sleuth.retrieval.df import DocFrequency, Method
 from sleuth.tools.base import Tool, ToolArgs, ToolResult
 
 
@@ -22,6 +22,23 @@ if TYPE_CHECKING:
     from sleuth.retrieval.fresh import FreshDocFrequency
 
 
+class DfTerm(BaseModel):
+    """One row of the df tool's structured result: a term's document frequency and its ratio to n_docs."""
+
+    term: str
+    tokens: list[str]
+    df: int
+    n_docs: int
+    method: Method
+    note: str = ""
+    ratio: float  # df / n_docs
+
+
+class DfResult(BaseModel):
+    n_docs: int
+    terms: list[DfTerm]
+
+
 def df_tool(docfreq: DocFrequency | FreshDocFrequency) -> Tool[DfArgs]:
     def run(args: DfArgs) -> ToolResult:
         rows = docfreq.many(args.terms)
@@ -31,8 +48,8 @@ def df_tool(docfreq: DocFrequency | FreshDocFrequency) -> Tool[DfArgs]:
             pct = f" ({100 * r.ratio:.2f}%)" if r.df else ""
             note = f"  [{r.note}]" if r.note else ""
             lines.append(f"{r.term!r}: {r.df}{pct}{note}")
-        data = [{**r.model_dump(), "ratio": r.ratio} for r in rows]
-        return ToolResult(text="\n".join(lines), data={"n_docs": n, "terms": data})
+        terms = [DfTerm(**r.model_dump(), ratio=r.ratio) for r in rows]
+        return ToolResult(text="\n".join(lines), data=DfResult(n_docs=n, terms=terms).model_dump(mode="json"))
 
     return Tool(
         "df",
@@ -41,4 +58,5 @@ def df_tool(docfreq: DocFrequency | FreshDocFrequency) -> Tool[DfArgs]:
         DfArgs,
         run,
         tags={"index"},
+        output_type=DfResult,
     )

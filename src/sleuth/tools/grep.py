@@ -667,4 +667,5 @@ def grep_tool(corpus: Corpus, *, timeout: float = 30.0) -> Tool[GrepArgs]:
         GrepArgs,
         run,
         tags={"corpus"},
+        output_type=GrepResult,
     )

@@ -71,4 +71,4 @@ def ls_tool(corpus: Corpus) -> Tool[LsArgs]:
         return ToolResult(text=text, data=r.model_dump(), truncated=bool(r.not_shown))
 
     desc = "List doc ids, optionally under a folder prefix or matching a glob."
-    return Tool("ls", desc, LsArgs, run, tags={"corpus"})
+    return Tool("ls", desc, LsArgs, run, tags={"corpus"}, output_type=LsResult)

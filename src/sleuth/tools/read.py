@@ -172,4 +172,5 @@ def read_tool(corpus: Corpus) -> Tool[ReadArgs]:
         ReadArgs,
         run,
         tags={"corpus"},
+        output_type=ReadResult,
     )

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from pydantic import Field
+from pydantic import BaseModel, Field
 
 from sleuth.errors import ToolArgumentError
 from sleuth.records import Hit
@@ -26,6 +26,13 @@ class RerankArgs(ToolArgs):
     query: str = Field(..., description="The question or search query to rank the documents by.")
     doc_ids: list[str] = Field(..., description=f"Doc ids to reorder (at most {MAX_DOCS}), e.g. from search or grep.")
     k: int | None = Field(None, ge=1, le=MAX_DOCS, description="Return only the best k. Default: all, reordered.")
+
+
+class RankedDoc(BaseModel):
+    """One entry of the rerank tool's structured result (a list of these, best first)."""
+
+    doc_id: str
+    score: float | None  # None: a rank-only reranker (listwise, FIRST)
 
 
 def rerank_tool(corpus: Corpus, reranker: Reranker) -> Tool[RerankArgs]:
@@ -65,4 +72,5 @@ def rerank_tool(corpus: Corpus, reranker: Reranker) -> Tool[RerankArgs]:
         RerankArgs,
         run,
         tags={"rerank"},
+        output_type=list[RankedDoc],
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from pydantic import Field
+from pydantic import BaseModel, Field
 
 from sleuth.errors import ToolArgumentError
 from sleuth.retrieval.base import Retriever
@@ -22,6 +22,14 @@ class SearchArgs(ToolArgs):
     query: str = Field(..., description="What to look for: keywords or a natural-language question.")
     k: int = Field(10, ge=1, le=50, description="How many documents to return.")
     method: str | None = Field(None, description="Retrieval method; default: the first available.")
+
+
+class SearchHitData(BaseModel):
+    """One hit of the search tool's structured result (a list of these, best first)."""
+
+    doc_id: str
+    score: float | None  # None: a rank-only method
+    source: str
 
 
 def _snippet(text: str, n: int = SNIPPET_CHARS) -> str:
@@ -69,7 +77,7 @@ def search_tool(retrievers: Mapping[str, Retriever], *, snippet_chars: int = SNI
         "Ranked search over the corpus; returns doc ids with scores and snippets (read a doc id for its full "
         f"text). Methods: {', '.join(names)}."
     )
-    tool = Tool("search", desc, SearchArgs, run, tags={"index"})
+    tool = Tool("search", desc, SearchArgs, run, tags={"index"}, output_type=list[SearchHitData])
     return tool
 
 
