@@ -86,6 +86,7 @@ def search_cmd(
     enrich_weight: float = typer.Option(0.0, "--enrich-weight", help="Fuse the enrichment index with this lambda."),
     max_df_ratio: float = typer.Option(None, "--max-df-ratio", help="SIRA: keep phrases with df below ratio*N."),
     weight: float = typer.Option(None, "--weight", help="SIRA: weight of the kept phrases."),
+    fusion: str = typer.Option(None, "--fusion", help="hybrid: rrf, zscore, minmax, vstash or adaptive."),
     rebuild: bool = typer.Option(False, "--rebuild", help="Rebuild a stale index instead of failing."),
     snippet: int = typer.Option(200, "--snippet", help="Characters of text per hit (people output)."),
     rerank: str = typer.Option(None, "--rerank", help="Rerank the candidates: listwise, first or icr."),
@@ -98,12 +99,17 @@ def search_cmd(
     """Ranked search over a corpus (optionally reranked)."""
 
     def work() -> Any:
+        from sleuth.errors import ConfigError
         from sleuth.retrieval import get_retriever
 
         c = _indexed_corpus(corpus, state_dir, build_index, as_json)
         opts: dict[str, Any] = {"rebuild": rebuild, "progress": cli_progress(as_json, quiet)}
         if enrich_weight:
             opts["enrich_weight"] = enrich_weight
+        if fusion is not None:
+            if method != "hybrid":
+                raise ConfigError("--fusion goes with --method hybrid", hint="add --method hybrid, or drop --fusion")
+            opts["fusion"] = fusion
         llm = None
         if method == "sira" or (rerank and rerank != "icr"):
             llm = get_model(model, api_base, api_key_env)
@@ -118,6 +124,11 @@ def search_cmd(
             hits = res.hits
             data: dict[str, Any] = {"query": query, "method": method, "hits": hits,
                                     "sira": res.model_dump(exclude={"hits"})}
+        elif method == "hybrid":
+            res = retriever.run(query, first_k)  # a HybridResult: the fusion, this query's weights and signals
+            hits = res.hits
+            data = {"query": query, "method": method, "hits": hits, "fusion": res.fusion, "weights": res.weights,
+                    "signals": res.signals}
         else:
             hits = retriever.search(query, first_k)
             data = {"query": query, "method": method, "hits": hits}
@@ -135,6 +146,8 @@ def search_cmd(
             head = "SIRA expansion" + (f" (fallback: {res.fallback})" if res.fallback else "")
             lines.insert(0, head + ":")
             lines.append(f"  usage: {res.usage.total_tokens} tokens, cost {res.usage.cost_text()}")
+        if method == "hybrid":
+            lines.append(f"fusion {res.fusion}: " + ", ".join(f"{n} {w:.3f}" for n, w in res.weights.items()))
         if not hits:
             lines.append("no hits")
         for rank, h in enumerate(hits, 1):

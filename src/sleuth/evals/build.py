@@ -47,6 +47,7 @@ class Options:
     answers: str | None = None
     cache_dir: str | None = None
     progress: bool | None = None
+    fusion: str | None = None  # hybrid's fusion (None: sleuth.retrieval.hybrid.DEFAULT_FUSION)
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -97,7 +98,10 @@ def reranker_options(opts: Options, dataset: str = "") -> dict[str, Any]:
 def _retrieval_system(opts: Options, corpus: Any, chat_model: Any, dataset: str = "") -> RetrievalSystem:
     from sleuth.retrieval import get_retriever
 
-    retriever = get_retriever(opts.method or "bm25", corpus, model=chat_model, **opts.extra.get("retriever", {}))
+    retriever_opts = dict(opts.extra.get("retriever", {}))
+    if opts.fusion is not None and opts.method == "hybrid":
+        retriever_opts["fusion"] = opts.fusion
+    retriever = get_retriever(opts.method or "bm25", corpus, model=chat_model, **retriever_opts)
     reranker = None
     if opts.rerank:
         try:
@@ -126,14 +130,16 @@ class ToolRetrievalSystem:
         return SystemOutput(ranking=[h.doc_id for h in hits], usage=usage, events=list(tracer.events), tool_calls=0)
 
 
-def _tool_catalog(es: EvalSet, chat_model: Any) -> Any:
+def _tool_catalog(es: EvalSet, chat_model: Any, fusion: str | None = None) -> Any:
+    """The set's tools as a ``ToolCatalog``; tool texts are embedded through the on-disk vector cache
+    (``$SLEUTH_HOME/embeddings``), so a rerun of a set embeds nothing."""
     from sleuth.retrieval.tool_catalog import ToolCatalog, ToolSpec as CatalogTool
 
     tools = []
     for t in es.tools:
         desc = t.description if t.name == t.id else f"{t.name}. {t.description}"
         tools.append(CatalogTool(name=t.id, description=desc))
-    return ToolCatalog(tools, model=chat_model)
+    return ToolCatalog(tools, model=chat_model, fusion=fusion, cache_embeddings=True)
 
 
 def _agent_system(opts: Options, corpus: Any, chat_model: Any) -> AgentSystem:
@@ -180,9 +186,16 @@ def system_config(opts: Options, chat_model: Any) -> dict[str, Any]:
         "k": opts.k,
         "split": opts.split if opts.task in ("beir", "tools") else None,
         "subset": opts.subset,
+        **({"fusion": opts.fusion or _default_fusion()} if opts.method == "hybrid" and not opts.agent else {}),
         **({"rerank_options": reranker_options(opts)} if (opts.rerank or "").lower() == "icr" else {}),
         **{k: v for k, v in opts.extra.items() if k != "retriever"},
     }
+
+
+def _default_fusion() -> str:
+    from sleuth.retrieval.hybrid import DEFAULT_FUSION
+
+    return DEFAULT_FUSION
 
 
 def _corpus(es: EvalSet, opts: Options) -> tuple[Any, dict[str, Any]]:
@@ -202,7 +215,7 @@ def _corpus(es: EvalSet, opts: Options) -> tuple[Any, dict[str, Any]]:
 
 def _system(es: EvalSet, opts: Options, corpus: Any, chat_model: Any) -> System:
     if es.kind == "tools":
-        return ToolRetrievalSystem(_tool_catalog(es, chat_model), opts.method or "bm25", opts.k)
+        return ToolRetrievalSystem(_tool_catalog(es, chat_model, opts.fusion), opts.method or "bm25", opts.k)
     if opts.agent:
         return _agent_system(opts, corpus, chat_model)
     return _retrieval_system(opts, corpus, chat_model, es.name)

@@ -11,9 +11,10 @@ its description, and each parameter's name and description. Methods:
 * ``bm25``: :class:`~sleuth.retrieval.tools.rankers.ToolBM25`, the corpus index's analyzer and an in-memory
   bm25s index over those texts.
 * ``dense``: the embedder's vectors (default all-MiniLM-L6-v2), exact inner-product search.
-* ``hybrid``: the shared :class:`~sleuth.retrieval.hybrid.HybridRetriever` over the two: equal-weight z-score
-  fusion of bm25 and dense (top 50 of each); ``fusion="rrf"`` (k=60) or ``"minmax"`` instead. z-score beat
-  RRF on 6 of the 7 tool sets measured (docs/results/dense.md).
+* ``hybrid``: the shared :class:`~sleuth.retrieval.hybrid.HybridRetriever` over the two (top 50 of each), with
+  the catalog's ``fusion`` (any of :data:`sleuth.retrieval.fusion.FUSIONS`; default
+  :data:`sleuth.retrieval.hybrid.DEFAULT_FUSION`): ``rrf`` (k=60), ``zscore``, ``minmax``, ``vstash``,
+  ``adaptive``. Measured side by side in docs/results/fusion.md.
 * ``llm-query``: the injected chat model rewrites the request zero-shot into one short tool description per
   needed tool (prompt ``prompts/tool_query.md``; Kachuee et al. 2025, "Improving Tool Retrieval by Leveraging
   LLMs for Query Generation"); the request and each line are searched with ``llm_base`` (dense by default) and
@@ -61,11 +62,18 @@ class ToolCatalog:
         embedder: Any = None,
         model: Any = None,
         strict: bool = False,
-        fusion: str = "zscore",
+        fusion: str | None = None,
+        adaptive: Any = None,
+        cache_embeddings: bool = False,
     ) -> None:
-        if fusion not in ("rrf", "zscore", "minmax"):
-            raise ConfigError(f"unknown fusion {fusion!r}", hint="use rrf, zscore or minmax")
+        from sleuth.retrieval.fusion import FUSIONS
+        from sleuth.retrieval.hybrid import DEFAULT_FUSION
+
+        fusion = fusion or DEFAULT_FUSION
+        if fusion not in FUSIONS:
+            raise ConfigError(f"unknown fusion {fusion!r}", hint=f"use one of {', '.join(FUSIONS)}")
         self.fusion = fusion
+        self.adaptive = adaptive  # AdaptiveParams for fusion="adaptive" (None: the defaults)
         self.tools: list[ToolSpec] = list(tools)
         if not self.tools:
             raise ToolCatalogError("the tool catalog is empty", hint="pass at least one tool")
@@ -88,6 +96,7 @@ class ToolCatalog:
         self.by_name = {t.name: t for t in self.tools}
         self.documents = [t.document() for t in self.tools]
         self.embedder = embedder
+        self.cache_embeddings = cache_embeddings  # the default embedder through the on-disk vector cache
         self.model = model
         self.usage = Usage()
         self._bm25: ToolBM25 | None = None
@@ -163,7 +172,7 @@ class ToolCatalog:
         if self.embedder is None:
             from sleuth.retrieval.embeddings import get_embedder
 
-            self.embedder = get_embedder()
+            self.embedder = get_embedder(cache=self.cache_embeddings)
         return self.embedder
 
     def _doc_vectors(self) -> np.ndarray:
@@ -184,12 +193,10 @@ class ToolCatalog:
         from sleuth.retrieval.hybrid import HybridRetriever
 
         retrievers: list[Retriever] = [self.lexical(), self.dense(requests)]
-        if self.fusion == "rrf":
-            return HybridRetriever(retrievers, fusion="rrf", depth=HYBRID_DEPTH)
-        return HybridRetriever(retrievers, fusion="weighted", norm=self.fusion, depth=HYBRID_DEPTH)  # type: ignore[arg-type]
+        return HybridRetriever(retrievers, fusion=self.fusion, depth=HYBRID_DEPTH, params=self.adaptive)
 
     # -- ranking ----------------------------------------------------------------------------------------------
-    def _rank(self, method: str, requests: Sequence[str], depth: int) -> Ranked:
+    def _rank(self, method: str, requests: Sequence[str], depth: int, tracer: Any = None) -> Ranked:
         if method == "bm25":
             bm = self.lexical()
             return [bm.rank(r, depth) for r in requests]
@@ -197,7 +204,8 @@ class ToolCatalog:
             return self.dense().rank_vectors(self._get_embedder().embed(list(requests)), depth)
         if method == "hybrid":
             hy, pos = self.hybrid(requests), self._positions()
-            return [[(pos[h.doc_id], float(h.score or 0.0)) for h in hy.search(r, depth)] for r in requests]
+            return [[(pos[h.doc_id], float(h.score or 0.0)) for h in hy.search(r, depth, tracer=tracer)]
+                    for r in requests]
         raise ConfigError(f"unknown tool retrieval method {method!r}", hint=f"use one of {', '.join(METHODS)}")
 
     def _positions(self) -> dict[str, int]:
@@ -226,7 +234,7 @@ class ToolCatalog:
             lines = self.generate_queries(req, tracer=tracer) or [req]
             # the request's own ranking goes first: a bad rewrite (small models) cannot push out what the plain
             # request finds (measured: nDCG@10 0.464 vs 0.375 for the lines alone, MTRB-RestBench sample)
-            lists = self._rank(base, [req, *lines] if lines != [req] else lines, depth)
+            lists = self._rank(base, [req, *lines] if lines != [req] else lines, depth, tracer)
             out.append(interleave(lists, depth))
             gens.append(lines)
         return out, gens
@@ -250,7 +258,7 @@ class ToolCatalog:
         if method == "llm-query":
             ranked, gens = self._rank_llm(requests, k, llm_base, tracer)
         else:
-            ranked = self._rank(method, requests, k)
+            ranked = self._rank(method, requests, k, tracer)
         embeds = method in ("dense", "hybrid") or (method == "llm-query" and llm_base in ("dense", "hybrid"))
         if not embeds:
             truncated = [False] * len(requests)
