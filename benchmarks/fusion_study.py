@@ -210,18 +210,34 @@ def as_hits(lst: dict[str, Any], source: str) -> list[Any]:
     return [Hit(doc_id=d, score=s, source=source) for d, s in zip(lst["ids"], lst["scores"], strict=True)]
 
 
-def fused_rankings(data: dict[str, Any], fusion: str) -> tuple[dict[str, list[str]], list[list[float]]]:
-    """Each query's ranking (doc ids) under ``fusion`` (``bm25``/``dense``: that list alone), and its weights."""
-    from sleuth.retrieval.fusion import fuse
+def fold_priors(data: dict[str, Any], params: Any) -> dict[int, Any]:
+    """Cross-calibration: the prior for each half of the queries, computed on the other half (labels unused)."""
+    from sleuth.retrieval.fusion import calibrate_prior, calibration_fold
 
+    lists = [(calibration_fold(r["id"]), [as_hits(r["bm25"], "bm25"), as_hits(r["dense"], "dense")])
+             for r in data["rows"]]
+    return {f: calibrate_prior([x for g, x in lists if g != f] or [x for _, x in lists], params, ["bm25", "dense"])
+            for f in (0, 1)}
+
+
+def fused_rankings(
+    data: dict[str, Any], fusion: str, params: Any = None
+) -> tuple[dict[str, list[str]], list[list[float]]]:
+    """Each query's ranking (doc ids) under ``fusion`` (``bm25``/``dense``: that list alone), and its weights.
+    ``adaptive``: calibrated per collection by 2-fold cross-calibration; ``adaptive-query``: no prior."""
+    from sleuth.retrieval.fusion import AdaptiveParams, calibration_fold, fuse
+
+    params = params or AdaptiveParams()
+    priors = fold_priors(data, params) if fusion == "adaptive" else {}
+    name = "adaptive" if fusion == "adaptive-query" else fusion
     out: dict[str, list[str]] = {}
     weights: list[list[float]] = []
     for r in data["rows"]:
         if fusion in ("bm25", "dense"):
             out[r["id"]] = list(r[fusion]["ids"])
             continue
-        f = fuse(fusion, [as_hits(r["bm25"], "bm25"), as_hits(r["dense"], "dense")], names=["bm25", "dense"],
-                 lexical=0, idf=r["idf"])
+        f = fuse(name, [as_hits(r["bm25"], "bm25"), as_hits(r["dense"], "dense")], names=["bm25", "dense"],
+                 lexical=0, idf=r["idf"], params=params, prior=priors.get(calibration_fold(r["id"])))
         out[r["id"]] = [h.doc_id for h in f.hits]
         weights.append(f.weights)
     return out, weights

@@ -19,6 +19,7 @@ weights came from, so a trace can say why a query leaned one way.
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal, NamedTuple, Protocol
@@ -189,13 +190,27 @@ def vstash_weights(stats: Mapping[str, Any]) -> tuple[float, float, dict[str, An
 
 
 class AdaptiveParams(BaseModel):
-    """The knobs of :func:`adaptive_weights`. ``gamma = 0`` gives equal weights, i.e. plain ``zscore`` fusion."""
+    """The knobs of :func:`adaptive_weights` (defaults tuned on SciFact train, MetaTool and StableToolBench only:
+    docs/results/fusion.md). ``gamma = collection_gain = 0`` gives equal weights, i.e. plain ``zscore`` fusion."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    gamma: float = Field(default=1.0, ge=0.0, le=16.0)
-    top_m: int = Field(default=1, ge=1, le=20)
+    gamma: float = Field(default=2.0, ge=0.0, le=16.0)  # strength of this query's own signal
+    top_m: int = Field(default=3, ge=1, le=20)  # how many head scores make a list's top-z
+    collection_gain: float = Field(default=6.0, ge=0.0, le=32.0)  # strength of the collection prior, when given
     min_weight: float = Field(default=0.0, ge=0.0, le=0.5)
+
+
+class FusionPrior(BaseModel):
+    """A collection's calibration for ``adaptive`` fusion: each list's mean :func:`top_z` over ``n_queries``
+    queries of that collection (no relevance labels are used). Made by ``HybridRetriever.calibrate`` or
+    ``ToolCatalog.calibrate``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    top_z: list[float]
+    n_queries: int = Field(ge=1)
+    names: list[str] = Field(default_factory=list)
 
 
 def top_z(hits: Sequence[Hit], m: int = 1) -> float:
@@ -212,26 +227,70 @@ def top_z(hits: Sequence[Hit], m: int = 1) -> float:
     return sum((x - mean) / sd for x in head) / len(head)
 
 
-def adaptive_weights(rankings: Sequence[Sequence[Hit]], params: AdaptiveParams) -> tuple[list[float], dict[str, Any]]:
-    """Per-query weights ``w_i = max(z_i, 0) ** gamma / sum_j max(z_j, 0) ** gamma`` where ``z_i`` is
-    :func:`top_z` of list ``i``: a list whose best hits stand far above the rest of its own list (a confident
-    retriever for this query) gets more weight than one whose scores are flat (a retriever that cannot tell its
-    candidates apart). Weights sum to 1, each at least ``min_weight``; all-flat lists get equal weights."""
+def adaptive_weights(
+    rankings: Sequence[Sequence[Hit]], params: AdaptiveParams, prior: FusionPrior | None = None
+) -> tuple[list[float], dict[str, Any]]:
+    """Per-query weights ``w_i ∝ z_i ** gamma * zbar_i ** collection_gain``, normalised to sum 1, where ``z_i`` is
+    :func:`top_z` of list ``i`` for this query (how far its best hits stand above the rest of its own list) and
+    ``zbar_i`` the same averaged over the collection's calibration queries (``prior``; left out when ``None``).
+    A list whose head stands out is a retriever that can tell its candidates apart on this query (and, through the
+    prior, on this collection); one whose scores are flat cannot. When some list's head cannot be measured (fewer
+    than two hits, equal scores) the query's own term is left out; with neither term the weights are equal. Each
+    weight is at least ``min_weight``."""
+    n = len(rankings)
     z = [top_z(h, params.top_m) for h in rankings]
-    p = [max(x, 0.0) ** params.gamma if x > 0 else 0.0 for x in z]
-    total = sum(p)
-    w = [x / total for x in p] if total > 0 else [1.0 / len(z)] * len(z)
+    log_w = [0.0] * n
+    used_query = params.gamma > 0 and all(x > 0 for x in z)
+    if used_query:
+        log_w = [params.gamma * math.log(x) for x in z]
+    used_prior = prior is not None and params.collection_gain > 0 and len(prior.top_z) == n
+    if prior is not None and used_prior and all(x > 0 for x in prior.top_z):
+        log_w = [lw + params.collection_gain * math.log(x) for lw, x in zip(log_w, prior.top_z, strict=True)]
+    else:
+        used_prior = False
+    top = max(log_w)
+    e = [math.exp(x - top) for x in log_w]
+    w = [x / sum(e) for x in e]
     lo = params.min_weight
     if lo > 0:
-        w = [lo + (1 - lo * len(w)) * x for x in w]
-    return w, {"top_z": [round(x, 4) for x in z], "gamma": params.gamma, "top_m": params.top_m}
+        w = [lo + (1 - lo * n) * x for x in w]
+    signals: dict[str, Any] = {"top_z": [round(x, 4) for x in z], "query_term": used_query,
+                               "gamma": params.gamma, "top_m": params.top_m}
+    if prior is not None:
+        signals |= {"prior_top_z": [round(x, 4) for x in prior.top_z], "prior_queries": prior.n_queries,
+                    "prior_term": used_prior, "collection_gain": params.collection_gain}
+    return w, signals
+
+
+def calibrate_prior(rankings_per_query: Sequence[Sequence[Sequence[Hit]]], params: AdaptiveParams,
+                    names: Sequence[str] = ()) -> FusionPrior:
+    """The :class:`FusionPrior` of a collection from its lists for a sample of (unlabelled) queries: each list's
+    mean :func:`top_z`."""
+    if not rankings_per_query:
+        raise ConfigError("calibration needs at least one query", hint="pass a sample of the collection's queries")
+    n = len(rankings_per_query[0])
+    sums = [0.0] * n
+    for lists in rankings_per_query:
+        if len(lists) != n:
+            raise ConfigError("every calibration query needs one list per retriever")
+        for i, h in enumerate(lists):
+            sums[i] += top_z(h, params.top_m)
+    q = len(rankings_per_query)
+    return FusionPrior(top_z=[round(x / q, 6) for x in sums], n_queries=q, names=list(names))
+
+
+def calibration_fold(query_id: str) -> int:
+    """0 or 1 from the sha256 of a query id: the two halves of a set for cross-calibration (each query's prior
+    comes from the other half, so no query calibrates its own fusion)."""
+    return hashlib.sha256(query_id.encode("utf-8")).digest()[0] & 1
 
 
 def adaptive_fusion(
-    rankings: Sequence[Sequence[Hit]], *, names: Sequence[str], params: AdaptiveParams | None = None
+    rankings: Sequence[Sequence[Hit]], *, names: Sequence[str], params: AdaptiveParams | None = None,
+    prior: FusionPrior | None = None,
 ) -> Fused:
     """:func:`adaptive_weights`, then the convex combination of z-scored lists with those weights."""
-    w, signals = adaptive_weights(rankings, params or AdaptiveParams())
+    w, signals = adaptive_weights(rankings, params or AdaptiveParams(), prior)
     return Fused(weighted_score_fusion(rankings, weights=w, norm="zscore", names=names), w, signals)
 
 
@@ -255,7 +314,8 @@ def fuse(
     rrf_k: int = RRF_K,
     lexical: int | None = None,
     idf: Mapping[str, Any] | None = None,
-    params: Any = None,
+    params: AdaptiveParams | None = None,
+    prior: FusionPrior | None = None,
 ) -> Fused:
     """Fuse ``rankings`` with the fusion named ``fusion``. ``weights`` are the fixed per-list weights of ``rrf``,
     ``zscore`` and ``minmax`` (equal when ``None``); ``vstash`` and ``adaptive`` compute theirs per query and need
@@ -265,7 +325,7 @@ def fuse(
     if fusion in ("rrf", "zscore", "minmax"):
         return _static(rankings, fusion, check_weights(len(rankings), weights), nm, rrf_k)
     if fusion == "adaptive":
-        return adaptive_fusion(rankings, names=nm, params=params)
+        return adaptive_fusion(rankings, names=nm, params=params, prior=prior)
     if fusion != "vstash":
         raise ConfigError(f"unknown fusion {fusion!r}", hint=f"use one of {', '.join(FUSIONS)}")
     if len(rankings) != 2 or lexical not in (0, 1):

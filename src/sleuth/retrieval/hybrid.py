@@ -28,7 +28,9 @@ from sleuth.retrieval.fusion import (
     FUSIONS,
     RRF_K,
     AdaptiveParams,
+    FusionPrior,
     Norm,
+    calibrate_prior,
     check_weights,
     fuse,
     list_names,
@@ -106,6 +108,7 @@ class HybridRetriever(RetrieverBase):
         depth: int = 100,
         rrf_k: int = RRF_K,
         params: AdaptiveParams | None = None,
+        prior: FusionPrior | None = None,
     ) -> None:
         if len(retrievers) < 1:
             raise ConfigError("hybrid needs at least one retriever", hint="pass e.g. [bm25, dense]")
@@ -124,12 +127,25 @@ class HybridRetriever(RetrieverBase):
         self.depth = depth
         self.rrf_k = rrf_k
         self.params = params or AdaptiveParams()
+        self.prior = prior  # adaptive fusion's collection calibration (see calibrate)
         self.lexical = _lexical_position(self.retrievers)
         if fusion == "vstash" and (len(self.retrievers) != 2 or self.lexical is None):
             raise ConfigError(
                 "fusion 'vstash' weighs one BM25 list against one dense list",
                 hint="pass [bm25, dense] (the BM25 retriever reports doc_freqs), or use rrf/zscore/minmax",
             )
+
+    def calibrate(self, queries: Sequence[str], *, limit: int = 200) -> FusionPrior:
+        """Calibrate ``adaptive`` fusion to this collection: run every retriever on up to ``limit`` of ``queries``
+        (unlabelled; the first ``limit``) and keep each list's mean top-z as :attr:`prior`. Returns it."""
+        qs = [q for q in queries if isinstance(q, str) and q.strip()][: max(1, limit)]
+        if not qs:
+            raise ConfigError("calibration needs at least one non-empty query",
+                              hint="pass a sample of the queries this collection will get")
+        names = [r.name or f"r{i}" for i, r in enumerate(self.retrievers)]
+        lists = [[r.run(q, self.depth).hits for r in self.retrievers] for q in qs]
+        self.prior = calibrate_prior(lists, self.params, names)
+        return self.prior
 
     @property
     def norm(self) -> str | None:
@@ -147,7 +163,7 @@ class HybridRetriever(RetrieverBase):
         if self.fusion == "vstash" and self.lexical is not None:
             idf = query_idf(self.retrievers[self.lexical], query)  # type: ignore[arg-type]
         fused = fuse(self.fusion, rankings, names=names, weights=self.weights, rrf_k=self.rrf_k,
-                     lexical=self.lexical, idf=idf, params=self.params)
+                     lexical=self.lexical, idf=idf, params=self.params, prior=self.prior)
         usage = sum((p.usage for p in parts), Usage())
         weights = {n: round(w, 4) for n, w in zip(names, fused.weights, strict=True)}
         result = HybridResult(

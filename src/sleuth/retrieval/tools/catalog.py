@@ -74,6 +74,7 @@ class ToolCatalog:
             raise ConfigError(f"unknown fusion {fusion!r}", hint=f"use one of {', '.join(FUSIONS)}")
         self.fusion = fusion
         self.adaptive = adaptive  # AdaptiveParams for fusion="adaptive" (None: the defaults)
+        self.prior: Any = None  # adaptive fusion's calibration to this catalog (see calibrate)
         self.tools: list[ToolSpec] = list(tools)
         if not self.tools:
             raise ToolCatalogError("the tool catalog is empty", hint="pass at least one tool")
@@ -193,7 +194,17 @@ class ToolCatalog:
         from sleuth.retrieval.hybrid import HybridRetriever
 
         retrievers: list[Retriever] = [self.lexical(), self.dense(requests)]
-        return HybridRetriever(retrievers, fusion=self.fusion, depth=HYBRID_DEPTH, params=self.adaptive)
+        return HybridRetriever(retrievers, fusion=self.fusion, depth=HYBRID_DEPTH, params=self.adaptive,
+                               prior=self.prior)
+
+    def calibrate(self, requests: Sequence[str], *, limit: int = 200) -> Any:
+        """Calibrate ``adaptive`` fusion to this catalog on up to ``limit`` unlabelled requests (the first ones):
+        each list's mean top-z becomes :attr:`prior`, used by every later hybrid search. Returns the
+        :class:`~sleuth.retrieval.fusion.FusionPrior`."""
+        reqs = [r for r in requests if isinstance(r, str) and r.strip()][: max(1, limit)]
+        self.prior = None
+        self.prior = self.hybrid(reqs).calibrate(reqs, limit=limit)
+        return self.prior
 
     # -- ranking ----------------------------------------------------------------------------------------------
     def _rank(self, method: str, requests: Sequence[str], depth: int, tracer: Any = None) -> Ranked:
