@@ -210,14 +210,20 @@ def as_hits(lst: dict[str, Any], source: str) -> list[Any]:
     return [Hit(doc_id=d, score=s, source=source) for d, s in zip(lst["ids"], lst["scores"], strict=True)]
 
 
-def fold_priors(data: dict[str, Any], params: Any) -> dict[int, Any]:
-    """Cross-calibration: the prior for each half of the queries, computed on the other half (labels unused)."""
+def fold_priors(data: dict[str, Any], params: Any, limit: int = 1000) -> dict[int, Any]:
+    """Cross-calibration as ``HybridRetriever.cross_calibrated`` / ``ToolCatalog.calibrate(cross=True)`` do it:
+    queries split in two halves by their text, each half's prior computed on (up to ``limit`` distinct queries of)
+    the other half. Labels are not used."""
     from sleuth.retrieval.fusion import calibrate_prior, calibration_fold
 
-    lists = [(calibration_fold(r["id"]), [as_hits(r["bm25"], "bm25"), as_hits(r["dense"], "dense")])
-             for r in data["rows"]]
-    return {f: calibrate_prior([x for g, x in lists if g != f] or [x for _, x in lists], params, ["bm25", "dense"])
-            for f in (0, 1)}
+    halves: dict[int, list[Any]] = {0: [], 1: []}
+    seen: set[str] = set()
+    for r in data["rows"]:
+        if r["query"] in seen or not r["query"].strip():
+            continue
+        seen.add(r["query"])
+        halves[calibration_fold(r["query"])].append([as_hits(r["bm25"], "bm25"), as_hits(r["dense"], "dense")])
+    return {f: calibrate_prior((halves[1 - f] or halves[f])[:limit], params, ["bm25", "dense"]) for f in (0, 1)}
 
 
 def fused_rankings(
@@ -237,7 +243,7 @@ def fused_rankings(
             out[r["id"]] = list(r[fusion]["ids"])
             continue
         f = fuse(name, [as_hits(r["bm25"], "bm25"), as_hits(r["dense"], "dense")], names=["bm25", "dense"],
-                 lexical=0, idf=r["idf"], params=params, prior=priors.get(calibration_fold(r["id"])))
+                 lexical=0, idf=r["idf"], params=params, prior=priors.get(calibration_fold(r["query"])))
         out[r["id"]] = [h.doc_id for h in f.hits]
         weights.append(f.weights)
     return out, weights

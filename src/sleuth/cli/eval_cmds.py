@@ -41,6 +41,10 @@ FUSION = typer.Option(
     None, "--fusion", help="With --method hybrid: rrf, zscore, minmax, vstash or adaptive (default: sleuth's "
     "default fusion; docs/results/fusion.md)."
 )
+CALIBRATE = typer.Option(
+    False, "--calibrate", help="With --fusion adaptive: calibrate the fusion to the collection on the set's own "
+    "questions (labels unused), each question with the prior of the other half of the questions."
+)
 CACHE = typer.Option(
     None, "--cache-dir", help="Where imported eval corpora are cached (default $SLEUTH_HOME/eval-corpora)."
 )
@@ -116,13 +120,13 @@ def hotpotqa_cmd(
     data: str = DATA, agent: str = AGENT, method: str = METHOD, rerank: str = RERANK, rerank_depth: int = RERANK_DEPTH,
     model: str = MODEL, api_base: str = API_BASE, api_key_env: str = API_KEY_ENV, limit: int = LIMIT, out: Path = OUT,
     resume: bool = RESUME, seed: int = SEED, concurrency: int = CONCURRENCY, k: int = K, progress: bool = PROGRESS,
-    cache_dir: str = CACHE, fusion: str = FUSION, as_json: bool = JSON_OPTION,
+    cache_dir: str = CACHE, fusion: str = FUSION, calibrate: bool = CALIBRATE, as_json: bool = JSON_OPTION,
 ) -> None:
     """HotpotQA (official distractor JSON/JSONL or IRCoT-style JSONL). With --agent: answer EM/F1, supporting
     paragraphs, evidence read; without: retrieval of the supporting paragraphs from the pooled paragraphs."""
     opts = _options("hotpotqa", data, agent=agent, method=method, rerank=rerank, rerank_depth=rerank_depth, model=model,
                     api_base=api_base, api_key_env=api_key_env, seed=seed, k=k, progress=progress, cache_dir=cache_dir,
-                    fusion=fusion)
+                    fusion=fusion, calibrate=calibrate)
     _run(opts, out, limit, resume, concurrency, as_json)
 
 
@@ -133,12 +137,12 @@ def beir_cmd(
     split: str = typer.Option("test", "--split", help="qrels/<split>.tsv (test, train, dev)."),
     agent: str = AGENT, limit: int = LIMIT, out: Path = OUT, resume: bool = RESUME, seed: int = SEED,
     concurrency: int = CONCURRENCY, k: int = K, progress: bool = PROGRESS, cache_dir: str = CACHE,
-    fusion: str = FUSION, as_json: bool = JSON_OPTION,
+    fusion: str = FUSION, calibrate: bool = CALIBRATE, as_json: bool = JSON_OPTION,
 ) -> None:
     """A BEIR folder (corpus.jsonl, queries.jsonl, qrels/<split>.tsv): nDCG@10, MRR@10, Recall@10/100."""
     opts = _options("beir", data, agent=agent, method=method, rerank=rerank, rerank_depth=rerank_depth, model=model,
                     api_base=api_base, api_key_env=api_key_env, seed=seed, k=k, split=split, progress=progress,
-                    cache_dir=cache_dir, fusion=fusion)
+                    cache_dir=cache_dir, fusion=fusion, calibrate=calibrate)
     _run(opts, out, limit, resume, concurrency, as_json)
 
 
@@ -172,11 +176,11 @@ def tools_cmd(
     limit: int = LIMIT, out: Path = OUT, resume: bool = RESUME,
     seed: int = SEED, concurrency: int = CONCURRENCY,
     k: int = typer.Option(10, "--k", min=1, help="How many tools are retrieved per query."),
-    progress: bool = PROGRESS, fusion: str = FUSION, as_json: bool = JSON_OPTION,
+    progress: bool = PROGRESS, fusion: str = FUSION, calibrate: bool = CALIBRATE, as_json: bool = JSON_OPTION,
 ) -> None:
     """Tool retrieval (MetaTool, StableToolBench, Gorilla APIBench, MTRB): nDCG@10, Recall@5/10, Sufficiency@5/10."""
     opts = _options("tools", data, method=method, model=model, api_base=api_base, api_key_env=api_key_env, seed=seed,
-                    k=k, subset=subset, progress=progress, fusion=fusion)
+                    k=k, subset=subset, progress=progress, fusion=fusion, calibrate=calibrate)
     _run(opts, out, limit, resume, concurrency, as_json)
 
 

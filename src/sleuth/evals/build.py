@@ -48,6 +48,7 @@ class Options:
     cache_dir: str | None = None
     progress: bool | None = None
     fusion: str | None = None  # hybrid's fusion (None: sleuth.retrieval.hybrid.DEFAULT_FUSION)
+    calibrate: bool = False  # adaptive fusion: cross-calibrate on the set's own questions (labels unused)
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -130,6 +131,9 @@ class ToolRetrievalSystem:
         return SystemOutput(ranking=[h.doc_id for h in hits], usage=usage, events=list(tracer.events), tool_calls=0)
 
 
+CALIBRATION_LIMIT = 1000  # distinct questions per half for --calibrate
+
+
 def _tool_catalog(es: EvalSet, chat_model: Any, fusion: str | None = None) -> Any:
     """The set's tools as a ``ToolCatalog``; tool texts are embedded through the on-disk vector cache
     (``$SLEUTH_HOME/embeddings``), so a rerun of a set embeds nothing."""
@@ -187,6 +191,7 @@ def system_config(opts: Options, chat_model: Any) -> dict[str, Any]:
         "split": opts.split if opts.task in ("beir", "tools") else None,
         "subset": opts.subset,
         **({"fusion": opts.fusion or _default_fusion()} if opts.method == "hybrid" and not opts.agent else {}),
+        **({"calibrate": "cross (2 halves of the questions)"} if opts.calibrate else {}),
         **({"rerank_options": reranker_options(opts)} if (opts.rerank or "").lower() == "icr" else {}),
         **{k: v for k, v in opts.extra.items() if k != "retriever"},
     }
@@ -214,11 +219,23 @@ def _corpus(es: EvalSet, opts: Options) -> tuple[Any, dict[str, Any]]:
 
 
 def _system(es: EvalSet, opts: Options, corpus: Any, chat_model: Any) -> System:
+    if opts.calibrate and (opts.agent or opts.method != "hybrid" or (opts.fusion or _default_fusion()) != "adaptive"):
+        raise ConfigError("--calibrate goes with --method hybrid --fusion adaptive",
+                          hint="add --method hybrid --fusion adaptive, or drop --calibrate")
+    questions = [q.question for q in es.questions]
     if es.kind == "tools":
-        return ToolRetrievalSystem(_tool_catalog(es, chat_model, opts.fusion), opts.method or "bm25", opts.k)
+        catalog = _tool_catalog(es, chat_model, opts.fusion)
+        if opts.calibrate:
+            catalog.calibrate(questions, cross=True, limit=CALIBRATION_LIMIT)
+        return ToolRetrievalSystem(catalog, opts.method or "bm25", opts.k)
     if opts.agent:
         return _agent_system(opts, corpus, chat_model)
-    return _retrieval_system(opts, corpus, chat_model, es.name)
+    system = _retrieval_system(opts, corpus, chat_model, es.name)
+    if opts.calibrate:
+        system.retriever = system.retriever.cross_calibrated(  # type: ignore[attr-defined]
+            questions, limit=CALIBRATION_LIMIT
+        )
+    return system
 
 
 def _scorer(es: EvalSet, opts: Options, corpus: Any, judge: Any) -> tuple[Scorer, str, Any]:

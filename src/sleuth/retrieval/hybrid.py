@@ -31,6 +31,7 @@ from sleuth.retrieval.fusion import (
     FusionPrior,
     Norm,
     calibrate_prior,
+    calibration_fold,
     check_weights,
     fuse,
     list_names,
@@ -147,6 +148,22 @@ class HybridRetriever(RetrieverBase):
         self.prior = calibrate_prior(lists, self.params, names)
         return self.prior
 
+    def cross_calibrated(self, queries: Sequence[str], *, limit: int = 1000) -> CrossCalibrated:
+        """A retriever that answers each query with the prior of the *other* half of ``queries`` (halves by
+        :func:`~sleuth.retrieval.fusion.calibration_fold` of the query text, up to ``limit`` queries each): how an
+        evaluation measures calibrated ``adaptive`` fusion without any query calibrating its own fusion."""
+        halves: dict[int, list[str]] = {0: [], 1: []}
+        for q in dict.fromkeys(q for q in queries if isinstance(q, str) and q.strip()):
+            halves[calibration_fold(q)].append(q)
+        by_fold = {}
+        for fold in (0, 1):
+            other = halves[1 - fold] or halves[fold]
+            twin = HybridRetriever(self.retrievers, fusion=self.fusion, weights=self.weights, depth=self.depth,
+                                   rrf_k=self.rrf_k, params=self.params)
+            twin.calibrate(other, limit=limit)
+            by_fold[fold] = twin
+        return CrossCalibrated(by_fold)
+
     @property
     def norm(self) -> str | None:
         """The score normalisation of ``zscore``/``minmax`` fusion (``None`` for the others)."""
@@ -179,6 +196,20 @@ class HybridRetriever(RetrieverBase):
                       "lists": {n: len(h) for n, h in zip(names, rankings, strict=True)}},
             ))
         return result
+
+
+class CrossCalibrated(RetrieverBase):
+    """Two calibrated copies of one :class:`HybridRetriever`; a query is answered by the copy calibrated on the
+    half of the queries it is not in (see :meth:`HybridRetriever.cross_calibrated`)."""
+
+    name = "hybrid"
+
+    def __init__(self, by_fold: dict[int, HybridRetriever]) -> None:
+        self.by_fold = by_fold
+        self.fusion = by_fold[0].fusion
+
+    def run(self, query: str, k: int = 10, *, tracer: Tracer | None = None) -> HybridResult:
+        return self.by_fold[calibration_fold(query)].run(query, k, tracer=tracer)
 
 
 def hybrid_retriever(corpus: Any, *, model: Any = None, **opts: Any) -> HybridRetriever:

@@ -75,6 +75,7 @@ class ToolCatalog:
         self.fusion = fusion
         self.adaptive = adaptive  # AdaptiveParams for fusion="adaptive" (None: the defaults)
         self.prior: Any = None  # adaptive fusion's calibration to this catalog (see calibrate)
+        self.fold_priors: dict[int, Any] | None = None  # cross-calibration (calibrate(..., cross=True))
         self.tools: list[ToolSpec] = list(tools)
         if not self.tools:
             raise ToolCatalogError("the tool catalog is empty", hint="pass at least one tool")
@@ -187,7 +188,7 @@ class ToolCatalog:
         qv = dict(zip(requests, emb.embed(list(requests)), strict=True)) if requests else {}
         return ToolDense([t.name for t in self.tools], self.documents, self._doc_vectors(), emb, qv)
 
-    def hybrid(self, requests: Sequence[str] = ()) -> Any:
+    def hybrid(self, requests: Sequence[str] = (), *, prior: Any = None) -> Any:
         """The shared :class:`~sleuth.retrieval.hybrid.HybridRetriever` over :meth:`lexical` and :meth:`dense`
         (each to depth 50), with this catalog's fusion."""
         from sleuth.retrieval.base import Retriever
@@ -195,16 +196,30 @@ class ToolCatalog:
 
         retrievers: list[Retriever] = [self.lexical(), self.dense(requests)]
         return HybridRetriever(retrievers, fusion=self.fusion, depth=HYBRID_DEPTH, params=self.adaptive,
-                               prior=self.prior)
+                               prior=prior if prior is not None else self.prior)
 
-    def calibrate(self, requests: Sequence[str], *, limit: int = 200) -> Any:
-        """Calibrate ``adaptive`` fusion to this catalog on up to ``limit`` unlabelled requests (the first ones):
-        each list's mean top-z becomes :attr:`prior`, used by every later hybrid search. Returns the
-        :class:`~sleuth.retrieval.fusion.FusionPrior`."""
-        reqs = [r for r in requests if isinstance(r, str) and r.strip()][: max(1, limit)]
-        self.prior = None
-        self.prior = self.hybrid(reqs).calibrate(reqs, limit=limit)
-        return self.prior
+    def calibrate(self, requests: Sequence[str], *, limit: int = 200, cross: bool = False) -> Any:
+        """Calibrate ``adaptive`` fusion to this catalog on unlabelled requests: each list's mean top-z over up to
+        ``limit`` of them (the first ones) becomes :attr:`prior`, used by every later hybrid search, and is
+        returned. ``cross=True`` (evaluations): one prior per half of ``requests`` (by
+        :func:`~sleuth.retrieval.fusion.calibration_fold`), and each request is then fused with the other half's
+        prior (:attr:`fold_priors`), so no request calibrates its own fusion."""
+        from sleuth.retrieval.fusion import calibration_fold
+
+        reqs = list(dict.fromkeys(r for r in requests if isinstance(r, str) and r.strip()))
+        self.prior, self.fold_priors = None, None
+        if not cross:
+            self.prior = self.hybrid(reqs[:limit]).calibrate(reqs, limit=limit)
+            return self.prior
+        halves: dict[int, list[str]] = {0: [], 1: []}
+        for r in reqs:
+            halves[calibration_fold(r)].append(r)
+        priors = {}
+        for fold in (0, 1):
+            other = (halves[1 - fold] or halves[fold])[:limit]
+            priors[fold] = self.hybrid(other).calibrate(other, limit=limit)
+        self.fold_priors = priors
+        return priors
 
     # -- ranking ----------------------------------------------------------------------------------------------
     def _rank(self, method: str, requests: Sequence[str], depth: int, tracer: Any = None) -> Ranked:
@@ -214,8 +229,13 @@ class ToolCatalog:
         if method == "dense":
             return self.dense().rank_vectors(self._get_embedder().embed(list(requests)), depth)
         if method == "hybrid":
-            hy, pos = self.hybrid(requests), self._positions()
-            return [[(pos[h.doc_id], float(h.score or 0.0)) for h in hy.search(r, depth, tracer=tracer)]
+            from sleuth.retrieval.fusion import calibration_fold
+
+            pos, folds = self._positions(), self.fold_priors
+            # cross-calibrated: a request of half f is fused with fold_priors[f], made on the other half
+            pick = {f: self.hybrid(requests, prior=folds[f] if folds else None) for f in ((0, 1) if folds else (0,))}
+            return [[(pos[h.doc_id], float(h.score or 0.0))
+                     for h in pick[calibration_fold(r) if folds else 0].search(r, depth, tracer=tracer)]
                     for r in requests]
         raise ConfigError(f"unknown tool retrieval method {method!r}", hint=f"use one of {', '.join(METHODS)}")
 
