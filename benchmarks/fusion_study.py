@@ -265,6 +265,51 @@ def scores(data: dict[str, Any], rankings: dict[str, list[str]]) -> dict[str, fl
     return out
 
 
+def per_query(data: dict[str, Any], rankings: dict[str, list[str]]) -> list[float]:
+    from sleuth.evals import metrics as M
+
+    return M.ranking_scores_many(gold(data), rankings, ["ndcg@10"])["ndcg@10"]
+
+
+def paired_ci(a: list[float], b: list[float], n_boot: int = 2000, seed: int = 0) -> tuple[float, float, float]:
+    """Mean of a - b and its 95% paired bootstrap interval (queries resampled with replacement)."""
+    rng = random.Random(seed)
+    d = [x - y for x, y in zip(a, b, strict=True)]
+    n = len(d)
+    means = sorted(sum(d[rng.randrange(n)] for _ in range(n)) / n for _ in range(n_boot))
+    return sum(d) / n, means[int(0.025 * n_boot)], means[int(0.975 * n_boot) - 1]
+
+
+def details(sets: list[str], fusions: list[str], against: str = "adaptive") -> None:
+    """Per set and method: nDCG@10, Recall@5/10 (Sufficiency@5 for tools); then ``against`` minus the better part
+    and minus each other fusion, with 95% paired bootstrap intervals."""
+    cols = ["bm25", "dense", *fusions]
+    print("| set | method | nDCG@10 | R@5 | R@10 | Suff@5 |")
+    print("|---|---|---|---|---|---|")
+    diffs = []
+    for name in sets:
+        if not (out_dir() / f"{name}.json").is_file():
+            continue
+        data = read_lists(name)
+        runs = {f: fused_rankings(data, f)[0] for f in cols}
+        for f in cols:
+            sc = scores(data, runs[f])
+            suff = f"{sc['sufficiency@5']:.4f}" if "sufficiency@5" in sc else "—"
+            print(f"| {name} | {f} | {sc['ndcg@10']:.4f} | {sc['recall@5']:.4f} | {sc['recall@10']:.4f} | {suff} |")
+        pq = {f: per_query(data, runs[f]) for f in cols}
+        best = max(("bm25", "dense"), key=lambda f: sum(pq[f]))
+        row = [name, best, paired_ci(pq[against], pq[best])]
+        row += [paired_ci(pq[against], pq[f]) for f in fusions if f != against]
+        diffs.append(row)
+    others = [f for f in fusions if f != against]
+    print(f"\n| set | better part | {against} − better part [95% CI] | "
+          + " | ".join(f"{against} − {f}" for f in others) + " |")
+    print("|---|---|---|" + "---|" * len(others))
+    for name, best, *cis in diffs:
+        cells = [f"{m:+.4f} [{lo:+.4f}, {hi:+.4f}]" for m, lo, hi in cis]
+        print(f"| {name} | {best} | " + " | ".join(cells) + " |")
+
+
 def table(sets: list[str], fusions: list[str]) -> None:
     cols = ["bm25", "dense", *fusions]
     print("| set | queries | docs | " + " | ".join(cols) + " | best part |")
@@ -294,7 +339,8 @@ def main() -> None:
     ls.add_argument("set", choices=sorted(SETS))
     tb = sub.add_parser("table")
     tb.add_argument("--sets", default=",".join(SETS))
-    tb.add_argument("--fusions", default="rrf,zscore,adaptive")
+    tb.add_argument("--fusions", default="rrf,zscore,minmax,vstash,adaptive-query,adaptive")
+    tb.add_argument("--details", action="store_true", help="every metric, and paired bootstrap intervals")
     args = ap.parse_args()
     random.seed(0)
     if args.cmd == "warm":
@@ -302,7 +348,7 @@ def main() -> None:
     elif args.cmd == "lists":
         cmd_lists(args.set)
     else:
-        table(args.sets.split(","), args.fusions.split(","))
+        (details if args.details else table)(args.sets.split(","), args.fusions.split(","))
 
 
 if __name__ == "__main__":

@@ -195,9 +195,9 @@ class AdaptiveParams(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    gamma: float = Field(default=2.0, ge=0.0, le=16.0)  # strength of this query's own signal
+    gamma: float = Field(default=3.0, ge=0.0, le=16.0)  # strength of this query's own signal
     top_m: int = Field(default=3, ge=1, le=20)  # how many head scores make a list's top-z
-    collection_gain: float = Field(default=6.0, ge=0.0, le=32.0)  # strength of the collection prior, when given
+    collection_gain: float = Field(default=8.0, ge=0.0, le=32.0)  # strength of the collection prior, when given
     min_weight: float = Field(default=0.0, ge=0.0, le=0.5)
 
 
