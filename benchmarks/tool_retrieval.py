@@ -84,7 +84,7 @@ def main() -> None:
     ap.add_argument("--methods", default="bm25,dense,hybrid")
     ap.add_argument("--limit", type=int, default=0)
     ap.add_argument("--sample", type=int, default=0, help="a seeded random sample of N queries per set (0 = all)")
-    ap.add_argument("--fusion", default="zscore", help="hybrid fusion: zscore (the default), rrf or minmax")
+    ap.add_argument("--fusion", default="zscore", help="hybrid fusion: zscore (the default), rrf, minmax, vstash, adaptive")
     ap.add_argument("--embedder", default="minilm")
     ap.add_argument("--model", default=None, help="chat model for llm-query (sleuth.llm.get_model spec)")
     ap.add_argument("--cache", default="/tmp/sleuth-tool-eval-embeddings.sqlite")

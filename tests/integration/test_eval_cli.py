@@ -190,3 +190,25 @@ def test_killed_run_loses_at_most_the_question_in_flight(tmp_path: Path) -> None
     assert len(calls) == 40 - done_before and res.summary["ok"] == 40
     assert sorted(r.id for r in read_rows(out)) == sorted(f"q{i}" for i in range(40))
     assert res.summary["metrics"]["mrr@10"] == 1.0
+
+
+@pytest.mark.slow
+def test_tools_hybrid_fusion_is_named_in_the_run_and_each_trace(tmp_path: Path) -> None:
+    """--fusion and --calibrate reach the catalog, the run config and every question's `hybrid` trace event."""
+    pytest.importorskip("sentence_transformers", reason="needs sleuth[dense]")
+    data = str(shared_path("mtrb"))
+    out = json.loads(run("eval", "tools", "--data", data, "--subset", "restbench", "--method", "hybrid", "--fusion",
+                         "adaptive", "--calibrate", "--out", str(tmp_path / "a"), "--json", home=tmp_path).stdout)
+    assert out["questions_ok"] == 90 and 0.0 < out["metrics"]["ndcg@10"] <= 1.0
+    system = json.loads((tmp_path / "a" / "manifest.json").read_text())["config"]["system"]
+    assert system["fusion"] == "adaptive" and system["calibrate"].startswith("cross")
+    traces = sorted((tmp_path / "a" / "traces").glob("*.jsonl"))
+    assert len(traces) == 90
+    event = [json.loads(line) for line in traces[0].read_text().splitlines() if '"hybrid"' in line][0]
+    assert event["data"]["fusion"] == "adaptive" and set(event["data"]["weights"]) == {"bm25", "dense"}
+    assert abs(sum(event["data"]["weights"].values()) - 1) < 1e-3 and event["data"]["signals"]["prior_term"]
+    for bad, hint in ((["--method", "bm25", "--calibrate"], "--fusion adaptive"),
+                      (["--method", "hybrid", "--fusion", "borda"], "rrf")):
+        p = run("eval", "tools", "--data", data, "--subset", "restbench", *bad, "--out", str(tmp_path / "b"),
+                "--json", home=tmp_path, ok=False)
+        assert p.returncode == 2 and hint in json.loads(p.stdout)["hint"], p.stdout

@@ -11,6 +11,7 @@ from sleuth.errors import ConfigError
 from sleuth.records import Hit, SearchResult
 from sleuth.retrieval.base import Retriever, RetrieverBase
 from sleuth.retrieval.hybrid import (
+    DEFAULT_FUSION,
     HybridRetriever,
     normalize_scores,
     reciprocal_rank_fusion,
@@ -107,10 +108,12 @@ def test_hybrid_retriever_fuses_to_depth() -> None:
     assert r1.asked == [50] and r2.asked == [50]
     w = HybridRetriever([r1, r2], fusion="weighted", norm="minmax", weights=[0.5, 0.5]).search("q", 10)
     assert [x.doc_id for x in w] == ["a", "c", "b", "d"]
-    default = HybridRetriever([r1, r2])  # z-score fusion by default
-    assert (default.fusion, default.norm) == ("weighted", "zscore")
-    z = {x.doc_id: x.score for x in default.search("q", 10)}
+    assert HybridRetriever([r1, r2]).fusion == DEFAULT_FUSION
+    legacy = HybridRetriever([r1, r2], fusion="weighted", norm="zscore")  # the older spelling of "zscore"
+    assert (legacy.fusion, legacy.norm) == ("zscore", "zscore")
+    z = {x.doc_id: x.score for x in HybridRetriever([r1, r2], fusion="zscore").search("q", 10)}
     assert z == {x.doc_id: x.score for x in weighted_score_fusion([A, B], norm="zscore")}
+    assert z == {x.doc_id: x.score for x in legacy.search("q", 10)}
     with pytest.raises(ConfigError):
         HybridRetriever([r1], fusion="borda")  # type: ignore[arg-type]
     with pytest.raises(ConfigError):

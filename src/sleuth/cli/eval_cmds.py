@@ -54,6 +54,14 @@ SIRA_FORM = typer.Option(
     "rules: contiguous-phrase filter, query words dropped, per-phrase model weights, unigrams only)."
 )
 OTEL, OTEL_ENDPOINT = OTEL_OPTION, OTEL_ENDPOINT_OPTION
+FUSION = typer.Option(
+    None, "--fusion", help="With --method hybrid: rrf, zscore, minmax, vstash or adaptive (default: sleuth's "
+    "default fusion; docs/results/fusion.md)."
+)
+CALIBRATE = typer.Option(
+    False, "--calibrate", help="With --fusion adaptive: calibrate the fusion to the collection on the set's own "
+    "questions (labels unused), each question with the prior of the other half of the questions."
+)
 CACHE = typer.Option(
     None, "--cache-dir", help="Where imported eval corpora are cached (default $SLEUTH_HOME/eval-corpora)."
 )
@@ -161,7 +169,8 @@ def hotpotqa_cmd(
     model: str = MODEL, api_base: str = API_BASE, api_key_env: str = API_KEY_ENV, limit: int = LIMIT, out: Path = OUT,
     resume: bool = RESUME, seed: int = SEED, concurrency: int = CONCURRENCY, k: int = K, progress: bool = PROGRESS,
     cache_dir: str = CACHE, enriched: bool = ENRICHED, sira_form: str = SIRA_FORM, iter_retgen_answer: str = IR_ANSWER,
-    iter_retgen_steps: int = IR_STEPS, otel: bool = OTEL, otel_endpoint: str = OTEL_ENDPOINT,
+    iter_retgen_steps: int = IR_STEPS, fusion: str = FUSION, calibrate: bool = CALIBRATE,
+    otel: bool = OTEL, otel_endpoint: str = OTEL_ENDPOINT,
     as_json: bool = JSON_OPTION,
 ) -> None:
     """HotpotQA (official distractor JSON/JSONL or IRCoT-style JSONL). With --agent: answer EM/F1, supporting
@@ -170,7 +179,8 @@ def hotpotqa_cmd(
     opts = _options("hotpotqa", data, rerank_opt, agent=agent, method=method, rerank=rerank, rerank_depth=rerank_depth,
                     model=model, api_base=api_base, api_key_env=api_key_env, seed=seed, k=k, progress=progress,
                     cache_dir=cache_dir, enriched=enriched, sira_form=sira_form,
-                    iter_retgen_answer=iter_retgen_answer, iter_retgen_steps=iter_retgen_steps)
+                    iter_retgen_answer=iter_retgen_answer, iter_retgen_steps=iter_retgen_steps,
+                    fusion=fusion, calibrate=calibrate)
     _run(opts, out, limit, resume, concurrency, as_json, (otel, otel_endpoint))
 
 
@@ -183,14 +193,16 @@ def beir_cmd(
     agent: str = AGENT, limit: int = LIMIT, out: Path = OUT, resume: bool = RESUME, seed: int = SEED,
     concurrency: int = CONCURRENCY, k: int = K, progress: bool = PROGRESS, cache_dir: str = CACHE,
     enriched: bool = ENRICHED, sira_form: str = SIRA_FORM, iter_retgen_answer: str = IR_ANSWER,
-    iter_retgen_steps: int = IR_STEPS, otel: bool = OTEL, otel_endpoint: str = OTEL_ENDPOINT,
+    iter_retgen_steps: int = IR_STEPS, fusion: str = FUSION, calibrate: bool = CALIBRATE,
+    otel: bool = OTEL, otel_endpoint: str = OTEL_ENDPOINT,
     as_json: bool = JSON_OPTION,
 ) -> None:
     """A BEIR folder (corpus.jsonl, queries.jsonl, qrels/<split>.tsv): nDCG@10, MRR@10, Recall@10/100."""
     opts = _options("beir", data, rerank_opt, agent=agent, method=method, rerank=rerank, rerank_depth=rerank_depth,
                     model=model, api_base=api_base, api_key_env=api_key_env, seed=seed, k=k, split=split,
                     progress=progress, cache_dir=cache_dir, enriched=enriched, sira_form=sira_form,
-                    iter_retgen_answer=iter_retgen_answer, iter_retgen_steps=iter_retgen_steps)
+                    iter_retgen_answer=iter_retgen_answer, iter_retgen_steps=iter_retgen_steps,
+                    fusion=fusion, calibrate=calibrate)
     _run(opts, out, limit, resume, concurrency, as_json, (otel, otel_endpoint))
 
 
@@ -228,11 +240,11 @@ def tools_cmd(
     limit: int = LIMIT, out: Path = OUT, resume: bool = RESUME,
     seed: int = SEED, concurrency: int = CONCURRENCY,
     k: int = typer.Option(10, "--k", min=1, help="How many tools are retrieved per query."),
-    progress: bool = PROGRESS, otel: bool = OTEL, otel_endpoint: str = OTEL_ENDPOINT, as_json: bool = JSON_OPTION,
+    progress: bool = PROGRESS, fusion: str = FUSION, calibrate: bool = CALIBRATE, otel: bool = OTEL, otel_endpoint: str = OTEL_ENDPOINT, as_json: bool = JSON_OPTION,
 ) -> None:
     """Tool retrieval (MetaTool, StableToolBench, Gorilla APIBench, MTRB): nDCG@10, Recall@5/10, Sufficiency@5/10."""
     opts = _options("tools", data, method=method, model=model, api_base=api_base, api_key_env=api_key_env, seed=seed,
-                    k=k, subset=subset, progress=progress)
+                    k=k, subset=subset, progress=progress, fusion=fusion, calibrate=calibrate)
     _run(opts, out, limit, resume, concurrency, as_json, (otel, otel_endpoint))
 
 

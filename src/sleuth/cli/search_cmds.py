@@ -150,6 +150,7 @@ def search_cmd(
     sira_form: str = typer.Option(None, "--sira-form", help="SIRA: reference (default) or sleuth (earlier rules)."),
     max_df_ratio: float = typer.Option(None, "--max-df-ratio", help="SIRA: the filter's df limit, as a share of N."),
     weight: float = typer.Option(None, "--weight", help="SIRA: weight of the kept phrases."),
+    fusion: str = typer.Option(None, "--fusion", help="hybrid: rrf, zscore, minmax, vstash or adaptive."),
     rebuild: bool = typer.Option(False, "--rebuild", help="Rebuild a stale index instead of failing."),
     snippet: int = typer.Option(200, "--snippet", help="Characters of text per hit (people output)."),
     rerank: str = typer.Option(None, "--rerank", help="Rerank the candidates: listwise, first or icr."),
@@ -182,6 +183,7 @@ def search_cmd(
         return result
 
     def _search(tracer: Any) -> Any:
+        from sleuth.errors import ConfigError
         from sleuth.retrieval import get_retriever
 
         c = _indexed_corpus(corpus, state_dir, build_index, as_json)
@@ -190,6 +192,10 @@ def search_cmd(
             opts["enrich_weight"] = enrich_weight
         if enriched:
             opts["enriched"] = True
+        if fusion is not None:
+            if method != "hybrid":
+                raise ConfigError("--fusion goes with --method hybrid", hint="add --method hybrid, or drop --fusion")
+            opts["fusion"] = fusion
         llm = None
         if method == "sira" or (rerank and rerank != "icr"):
             llm = get_model(model, api_base, api_key_env)
@@ -208,6 +214,9 @@ def search_cmd(
         if method == "sira":  # a SiraResult: proposed, kept and rejected phrases
             data: dict[str, Any] = {"query": query, "method": method, "hits": hits,
                                     "sira": res.model_dump(exclude={"hits"})}
+        elif method == "hybrid":  # a HybridResult: the fusion, this query's weights and signals
+            data = {"query": query, "method": method, "hits": hits, "fusion": res.fusion, "weights": res.weights,
+                    "signals": res.signals}
         else:
             data = {"query": query, "method": method, "hits": hits}
         if rerank:
@@ -230,6 +239,8 @@ def search_cmd(
                 head += f"\n  note: {st['tier_note']}"
             lines.insert(0, head + ":")
             lines.append(f"  usage: {res.usage.total_tokens} tokens, cost {res.usage.cost_text()}")
+        if method == "hybrid":
+            lines.append(f"fusion {res.fusion}: " + ", ".join(f"{n} {w:.3f}" for n, w in res.weights.items()))
         if not hits:
             lines.append("no hits")
         for rank, h in enumerate(hits, 1):

@@ -24,6 +24,7 @@ def search_cmd(
     api_base: str = API_BASE_OPTION,
     api_key_env: str = API_KEY_ENV_OPTION,
     llm_base: str = typer.Option("dense", "--llm-base", help="Retriever for llm-query's generated queries."),
+    fusion: str = typer.Option(None, "--fusion", help="hybrid: rrf, zscore, minmax, vstash or adaptive."),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """The K tools most likely needed for REQUEST; --json prints specs ready for `tools=` of a chat completion."""
@@ -45,8 +46,13 @@ def search_cmd(
             from sleuth.cli.common import get_model
 
             chat = get_model(model, api_base, api_key_env)
-        cat = ToolCatalog.from_file(catalog, embedder=emb, model=chat)
-        hits = cat.search(request, k, method, llm_base=llm_base)
+        cat = ToolCatalog.from_file(catalog, embedder=emb, model=chat, fusion=fusion)
+        tracer = None
+        if method == "hybrid":
+            from sleuth.tracing import MemoryTracer
+
+            tracer = MemoryTracer()
+        hits = cat.search(request, k, method, llm_base=llm_base, tracer=tracer)
         data: dict[str, Any] = {
             "request": request,
             "method": method,
@@ -57,10 +63,16 @@ def search_cmd(
             "query_truncated": bool(hits and hits[0].metadata.get("query_truncated")),
             "warnings": cat.warnings,
         }
+        fused = [e for e in (tracer.events if tracer is not None else []) if e.name == "hybrid"]
+        if fused:
+            data["fusion"] = {k_: fused[0].data[k_] for k_ in ("fusion", "weights", "signals")}
         if hits and "generated_queries" in hits[0].metadata:
             data["generated_queries"] = hits[0].metadata["generated_queries"]
             data["usage"] = cat.usage
         lines = [f"{len(hits)} of {len(cat)} tools ({method}):"]
+        if fused:
+            w = fused[0].data["weights"]
+            lines[0] += f" fusion {cat.fusion}, weights " + ", ".join(f"{n} {x:.3f}" for n, x in w.items())
         for n, h in enumerate(hits, 1):
             desc = cat.by_name[h.doc_id].description.replace("\n", " ")
             lines.append(f"{n:>2}. {h.doc_id}  [{h.score:.3f}]  {desc[:100]}")

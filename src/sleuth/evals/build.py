@@ -51,6 +51,8 @@ class Options:
     sira_form: str | None = None  # SIRA: "reference" (default) or "sleuth"
     iter_retgen_answer: str | None = None  # iter-retgen's form (None: the paper's, "last-generation")
     iter_retgen_steps: int | None = None  # iter-retgen's T (None: 3)
+    fusion: str | None = None  # hybrid's fusion (None: sleuth.retrieval.hybrid.DEFAULT_FUSION)
+    calibrate: bool = False  # adaptive fusion: cross-calibrate on the set's own questions (labels unused)
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -106,7 +108,7 @@ def reranker_options(opts: Options, dataset: str = "") -> dict[str, Any]:
 
 
 def retriever_options(opts: Options) -> dict[str, Any]:
-    """Options for ``get_retriever(opts.method)``: ``--enriched`` and ``--sira-form``, then
+    """Options for ``get_retriever(opts.method)``: ``--enriched``, ``--sira-form`` and ``--fusion``, then
     ``opts.extra["retriever"]`` (which wins)."""
     method = opts.method or "bm25"
     out: dict[str, Any] = {}
@@ -119,6 +121,8 @@ def retriever_options(opts: Options) -> dict[str, Any]:
         if method != "sira":
             raise ConfigError("--sira-form needs --method sira", hint="add --method sira")
         out["sira"] = {"form": opts.sira_form}
+    if opts.fusion is not None and method == "hybrid":
+        out["fusion"] = opts.fusion
     extra = dict(opts.extra.get("retriever", {}))
     if "sira" in out and isinstance(extra.get("sira"), dict):
         extra["sira"] = {**out["sira"], **extra["sira"]}
@@ -158,14 +162,19 @@ class ToolRetrievalSystem:
         return SystemOutput(ranking=[h.doc_id for h in hits], usage=usage, events=list(tracer.events), tool_calls=0)
 
 
-def _tool_catalog(es: EvalSet, chat_model: Any) -> Any:
+CALIBRATION_LIMIT = 1000  # distinct questions per half for --calibrate
+
+
+def _tool_catalog(es: EvalSet, chat_model: Any, fusion: str | None = None) -> Any:
+    """The set's tools as a ``ToolCatalog``; tool texts are embedded through the on-disk vector cache
+    (``$SLEUTH_HOME/embeddings``), so a rerun of a set embeds nothing."""
     from sleuth.retrieval.tool_catalog import ToolCatalog, ToolSpec as CatalogTool
 
     tools = []
     for t in es.tools:
         desc = t.description if t.name == t.id else f"{t.name}. {t.description}"
         tools.append(CatalogTool(name=t.id, description=desc))
-    return ToolCatalog(tools, model=chat_model)
+    return ToolCatalog(tools, model=chat_model, fusion=fusion, cache_embeddings=True)
 
 
 def _uses_iter_retgen(opts: Options) -> bool:
@@ -243,10 +252,18 @@ def system_config(opts: Options, chat_model: Any) -> dict[str, Any]:
         "subset": opts.subset,
         **({"enriched": True} if opts.enriched else {}),
         **({"sira_form": opts.sira_form or "reference"} if opts.method == "sira" and not opts.agent else {}),
+        **({"fusion": opts.fusion or _default_fusion()} if opts.method == "hybrid" and not opts.agent else {}),
+        **({"calibrate": "cross (2 halves of the questions)"} if opts.calibrate else {}),
         **({"rerank_options": reranker_options(opts)} if opts.rerank and reranker_options(opts) else {}),
         **(_iter_retgen_kwargs(opts) if _uses_iter_retgen(opts) else {}),
         **{k: v for k, v in opts.extra.items() if k not in ("retriever", "reranker")},
     }
+
+
+def _default_fusion() -> str:
+    from sleuth.retrieval.hybrid import DEFAULT_FUSION
+
+    return DEFAULT_FUSION
 
 
 def _corpus(es: EvalSet, opts: Options) -> tuple[Any, dict[str, Any]]:
@@ -265,11 +282,23 @@ def _corpus(es: EvalSet, opts: Options) -> tuple[Any, dict[str, Any]]:
 
 
 def _system(es: EvalSet, opts: Options, corpus: Any, chat_model: Any) -> System:
+    if opts.calibrate and (opts.agent or opts.method != "hybrid" or (opts.fusion or _default_fusion()) != "adaptive"):
+        raise ConfigError("--calibrate goes with --method hybrid --fusion adaptive",
+                          hint="add --method hybrid --fusion adaptive, or drop --calibrate")
+    questions = [q.question for q in es.questions]
     if es.kind == "tools":
-        return ToolRetrievalSystem(_tool_catalog(es, chat_model), opts.method or "bm25", opts.k)
+        catalog = _tool_catalog(es, chat_model, opts.fusion)
+        if opts.calibrate:
+            catalog.calibrate(questions, cross=True, limit=CALIBRATION_LIMIT)
+        return ToolRetrievalSystem(catalog, opts.method or "bm25", opts.k)
     if opts.agent:
         return _agent_system(opts, corpus, chat_model)
-    return _retrieval_system(opts, corpus, chat_model, es.name)
+    system = _retrieval_system(opts, corpus, chat_model, es.name)
+    if opts.calibrate:
+        system.retriever = system.retriever.cross_calibrated(  # type: ignore[attr-defined]
+            questions, limit=CALIBRATION_LIMIT
+        )
+    return system
 
 
 def _scorer(es: EvalSet, opts: Options, corpus: Any, judge: Any) -> tuple[Scorer, str, Any]:

@@ -454,6 +454,12 @@ class BM25Retriever(RetrieverBase):
             raise ToolArgumentError("empty query", hint="pass some words to search for")
         return timed_result(self.name, query, k, lambda: self.search_weighted([(query, 1.0)], k))
 
+    def doc_freqs(self, query: str) -> tuple[int, list[tuple[str, int]]]:
+        """``(number of documents, [(token, df), ...])`` for the query's analyzed tokens (stopwords dropped, stemmed,
+        in query order, repeats kept); a token the index does not hold has df 0. For query-adaptive fusion."""
+        vocab, idx = self.index.vocab, self.index
+        return idx.n_docs, [(t, idx.doc_freq(vocab[t]) if t in vocab else 0) for t in idx.analyzer.tokens(query)]
+
     def search_weighted(self, terms: Sequence[tuple[str, float]], k: int = 10) -> list[Hit]:
         """One pass: ``score(d) = sum over terms of weight * BM25(term's tokens, d)``. Terms that analyze to no
         indexed token (stopwords, unknown words) contribute nothing; no token at all gives no hits."""

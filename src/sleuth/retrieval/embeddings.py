@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import os
 import sqlite3
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -327,7 +328,9 @@ class CachedEmbedder:
         slug = "".join(c if c.isalnum() or c in "-_." else "_" for c in inner.name)
         self.path = Path(path) if path else sleuth_home() / "embeddings" / f"{slug}.sqlite"
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(str(self.path), timeout=30)
+        # one connection shared by the threads of an evaluation (the runner's workers), used under a lock
+        self._db = sqlite3.connect(str(self.path), timeout=30, check_same_thread=False)
+        self._lock = threading.Lock()
         self._db.execute("CREATE TABLE IF NOT EXISTS vec (key TEXT PRIMARY KEY, dim INTEGER, v BLOB)")
         self._db.commit()
         self.hits = 0
@@ -350,22 +353,24 @@ class CachedEmbedder:
         keys = [content_key(self.name, t) for t in texts]
         found: dict[str, np.ndarray] = {}
         uniq = list(dict.fromkeys(keys))
-        for i in range(0, len(uniq), 500):
-            chunk = uniq[i : i + 500]
-            q = f"SELECT key, dim, v FROM vec WHERE key IN ({','.join('?' * len(chunk))})"
-            for key, dim, blob in self._db.execute(q, chunk):
-                found[key] = np.frombuffer(blob, dtype=np.float32, count=dim)
+        with self._lock:
+            for i in range(0, len(uniq), 500):
+                chunk = uniq[i : i + 500]
+                q = f"SELECT key, dim, v FROM vec WHERE key IN ({','.join('?' * len(chunk))})"
+                for key, dim, blob in self._db.execute(q, chunk):
+                    found[key] = np.frombuffer(blob, dtype=np.float32, count=dim)
         todo = [k for k in uniq if k not in found]
         text_of = dict(zip(keys, texts, strict=True))
         self.hits += len(keys) - sum(1 for k in keys if k not in found)
         self.misses += len(todo)
         if todo:
             new = self.inner.embed([text_of[k] for k in todo], progress=progress)
-            self._db.executemany(
-                "INSERT OR REPLACE INTO vec (key, dim, v) VALUES (?, ?, ?)",
-                [(k, int(new.shape[1]), new[j].tobytes()) for j, k in enumerate(todo)],
-            )
-            self._db.commit()
+            with self._lock:
+                self._db.executemany(
+                    "INSERT OR REPLACE INTO vec (key, dim, v) VALUES (?, ?, ?)",
+                    [(k, int(new.shape[1]), new[j].tobytes()) for j, k in enumerate(todo)],
+                )
+                self._db.commit()
             for j, k in enumerate(todo):
                 found[k] = new[j]
         if not keys:

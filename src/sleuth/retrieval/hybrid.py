@@ -1,134 +1,70 @@
 """Fusing ranked lists from several retrievers (BM25 + dense, or any :class:`Retriever`).
 
-* :func:`reciprocal_rank_fusion`: ``score(d) = sum_i w_i / (k + rank_i(d))`` (Cormack et al. 2009; k=60), ranks
-  from 1. Needs no score calibration.
-* :func:`weighted_score_fusion`: each list's scores normalised (``minmax`` to [0, 1], or ``zscore``), then
-  ``sum_i w_i * norm_i(d)``. A document missing from a list gets that list's lowest normalised value (0 for
-  min-max), i.e. "no better than the worst hit it returned". A list whose scores are all equal normalises to 1
-  (min-max) or 0 (z-score) for every hit.
+:class:`HybridRetriever` runs each retriever to ``depth`` and fuses the lists with one of the fusions of
+:mod:`sleuth.retrieval.fusion`, chosen by name (``fusion=``): ``rrf`` (Cormack et al. 2009, k = 60), ``zscore`` or
+``minmax`` (equal-weight convex combination of normalised scores, Bruch et al. 2023), ``vstash`` (RRF with weights
+from the query's mean IDF, Steffens 2026), ``adaptive`` (sleuth's: per-query weights from the two lists' score
+distributions; :func:`sleuth.retrieval.fusion.adaptive_weights`).
 
 Fused hits keep the first list's text/metadata for a document and record each list's rank and score in
 ``metadata["fusion"]``; ``source`` is ``"hybrid"``. :meth:`HybridRetriever.run` returns a :class:`HybridResult`
-holding each retriever's own result (a SIRA list's kept phrases, say) and their summed usage.
+holding each retriever's own result (a SIRA list's kept phrases, say), the fusion that ran, the weight each list
+got for this query and the signals behind them, and the summed usage; with a tracer it also emits one
+``retrieval`` event named ``hybrid`` with the same fusion, weights and signals.
 """
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 from pydantic import Field, SerializeAsAny, field_validator
 
 from sleuth.errors import ConfigError
-from sleuth.records import Hit, SearchResult, Usage
+from sleuth.records import SearchResult, TraceEvent, Usage
 from sleuth.retrieval.base import Retriever, RetrieverBase
+from sleuth.retrieval.fusion import (
+    FUSIONS,
+    RRF_K,
+    AdaptiveParams,
+    FusionPrior,
+    Norm,
+    calibrate_prior,
+    calibration_fold,
+    check_weights,
+    fuse,
+    list_names,
+    normalize_scores,
+    query_idf,
+    reciprocal_rank_fusion,
+    weighted_score_fusion,
+)
 
 if TYPE_CHECKING:
     from sleuth.tracing import Tracer
 
-Norm = Literal["minmax", "zscore"]
-Fusion = Literal["rrf", "weighted"]
+__all__ = [
+    "DEFAULT_FUSION",
+    "HybridResult",
+    "HybridRetriever",
+    "hybrid_retriever",
+    "normalize_scores",
+    "reciprocal_rank_fusion",
+    "weighted_score_fusion",
+]
 
-
-def _weights(n: int, weights: Sequence[float] | None) -> list[float]:
-    if weights is None:
-        return [1.0] * n
-    if len(weights) != n or any(w < 0 or math.isnan(w) for w in weights):
-        raise ConfigError(f"need {n} non-negative weights, got {list(weights)}", hint="one weight per retriever")
-    return [float(w) for w in weights]
-
-
-def _merge(rankings: Sequence[Sequence[Hit]], fused: dict[str, float], names: Sequence[str]) -> list[Hit]:
-    first: dict[str, Hit] = {}
-    detail: dict[str, dict[str, Any]] = {}
-    for li, hits in enumerate(rankings):
-        for rank, h in enumerate(hits, 1):
-            first.setdefault(h.doc_id, h)
-            detail.setdefault(h.doc_id, {})[names[li]] = {"rank": rank, "score": h.score}
-    out = []
-    for doc_id, score in sorted(fused.items(), key=lambda kv: (-kv[1], kv[0])):
-        h = first[doc_id]
-        meta = dict(h.metadata)
-        meta["fusion"] = detail[doc_id]
-        out.append(h.model_copy(update={"score": float(score), "source": "hybrid", "metadata": meta}))
-    return out
-
-
-def _names(rankings: Sequence[Sequence[Hit]], names: Sequence[str] | None) -> list[str]:
-    if names is not None:
-        return list(names)
-    out = []
-    for i, hits in enumerate(rankings):
-        src = hits[0].source if hits and hits[0].source else f"list{i}"
-        out.append(src if src not in out else f"{src}{i}")
-    return out
-
-
-def reciprocal_rank_fusion(
-    rankings: Sequence[Sequence[Hit]],
-    *,
-    k: int = 60,
-    weights: Sequence[float] | None = None,
-    names: Sequence[str] | None = None,
-) -> list[Hit]:
-    if k < 0:
-        raise ConfigError(f"rrf k must be >= 0, got {k}", hint="the usual value is 60")
-    w = _weights(len(rankings), weights)
-    fused: dict[str, float] = {}
-    for li, hits in enumerate(rankings):
-        seen: set[str] = set()
-        for rank, h in enumerate(hits, 1):
-            if h.doc_id in seen:  # a retriever returning a doc twice counts once, at its best rank
-                continue
-            seen.add(h.doc_id)
-            fused[h.doc_id] = fused.get(h.doc_id, 0.0) + w[li] / (k + rank)
-    return _merge(rankings, fused, _names(rankings, names))
-
-
-def normalize_scores(scores: Sequence[float], method: Norm = "minmax") -> list[float]:
-    if not scores:
-        return []
-    xs = [float(s) for s in scores]
-    if method == "minmax":
-        lo, hi = min(xs), max(xs)
-        return [1.0] * len(xs) if hi == lo else [(x - lo) / (hi - lo) for x in xs]
-    if method == "zscore":
-        mean = sum(xs) / len(xs)
-        sd = math.sqrt(sum((x - mean) ** 2 for x in xs) / len(xs))
-        return [0.0] * len(xs) if sd == 0 else [(x - mean) / sd for x in xs]
-    raise ConfigError(f"unknown normalisation {method!r}", hint="use minmax or zscore")
-
-
-def weighted_score_fusion(
-    rankings: Sequence[Sequence[Hit]],
-    *,
-    weights: Sequence[float] | None = None,
-    norm: Norm = "minmax",
-    names: Sequence[str] | None = None,
-) -> list[Hit]:
-    w = _weights(len(rankings), weights)
-    per_list: list[dict[str, float]] = []
-    floors: list[float] = []
-    for hits in rankings:
-        best: dict[str, float] = {}
-        for h in hits:
-            s = float(h.score) if h.score is not None else 0.0
-            best[h.doc_id] = max(best.get(h.doc_id, -math.inf), s)
-        normed = normalize_scores(list(best.values()), norm)
-        per_list.append(dict(zip(best, normed, strict=True)))
-        floors.append(min(normed) if normed else 0.0)
-    all_ids = {d for m in per_list for d in m}
-    fused = {d: sum(w[i] * per_list[i].get(d, floors[i]) for i in range(len(per_list))) for d in all_ids}
-    return _merge(rankings, fused, _names(rankings, names))
+DEFAULT_FUSION = "zscore"
 
 
 class HybridResult(SearchResult):
-    """A fused search: the fused hits, and each retriever's own result (to ``depth``) in ``parts``."""
+    """A fused search: the fused hits; each retriever's own result (to ``depth``) in ``parts``; the fusion that ran,
+    the weight each list got for this query (by list name) and the signals the weights came from."""
 
     method: str = "hybrid"
-    fusion: str = "weighted"
+    fusion: str = DEFAULT_FUSION
+    weights: dict[str, float] = Field(default_factory=dict)
+    signals: dict[str, Any] = Field(default_factory=dict)
     parts: list[SerializeAsAny[SearchResult]] = Field(default_factory=list)
 
     @field_validator("parts", mode="before")
@@ -140,15 +76,26 @@ class HybridResult(SearchResult):
         return v
 
     def decided(self) -> dict[str, Any]:
-        return {p.method: d for p in self.parts if (d := p.decided())}
+        out: dict[str, Any] = {p.method: d for p in self.parts if (d := p.decided())}
+        out["fusion"] = {"name": self.fusion, "weights": self.weights, "signals": self.signals}
+        return out
 
     def note(self) -> str:
         return "; ".join(f"{p.method}: {n}" for p in self.parts if (n := p.note()))
 
 
+def _lexical_position(retrievers: Sequence[Retriever]) -> int | None:
+    """The position of the one retriever that reports document frequencies (BM25), else ``None``."""
+    found = [i for i, r in enumerate(retrievers) if callable(getattr(r, "doc_freqs", None))]
+    return found[0] if len(found) == 1 else None
+
+
 class HybridRetriever(RetrieverBase):
-    """Runs each retriever to ``depth`` and fuses. Default: equal-weight z-score fusion, which beat RRF on SciFact
-    (nDCG@10 0.730 vs 0.716) and on 6 of 7 tool sets (docs/results/dense.md); ``fusion="rrf"`` needs no scores."""
+    """Runs each retriever to ``depth`` and fuses their lists with the fusion named ``fusion`` (one of
+    :data:`sleuth.retrieval.fusion.FUSIONS`; default :data:`DEFAULT_FUSION`). ``weights`` are the fixed per-list
+    weights of ``rrf``/``zscore``/``minmax``; ``vstash`` and ``adaptive`` weigh a BM25 list (the retriever with
+    ``doc_freqs``) against a dense one per query. ``fusion="weighted"`` with ``norm=`` is the older spelling of
+    ``zscore``/``minmax``."""
 
     name = "hybrid"
 
@@ -156,22 +103,71 @@ class HybridRetriever(RetrieverBase):
         self,
         retrievers: Sequence[Retriever],
         *,
-        fusion: Fusion = "weighted",
+        fusion: str = DEFAULT_FUSION,
         weights: Sequence[float] | None = None,
-        norm: Norm = "zscore",
+        norm: Norm | None = None,
         depth: int = 100,
-        rrf_k: int = 60,
+        rrf_k: int = RRF_K,
+        params: AdaptiveParams | None = None,
+        prior: FusionPrior | None = None,
     ) -> None:
         if len(retrievers) < 1:
             raise ConfigError("hybrid needs at least one retriever", hint="pass e.g. [bm25, dense]")
-        if fusion not in ("rrf", "weighted"):
-            raise ConfigError(f"unknown fusion {fusion!r}", hint="use rrf or weighted")
+        if fusion == "weighted":
+            fusion = norm or "zscore"
+        elif norm is not None and norm != fusion:
+            raise ConfigError(f"norm={norm!r} goes with fusion='weighted', not {fusion!r}",
+                              hint=f"use fusion={norm!r}")
+        if fusion not in FUSIONS:
+            raise ConfigError(f"unknown fusion {fusion!r}", hint=f"use one of {', '.join(FUSIONS)}")
+        if fusion in ("zscore", "minmax"):
+            normalize_scores([1.0], fusion)  # type: ignore[arg-type]
         self.retrievers = list(retrievers)
-        self.weights = _weights(len(self.retrievers), weights)
+        self.weights = check_weights(len(self.retrievers), weights)
         self.fusion = fusion
-        self.norm = norm
         self.depth = depth
         self.rrf_k = rrf_k
+        self.params = params or AdaptiveParams()
+        self.prior = prior  # adaptive fusion's collection calibration (see calibrate)
+        self.lexical = _lexical_position(self.retrievers)
+        if fusion == "vstash" and (len(self.retrievers) != 2 or self.lexical is None):
+            raise ConfigError(
+                "fusion 'vstash' weighs one BM25 list against one dense list",
+                hint="pass [bm25, dense] (the BM25 retriever reports doc_freqs), or use rrf/zscore/minmax",
+            )
+
+    def calibrate(self, queries: Sequence[str], *, limit: int = 200) -> FusionPrior:
+        """Calibrate ``adaptive`` fusion to this collection: run every retriever on up to ``limit`` of ``queries``
+        (unlabelled; the first ``limit``) and keep each list's mean top-z as :attr:`prior`. Returns it."""
+        qs = [q for q in queries if isinstance(q, str) and q.strip()][: max(1, limit)]
+        if not qs:
+            raise ConfigError("calibration needs at least one non-empty query",
+                              hint="pass a sample of the queries this collection will get")
+        names = [r.name or f"r{i}" for i, r in enumerate(self.retrievers)]
+        lists = [[r.run(q, self.depth).hits for r in self.retrievers] for q in qs]
+        self.prior = calibrate_prior(lists, self.params, names)
+        return self.prior
+
+    def cross_calibrated(self, queries: Sequence[str], *, limit: int = 1000) -> CrossCalibrated:
+        """A retriever that answers each query with the prior of the *other* half of ``queries`` (halves by
+        :func:`~sleuth.retrieval.fusion.calibration_fold` of the query text, up to ``limit`` queries each): how an
+        evaluation measures calibrated ``adaptive`` fusion without any query calibrating its own fusion."""
+        halves: dict[int, list[str]] = {0: [], 1: []}
+        for q in dict.fromkeys(q for q in queries if isinstance(q, str) and q.strip()):
+            halves[calibration_fold(q)].append(q)
+        by_fold = {}
+        for fold in (0, 1):
+            other = halves[1 - fold] or halves[fold]
+            twin = HybridRetriever(self.retrievers, fusion=self.fusion, weights=self.weights, depth=self.depth,
+                                   rrf_k=self.rrf_k, params=self.params)
+            twin.calibrate(other, limit=limit)
+            by_fold[fold] = twin
+        return CrossCalibrated(by_fold)
+
+    @property
+    def norm(self) -> str | None:
+        """The score normalisation of ``zscore``/``minmax`` fusion (``None`` for the others)."""
+        return self.fusion if self.fusion in ("zscore", "minmax") else None
 
     def run(self, query: str, k: int = 10, *, tracer: Tracer | None = None) -> HybridResult:
         """Each retriever's ``run`` to ``depth`` (``tracer`` is passed to each), then the fusion."""
@@ -179,26 +175,54 @@ class HybridRetriever(RetrieverBase):
         depth = max(self.depth, k)
         parts = [r.run(query, depth, tracer=tracer) for r in self.retrievers]
         rankings = [p.hits for p in parts]
-        names = _names(rankings, [r.name or f"r{i}" for i, r in enumerate(self.retrievers)])
-        if self.fusion == "rrf":
-            fused = reciprocal_rank_fusion(rankings, k=self.rrf_k, weights=self.weights, names=names)
-        else:
-            fused = weighted_score_fusion(rankings, weights=self.weights, norm=self.norm, names=names)
+        names = list_names(rankings, [r.name or f"r{i}" for i, r in enumerate(self.retrievers)])
+        idf = None
+        if self.fusion == "vstash" and self.lexical is not None:
+            idf = query_idf(self.retrievers[self.lexical], query)  # type: ignore[arg-type]
+        fused = fuse(self.fusion, rankings, names=names, weights=self.weights, rrf_k=self.rrf_k,
+                     lexical=self.lexical, idf=idf, params=self.params, prior=self.prior)
         usage = sum((p.usage for p in parts), Usage())
-        return HybridResult(
-            query=query, k=k, hits=fused[:k], usage=usage, latency_s=time.perf_counter() - t0, fusion=self.fusion,
-            parts=parts,
+        weights = {n: round(w, 4) for n, w in zip(names, fused.weights, strict=True)}
+        result = HybridResult(
+            query=query, k=k, hits=fused.hits[:k], usage=usage, latency_s=time.perf_counter() - t0,
+            fusion=self.fusion, weights=weights, signals=fused.signals, parts=parts,
         )
+        if tracer is not None:
+            tracer.emit(TraceEvent(
+                kind="retrieval", name="hybrid", args={"query": query, "k": k, "depth": depth},
+                result_chars=sum(len(h.text) for h in result.hits), latency_s=result.latency_s,
+                preview=f"{self.fusion}: " + ", ".join(f"{n} {w:.3f}" for n, w in weights.items()),
+                data={"fusion": self.fusion, "weights": weights, "signals": fused.signals,
+                      "lists": {n: len(h) for n, h in zip(names, rankings, strict=True)}},
+            ))
+        return result
+
+
+class CrossCalibrated(RetrieverBase):
+    """Two calibrated copies of one :class:`HybridRetriever`; a query is answered by the copy calibrated on the
+    half of the queries it is not in (see :meth:`HybridRetriever.cross_calibrated`)."""
+
+    name = "hybrid"
+
+    def __init__(self, by_fold: dict[int, HybridRetriever]) -> None:
+        self.by_fold = by_fold
+        self.fusion = by_fold[0].fusion
+
+    def run(self, query: str, k: int = 10, *, tracer: Tracer | None = None) -> HybridResult:
+        return self.by_fold[calibration_fold(query)].run(query, k, tracer=tracer)
 
 
 def hybrid_retriever(corpus: Any, *, model: Any = None, **opts: Any) -> HybridRetriever:
-    """Registry factory: BM25 + dense over ``corpus``. Options: ``fusion`` (rrf|weighted), ``weights``, ``norm``,
-    ``depth``, ``rrf_k``, ``embedder``, ``progress``, ``rebuild`` (both), ``params`` / ``enrich_weight`` (BM25),
+    """Registry factory: BM25 + dense over ``corpus``. Options: ``fusion`` (one of ``FUSIONS``), ``weights``,
+    ``norm`` (with ``fusion="weighted"``), ``depth``, ``rrf_k``, ``adaptive`` (an ``AdaptiveParams``),
+    ``embedder``, ``progress``, ``rebuild`` (both), ``params`` / ``enrich_weight`` (BM25),
     and ``bm25`` / ``dense`` dicts of options passed to those retrievers' factories."""
     from sleuth.retrieval import get_retriever
     from sleuth.retrieval.dense import dense_retriever
 
-    fuse = {k: opts.pop(k) for k in ("fusion", "weights", "norm", "depth", "rrf_k") if k in opts}
+    fusion_opts: dict[str, Any] = {k: opts.pop(k) for k in ("fusion", "weights", "norm", "depth", "rrf_k") if k in opts}
+    if "adaptive" in opts:
+        fusion_opts["params"] = opts.pop("adaptive")
     shared = {k: opts.pop(k) for k in ("progress", "rebuild", "build_missing", "with_text") if k in opts}
     dense_opts = {**shared, **opts.pop("dense", {})}
     if "embedder" in opts:
@@ -207,4 +231,4 @@ def hybrid_retriever(corpus: Any, *, model: Any = None, **opts: Any) -> HybridRe
     if opts:
         raise ConfigError(f"unknown hybrid options {sorted(opts)}", hint="see sleuth.retrieval.hybrid.hybrid_retriever")
     bm25 = get_retriever("bm25", corpus, model=model, **bm25_opts)
-    return HybridRetriever([bm25, dense_retriever(corpus, **dense_opts)], **fuse)
+    return HybridRetriever([bm25, dense_retriever(corpus, **dense_opts)], **fusion_opts)

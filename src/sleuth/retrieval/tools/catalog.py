@@ -11,9 +11,10 @@ its description, and each parameter's name and description. Methods:
 * ``bm25``: :class:`~sleuth.retrieval.tools.rankers.ToolBM25`, the corpus index's analyzer and an in-memory
   bm25s index over those texts.
 * ``dense``: the embedder's vectors (default all-MiniLM-L6-v2), exact inner-product search.
-* ``hybrid``: the shared :class:`~sleuth.retrieval.hybrid.HybridRetriever` over the two: equal-weight z-score
-  fusion of bm25 and dense (top 50 of each); ``fusion="rrf"`` (k=60) or ``"minmax"`` instead. z-score beat
-  RRF on 6 of the 7 tool sets measured (docs/results/dense.md).
+* ``hybrid``: the shared :class:`~sleuth.retrieval.hybrid.HybridRetriever` over the two (top 50 of each), with
+  the catalog's ``fusion`` (any of :data:`sleuth.retrieval.fusion.FUSIONS`; default
+  :data:`sleuth.retrieval.hybrid.DEFAULT_FUSION`): ``rrf`` (k=60), ``zscore``, ``minmax``, ``vstash``,
+  ``adaptive``. Measured side by side in docs/results/fusion.md.
 * ``llm-query``: the injected chat model rewrites the request zero-shot into one short tool description per
   needed tool (prompt ``prompts/tool_query.md``; Kachuee et al. 2025, "Improving Tool Retrieval by Leveraging
   LLMs for Query Generation"); the request and each line are searched with ``llm_base`` (dense by default) and
@@ -61,11 +62,20 @@ class ToolCatalog:
         embedder: Any = None,
         model: Any = None,
         strict: bool = False,
-        fusion: str = "zscore",
+        fusion: str | None = None,
+        adaptive: Any = None,
+        cache_embeddings: bool = False,
     ) -> None:
-        if fusion not in ("rrf", "zscore", "minmax"):
-            raise ConfigError(f"unknown fusion {fusion!r}", hint="use rrf, zscore or minmax")
+        from sleuth.retrieval.fusion import FUSIONS
+        from sleuth.retrieval.hybrid import DEFAULT_FUSION
+
+        fusion = fusion or DEFAULT_FUSION
+        if fusion not in FUSIONS:
+            raise ConfigError(f"unknown fusion {fusion!r}", hint=f"use one of {', '.join(FUSIONS)}")
         self.fusion = fusion
+        self.adaptive = adaptive  # AdaptiveParams for fusion="adaptive" (None: the defaults)
+        self.prior: Any = None  # adaptive fusion's calibration to this catalog (see calibrate)
+        self.fold_priors: dict[int, Any] | None = None  # cross-calibration (calibrate(..., cross=True))
         self.tools: list[ToolSpec] = list(tools)
         if not self.tools:
             raise ToolCatalogError("the tool catalog is empty", hint="pass at least one tool")
@@ -88,6 +98,7 @@ class ToolCatalog:
         self.by_name = {t.name: t for t in self.tools}
         self.documents = [t.document() for t in self.tools]
         self.embedder = embedder
+        self.cache_embeddings = cache_embeddings  # the default embedder through the on-disk vector cache
         self.model = model
         self.usage = Usage()
         self._bm25: ToolBM25 | None = None
@@ -163,7 +174,7 @@ class ToolCatalog:
         if self.embedder is None:
             from sleuth.retrieval.embeddings import get_embedder
 
-            self.embedder = get_embedder()
+            self.embedder = get_embedder(cache=self.cache_embeddings)
         return self.embedder
 
     def _doc_vectors(self) -> np.ndarray:
@@ -177,27 +188,55 @@ class ToolCatalog:
         qv = dict(zip(requests, emb.embed(list(requests)), strict=True)) if requests else {}
         return ToolDense([t.name for t in self.tools], self.documents, self._doc_vectors(), emb, qv)
 
-    def hybrid(self, requests: Sequence[str] = ()) -> Any:
+    def hybrid(self, requests: Sequence[str] = (), *, prior: Any = None) -> Any:
         """The shared :class:`~sleuth.retrieval.hybrid.HybridRetriever` over :meth:`lexical` and :meth:`dense`
         (each to depth 50), with this catalog's fusion."""
         from sleuth.retrieval.base import Retriever
         from sleuth.retrieval.hybrid import HybridRetriever
 
         retrievers: list[Retriever] = [self.lexical(), self.dense(requests)]
-        if self.fusion == "rrf":
-            return HybridRetriever(retrievers, fusion="rrf", depth=HYBRID_DEPTH)
-        return HybridRetriever(retrievers, fusion="weighted", norm=self.fusion, depth=HYBRID_DEPTH)  # type: ignore[arg-type]
+        return HybridRetriever(retrievers, fusion=self.fusion, depth=HYBRID_DEPTH, params=self.adaptive,
+                               prior=prior if prior is not None else self.prior)
+
+    def calibrate(self, requests: Sequence[str], *, limit: int = 200, cross: bool = False) -> Any:
+        """Calibrate ``adaptive`` fusion to this catalog on unlabelled requests: each list's mean top-z over up to
+        ``limit`` of them (the first ones) becomes :attr:`prior`, used by every later hybrid search, and is
+        returned. ``cross=True`` (evaluations): one prior per half of ``requests`` (by
+        :func:`~sleuth.retrieval.fusion.calibration_fold`), and each request is then fused with the other half's
+        prior (:attr:`fold_priors`), so no request calibrates its own fusion."""
+        from sleuth.retrieval.fusion import calibration_fold
+
+        reqs = list(dict.fromkeys(r for r in requests if isinstance(r, str) and r.strip()))
+        self.prior, self.fold_priors = None, None
+        if not cross:
+            self.prior = self.hybrid(reqs[:limit]).calibrate(reqs, limit=limit)
+            return self.prior
+        halves: dict[int, list[str]] = {0: [], 1: []}
+        for r in reqs:
+            halves[calibration_fold(r)].append(r)
+        priors = {}
+        for fold in (0, 1):
+            other = (halves[1 - fold] or halves[fold])[:limit]
+            priors[fold] = self.hybrid(other).calibrate(other, limit=limit)
+        self.fold_priors = priors
+        return priors
 
     # -- ranking ----------------------------------------------------------------------------------------------
-    def _rank(self, method: str, requests: Sequence[str], depth: int) -> Ranked:
+    def _rank(self, method: str, requests: Sequence[str], depth: int, tracer: Any = None) -> Ranked:
         if method == "bm25":
             bm = self.lexical()
             return [bm.rank(r, depth) for r in requests]
         if method == "dense":
             return self.dense().rank_vectors(self._get_embedder().embed(list(requests)), depth)
         if method == "hybrid":
-            hy, pos = self.hybrid(requests), self._positions()
-            return [[(pos[h.doc_id], float(h.score or 0.0)) for h in hy.search(r, depth)] for r in requests]
+            from sleuth.retrieval.fusion import calibration_fold
+
+            pos, folds = self._positions(), self.fold_priors
+            # cross-calibrated: a request of half f is fused with fold_priors[f], made on the other half
+            pick = {f: self.hybrid(requests, prior=folds[f] if folds else None) for f in ((0, 1) if folds else (0,))}
+            return [[(pos[h.doc_id], float(h.score or 0.0))
+                     for h in pick[calibration_fold(r) if folds else 0].search(r, depth, tracer=tracer)]
+                    for r in requests]
         raise ConfigError(f"unknown tool retrieval method {method!r}", hint=f"use one of {', '.join(METHODS)}")
 
     def _positions(self) -> dict[str, int]:
@@ -226,7 +265,7 @@ class ToolCatalog:
             lines = self.generate_queries(req, tracer=tracer) or [req]
             # the request's own ranking goes first: a bad rewrite (small models) cannot push out what the plain
             # request finds (measured: nDCG@10 0.464 vs 0.375 for the lines alone, MTRB-RestBench sample)
-            lists = self._rank(base, [req, *lines] if lines != [req] else lines, depth)
+            lists = self._rank(base, [req, *lines] if lines != [req] else lines, depth, tracer)
             out.append(interleave(lists, depth))
             gens.append(lines)
         return out, gens
@@ -250,7 +289,7 @@ class ToolCatalog:
         if method == "llm-query":
             ranked, gens = self._rank_llm(requests, k, llm_base, tracer)
         else:
-            ranked = self._rank(method, requests, k)
+            ranked = self._rank(method, requests, k, tracer)
         embeds = method in ("dense", "hybrid") or (method == "llm-query" and llm_base in ("dense", "hybrid"))
         if not embeds:
             truncated = [False] * len(requests)

@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -37,7 +38,13 @@ class ToolBM25(RetrieverBase):
         self.texts = list(texts)
         self.analyzer = Analyzer(params)
         self._bm25 = bm25s.BM25(k1=params.k1, b=params.b)
-        self._bm25.index([self.analyzer.tokens(t) for t in self.texts], show_progress=False)
+        tokens = [self.analyzer.tokens(t) for t in self.texts]
+        self._bm25.index(tokens, show_progress=False)
+        self._df = Counter(t for toks in tokens for t in set(toks))
+
+    def doc_freqs(self, query: str) -> tuple[int, list[tuple[str, int]]]:
+        """``(number of tools, [(token, df), ...])`` for the request's analyzed tokens (as ``BM25Retriever``)."""
+        return len(self.names), [(t, self._df.get(t, 0)) for t in self.analyzer.tokens(query)]
 
     def scores(self, query: str) -> np.ndarray:
         tokens = self.analyzer.tokens(query)
