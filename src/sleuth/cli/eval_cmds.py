@@ -240,7 +240,8 @@ def tools_cmd(
     limit: int = LIMIT, out: Path = OUT, resume: bool = RESUME,
     seed: int = SEED, concurrency: int = CONCURRENCY,
     k: int = typer.Option(10, "--k", min=1, help="How many tools are retrieved per query."),
-    progress: bool = PROGRESS, fusion: str = FUSION, calibrate: bool = CALIBRATE, otel: bool = OTEL, otel_endpoint: str = OTEL_ENDPOINT, as_json: bool = JSON_OPTION,
+    progress: bool = PROGRESS, fusion: str = FUSION, calibrate: bool = CALIBRATE, otel: bool = OTEL,
+    otel_endpoint: str = OTEL_ENDPOINT, as_json: bool = JSON_OPTION,
 ) -> None:
     """Tool retrieval (MetaTool, StableToolBench, Gorilla APIBench, MTRB): nDCG@10, Recall@5/10, Sufficiency@5/10."""
     opts = _options("tools", data, method=method, model=model, api_base=api_base, api_key_env=api_key_env, seed=seed,
