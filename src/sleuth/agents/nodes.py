@@ -14,6 +14,7 @@ Every node is wrapped by :func:`node`, which
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Callable
 from typing import Any, Literal, Protocol
@@ -23,8 +24,12 @@ from pydantic import BaseModel, Field, create_model
 
 from sleuth.agents.config import AgentConfig
 from sleuth.agents.context import CLEARED_MARKER, DROPPED_NOTE, TRUNCATION_NOTE, cap_text, compact
+from sleuth.agents.dci import DCI_TOOLS, digest
+from sleuth.agents.fallback import query_words
+from sleuth.agents.policies import Policies, constrain_schemas
 from sleuth.agents.repair import repair_calls
 from sleuth.agents.state import AgentState, usage_dump
+from sleuth.agents.sufficiency import check_support, document_texts
 from sleuth.errors import ModelOutputError, ToolArgumentError
 from sleuth.llm.accounting import UsageCounter
 from sleuth.llm.base import ChatResult, Message, ToolCall
@@ -71,7 +76,7 @@ class NodeContext:
 def _summary(update: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for k, v in update.items():
-        if k in ("messages", "passages", "pending", "usage", "docs_seen"):
+        if k in ("messages", "passages", "pending", "usage", "docs_seen", "digests"):
             out[k] = len(v) if isinstance(v, list) else v
         elif isinstance(v, str):
             out[k] = v[:200]
@@ -111,7 +116,10 @@ def node(fn: NodeFn) -> GraphNode:
         if tracer.tool_calls:
             update["tool_calls"] = state.get("tool_calls", 0) + tracer.tool_calls
         update["elapsed_s"] = state.get("elapsed_s", 0.0) + dt
-        tracer.record("node", name, latency_s=dt, data=_summary(update))
+        # what this step cost (the run's --json and the answer event list every step that ran)
+        update["trail"] = [{"node": name, "seconds": round(dt, 3), "tokens": tracer.usage.total_tokens,
+                            "llm_calls": tracer.llm_calls, "tool_calls": tracer.tool_calls}]
+        tracer.record("node", name, latency_s=dt, data=_summary({k: v for k, v in update.items() if k != "trail"}))
         return update
 
     run.__name__ = name
@@ -193,10 +201,6 @@ def _assistant_message(result: ChatResult, calls: list[ToolCall]) -> Message:
     return msg
 
 
-def _react_tools(cx: NodeContext) -> list[dict[str, Any]]:
-    return cx.config.react_schemas
-
-
 def _compacted(
     state: AgentState, cx: NodeContext, messages: list[Message], tools: list[dict[str, Any]] | None, gen: int
 ) -> tuple[list[Message], int]:
@@ -222,11 +226,11 @@ def route_schema(options: list[str]) -> type[BaseModel]:
     )
 
 
-def route_question(state: AgentState, cx: NodeContext) -> dict[str, Any]:
-    """The router: the model picks a strategy for the question (choice and reason are traced)."""
-    options = cx.config.available_strategies()
+def choose_strategy(cx: NodeContext, question: str, options: list[str]) -> tuple[str, str]:
+    """One cheap call: the model picks one of ``options`` (react | sira | iter-retgen) and says why; an output
+    that cannot be read gives the default strategy, and the reason says so."""
     lines = [ln for ln in load("agent_router_options").splitlines() if ln.split(":")[0].lstrip("- ") in options]
-    system, user = _prompt_parts("agent_router", options="\n".join(lines), question=state["question"])
+    system, user = _prompt_parts("agent_router", options="\n".join(lines), question=question)
     schema = route_schema(options)
     router = cx.config.router_model or cx.model
     try:
@@ -238,10 +242,15 @@ def route_question(state: AgentState, cx: NodeContext) -> dict[str, Any]:
             tracer=cx.tracer,
             name="route",
         )
-        strategy, reason = choice.strategy, choice.reason.strip()  # type: ignore[attr-defined]
+        return choice.strategy, choice.reason.strip()  # type: ignore[attr-defined]
     except ModelOutputError as e:
         default = cx.config.default_strategy if cx.config.default_strategy in options else options[0]
-        strategy, reason = default, f"router output invalid ({e.message[:120]}); used the default {default}"
+        return default, f"router output invalid ({e.message[:120]}); used the default {default}"
+
+
+def route_question(state: AgentState, cx: NodeContext) -> dict[str, Any]:
+    """The router: the model picks a strategy for the question (choice and reason are traced)."""
+    strategy, reason = choose_strategy(cx, state["question"], cx.config.available_strategies())
     cx.tracer.record("note", "route", preview=f"{strategy}: {reason}", data={"strategy": strategy, "reason": reason})
     return {"strategy": strategy, "route_reason": reason}
 
@@ -249,8 +258,52 @@ def route_question(state: AgentState, cx: NodeContext) -> dict[str, Any]:
 # -- react ----------------------------------------------------------------------------------------------------
 
 
-def initial_messages(question: str) -> list[Message]:
-    return [{"role": "system", "content": load("agent_react")}, {"role": "user", "content": f"Question: {question}"}]
+SYSTEM_PROMPTS = {"dci": "agent_dci", "auto": "agent_explore"}  # others: agent_react
+FEWSHOT = {"dci": "agent_fewshot_dci"}  # others: agent_fewshot_search
+SEARCH_TOOLS = ("search", "grep", "read", "iter_retgen", "rerank")  # what counts as having searched
+
+
+def policies_of(state: AgentState, cx: NodeContext) -> Policies:
+    """The run's policies (recorded in the state at the first node; the config's for older checkpoints)."""
+    recorded = state.get("policies")
+    if recorded:
+        return Policies.model_validate(recorded)
+    return cx.config.resolved_policies(state.get("agent") or state.get("strategy") or "react")
+
+
+def system_prompt(strategy: str, fewshot: bool) -> str:
+    """The loop's system prompt, with the demonstrations at its end when the fewshot policy is on: the same text
+    on every turn of every run (the prefix the server's prompt cache reuses)."""
+    text = load(SYSTEM_PROMPTS.get(strategy, "agent_react"))
+    if fewshot:
+        text += "\n\n" + load(FEWSHOT.get(strategy, "agent_fewshot_search"))
+    return text
+
+
+def initial_messages(question: str, strategy: str = "react", fewshot: bool = False) -> list[Message]:
+    return [{"role": "system", "content": system_prompt(strategy, fewshot)},
+            {"role": "user", "content": f"Question: {question}"}]
+
+
+def offered_names(state: AgentState, cx: NodeContext) -> tuple[str, ...] | None:
+    """The tools this loop may call: grep/read/ls/answer in dci, every tool otherwise (None)."""
+    if state.get("strategy") == "dci":
+        have = cx.config.toolkit.names() if cx.config.toolkit is not None else []
+        return tuple(n for n in DCI_TOOLS if n in have)
+    return None
+
+
+def offered_schemas(state: AgentState, cx: NodeContext, policies: Policies) -> list[dict[str, Any]]:
+    schemas = cx.config.schemas_for(offered_names(state, cx))
+    if policies.constrain_args:
+        schemas = constrain_schemas(schemas, state.get("docs_seen") or [], cx.config.search_methods)
+    return schemas
+
+
+def _history(state: AgentState, cx: NodeContext, policies: Policies) -> list[Message]:
+    return state.get("messages") or initial_messages(
+        state["question"], state.get("strategy") or "react", policies.fewshot
+    )
 
 
 def call_model(state: AgentState, cx: NodeContext) -> dict[str, Any]:
@@ -258,8 +311,10 @@ def call_model(state: AgentState, cx: NodeContext) -> dict[str, Any]:
     exhausted = _exhausted(state, cx)
     if exhausted:
         return {"exhausted": exhausted, "pending": []}
-    tools = _react_tools(cx)
-    history = state.get("messages") or initial_messages(state["question"])
+    policies = policies_of(state, cx)
+    tools = offered_schemas(state, cx, policies)
+    names = offered_names(state, cx) or tuple(cx.config.toolkit.names())  # type: ignore[union-attr]
+    history = _history(state, cx, policies)
     messages, cleared = _compacted(state, cx, history, tools, cx.config.context.max_step_tokens)
     update: dict[str, Any] = {"steps": state.get("steps", 0) + 1}
     try:
@@ -272,7 +327,7 @@ def call_model(state: AgentState, cx: NodeContext) -> dict[str, Any]:
         messages = [*messages, {"role": "user", "content": error}]
         return {**update, "messages": messages, "pending": [], "idle_turns": idle,
                 "cleared_outputs": state.get("cleared_outputs", 0) + cleared}
-    calls, notes = repair_calls(result.tool_calls, result.content, cx.config.toolkit.names(), f"s{update['steps']}")  # type: ignore[union-attr]
+    calls, notes = repair_calls(result.tool_calls, result.content, list(names), f"s{update['steps']}")
     if notes:
         cx.tracer.record("note", "repair", data={"repairs": notes})
     messages = [*messages, _assistant_message(result, calls)]
@@ -307,39 +362,114 @@ def _previous_calls(messages: list[Message]) -> dict[str, int]:
     return out
 
 
-def run_tools(state: AgentState, cx: NodeContext) -> dict[str, Any]:
-    """Run the pending tool calls; errors the model caused come back as observations; `answer` ends the run."""
+# an answer taken back: what the model is told (instructions, never evidence or an answer)
+FORCED_SEARCH_NOTE = (
+    "(You answered before searching, so the agent searched for the question first. Answer from what it found, "
+    "or search further.)"
+)
+UNSUPPORTED_NOTE = (
+    "(That answer is not supported by the documents: {signal}. Search or read to check it, then call answer "
+    "again.)"
+)
+MAX_REJECTED_ANSWERS = 1  # the sufficiency check sends an answer back once; the next one is taken
+
+
+def _result_cap(state: AgentState, cx: NodeContext) -> int:
+    if state.get("strategy") == "dci":
+        return cx.config.dci_context.result_cap() or 10**9
+    return cx.config.context.max_result_chars
+
+
+def _tool_error(cx: NodeContext, call: ToolCall, err: ToolArgumentError) -> Message:
+    text = error_result(err).text
+    cx.tracer.record("tool", call.name, args={"raw": call.raw_arguments[:500]}, error=text, result_chars=len(text))
+    return _tool_message(call, text)
+
+
+def forced_search(state: AgentState, cx: NodeContext, names: tuple[str, ...]) -> tuple[str, dict[str, Any], Any]:
+    """The first search the forced-search policy runs for the question: ``search`` when offered, else ``grep``
+    for the question's longest words (traced as the tool call it is)."""
     toolkit = cx.config.toolkit
     assert toolkit is not None
+    question = state["question"]
+    args: dict[str, Any]
+    if "search" in names:
+        name, args = "search", {"query": question}
+    else:
+        words = query_words(question, 4) or [question.split()[0]]
+        name, args = "grep", {"pattern": "\\b(?:" + "|".join(re.escape(w) for w in words) + ")\\b",
+                              "ignore_case": True}
+    cx.tracer.record("note", "force_search", data={"tool": name, "args": args})
+    return name, args, toolkit.invoke(name, args, tracer=cx.tracer)
+
+
+def _evidence(state: AgentState, cx: NodeContext, doc_ids: list[str], messages: list[Message]) -> list[tuple[str, str]]:
+    """What an answer in a tool loop should rest on: the documents it cites (else the last ones seen) and the
+    observations still in the conversation."""
+    ids = doc_ids or (state.get("docs_seen") or [])[-10:]
+    out = document_texts(cx.config.corpus, ids) if cx.config.corpus is not None else []
+    out += [("observation", str(m.get("content") or "")) for m in messages if m.get("role") == "tool"]
+    return out
+
+
+def run_tools(state: AgentState, cx: NodeContext) -> dict[str, Any]:
+    """Run the pending tool calls; errors the model caused come back as observations; `answer` ends the run
+    (unless a policy sends it back: no search yet, or evidence that does not support it)."""
+    toolkit = cx.config.toolkit
+    assert toolkit is not None
+    policies = policies_of(state, cx)
+    offered = offered_names(state, cx)
+    names = offered or tuple(toolkit.names())
+    cap = _result_cap(state, cx)
     messages = list(state.get("messages") or [])
     seen = list(state.get("docs_seen") or [])
+    digests = dict(state.get("digests") or {})
+    searched = bool(state.get("searched"))
+    rejected = state.get("rejected_answers", 0)
     earlier = _previous_calls(messages)
     update: dict[str, Any] = {"pending": []}
     for raw in state.get("pending") or []:  # each call is one `tool` event: the node counts them (see `node`)
         call = ToolCall.model_validate(raw)
         if call.parse_error:
-            err = ToolArgumentError(f"arguments for {call.name} are not valid JSON: {call.parse_error}")
-            text = error_result(err).text
-            cx.tracer.record(
-                "tool", call.name, args={"raw": call.raw_arguments[:500]}, error=text, result_chars=len(text)
-            )
-            messages.append(_tool_message(call, text))
+            messages.append(_tool_error(cx, call, ToolArgumentError(
+                f"arguments for {call.name} are not valid JSON: {call.parse_error}")))
+            continue
+        if call.name not in names:  # a tool this loop does not offer (dci has no search): an observation
+            messages.append(_tool_error(cx, call, ToolArgumentError(
+                f"unknown tool {call.name!r}; available tools: {', '.join(names)}")))
             continue
         result = toolkit.invoke(call.name, call.arguments, tracer=cx.tracer)
-        if call.name == ANSWER_TOOL and not result.is_error and _parrots(result.data["answer"]):
-            err = ToolArgumentError(
-                "that answer repeats the instructions you were given", hint="answer the question in a few words"
-            )
-            messages.append(_tool_message(call, error_result(err).text))
-            continue
         if call.name == ANSWER_TOOL and not result.is_error:
-            update.update(
-                answer=result.data["answer"], doc_ids=result.data["doc_ids"], answered_by="model",
-                stop_reason="answered",
-            )
+            answer, cited = result.data["answer"], result.data["doc_ids"]
+            if _parrots(answer):
+                err = ToolArgumentError(
+                    "that answer repeats the instructions you were given", hint="answer the question in a few words"
+                )
+                messages.append(_tool_message(call, error_result(err).text))
+                continue
+            if policies.force_search and not searched:
+                name, args, found = forced_search(state, cx, names)
+                searched = True
+                ids: list[str] = []
+                _doc_ids_in(found.data, ids)
+                seen = _merge_seen(seen, ids)
+                text, _ = cap_text(found.text, cap)
+                digests[call.id] = digest(name, args, found, state["question"])
+                messages.append(_tool_message(call, FORCED_SEARCH_NOTE + "\n" + text))
+                continue
+            if policies.sufficiency != "off" and rejected < MAX_REJECTED_ANSWERS:
+                ok, signal = check_support(cx, policies.sufficiency, state["question"], answer,
+                                           _evidence(state, cx, cited, messages))
+                cx.tracer.record("note", "sufficiency", data={
+                    "answer": answer, "supported": ok, "signal": signal, "sent_back": ok is False})
+                if ok is False:
+                    rejected += 1
+                    messages.append(_tool_message(call, UNSUPPORTED_NOTE.format(signal=signal)))
+                    continue
+            update.update(answer=answer, doc_ids=cited, answered_by="model", stop_reason="answered")
             messages.append(_tool_message(call, result.text))
             break
-        text, _ = cap_text(result.text, cx.config.context.max_result_chars)
+        text, _ = cap_text(result.text, cap)
         key = f"{call.name}:{json.dumps(call.arguments)}"
         repeats = earlier.get(key, 0) + 1
         limit = cx.config.max_repeats
@@ -348,11 +478,14 @@ def run_tools(state: AgentState, cx: NodeContext) -> dict[str, Any]:
             cx.tracer.record("budget", "repeats", data={"budget": "repeats", "call": key[:300], "times": repeats})
         if repeats > 1:
             text = REPEAT_NOTE + "\n" + text
-        ids: list[str] = []
+        if call.name in SEARCH_TOOLS and not result.is_error:
+            searched = True
+        ids = []
         _doc_ids_in(result.data, ids)
         seen = _merge_seen(seen, ids)
+        digests[call.id] = digest(call.name, call.arguments, result, state["question"])
         messages.append(_tool_message(call, text))
-    update.update(messages=messages, docs_seen=seen)
+    update.update(messages=messages, docs_seen=seen, digests=digests, searched=searched, rejected_answers=rejected)
     return update
 
 
@@ -389,8 +522,12 @@ def _prompt_texts(*extra: str) -> list[str]:
     """Instructions the agent shows the model: a reply that repeats one of them is no answer."""
     return [
         load("agent_react"),
+        load("agent_dci"),
+        load("agent_explore"),
         load("agent_nudge"),
         REPEAT_NOTE,
+        FORCED_SEARCH_NOTE,
+        UNSUPPORTED_NOTE,
         CLEARED_MARKER,
         DROPPED_NOTE,
         TRUNCATION_NOTE,
@@ -416,7 +553,7 @@ def force_answer(state: AgentState, cx: NodeContext) -> dict[str, Any]:
         toolkit = cx.config.toolkit
         assert toolkit is not None
         tools = cx.config.tool_schemas([ANSWER_TOOL])
-        messages = [*(state.get("messages") or initial_messages(state["question"]))]
+        messages = [*_history(state, cx, policies_of(state, cx))]
         prompt = load("agent_force_answer").format(budget=reason, question=state["question"])
         messages.append({"role": "user", "content": prompt})
         messages, _ = _compacted(state, cx, messages, tools, cx.config.context.max_answer_tokens)
@@ -477,6 +614,11 @@ def finish(state: AgentState, cx: NodeContext) -> dict[str, Any]:
             "tool_calls": state.get("tool_calls", 0),
             "usage_total": usage.model_dump(mode="json"),
             "elapsed_s": round(state.get("elapsed_s", 0.0), 3),
+            "caveat": state.get("caveat", "") if answer is not None else "",
+            "plan": state.get("plan") or [],
+            "escalations": state.get("escalations") or [],
+            "policies": state.get("policies") or {},
+            "steps_run": [t["node"] for t in state.get("trail") or []],
         },
     )
     out: dict[str, Any] = {"stop_reason": stop}

@@ -136,10 +136,17 @@ def _tool_catalog(es: EvalSet, chat_model: Any) -> Any:
     return ToolCatalog(tools, model=chat_model)
 
 
+def _agent_options(opts: Options) -> dict[str, Any]:
+    """The agent's budget, policies and dci context from ``opts.extra["agent_flags"]`` (the CLI's flags)."""
+    from sleuth.agents.options import agent_options
+
+    return agent_options(opts.agent or "router", **opts.extra.get("agent_flags", {}))
+
+
 def _agent_system(opts: Options, corpus: Any, chat_model: Any) -> AgentSystem:
     from sleuth.agents import Agent
 
-    agent = Agent.for_corpus(corpus, model=chat_model, agent=opts.agent or "router")
+    agent = Agent.for_corpus(corpus, model=chat_model, agent=opts.agent or "router", **_agent_options(opts))
     return AgentSystem(agent, corpus)
 
 
@@ -181,8 +188,15 @@ def system_config(opts: Options, chat_model: Any) -> dict[str, Any]:
         "split": opts.split if opts.task in ("beir", "tools") else None,
         "subset": opts.subset,
         **({"rerank_options": reranker_options(opts)} if (opts.rerank or "").lower() == "icr" else {}),
-        **{k: v for k, v in opts.extra.items() if k != "retriever"},
+        **({"agent_options": _recorded_agent_options(opts)} if opts.agent else {}),
+        **{k: v for k, v in opts.extra.items() if k not in ("retriever", "agent_flags")},
     }
+
+
+def _recorded_agent_options(opts: Options) -> dict[str, Any]:
+    from sleuth.agents.options import recorded
+
+    return recorded(_agent_options(opts))
 
 
 def _corpus(es: EvalSet, opts: Options) -> tuple[Any, dict[str, Any]]:
