@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sleuth.agents.dci import micro_compact, prompt_tokens, summarize
+from sleuth.agents.dci import micro_compact, prompt_tokens, summarize, summary_split
 from sleuth.agents.nodes import NodeContext, _exhausted, _prompt_parts, offered_schemas, policies_of
 from sleuth.agents.state import AgentState
 
@@ -33,7 +33,7 @@ def manage_context(state: AgentState, cx: NodeContext) -> dict[str, Any]:
         tools = offered_schemas(state, cx, policies_of(state, cx))
         budget = cx.config.context.prompt_budget(cx.config.context.max_step_tokens)
         before = prompt_tokens(messages, tools, cx.count_tokens)
-        if before > policy.summary_ratio * budget:
+        if before > policy.summary_ratio * budget and summary_split(messages, policy.keep_turns) is not None:
             folded, error = summarize(messages, state["question"], cx.model, policy, cx.tracer,
                                       _prompt_parts("agent_dci_summary", question="{question}", steps="{steps}"))
             if error is None:

@@ -55,6 +55,8 @@ def default_retrievers(
     from sleuth.retrieval.bm25 import BM25Retriever
     from sleuth.retrieval.sira import SiraRetriever
 
+    if not build_index and not (corpus.state_path / "bm25").is_dir():  # looked at without writing anything
+        return {"grep": GrepRetriever(corpus)}
     try:
         bm25 = BM25Retriever.open(corpus, build_missing=build_index)
     except IndexMissingError:
@@ -176,8 +178,8 @@ def default_config(
     notes = list(kwargs.pop("setup_notes", []))
     if "grep" in retrievers:
         kwargs.setdefault("iter_retgen_retriever", "grep")
-        notes.append({"name": "index", "fallback": "grep", "index": str(c.state_dir / "bm25"),
-                      "message": f"no BM25 index in {c.state_dir}: search falls back to grep (keyword counts over "
+        notes.append({"name": "index", "fallback": "grep", "index": str(c.state_path / "bm25"),
+                      "message": f"no BM25 index in {c.state_path}: search falls back to grep (keyword counts over "
                       "the raw files), sira is unavailable, iter-retgen retrieves with grep; build one with "
                       f"`sleuth index {c.root}`"})
     toolkit = default_toolkit(c, retrievers, chat_model, rerank, agent=agent,
