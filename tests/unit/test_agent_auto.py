@@ -261,3 +261,12 @@ def test_policy_spec_parsing():
         Policies.parse("magic")
     with pytest.raises(ConfigError):
         Policies.parse("sufficiency=vibes")
+
+
+def test_doc_ids_listed_by_ls_may_be_read_under_constrained_arguments(setup):
+    agent, model = setup([route("react"), tool("ls", prefix="people"), tool("search", query="Kestrel"),
+                          tool("answer", answer="Saltmarsh", doc_ids=[OKAFOR])])
+    agent.run(QUESTION)
+    after = {t["function"]["name"]: t["function"]["parameters"] for t in model.calls[3]["tools"]}
+    enum = after["read"]["properties"]["doc_id"]["enum"]
+    assert "people/ada_morrow.md" in enum and "people/greta_lind.md" in enum  # listed, not shown, readable

@@ -296,7 +296,8 @@ def offered_names(state: AgentState, cx: NodeContext) -> tuple[str, ...] | None:
 def offered_schemas(state: AgentState, cx: NodeContext, policies: Policies) -> list[dict[str, Any]]:
     schemas = cx.config.schemas_for(offered_names(state, cx))
     if policies.constrain_args:
-        schemas = constrain_schemas(schemas, state.get("docs_seen") or [], cx.config.search_methods)
+        known = [*(state.get("listed") or []), *(state.get("docs_seen") or [])]
+        schemas = constrain_schemas(schemas, known, cx.config.search_methods)
     return schemas
 
 
@@ -426,6 +427,7 @@ def run_tools(state: AgentState, cx: NodeContext) -> dict[str, Any]:
     digests = dict(state.get("digests") or {})
     searched = bool(state.get("searched"))
     rejected = state.get("rejected_answers", 0)
+    listed = list(state.get("listed") or [])
     earlier = _previous_calls(messages)
     update: dict[str, Any] = {"pending": []}
     for raw in state.get("pending") or []:  # each call is one `tool` event: the node counts them (see `node`)
@@ -480,12 +482,15 @@ def run_tools(state: AgentState, cx: NodeContext) -> dict[str, Any]:
             text = REPEAT_NOTE + "\n" + text
         if call.name in SEARCH_TOOLS and not result.is_error:
             searched = True
+        if call.name == "ls" and not result.is_error and isinstance(result.data, dict):
+            listed = [*listed, *[d for d in result.data.get("doc_ids") or [] if isinstance(d, str)]][-200:]
         ids = []
         _doc_ids_in(result.data, ids)
         seen = _merge_seen(seen, ids)
         digests[call.id] = digest(call.name, call.arguments, result, state["question"])
         messages.append(_tool_message(call, text))
-    update.update(messages=messages, docs_seen=seen, digests=digests, searched=searched, rejected_answers=rejected)
+    update.update(messages=messages, docs_seen=seen, digests=digests, searched=searched, rejected_answers=rejected,
+                  listed=listed)
     return update
 
 

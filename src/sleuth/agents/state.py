@@ -82,6 +82,7 @@ class AgentState(TypedDict, total=False):
     micro_compacted: int  # tool outputs replaced by their digest (dci)
     summaries: int  # times old turns were folded into one summary (dci)
     searched: bool  # a search or grep ran in this run (the forced-first-search policy)
+    listed: list[str]  # doc ids ls showed (names only, not content): readable under constrain_args too
     rejected_answers: int  # answers sent back by the sufficiency check
 
 

@@ -193,7 +193,8 @@ def _agent_extra(result: Any) -> dict[str, Any]:
     """Per-question facts of an agent run for the results row: strategy, why it stopped, steps, and (auto) the
     plan, its escalations and any caveat; the steps that ran with their tokens and seconds (``trail``)."""
     out: dict[str, Any] = {
-        k: v for k in ("strategy", "stop_reason", "steps", "caveat") if isinstance(v := _get(result, k), str | int)
+        k: v for k in ("strategy", "stop_reason", "steps", "caveat")
+        if isinstance(v := _get(result, k), str | int) and v != ""
     }
     plan = _get(result, "plan", default=None)
     if isinstance(plan, list) and plan:
