@@ -29,15 +29,8 @@ from pydantic import BaseModel, Field
 
 from sleuth.agents.budget import StepCost
 from sleuth.agents.context import passages_text
-from sleuth.agents.nodes import (
-    NodeContext,
-    _exhausted,
-    _prompt_parts,
-    _usage,
-    choose_strategy,
-    initial_messages,
-    policies_of,
-)
+from sleuth.agents.loop_nodes import initial_messages, policies_of
+from sleuth.agents.nodes import NodeContext, _exhausted, _prompt_parts, _usage, choose_strategy
 from sleuth.agents.passage_nodes import _retrieve
 from sleuth.agents.policies import terms
 from sleuth.agents.state import AgentState

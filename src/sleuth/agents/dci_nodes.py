@@ -12,7 +12,8 @@ from __future__ import annotations
 from typing import Any
 
 from sleuth.agents.dci import micro_compact, prompt_tokens, summarize, summary_split
-from sleuth.agents.nodes import NodeContext, _exhausted, _prompt_parts, offered_schemas, policies_of
+from sleuth.agents.loop_nodes import offered_schemas, policies_of
+from sleuth.agents.nodes import NodeContext, _exhausted, _prompt_parts
 from sleuth.agents.state import AgentState
 
 

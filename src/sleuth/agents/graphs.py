@@ -21,7 +21,7 @@ from typing import Any
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 
-from sleuth.agents import auto, dci_nodes, nodes, passage_nodes
+from sleuth.agents import auto, dci_nodes, loop_nodes, nodes, passage_nodes
 from sleuth.agents.config import AgentConfig
 from sleuth.agents.state import AGENTS, AgentState
 from sleuth.errors import ConfigError
@@ -70,9 +70,9 @@ def _after_route(state: AgentState) -> str:
 
 
 def _add_react(g: Graph, *, dci: bool = False) -> None:
-    g.add_node("call_model", nodes.node(nodes.call_model))
-    g.add_node("run_tools", nodes.node(nodes.run_tools))
-    g.add_node("force_answer", nodes.node(nodes.force_answer))
+    g.add_node("call_model", nodes.node(loop_nodes.call_model))
+    g.add_node("run_tools", nodes.node(loop_nodes.run_tools))
+    g.add_node("force_answer", nodes.node(loop_nodes.force_answer))
     g.add_conditional_edges("call_model", _after_call_model, ["run_tools", "call_model", "force_answer", "finish"])
     if dci:  # every tool turn passes the context node before the next model call
         g.add_node("manage_context", nodes.node(dci_nodes.manage_context))
