@@ -71,8 +71,8 @@ def plan_question(state: AgentState, cx: NodeContext) -> dict[str, Any]:
         first = "explore" if choice == "react" else choice
         plan = steps[steps.index(first):]
     policies = policies_of(state, cx)
-    decompose = policies.decompose and plan[0] in ("sira", "iter-retgen") and len(plan) > 0
-    if decompose:
+    decompose = policies.decompose and plan[0] in ("sira", "iter-retgen")
+    if decompose:  # only when the budget also affords the decomposition call and a hop
         decompose, _ = budget.affords(_cost(cx, "decompose", "hop", plan[0]), **_spent(state))
     cx.tracer.record("note", "plan", preview=f"{' -> '.join(plan)}: {reason}",
                      data={"plan": plan, "reason": reason, "available": steps, "decompose": decompose,
