@@ -28,7 +28,7 @@ def test_ask_two_hop_with_local_model(sample_corpus: Path, tmp_path: Path) -> No
     trace = tmp_path / "ask.jsonl"
     cmd = [
         sys.executable, "-m", "sleuth.cli.main", "ask", QUESTION, "--corpus", str(sample_corpus),
-        "--agent", "iter-retgen", "--k", "3", "--model", "local", "--trace", str(trace),
+        "--agent", "iter-retgen", "--k", "3", "--model", "local", "--index", "--trace", str(trace),
         "--checkpoint", str(tmp_path / "runs.sqlite"), "--json",
     ]
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=840)  # ~1 min on a quiet machine
