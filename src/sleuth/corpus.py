@@ -257,6 +257,11 @@ class Corpus:
         self._state_dir.mkdir(parents=True, exist_ok=True)
         return self._state_dir
 
+    @property
+    def state_path(self) -> Path:
+        """Where the indexes are kept, without creating the folder (``state_dir`` creates it)."""
+        return self._state_dir
+
     def _load_manifest(self) -> dict:
         path = self._state_dir / MANIFEST
         if not path.is_file():

@@ -85,6 +85,15 @@ class ImportFormatError(CorpusError):
     """A source file for `sleuth corpus import` has a record sleuth cannot read."""
 
 
+class CorpusTooLargeError(CorpusError):
+    """The corpus is larger than what an index-free agent (``--agent dci``) may scan on every grep."""
+
+    hint = (
+        "use an indexed strategy (`sleuth index CORPUS`, then --agent auto, sira or iter-retgen), or raise the "
+        "scan budget (--scan-budget MB)"
+    )
+
+
 # --- external programs ---------------------------------------------------------------------------------------
 
 

@@ -29,7 +29,7 @@ def test_ask_two_hop_with_local_model(sample_corpus: Path, tmp_path: Path) -> No
     trace = tmp_path / "ask.jsonl"
     cmd = [
         sys.executable, "-m", "sleuth.cli.main", "ask", QUESTION, "--corpus", str(sample_corpus),
-        "--agent", "iter-retgen", "--iter-retgen-answer", "separate-call", "--k", "3", "--model", "local",
+        "--agent", "iter-retgen", "--iter-retgen-answer", "separate-call", "--k", "3", "--model", "local", "--index",
         "--trace", str(trace),
         "--checkpoint", str(tmp_path / "runs.sqlite"), "--json",
     ]

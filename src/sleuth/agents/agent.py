@@ -40,6 +40,21 @@ def _node_summary(node: str, update: dict[str, Any]) -> str:
         return ""
     if node == "route_question":
         return f"strategy={update.get('strategy')}: {update.get('route_reason', '')}"
+    if node == "plan_question":
+        return f"plan {' -> '.join(update.get('plan') or [])}: {update.get('plan_reason', '')}"
+    if node == "check":
+        esc = (update.get("escalations") or [])[-1:] or [{}]
+        if update.get("next_step") not in (None, "finish"):
+            return f"escalate {esc[0].get('from')} -> {esc[0].get('to')}: {esc[0].get('reason', '')}"
+        drafts = update.get("drafts") or [{}]
+        return f"answer stands ({drafts[-1].get('signal', '')})" + (f"; {update['caveat']}" if update.get("caveat")
+                                                                     else "")
+    if node == "decompose":
+        subs = update.get("sub_questions") or []
+        return ("hops: " + " / ".join(subs)) if subs else f"not decomposed ({update.get('question_kind', '')})"
+    if node == "manage_context":
+        return (f"context: {update.get('micro_compacted', 0)} outputs compacted, {update.get('summaries', 0)} "
+                "summaries" if update else "")
     if node == "call_model":
         if update.get("exhausted"):
             return f"budget '{update['exhausted']}' ran out"
@@ -50,7 +65,7 @@ def _node_summary(node: str, update: dict[str, Any]) -> str:
     if node == "run_tools":
         msgs = [m for m in update.get("messages") or [] if m.get("role") == "tool"]
         return (msgs[-1]["content"][:160] if msgs else "") if update.get("answer") is None else "answered"
-    if node in ("sira_search", "retrieve"):
+    if node in ("sira_search", "retrieve", "hop"):
         return "passages " + ", ".join(p["doc_id"] for p in update.get("passages") or [])
     if node == "generate":
         gens = update.get("generations") or []
@@ -69,7 +84,7 @@ def _done_summary(result: AgentResult) -> str:
 
 
 class Agent:
-    """A search agent over one configuration. ``agent`` is router | react | sira | iter-retgen."""
+    """A search agent over one configuration. ``agent`` is router | auto | dci | react | sira | iter-retgen."""
 
     def __init__(
         self,
@@ -113,7 +128,7 @@ class Agent:
         """An agent over a corpus folder with sleuth's default tools and retrievers (see ``defaults``)."""
         from sleuth.agents.defaults import default_config
 
-        config = default_config(corpus, model=model, budget=budget, context=context, **config_kwargs)
+        config = default_config(corpus, model=model, budget=budget, context=context, agent=agent, **config_kwargs)
         return cls(config, agent=agent, checkpoint=checkpoint)
 
     def close(self) -> None:
@@ -140,7 +155,9 @@ class Agent:
 
     def _graph_config(self, run_id: str) -> RunnableConfig:
         max_steps = self.config.budget.max_steps
-        limit = 4 * max_steps + 4 * self.config.iter_retgen_steps + 20
+        # auto may run every step once (plan, hops, a pipeline, rounds, checks, then a tool loop); dci adds one
+        # context node per turn
+        limit = 6 * max_steps + 6 * self.config.iter_retgen_steps + 40
         return RunnableConfig(configurable={"thread_id": run_id}, recursion_limit=limit)
 
     def _start(self, question: str, run_id: str | None) -> tuple[str, AgentState]:
@@ -149,10 +166,24 @@ class Agent:
         run_id = run_id or _new_run_id()
         if self._saver is not None and self.graph.get_state(self._graph_config(run_id)).values:
             raise ConfigError(f"run {run_id!r} already exists in the checkpoint", hint="resume it or use a new run id")
-        state: AgentState = {"question": question.strip(), "agent": self.agent, "usage": {}}
+        policies = self.config.resolved_policies(self.agent)
+        state: AgentState = {"question": question.strip(), "agent": self.agent, "usage": {},
+                             "policies": policies.model_dump()}
         if self.agent != "router":
             state["strategy"] = self.agent
         return run_id, state
+
+    def _record_start(self, tracer: Tracer, question: str) -> None:
+        """The run's first events: what was asked, with which agent, policies and budget, and set-up facts (an
+        index that is missing, so search falls back to grep)."""
+        policies = self.config.resolved_policies(self.agent)
+        tracer.record("run", "start", args={"question": question, "agent": self.agent},
+                      data={"policies": policies.model_dump(), "active_policies": policies.active(),
+                            "budget": self.config.budget.model_dump(),
+                            **({"context": self.config.dci_context.model_dump()} if self.agent == "dci" else {})})
+        for note in self.config.setup_notes:
+            tracer.record("note", str(note.get("name", "setup")), preview=str(note.get("message", ""))[:300],
+                          data=note)
 
     def stream(self, question: str, *, run_id: str | None = None, trace: TraceArg = None) -> Iterator[StepEvent]:
         """Run and yield a :class:`StepEvent` after every node, then one ``kind="done"`` event with the result."""
@@ -165,7 +196,7 @@ class Agent:
         t0 = time.perf_counter()
         final: dict[str, Any] = dict(state or {})
         if state is not None:
-            tracer.record("run", "start", args={"question": state["question"], "agent": self.agent})
+            self._record_start(tracer, state["question"])
         else:
             tracer.record("run", "resume", args={"run_id": run_id})
             final = dict(self.graph.get_state(self._graph_config(run_id)).values)
@@ -244,7 +275,7 @@ class Agent:
         config = dataclasses.replace(self.config, tracer=tracer)
         t0 = time.perf_counter()
         final: dict[str, Any] = dict(state)
-        tracer.record("run", "start", args={"question": state["question"], "agent": self.agent})
+        self._record_start(tracer, state["question"])
         try:
             async with self._async_graph() as graph:
                 async for mode, payload in graph.astream(

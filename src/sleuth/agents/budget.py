@@ -7,7 +7,7 @@ answers with what it has, and the run records which budget ran out.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from pydantic import BaseModel, Field
 
@@ -15,6 +15,27 @@ from sleuth.errors import ConfigError
 from sleuth.records import Usage
 
 BudgetName = Literal["steps", "tokens", "seconds", "cost"]
+
+
+class StepCost(NamedTuple):
+    """What one step of ``auto``'s plan is expected to cost: tokens and model turns (``steps``)."""
+
+    tokens: int
+    steps: int
+
+
+# Measured with the embedded 0.5B model on HotpotQA reflexion100 (README "Agents": tokens per question of each
+# fixed strategy; the route call ~300 tokens). Seconds are not in the table: a run predicts them from its own
+# seconds per token so far (a fast API model and a 2-core laptop differ 20x), else from SECONDS_PER_TOKEN.
+STEP_COSTS: dict[str, StepCost] = {
+    "route": StepCost(300, 0),
+    "decompose": StepCost(350, 0),
+    "hop": StepCost(900, 0),  # one extra search + bridge answer of a decomposed question
+    "sira": StepCost(1100, 0),
+    "iter-retgen": StepCost(2300, 2),
+    "explore": StepCost(3400, 4),
+}
+SECONDS_PER_TOKEN = 0.014  # the embedded model on 2 cores: ~15 s for sira's ~1,100 tokens
 
 
 class Budget(BaseModel):
@@ -62,6 +83,23 @@ class Budget(BaseModel):
         if self.max_cost_usd is not None and usage.cost_usd >= self.max_cost_usd:
             return "cost"
         return None
+
+    def affords(
+        self, cost: StepCost, *, steps: int, usage: Usage, elapsed_s: float
+    ) -> tuple[bool, str]:
+        """Whether what is left covers ``cost`` (tokens, seconds predicted from this run's pace, steps), and if
+        not, which budget falls short and by how much (a sentence for the trace)."""
+        left = self.remaining(steps=steps, usage=usage, elapsed_s=elapsed_s)
+        tokens_used = usage.total_tokens
+        pace = elapsed_s / tokens_used if tokens_used >= 200 and elapsed_s > 0 else SECONDS_PER_TOKEN
+        need_s = cost.tokens * pace
+        if left["tokens"] is not None and left["tokens"] < cost.tokens:
+            return False, f"tokens: {left['tokens']} left, the step needs about {cost.tokens}"
+        if left["seconds"] is not None and left["seconds"] < need_s:
+            return False, f"seconds: {left['seconds']:.1f} left, the step needs about {need_s:.1f}"
+        if cost.steps and left["steps"] is not None and left["steps"] < cost.steps:
+            return False, f"steps: {left['steps']} left, the step needs {cost.steps}"
+        return True, ""
 
     def remaining(self, *, steps: int, usage: Usage, elapsed_s: float) -> dict[str, float | int | None]:
         return {

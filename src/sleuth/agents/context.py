@@ -50,7 +50,8 @@ DEFAULT_TOOL_FIELDS: dict[str, tuple[str, ...]] = {
     "ls": ("prefix",),
     "search": ("query", "method"),
     "df": ("terms",),
-    "rerank": ("query", "doc_ids"),
+    "rerank": ("query", "doc_ids", "method"),
+    "iter_retgen": ("question", "draft"),
     "answer": ("answer", "doc_ids"),
 }
 

@@ -22,16 +22,14 @@ from langgraph.runtime import Runtime
 from pydantic import BaseModel, Field, create_model
 
 from sleuth.agents.config import AgentConfig
-from sleuth.agents.context import CLEARED_MARKER, DROPPED_NOTE, TRUNCATION_NOTE, cap_text, compact
-from sleuth.agents.repair import repair_calls
+from sleuth.agents.context import CLEARED_MARKER, DROPPED_NOTE, TRUNCATION_NOTE, compact
 from sleuth.agents.state import AgentState, usage_dump
-from sleuth.errors import ModelOutputError, ToolArgumentError
+from sleuth.errors import ModelOutputError
 from sleuth.llm.accounting import UsageCounter
 from sleuth.llm.base import ChatResult, Message, ToolCall
 from sleuth.prompts import load
 from sleuth.records import TraceEvent, Usage
-from sleuth.tools.answer import ANSWER_TOOL
-from sleuth.tools.base import ERROR_TEMPLATE, error_result
+from sleuth.tools.base import ERROR_TEMPLATE
 
 NodeFn = Callable[[AgentState, "NodeContext"], dict[str, Any]]
 
@@ -71,7 +69,7 @@ class NodeContext:
 def _summary(update: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for k, v in update.items():
-        if k in ("messages", "passages", "pending", "usage", "docs_seen"):
+        if k in ("messages", "passages", "pending", "usage", "docs_seen", "digests"):
             out[k] = len(v) if isinstance(v, list) else v
         elif isinstance(v, str):
             out[k] = v[:200]
@@ -111,7 +109,11 @@ def node(fn: NodeFn) -> GraphNode:
         if tracer.tool_calls:
             update["tool_calls"] = state.get("tool_calls", 0) + tracer.tool_calls
         update["elapsed_s"] = state.get("elapsed_s", 0.0) + dt
-        tracer.emit(tracer.own(TraceEvent(kind="node", name=name, latency_s=dt, data=_summary(update))))
+        # what this step cost (the run's --json and the answer event list every step that ran)
+        update["trail"] = [{"node": name, "seconds": round(dt, 3), "tokens": tracer.usage.total_tokens,
+                            "llm_calls": tracer.llm_calls, "tool_calls": tracer.tool_calls}]
+        summary = _summary({k: v for k, v in update.items() if k != "trail"})
+        tracer.emit(tracer.own(TraceEvent(kind="node", name=name, latency_s=dt, data=summary)))
         return update
 
     run.__name__ = name
@@ -206,10 +208,6 @@ def _assistant_message(result: ChatResult, calls: list[ToolCall]) -> Message:
     return msg
 
 
-def _react_tools(cx: NodeContext) -> list[dict[str, Any]]:
-    return cx.config.react_schemas
-
-
 def _compacted(
     state: AgentState, cx: NodeContext, messages: list[Message], tools: list[dict[str, Any]] | None, gen: int
 ) -> tuple[list[Message], int]:
@@ -235,11 +233,11 @@ def route_schema(options: list[str]) -> type[BaseModel]:
     )
 
 
-def route_question(state: AgentState, cx: NodeContext) -> dict[str, Any]:
-    """The router: the model picks a strategy for the question (choice and reason are traced)."""
-    options = cx.config.available_strategies()
+def choose_strategy(cx: NodeContext, question: str, options: list[str]) -> tuple[str, str]:
+    """One cheap call: the model picks one of ``options`` (react | sira | iter-retgen) and says why; an output
+    that cannot be read gives the default strategy, and the reason says so."""
     lines = [ln for ln in load("agent_router_options").splitlines() if ln.split(":")[0].lstrip("- ") in options]
-    system, user = _prompt_parts("agent_router", options="\n".join(lines), question=state["question"])
+    system, user = _prompt_parts("agent_router", options="\n".join(lines), question=question)
     schema = route_schema(options)
     router = cx.config.router_model or cx.model
     try:
@@ -251,123 +249,28 @@ def route_question(state: AgentState, cx: NodeContext) -> dict[str, Any]:
             tracer=cx.tracer,
             name="route",
         )
-        strategy, reason = choice.strategy, choice.reason.strip()  # type: ignore[attr-defined]
+        return choice.strategy, choice.reason.strip()  # type: ignore[attr-defined]
     except ModelOutputError as e:
         default = cx.config.default_strategy if cx.config.default_strategy in options else options[0]
-        strategy, reason = default, f"router output invalid ({e.message[:120]}); used the default {default}"
+        return default, f"router output invalid ({e.message[:120]}); used the default {default}"
+
+
+def route_question(state: AgentState, cx: NodeContext) -> dict[str, Any]:
+    """The router: the model picks a strategy for the question (choice and reason are traced)."""
+    strategy, reason = choose_strategy(cx, state["question"], cx.config.available_strategies())
     cx.tracer.record("note", "route", preview=f"{strategy}: {reason}", data={"strategy": strategy, "reason": reason})
     return {"strategy": strategy, "route_reason": reason}
 
 
-# -- react ----------------------------------------------------------------------------------------------------
-
-
-def initial_messages(question: str) -> list[Message]:
-    return [{"role": "system", "content": load("agent_react")}, {"role": "user", "content": f"Question: {question}"}]
-
-
-def call_model(state: AgentState, cx: NodeContext) -> dict[str, Any]:
-    """One react turn: the model sees the tool schemas and the conversation, and asks for tool calls."""
-    exhausted = _exhausted(state, cx)
-    if exhausted:
-        return {"exhausted": exhausted, "pending": []}
-    tools = _react_tools(cx)
-    history = state.get("messages") or initial_messages(state["question"])
-    messages, cleared = _compacted(state, cx, history, tools, cx.config.context.max_step_tokens)
-    update: dict[str, Any] = {"steps": state.get("steps", 0) + 1}
-    try:
-        result = cx.model.chat(
-            messages, tools=tools, max_tokens=cx.config.context.max_step_tokens, tracer=cx.tracer, name="agent"
-        )
-    except ModelOutputError as e:  # the reply was not a call even after the model layer's repair
-        idle = state.get("idle_turns", 0) + 1
-        error = ERROR_TEMPLATE.format(kind="ModelOutputError", message=e.message[:300])
-        messages = [*messages, {"role": "user", "content": error}]
-        return {**update, "messages": messages, "pending": [], "idle_turns": idle,
-                "cleared_outputs": state.get("cleared_outputs", 0) + cleared}
-    calls, notes = repair_calls(result.tool_calls, result.content, cx.config.toolkit.names(), f"s{update['steps']}")  # type: ignore[union-attr]
-    if notes:
-        cx.tracer.record("note", "repair", data={"repairs": notes})
-    messages = [*messages, _assistant_message(result, calls)]
-    update.update(
-        messages=messages,
-        pending=[c.model_dump() for c in calls],
-        repairs=state.get("repairs", 0) + len(notes),
-        cleared_outputs=state.get("cleared_outputs", 0) + cleared,
-    )
-    if calls:
-        update["idle_turns"] = 0
-        return update
-    idle = state.get("idle_turns", 0) + 1
-    update["idle_turns"] = idle
-    if idle >= cx.config.max_idle_turns and result.content.strip() and not _parrots(result.content):
-        # a text reply cites nothing: no doc ids are attributed to it
-        update.update(answer=result.content.strip(), doc_ids=[], answered_by="text", stop_reason="no_tool_call")
-        cx.tracer.record("note", "no_tool_call", data={"idle_turns": idle, "taken_as_answer": True})
-    else:
-        messages.append({"role": "user", "content": load("agent_nudge")})
-    return update
-
-
-def _previous_calls(messages: list[Message]) -> dict[str, int]:
-    """How often each call (name + arguments) was made before the current turn."""
-    out: dict[str, int] = {}
-    for m in messages[:-1]:  # the last assistant message holds the calls being run now
-        for c in m.get("tool_calls") or ():
-            fn = c.get("function", {})
-            key = f"{fn.get('name')}:{fn.get('arguments')}"
-            out[key] = out.get(key, 0) + 1
-    return out
-
-
-def run_tools(state: AgentState, cx: NodeContext) -> dict[str, Any]:
-    """Run the pending tool calls; errors the model caused come back as observations; `answer` ends the run."""
-    toolkit = cx.config.toolkit
-    assert toolkit is not None
-    messages = list(state.get("messages") or [])
-    seen = list(state.get("docs_seen") or [])
-    earlier = _previous_calls(messages)
-    update: dict[str, Any] = {"pending": []}
-    for raw in state.get("pending") or []:  # each call is one `tool` event: the node counts them (see `node`)
-        call = ToolCall.model_validate(raw)
-        if call.parse_error:
-            err = ToolArgumentError(f"arguments for {call.name} are not valid JSON: {call.parse_error}")
-            text = error_result(err).text
-            cx.tracer.record(
-                "tool", call.name, args={"raw": call.raw_arguments[:500]}, error=text, result_chars=len(text),
-                data={"call_id": call.id},
-            )
-            messages.append(_tool_message(call, text))
-            continue
-        result = toolkit.invoke(call.name, call.arguments, tracer=cx.tracer, call_id=call.id)
-        if call.name == ANSWER_TOOL and not result.is_error and _parrots(result.data["answer"]):
-            err = ToolArgumentError(
-                "that answer repeats the instructions you were given", hint="answer the question in a few words"
-            )
-            messages.append(_tool_message(call, error_result(err).text))
-            continue
-        if call.name == ANSWER_TOOL and not result.is_error:
-            update.update(cited_update(cx, result.data["doc_ids"], seen))
-            update.update(answer=result.data["answer"], answered_by="model", stop_reason="answered")
-            messages.append(_tool_message(call, result.text))
-            break
-        text, _ = cap_text(result.text, cx.config.context.max_result_chars)
-        key = f"{call.name}:{json.dumps(call.arguments)}"
-        repeats = earlier.get(key, 0) + 1
-        limit = cx.config.max_repeats
-        if limit is not None and repeats >= limit:  # a looping model (greedy decoding repeats itself): answer now
-            update["exhausted"] = "repeats"
-            cx.tracer.record("budget", "repeats", data={"budget": "repeats", "call": key[:300], "times": repeats})
-        if repeats > 1:
-            text = REPEAT_NOTE + "\n" + text
-        ids: list[str] = []
-        _doc_ids_in(result.data, ids)
-        seen = _merge_seen(seen, ids)
-        messages.append(_tool_message(call, text))
-    update.update(messages=messages, docs_seen=seen)
-    return update
-
-
+# an answer taken back: what the model is told (instructions, never evidence or an answer)
+FORCED_SEARCH_NOTE = (
+    "(You answered before searching, so the agent searched for the question first. Answer from what it found, "
+    "or search further.)"
+)
+UNSUPPORTED_NOTE = (
+    "(That answer is not supported by the documents: {signal}. Search or read to check it, then call answer "
+    "again.)"
+)
 NO_ANSWER_NOTES = {
     "steps": "the step budget ran out before the model answered",
     "tokens": "the token budget ran out before the model answered",
@@ -403,8 +306,12 @@ def _prompt_texts(*extra: str) -> list[str]:
     """Instructions the agent shows the model: a reply that repeats one of them is no answer."""
     return [
         load("agent_react"),
+        load("agent_dci"),
+        load("agent_explore"),
         load("agent_nudge"),
         REPEAT_NOTE,
+        FORCED_SEARCH_NOTE,
+        UNSUPPORTED_NOTE,
         CLEARED_MARKER,
         DROPPED_NOTE,
         TRUNCATION_NOTE,
@@ -419,49 +326,6 @@ def _parrots(answer: str, *prompts: str) -> bool:
     if len(a) < 20:
         return False
     return any(a[:20] in " ".join(p.lower().split()) for p in _prompt_texts(*prompts))
-
-
-def force_answer(state: AgentState, cx: NodeContext) -> dict[str, Any]:
-    """A budget ran out: one last call that may only answer; else no answer, and a note that says why."""
-    reason = state.get("exhausted") or "steps"
-    update: dict[str, Any] = {"stop_reason": f"budget:{reason}"}
-    detail = ""
-    if cx.config.budget.final_answer_call:
-        toolkit = cx.config.toolkit
-        assert toolkit is not None
-        tools = cx.config.tool_schemas([ANSWER_TOOL])
-        messages = [*(state.get("messages") or initial_messages(state["question"]))]
-        prompt = load("agent_force_answer").format(budget=reason, question=state["question"])
-        messages.append({"role": "user", "content": prompt})
-        messages, _ = _compacted(state, cx, messages, tools, cx.config.context.max_answer_tokens)
-        try:
-            result = cx.model.chat(
-                messages, tools=tools, max_tokens=cx.config.context.max_answer_tokens, tracer=cx.tracer,
-                name="force_answer",
-            )
-            calls, _ = repair_calls(result.tool_calls, result.content, [ANSWER_TOOL], "final")
-        except ModelOutputError:
-            calls = []
-            result = None
-        detail = "the final answer call gave no usable answer"
-        for call in calls:
-            if call.name != ANSWER_TOOL or call.parse_error:
-                continue
-            res = toolkit.invoke(ANSWER_TOOL, call.arguments, tracer=cx.tracer, call_id=call.id)
-            if res.is_error:
-                continue
-            if _parrots(res.data["answer"], prompt):
-                detail = "the final answer call repeated the instructions instead of answering"
-                continue
-            cited = cited_update(cx, res.data["doc_ids"], state.get("docs_seen") or [])
-            return {**update, **cited, "answer": res.data["answer"], "answered_by": "forced"}
-        text = result.content.strip() if result is not None else ""
-        if text and not calls:
-            if not _parrots(text, prompt):  # a text reply cites nothing
-                return {**update, "answer": text, "doc_ids": [], "answered_by": "forced_text"}
-            detail = "the final answer call repeated the instructions instead of answering"
-    update.update(_fallback_answer(state, reason, detail))
-    return update
 
 
 # -- end ------------------------------------------------------------------------------------------------------
@@ -493,6 +357,11 @@ def finish(state: AgentState, cx: NodeContext) -> dict[str, Any]:
             "tool_calls": state.get("tool_calls", 0),
             "usage_total": usage.model_dump(mode="json"),
             "elapsed_s": round(state.get("elapsed_s", 0.0), 3),
+            "caveat": state.get("caveat", "") if answer is not None else "",
+            "plan": state.get("plan") or [],
+            "escalations": state.get("escalations") or [],
+            "policies": state.get("policies") or {},
+            "steps_run": [t["node"] for t in state.get("trail") or []],
         },
     )
     out: dict[str, Any] = {"stop_reason": stop}

@@ -14,14 +14,21 @@ from pydantic import BaseModel, Field
 from sleuth.records import Usage
 
 Strategy = Literal["react", "sira", "iter-retgen"]
-STRATEGIES: tuple[str, ...] = ("react", "sira", "iter-retgen")
-AGENTS: tuple[str, ...] = ("router", *STRATEGIES)
+STRATEGIES: tuple[str, ...] = ("react", "sira", "iter-retgen")  # what the router chooses among
+# the agents a user can ask for: the router, the one graph where every strategy is a step (auto), the index-free
+# direct-corpus-interaction loop (dci), and the fixed strategies
+AGENTS: tuple[str, ...] = ("router", "auto", "dci", *STRATEGIES)
 
 
 def add_usage(left: dict[str, Any] | None, right: dict[str, Any] | None) -> dict[str, Any]:
     """Reducer: the sum of two :class:`Usage` dumps."""
     total = Usage.model_validate(left or {}) + Usage.model_validate(right or {})
     return usage_dump(total)
+
+
+def add_list(left: list[Any] | None, right: list[Any] | None) -> list[Any]:
+    """Reducer: ``left + right`` (each node appends its own entries, never the whole list)."""
+    return [*(left or []), *(right or [])]
 
 
 def usage_dump(usage: Usage) -> dict[str, Any]:
@@ -59,6 +66,28 @@ class AgentState(TypedDict, total=False):
     dropped_doc_ids: list[str]  # doc ids the model cited but was never shown (dropped from doc_ids, noted)
     answered_by: str  # model | forced | forced_text | text | none
     stop_reason: str  # answered | budget:<name> | no_tool_call | model_output_error | no_answer
+    caveat: str  # an answer given with a reservation (evidence did not support it, a budget stopped escalation)
+    trail: Annotated[list[dict[str, Any]], add_list]  # one entry per node that ran: tokens, seconds, calls
+    policies: dict[str, Any]  # the small-model policies of this run (what was switched on)
+    # auto: the plan (steps in order) the router's choice became, where it is, and every revision
+    plan: list[str]
+    plan_pos: int
+    plan_reason: str
+    escalations: list[dict[str, Any]]  # {"from", "to", "reason"}; "to" is None when the budget stopped it
+    drafts: list[dict[str, Any]]  # answers of earlier steps: {"step", "answer", "doc_ids", "supported", "signal"}
+    sub_questions: list[str]  # decomposition (auto): the hops, "#1" standing for the previous hop's answer
+    question_kind: str  # bridge | comparison | single
+    hop: int  # sub-questions searched so far
+    hop_queries: list[str]  # the queries the hops ran (a repeated one is skipped: a decomposition that loops)
+    next_step: str  # auto: the node a planning/checking node chose to run next
+    bridges: list[str]  # each hop's short answer
+    # react / dci / explore loops
+    digests: dict[str, str]  # tool call id -> one line of what its output found (what micro-compaction keeps)
+    micro_compacted: int  # tool outputs replaced by their digest (dci)
+    summaries: int  # times old turns were folded into one summary (dci)
+    searched: bool  # a search or grep ran in this run (the forced-first-search policy)
+    listed: list[str]  # doc ids ls showed (names only, not content): readable under constrain_args too
+    rejected_answers: int  # answers sent back by the sufficiency check
 
 
 class StepEvent(BaseModel):
@@ -101,6 +130,11 @@ class AgentResult(BaseModel):
     docs_seen: list[str] = Field(default_factory=list)
     seconds: float = 0.0
     trace_path: str | None = None
+    caveat: str = ""  # set when the answer stands with a reservation (see AgentState.caveat)
+    plan: list[str] = Field(default_factory=list)  # auto: the steps planned, in order
+    escalations: list[dict[str, Any]] = Field(default_factory=list)  # auto: each revision of the plan and why
+    trail: list[dict[str, Any]] = Field(default_factory=list)  # every step that ran: node, tokens, seconds, calls
+    policies: dict[str, Any] = Field(default_factory=dict)
 
     @property
     def answered(self) -> bool:
@@ -134,6 +168,11 @@ class AgentResult(BaseModel):
             docs_seen=list(state.get("docs_seen") or []),
             seconds=round(seconds, 3),
             trace_path=trace_path,
+            caveat=state.get("caveat", "") if answer is not None else "",
+            plan=list(state.get("plan") or []),
+            escalations=list(state.get("escalations") or []),
+            trail=list(state.get("trail") or []),
+            policies=dict(state.get("policies") or {}),
         )
 
 

@@ -56,7 +56,9 @@ def ask_cmd(
     corpus: Path = typer.Option(
         None, "--corpus", "-c", help="The corpus folder (default: $SLEUTH_CORPUS, else [corpus] path in config.toml)."
     ),
-    agent: str = typer.Option("router", "--agent", "-a", help="router | react | sira | iter-retgen"),
+    agent: str = typer.Option(
+        "router", "--agent", "-a", help="router | auto | dci | react | sira | iter-retgen (dci: grep/read/ls, no index)"
+    ),
     model: str = typer.Option(None, "--model", "-m", help="local (default), gguf:/path, or a litellm model string."),
     api_base: str = API_BASE_OPTION,
     api_key_env: str = API_KEY_ENV_OPTION,
@@ -64,6 +66,27 @@ def ask_cmd(
     no_trace: bool = typer.Option(False, "--no-trace", help="Keep the trace in memory only."),
     budget: str = typer.Option(
         None, "--budget", help="Limits, comma-separated: steps=8, tokens=30000, seconds=600, cost=0.05 (any subset)."
+    ),
+    budget_tokens: int = typer.Option(
+        None, "--budget-tokens", min=1, help="Token budget (overrides tokens= in --budget); auto plans by it."
+    ),
+    budget_seconds: float = typer.Option(
+        None, "--budget-seconds", min=0.001, help="Wall-time budget in seconds (overrides seconds= in --budget)."
+    ),
+    policies: str = typer.Option(
+        None, "--policies", help="Small-model policies: default | none | a comma list of fewshot, force-search, "
+        "decompose, constrain-args, sufficiency[=lexical|model] (-name: off). Default: all for auto, none otherwise.",
+    ),
+    context_level: int = typer.Option(
+        None, "--context-level", min=0, max=4, help="dci context management: 0 none, 1-2 truncation, "
+        "3 + micro-compaction (the DCI paper's runs), 4 + a summary when the window fills (default)."
+    ),
+    scan_budget: float = typer.Option(
+        None, "--scan-budget", min=0.001, help="dci: the largest corpus it may grep, in MB (default 1024)."
+    ),
+    index: bool = typer.Option(
+        False, "--index", help="Build a missing BM25 index into a folder that has none yet (without it, search "
+        "falls back to grep there and the trace says so)."
     ),
     k: int = typer.Option(5, "--k", min=1, max=50, help="Passages per retrieval (sira, iter-retgen)."),
     iter_retgen_answer: str = ITER_RETGEN_ANSWER_OPTION,
@@ -87,8 +110,9 @@ def ask_cmd(
 
     err = Console(stderr=True)
     with cli_errors(as_json):
-        from sleuth.agents import AGENTS, Agent, Budget
+        from sleuth.agents import AGENTS, Agent
         from sleuth.agents.agent import _new_run_id
+        from sleuth.agents.options import agent_options
         from sleuth.errors import ConfigError
 
         if agent not in AGENTS:
@@ -112,17 +136,21 @@ def ask_cmd(
                 hint=f"use one of: {', '.join(ITER_RETGEN_ANSWERS)} (the first is the paper's form)",
             )
         if iter_retgen_answer is not None:
-            iter_retgen["iter_retgen_answer"] = iter_retgen_answer
+            key = "auto_iter_retgen_answer" if agent == "auto" else "iter_retgen_answer"  # auto's iter-retgen step
+            iter_retgen[key] = iter_retgen_answer
         if iter_retgen_steps is not None:
             iter_retgen["iter_retgen_steps"] = iter_retgen_steps
+        options = agent_options(agent, budget, budget_tokens, budget_seconds, policies, context_level, scan_budget)
+        root = resolve_corpus(corpus)
+        # an index is built only where one was built before (the state folder exists) or with --index
+        options["build_index"] = index or (root / ".sleuth").is_dir()
         content = capture_content(trace_content)
         inner = JSONLTracer(trace_path, run_id=rid, capture_content=content) if trace_path else MemoryTracer(
             rid, capture_content=content)
         tracer = live_tracer(inner, otel, otel_endpoint, trace_path=trace_path)
         try:
             with Agent.for_corpus(
-                resolve_corpus(corpus), model=chat, agent=agent, budget=Budget.parse(budget), checkpoint=db, k=k,
-                **iter_retgen,
+                root, model=chat, agent=agent, checkpoint=db, k=k, **options, **iter_retgen,
             ) as runner:
                 if resume:
                     result = runner.resume(resume, trace=tracer)
@@ -162,6 +190,11 @@ def ask_cmd(
         "llm_calls": result.llm_calls,
         "tool_calls": result.tool_calls,
         "seconds": result.seconds,
+        "caveat": result.caveat,  # an answer given with a reservation ("" when none)
+        "plan": result.plan,  # auto: the steps planned; escalations: each revision and why
+        "escalations": result.escalations,
+        "policies": result.policies,
+        "trail": result.trail,  # every step that ran: node, tokens, seconds, LLM and tool calls
     }
     if otel_status is not None:
         payload["otel"] = otel_status
@@ -176,6 +209,12 @@ def ask_cmd(
     else:
         out.print(f"[bold green]{escape(result.answer)}[/]", highlight=False)
         out.print(f"documents: {escape(', '.join(result.doc_ids) or '-')}", highlight=False)
+        if result.caveat:
+            out.print(f"[yellow]caveat[/]: {escape(result.caveat)}", highlight=False)
+    if result.plan:
+        moves = "; ".join(f"{e.get('from')} -> {e.get('to') or 'stopped'} ({e.get('reason', '')})"
+                          for e in result.escalations)
+        out.print(f"[dim]plan {' -> '.join(result.plan)}{'; ' + escape(moves) if moves else ''}[/]", highlight=False)
     note = f"; budget '{result.budget_exhausted}' ran out" if result.budget_exhausted else ""
     out.print(
         f"[dim]{result.strategy}{' (' + escape(result.route_reason) + ')' if result.route_reason else ''}; "

@@ -26,7 +26,16 @@ eval_app = typer.Typer(
 )
 
 DATA = typer.Option(..., "--data", "-d", help="The dataset file or folder (see docs/results/evals.md).")
-AGENT = typer.Option(None, "--agent", "-a", help="Agent strategy to evaluate (router, react, sira, iter-retgen).")
+AGENT = typer.Option(
+    None, "--agent", "-a", help="Agent strategy to evaluate (router, auto, dci, react, sira, iter-retgen)."
+)
+POLICIES = typer.Option(
+    None, "--policies", help="Agent policies: default | none | a comma list of fewshot, force-search, decompose, "
+    "constrain-args, sufficiency[=lexical|model] (default: all for auto, none otherwise)."
+)
+BUDGET_TOKENS = typer.Option(None, "--budget-tokens", min=1, help="Agent token budget per question.")
+BUDGET_SECONDS = typer.Option(None, "--budget-seconds", min=0.001, help="Agent wall-time budget per question (s).")
+CONTEXT_LEVEL = typer.Option(None, "--context-level", min=0, max=4, help="dci context management level (0-4).")
 METHOD = typer.Option(
     None, "--method", help="Retrieval method when no --agent: bm25, sira, dense, hybrid (tools: llm-query too)."
 )
@@ -154,8 +163,15 @@ def _run(
 def _options(task: str, data: str, rerank_opt: list[str] | None = None, **kw: Any) -> Any:
     from sleuth.evals.build import Options
 
-    extra = {"reranker": parse_options(rerank_opt)} if rerank_opt else {}
+    extra = {**kw.pop("extra", {}), **({"reranker": parse_options(rerank_opt)} if rerank_opt else {})}
     return Options(task=task, data=data, extra=extra, **kw)
+
+
+def _agent_flags(policies: str | None, budget_tokens: int | None, budget_seconds: float | None,
+                 context_level: int | None) -> dict[str, Any]:
+    flags = {"policies": policies, "budget_tokens": budget_tokens, "budget_seconds": budget_seconds,
+             "context_level": context_level}
+    return {"agent_flags": {k: v for k, v in flags.items() if v is not None}}
 
 
 API_BASE, API_KEY_ENV = API_BASE_OPTION, API_KEY_ENV_OPTION
@@ -168,7 +184,9 @@ def hotpotqa_cmd(
     rerank_opt: list[str] = RERANK_OPT_OPTION,
     model: str = MODEL, api_base: str = API_BASE, api_key_env: str = API_KEY_ENV, limit: int = LIMIT, out: Path = OUT,
     resume: bool = RESUME, seed: int = SEED, concurrency: int = CONCURRENCY, k: int = K, progress: bool = PROGRESS,
-    cache_dir: str = CACHE, enriched: bool = ENRICHED, sira_form: str = SIRA_FORM, iter_retgen_answer: str = IR_ANSWER,
+    cache_dir: str = CACHE, policies: str = POLICIES, budget_tokens: int = BUDGET_TOKENS,
+    budget_seconds: float = BUDGET_SECONDS, context_level: int = CONTEXT_LEVEL, enriched: bool = ENRICHED,
+    sira_form: str = SIRA_FORM, iter_retgen_answer: str = IR_ANSWER,
     iter_retgen_steps: int = IR_STEPS, fusion: str = FUSION, calibrate: bool = CALIBRATE,
     otel: bool = OTEL, otel_endpoint: str = OTEL_ENDPOINT,
     as_json: bool = JSON_OPTION,
@@ -180,7 +198,8 @@ def hotpotqa_cmd(
                     model=model, api_base=api_base, api_key_env=api_key_env, seed=seed, k=k, progress=progress,
                     cache_dir=cache_dir, enriched=enriched, sira_form=sira_form,
                     iter_retgen_answer=iter_retgen_answer, iter_retgen_steps=iter_retgen_steps,
-                    fusion=fusion, calibrate=calibrate)
+                    fusion=fusion, calibrate=calibrate,
+                    extra=_agent_flags(policies, budget_tokens, budget_seconds, context_level))
     _run(opts, out, limit, resume, concurrency, as_json, (otel, otel_endpoint))
 
 

@@ -178,7 +178,7 @@ def _tool_catalog(es: EvalSet, chat_model: Any, fusion: str | None = None) -> An
 
 
 def _uses_iter_retgen(opts: Options) -> bool:
-    return opts.agent in ("iter-retgen", "router")
+    return opts.agent in ("iter-retgen", "router", "auto")
 
 
 def _iter_retgen_kwargs(opts: Options) -> dict[str, Any]:
@@ -196,18 +196,26 @@ def _iter_retgen_kwargs(opts: Options) -> dict[str, Any]:
             f"--iter-retgen-steps must be at least 1, got {opts.iter_retgen_steps}", hint="T=3 is the paper's"
         )
     defaults = {f.name: f.default for f in AgentConfig.__dataclass_fields__.values()}
+    key = "auto_iter_retgen_answer" if opts.agent == "auto" else "iter_retgen_answer"
     return {
-        "iter_retgen_answer": opts.iter_retgen_answer or defaults["iter_retgen_answer"],
+        key: opts.iter_retgen_answer or defaults[key],
         "iter_retgen_steps": opts.iter_retgen_steps if opts.iter_retgen_steps is not None
         else defaults["iter_retgen_steps"],
     }
+
+
+def _agent_options(opts: Options) -> dict[str, Any]:
+    """The agent's budget, policies and dci context from ``opts.extra["agent_flags"]`` (the CLI's flags)."""
+    from sleuth.agents.options import agent_options
+
+    return agent_options(opts.agent or "router", **opts.extra.get("agent_flags", {}))
 
 
 def _agent_system(opts: Options, corpus: Any, chat_model: Any) -> AgentSystem:
     from sleuth.agents import Agent
 
     kwargs = _iter_retgen_kwargs(opts) if _uses_iter_retgen(opts) else {}
-    agent = Agent.for_corpus(corpus, model=chat_model, agent=opts.agent or "router", **kwargs)
+    agent = Agent.for_corpus(corpus, model=chat_model, agent=opts.agent or "router", **kwargs, **_agent_options(opts))
     return AgentSystem(agent, corpus)
 
 
@@ -256,7 +264,8 @@ def system_config(opts: Options, chat_model: Any) -> dict[str, Any]:
         **({"calibrate": "cross (2 halves of the questions)"} if opts.calibrate else {}),
         **({"rerank_options": reranker_options(opts)} if opts.rerank and reranker_options(opts) else {}),
         **(_iter_retgen_kwargs(opts) if _uses_iter_retgen(opts) else {}),
-        **{k: v for k, v in opts.extra.items() if k not in ("retriever", "reranker")},
+        **({"agent_options": _recorded_agent_options(opts)} if opts.agent else {}),
+        **{k: v for k, v in opts.extra.items() if k not in ("retriever", "reranker", "agent_flags")},
     }
 
 
@@ -264,6 +273,12 @@ def _default_fusion() -> str:
     from sleuth.retrieval.hybrid import DEFAULT_FUSION
 
     return DEFAULT_FUSION
+
+
+def _recorded_agent_options(opts: Options) -> dict[str, Any]:
+    from sleuth.agents.options import recorded
+
+    return recorded(_agent_options(opts))
 
 
 def _corpus(es: EvalSet, opts: Options) -> tuple[Any, dict[str, Any]]:

@@ -180,13 +180,30 @@ class AgentSystem:
         return SystemOutput(
             llm_calls=llm_calls if isinstance(llm_calls, int) else None,
             tool_calls=tool_calls if isinstance(tool_calls, int) else None,
-            extra={k: v for k in ("strategy", "stop_reason", "steps") if isinstance(v := _get(result, k), str | int)},
+            extra=_agent_extra(result),
             answer=answer,
             cited=_dedup([_original(self.corpus, d) for d in doc_ids]),
             ranking=ranking,
             usage=usage,
             events=events,
         )
+
+
+def _agent_extra(result: Any) -> dict[str, Any]:
+    """Per-question facts of an agent run for the results row: strategy, why it stopped, steps, and (auto) the
+    plan, its escalations and any caveat; the steps that ran with their tokens and seconds (``trail``)."""
+    out: dict[str, Any] = {
+        k: v for k in ("strategy", "stop_reason", "steps", "caveat")
+        if isinstance(v := _get(result, k), str | int) and v != ""
+    }
+    plan = _get(result, "plan", default=None)
+    if isinstance(plan, list) and plan:
+        out["plan"] = " -> ".join(map(str, plan))
+        out["escalations"] = len(_get(result, "escalations", default=[]) or [])
+    trail = _get(result, "trail", default=None)
+    if isinstance(trail, list) and trail:
+        out["trail"] = [t for t in trail if isinstance(t, dict)]
+    return out
 
 
 def _doc_args(e: TraceEvent) -> list[str]:

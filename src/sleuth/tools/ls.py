@@ -15,7 +15,8 @@ class LsArgs(ToolArgs):
     glob: str | None = Field(None, max_length=MAX_GLOB_CHARS,
                              description="Only doc ids matching this glob (ripgrep syntax, as in grep), e.g. '*.md', "
                              "'*.{md,txt}' or 'papers/**/2020*'; '!GLOB' excludes.")
-    prefix: str | None = Field(None, max_length=4096, description="Only doc ids under this folder, e.g. 'papers/'.")
+    prefix: str | None = Field(None, max_length=4096, description="Only doc ids under this folder (one listed by an "
+                        "earlier ls).")
     limit: int = Field(100, ge=1, le=100_000, description="At most this many doc ids.")
 
 

@@ -7,6 +7,7 @@ duplicates are collapsed (each document is returned once).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, Field
@@ -35,8 +36,26 @@ class RankedDoc(BaseModel):
     score: float | None  # None: a rank-only reranker (listwise, FIRST)
 
 
-def rerank_tool(corpus: Corpus, reranker: Reranker) -> Tool[RerankArgs]:
+class MethodRerankArgs(RerankArgs):
+    method: str | None = Field(None, description="Reranker; default: the first available.")
+
+
+def rerank_tool(corpus: Corpus, reranker: Reranker | Mapping[str, Reranker]) -> Tool[RerankArgs]:
+    """The tool over one reranker, or over several by name (then the arguments take a ``method``)."""
+    rerankers = dict(reranker) if isinstance(reranker, Mapping) else None
+    if rerankers is not None and not rerankers:
+        raise ValueError("rerank_tool needs at least one reranker")
+
+    def pick(args: RerankArgs) -> Reranker:
+        if rerankers is None:
+            return reranker  # type: ignore[return-value]
+        method = getattr(args, "method", None) or next(iter(rerankers))
+        if method not in rerankers:
+            raise ToolArgumentError(f"unknown method {method!r}; available: {', '.join(rerankers)}")
+        return rerankers[method]
+
     def run(args: RerankArgs) -> ToolResult:
+        chosen = pick(args)
         if not args.query.strip():
             raise ToolArgumentError("empty query", hint="pass the question to rank the documents by")
         if not args.doc_ids:
@@ -52,25 +71,22 @@ def rerank_tool(corpus: Corpus, reranker: Reranker) -> Tool[RerankArgs]:
                 continue
             seen.add(doc_id)
             hits.append(Hit(doc_id=doc_id, text=corpus.read_text(doc_id), source="rerank"))
-        result = reranker.run(args.query, hits, args.k)
+        result = chosen.run(args.query, hits, args.k)
         ranked = result.hits
-        lines = [f"{len(ranked)} documents, best first (reranker {reranker.name}):"]
+        lines = [f"{len(ranked)} documents, best first (reranker {chosen.name}):"]
         lines += [f"{i}. {h.doc_id}" for i, h in enumerate(ranked, 1)]
         data = [{"doc_id": h.doc_id, "score": h.score} for h in ranked]  # score None: a rank-only reranker
         dropped = len(args.doc_ids) - len(hits)
         meta = {
-            "reranker": reranker.name,
+            "reranker": chosen.name,
             "duplicates": dropped,
             "has_scores": result.has_scores,
             "usage": result.usage.model_dump(mode="json"),
         }
         return ToolResult(text="\n".join(lines), data=data, meta=meta)
 
-    return Tool(
-        "rerank",
-        "Reorder documents you already found by how well they answer the query; returns the doc ids best first.",
-        RerankArgs,
-        run,
-        tags={"rerank"},
-        output_type=list[RankedDoc],
-    )
+    desc = "Reorder documents you already found by how well they answer the query; returns the doc ids best first."
+    if rerankers is not None:
+        desc += f" Methods: {', '.join(rerankers)}."
+    model: type[RerankArgs] = MethodRerankArgs if rerankers is not None else RerankArgs
+    return Tool("rerank", desc, model, run, tags={"rerank"}, output_type=list[RankedDoc])

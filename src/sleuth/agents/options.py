@@ -1,0 +1,43 @@
+"""The agent options the CLI commands share (``sleuth ask``, ``sleuth eval``): budgets, policies, dci context."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sleuth.agents.budget import Budget
+from sleuth.agents.dci import DCIContext
+from sleuth.agents.policies import Policies
+
+
+def agent_options(
+    agent: str,
+    budget: str | None = None,
+    budget_tokens: int | None = None,
+    budget_seconds: float | None = None,
+    policies: str | None = None,
+    context_level: int | None = None,
+    scan_budget_mb: float | None = None,
+) -> dict[str, Any]:
+    """``Agent.for_corpus`` keyword arguments: ``--budget`` with ``--budget-tokens``/``--budget-seconds`` on top,
+    ``--policies`` (the agent's defaults when None), ``--context-level`` and ``--scan-budget`` (MB) for dci."""
+    b = Budget.parse(budget)
+    if budget_tokens is not None:
+        b = b.model_copy(update={"max_tokens": budget_tokens})
+    if budget_seconds is not None:
+        b = b.model_copy(update={"max_seconds": budget_seconds})
+    out: dict[str, Any] = {"budget": b, "policies": Policies.parse(policies, agent)}
+    if context_level is not None:
+        out["dci_context"] = DCIContext(level=context_level)
+    if scan_budget_mb is not None:
+        out["max_scan_bytes"] = int(scan_budget_mb * 2**20)
+    return out
+
+
+def recorded(options: dict[str, Any]) -> dict[str, Any]:
+    """The options as plain data for a run's configuration (what decides its numbers)."""
+    out: dict[str, Any] = {"budget": options["budget"].model_dump(), "policies": options["policies"].active()}
+    if "dci_context" in options:
+        out["dci_context"] = options["dci_context"].model_dump()
+    if "max_scan_bytes" in options:
+        out["max_scan_bytes"] = options["max_scan_bytes"]
+    return out
