@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from typing import Literal
 
 import numpy as np
-from pydantic import BaseModel
+from pydantic import BaseModel, computed_field
 
 from sleuth.retrieval.bm25 import BM25Index
 
@@ -34,8 +34,10 @@ class DocFreq(BaseModel):
     method: Method
     note: str = ""
 
+    @computed_field  # type: ignore[prop-decorator]
     @property
     def ratio(self) -> float:
+        """df / n_docs (in dumps and the df tool's output schema)."""
         return self.df / self.n_docs if self.n_docs else 0.0
 
 

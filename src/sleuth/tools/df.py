@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, Field
 
-from sleuth.retrieval.df import DocFrequency, Method
+from sleuth.retrieval.df import DocFreq, DocFrequency
 from sleuth.tools.base import Tool, ToolArgs, ToolResult
 
 
@@ -22,21 +22,9 @@ if TYPE_CHECKING:
     from sleuth.retrieval.fresh import FreshDocFrequency
 
 
-class DfTerm(BaseModel):
-    """One row of the df tool's structured result: a term's document frequency and its ratio to n_docs."""
-
-    term: str
-    tokens: list[str]
-    df: int
-    n_docs: int
-    method: Method
-    note: str = ""
-    ratio: float  # df / n_docs
-
-
 class DfResult(BaseModel):
     n_docs: int
-    terms: list[DfTerm]
+    terms: list[DocFreq]  # each with its ratio (df / n_docs)
 
 
 def df_tool(docfreq: DocFrequency | FreshDocFrequency) -> Tool[DfArgs]:
@@ -48,8 +36,7 @@ def df_tool(docfreq: DocFrequency | FreshDocFrequency) -> Tool[DfArgs]:
             pct = f" ({100 * r.ratio:.2f}%)" if r.df else ""
             note = f"  [{r.note}]" if r.note else ""
             lines.append(f"{r.term!r}: {r.df}{pct}{note}")
-        terms = [DfTerm(**r.model_dump(), ratio=r.ratio) for r in rows]
-        return ToolResult(text="\n".join(lines), data=DfResult(n_docs=n, terms=terms).model_dump(mode="json"))
+        return ToolResult(text="\n".join(lines), data=DfResult(n_docs=n, terms=rows).model_dump(mode="json"))
 
     return Tool(
         "df",
