@@ -224,3 +224,17 @@ def test_truncate_torn_row(tmp_path: Path):
     assert truncate_torn_row(p) == len(big) and p.read_bytes() == b'{"a": 1}\n'
     assert truncate_torn_row(tmp_path / "missing.jsonl") == 0
 
+
+
+def test_report_plots_quality_against_tokens_once_per_set(tmp_path: Path):
+    """Cost against gain: one plot per data set, its own primary metric alone on the y axis."""
+    from sleuth.evals.report import load_runs, plots
+
+    run_eval(make_set(3), LookupSystem(), retrieval_scorer(), tmp_path / "a", CONFIG, progress=False)
+    other = make_set(3)
+    other.name = "toy2"
+    run_eval(other, LookupSystem(), retrieval_scorer(), tmp_path / "b", CONFIG, progress=False)
+    images = plots(load_runs([tmp_path / "a", tmp_path / "b"]))
+    assert [k for k in images if k.startswith("quality_vs_tokens")] == ["quality_vs_tokens", "quality_vs_tokens_2"]
+    single = plots(load_runs([tmp_path / "a"]))
+    assert [k for k in single if k.startswith("quality_vs_tokens")] == ["quality_vs_tokens"]

@@ -164,17 +164,23 @@ def plots(runs: list[dict[str, Any]]) -> dict[str, str]:
     out: dict[str, str] = {}
     labels = [f"{r['label']}\n{r['dataset']}" for r in runs]
 
-    fig, ax = plt.subplots(figsize=(6.4, 4.2))
-    for r, lab in zip(runs, labels, strict=True):
-        if r["primary"] is not None:
-            ax.scatter(r["summary"]["tokens_per_question"], r["primary"], s=50)
-            xy = (r["summary"]["tokens_per_question"], r["primary"])
-            ax.annotate(lab.replace("\n", " · "), xy, fontsize=7, xytext=(4, 4), textcoords="offset points")
-    ax.set_xlabel("tokens per question")
-    ax.set_ylabel("primary metric (" + ", ".join(sorted({r["primary_metric"] for r in runs})) + ")")
-    ax.set_title("Quality against tokens per question")
-    ax.grid(alpha=0.3)
-    out["quality_vs_tokens"] = _png(fig)
+    # what each method costs against what it gains: one plot per set, its primary metric alone on the y axis
+    for i, ((_task, dataset), group) in enumerate(_groups(runs).items()):
+        points = [r for r in group if r["primary"] is not None]
+        if not points:
+            continue
+        fig, ax = plt.subplots(figsize=(6.4, 4.2))
+        for r in points:
+            xy = (r["summary"]["tokens_per_question"] or 0.0, r["primary"])
+            ax.scatter(*xy, s=50)
+            ax.annotate(r["label"], xy, fontsize=7, xytext=(4, 4), textcoords="offset points")
+        xmax = max(p["summary"]["tokens_per_question"] or 0.0 for p in points)
+        ax.set_xlim(-0.05 * (xmax or 1.0), 1.25 * (xmax or 1.0))  # zero-token runs sit at 0, not on a +-0.04 axis
+        ax.set_xlabel("model tokens per question")
+        ax.set_ylabel(group[0]["primary_metric"])
+        ax.set_title(f"{dataset}: {group[0]['primary_metric']} against tokens per question")
+        ax.grid(alpha=0.3)
+        out["quality_vs_tokens" if i == 0 else f"quality_vs_tokens_{i + 1}"] = _png(fig)
 
     names: dict[str, None] = {}
     for r in runs:
