@@ -134,6 +134,19 @@ def test_prompt_never_asks_for_the_answer() -> None:
     assert msgs[1]["content"] == "Query: Does imatinib treat leukemia?"
 
 
+def test_reference_prompts_are_one_user_message_as_the_reference_sends_them() -> None:
+    """query_v06 (the reference's enrich default) and query_multihop_v01 (its hotpotqa config): one user message
+    with the query after "Query:" and the phrase limit filled in."""
+    (msg,) = messages_for("Does imatinib treat leukemia?", 10, "reference")
+    assert msg["role"] == "user" and "\nQuery:\nDoes imatinib treat leukemia?\n" in msg["content"]
+    assert "Generate at most 10 phrases, 1-4 words each." in msg["content"]
+    assert "that a correct answer document would contain but that is MISSING" in msg["content"]
+    (multi,) = messages_for("Which university did the director of Jaws attend?", 10, "reference-multihop")
+    assert "MULTIPLE documents" in multi["content"] and "Do NOT guess the answer." in multi["content"]
+    assert SiraParams().prompt == "reference" and SiraParams().max_phrases == 10
+    assert SiraParams(form="sleuth").prompt == "sleuth" and SiraParams(form="sleuth").max_phrases == 6
+
+
 def test_registry(bm25: BM25Retriever) -> None:
     corpus = bm25.index.corpus
     assert get_retriever("bm25", corpus).search("kinase", 1)[0].doc_id in {"d03.txt", "d07.txt"}
@@ -169,3 +182,15 @@ def test_eval_system_counts_sira_model_calls_per_question(bm25: BM25Retriever) -
     [ev] = [e for e in out.events if e.kind == "sira"]
     assert ev.data["kept"][0]["phrase"] == "prion disease"
     assert shared.events == []  # the per-question tracer replaced the constructor's for this call
+
+
+def test_evals_pick_the_reference_prompt_per_set_as_its_configs_do() -> None:
+    from sleuth.evals.build import Options, retriever_options, sira_prompt_for
+
+    hot = Options(task="beir", data="/data/hotpotqa/pooled_open_ircot500", method="sira")
+    assert sira_prompt_for(hot) == "reference-multihop"
+    assert retriever_options(hot)["sira"] == {"prompt": "reference-multihop"}
+    assert sira_prompt_for(Options(task="hotpotqa", data="x.jsonl", method="sira")) == "reference-multihop"
+    assert sira_prompt_for(Options(task="beir", data="/data/beir/scifact", method="sira")) is None  # query_v06
+    assert sira_prompt_for(Options(task="beir", data="/d/hotpotqa/p", method="sira", sira_form="sleuth")) is None
+    assert sira_prompt_for(Options(task="beir", data="/d/hotpotqa/p", method="bm25")) is None

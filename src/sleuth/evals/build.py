@@ -107,6 +107,16 @@ def reranker_options(opts: Options, dataset: str = "") -> dict[str, Any]:
     return {**out, **opts.extra.get("reranker", {})}
 
 
+def sira_prompt_for(opts: Options) -> str | None:
+    """The reference's query prompt for the set, as its configs choose it: query_multihop_v01 for HotpotQA
+    (``enrich/hotpotqa.yaml``), its default query_v06 otherwise (None: the form's default). Only for the
+    reference form of ``--method sira``."""
+    if (opts.method or "") != "sira" or (opts.sira_form or "reference") != "reference":
+        return None
+    parts = [p.lower() for p in Path(opts.data).parts]
+    return "reference-multihop" if opts.task == "hotpotqa" or any("hotpot" in p for p in parts) else None
+
+
 def retriever_options(opts: Options) -> dict[str, Any]:
     """Options for ``get_retriever(opts.method)``: ``--enriched``, ``--sira-form`` and ``--fusion``, then
     ``opts.extra["retriever"]`` (which wins)."""
@@ -121,6 +131,9 @@ def retriever_options(opts: Options) -> dict[str, Any]:
         if method != "sira":
             raise ConfigError("--sira-form needs --method sira", hint="add --method sira")
         out["sira"] = {"form": opts.sira_form}
+    prompt = sira_prompt_for(opts)
+    if prompt is not None:
+        out["sira"] = {**out.get("sira", {}), "prompt": prompt}
     if opts.fusion is not None and method == "hybrid":
         out["fusion"] = opts.fusion
     extra = dict(opts.extra.get("retriever", {}))
@@ -259,7 +272,9 @@ def system_config(opts: Options, chat_model: Any) -> dict[str, Any]:
         "split": opts.split if opts.task in ("beir", "tools") else None,
         "subset": opts.subset,
         **({"enriched": True} if opts.enriched else {}),
-        **({"sira_form": opts.sira_form or "reference"} if opts.method == "sira" and not opts.agent else {}),
+        **({"sira_form": opts.sira_form or "reference", "sira_prompt": sira_prompt_for(opts) or
+            ("sleuth" if opts.sira_form == "sleuth" else "reference")} if opts.method == "sira" and not opts.agent
+           else {}),
         **({"fusion": opts.fusion or _default_fusion()} if opts.method == "hybrid" and not opts.agent else {}),
         **({"calibrate": "cross (2 halves of the questions)"} if opts.calibrate else {}),
         **({"rerank_options": reranker_options(opts)} if opts.rerank and reranker_options(opts) else {}),
