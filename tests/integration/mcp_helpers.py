@@ -34,6 +34,16 @@ def write_corpus(tmp_path: Path) -> Path:
     return root
 
 
+def write_bridge_corpus(tmp_path: Path) -> Path:
+    """:func:`write_corpus` plus projects/kestrel_bridge.txt, the document the scripted ask questions find."""
+    root = write_corpus(tmp_path)
+    (root / "projects").mkdir()
+    (root / "projects" / "kestrel_bridge.txt").write_text(
+        "Kestrel Bridge\n\nThe Kestrel Bridge was designed by the engineer Bram Okafor.\n"
+    )
+    return root
+
+
 def text_of(result: Any) -> str:
     return "\n".join(getattr(c, "text", "") for c in result.content)
 

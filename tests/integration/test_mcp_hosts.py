@@ -35,7 +35,7 @@ from tests.integration.mcp_helpers import (
     scripted_stdio,
     sleuth_stdio,
     text_of,
-    write_corpus,
+    write_bridge_corpus,
 )
 
 QUESTION = "Who designed the Kestrel Bridge?"
@@ -44,12 +44,7 @@ INVALID_PARAMS = -32602
 
 @pytest.fixture()
 def corpus_dir(tmp_path: Path) -> Path:
-    root = write_corpus(tmp_path)
-    (root / "projects").mkdir()
-    (root / "projects" / "kestrel_bridge.txt").write_text(
-        "Kestrel Bridge\n\nThe Kestrel Bridge was designed by the engineer Bram Okafor.\n"
-    )
-    return root
+    return write_bridge_corpus(tmp_path)
 
 
 def _calls(log: Path) -> list[float]:

@@ -31,7 +31,7 @@ import pytest
 
 pytest.importorskip("mcp", reason="the MCP server needs the `mcp` extra")
 
-from tests.integration.mcp_helpers import SCRIPTED_SERVER, SLEUTH, write_corpus
+from tests.integration.mcp_helpers import SCRIPTED_SERVER, SLEUTH, write_bridge_corpus
 
 REPO = Path(__file__).resolve().parents[2]
 INSPECTOR_VERSION = os.environ.get("SLEUTH_INSPECTOR_VERSION", "2.12.0")
@@ -66,12 +66,7 @@ def inspector() -> Path:
 
 @pytest.fixture()
 def corpus_dir(tmp_path: Path) -> Path:
-    root = write_corpus(tmp_path)
-    (root / "projects").mkdir()
-    (root / "projects" / "kestrel_bridge.txt").write_text(
-        "Kestrel Bridge\n\nThe Kestrel Bridge was designed by the engineer Bram Okafor.\n"
-    )
-    return root
+    return write_bridge_corpus(tmp_path)
 
 
 def run_inspector(inspector: Path, server: list[str], *args: str, tmp_path: Path,
