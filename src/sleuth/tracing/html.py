@@ -268,7 +268,8 @@ def _result(s: dict[str, Any]) -> str:
             f'<div class="result none"><div class="k">result</div><div class="noanswer">no answer</div>'
             f'<div class="meta">why: {_e(s["note"])} · stop: {_e(s["stop_reason"])}</div></div>'
         )
-    return '<div class="result open"><div class="k">result</div><div>the run did not finish (no answer event)</div></div>'
+    return ('<div class="result open"><div class="k">result</div>'
+            "<div>the run did not finish (no answer event)</div></div>")
 
 
 def render_html(events: list[TraceEvent], title: str = "sleuth trace") -> str:
