@@ -206,12 +206,27 @@ def plots(runs: list[dict[str, Any]]) -> dict[str, str]:
     return out
 
 
+def _html_table(header: list[str], rows: list[list[str]]) -> str:
+    """The runs as columns and the measures as rows (the Markdown table's transpose): a dozen metrics then fit a
+    1400 px window however many there are; each column is headed by its run folder and system label, so two runs of
+    one system stay apart. Many runs scroll inside the table's box, never the page."""
+    head = "".join(
+        f"<th>{html.escape(row[0])}<br><span class='sys'>{html.escape(row[1])}</span></th>" for row in rows
+    )
+    body = []
+    for i, name in enumerate(header[2:], start=2):
+        cells = "".join(f"<td>{html.escape(row[i])}</td>" for row in rows)
+        body.append(f"<tr><th class='m'>{html.escape(name)}</th>{cells}</tr>")
+    return f"<div class='tablewrap'><table><tr><th></th>{head}</tr>{''.join(body)}</table></div>"
+
+
 def render_html(runs: list[dict[str, Any]], images: dict[str, str]) -> str:
     parts = [
         "<!doctype html><html><head><meta charset='utf-8'><title>sleuth eval report</title><style>",
         "body{font-family:system-ui,sans-serif;margin:2em;color:#222}table{border-collapse:collapse;margin:1em 0}"
         "th,td{border:1px solid #ccc;padding:4px 8px;font-size:13px;text-align:right}th{background:#f3f3f3}"
-        "td:first-child,td:nth-child(2){text-align:left}img{max-width:100%;margin:0.5em 1em 0.5em 0}"
+        "th.m{text-align:left;font-weight:600}.sys{font-weight:400;color:#555}.tablewrap{max-width:100%;overflow-x:auto}"
+        "img{max-width:100%;margin:0.5em 1em 0.5em 0}"
         "code{background:#f5f5f5;padding:1px 3px}",
         "</style></head><body><h1>sleuth eval report</h1>",
     ]
@@ -220,12 +235,7 @@ def render_html(runs: list[dict[str, Any]], images: dict[str, str]) -> str:
         parts.append(f"<h2>{html.escape(task)}: {html.escape(dataset)}</h2>")
         parts.append(f"<p>Primary metric: <code>{html.escape(group[0]['primary_metric'])}</code></p>")
         parts += [f"<p>{html.escape(n).replace('`', '')}</p>" for n in _notes(group)]
-        parts.append("<table><tr>")
-        parts += [f"<th>{html.escape(h)}</th>" for h in header]
-        parts.append("</tr>")
-        for row in rows:
-            parts.append("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>")
-        parts.append("</table>")
+        parts.append(_html_table(header, rows))
     parts.append("<h2>Plots</h2><div>")
     for name, b64 in images.items():
         parts.append(f"<img alt='{html.escape(name)}' src='data:image/png;base64,{b64}'>")
