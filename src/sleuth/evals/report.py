@@ -1,7 +1,9 @@
 """`sleuth eval report RUN_DIR...`: compare runs side by side as Markdown, a self-contained HTML page, or JSON.
 
-The HTML page embeds its plots as base64 PNGs (matplotlib, Agg backend): the primary metric against tokens per
-question, bars of each run's metrics, and the distribution of seconds per question. Summaries are recomputed
+The HTML page embeds its plots as base64 PNGs (matplotlib, Agg backend), one metric per axis: each primary metric
+against tokens per question, one panel of bars per metric, and the distribution of seconds per question; each run
+is named by its folder and system label (two runs of one system stay apart). Its tables have the runs as columns,
+so a dozen metrics fit the window. Summaries are recomputed
 from ``rows.jsonl`` (the last row per question), so a report on a run that is still going is up to date.
 """
 
@@ -162,19 +164,28 @@ def plots(runs: list[dict[str, Any]]) -> dict[str, str]:
 
         raise MissingExtraError("eval", "matplotlib", "eval report plots") from None
     out: dict[str, str] = {}
-    labels = [f"{r['label']}\n{r['dataset']}" for r in runs]
+    # a run's label names its folder too: two runs of one system stay apart
+    labels = [f"{Path(r['run_dir']).name}: {r['label']}\n{r['dataset']}" for r in runs]
 
-    fig, ax = plt.subplots(figsize=(6.4, 4.2))
-    for r, lab in zip(runs, labels, strict=True):
+    by_metric: dict[str, list[int]] = {}  # one quality plot per primary metric: one metric per axis
+    for i, r in enumerate(runs):
         if r["primary"] is not None:
-            ax.scatter(r["summary"]["tokens_per_question"], r["primary"], s=50)
-            xy = (r["summary"]["tokens_per_question"], r["primary"])
-            ax.annotate(lab.replace("\n", " · "), xy, fontsize=7, xytext=(4, 4), textcoords="offset points")
-    ax.set_xlabel("tokens per question")
-    ax.set_ylabel("primary metric (" + ", ".join(sorted({r["primary_metric"] for r in runs})) + ")")
-    ax.set_title("Quality against tokens per question")
-    ax.grid(alpha=0.3)
-    out["quality_vs_tokens"] = _png(fig)
+            by_metric.setdefault(str(r["primary_metric"]), []).append(i)
+    for metric, idx in by_metric.items():
+        fig, ax = plt.subplots(figsize=(6.4, 4.2))
+        for i in idx:
+            xy = (runs[i]["summary"]["tokens_per_question"] or 0.0, runs[i]["primary"])
+            ax.scatter(*xy, s=50)
+            ax.annotate(labels[i].replace("\n", " · "), xy, fontsize=7, xytext=(4, 4), textcoords="offset points")
+        top = max((runs[i]["summary"]["tokens_per_question"] or 0.0) for i in idx)
+        ax.set_xlim(0, top * 1.15 if top > 0 else 1.0)  # zero tokens: an axis from 0, not -0.04..0.04
+        ax.set_ylim(0, 1.05)
+        ax.set_xlabel("tokens per question" + (" (no model tokens)" if top == 0 else ""))
+        ax.set_ylabel(metric)
+        ax.set_title(f"{metric} against tokens per question")
+        ax.grid(alpha=0.3)
+        key = "quality_vs_tokens" if len(by_metric) == 1 else f"quality_vs_tokens_{metric}"
+        out[key] = _png(fig)
 
     names: dict[str, None] = {}
     for r in runs:
@@ -182,17 +193,25 @@ def plots(runs: list[dict[str, Any]]) -> dict[str, str]:
             if not k.startswith("judge_"):
                 names.setdefault(k, None)
     metric_names = list(names)[:8]
-    fig, ax = plt.subplots(figsize=(max(6.4, 0.9 * len(metric_names) * max(1, len(runs)) / 2), 4.2))
-    width = 0.8 / max(1, len(runs))
-    for i, (r, lab) in enumerate(zip(runs, labels, strict=True)):
-        vals = [r["summary"]["metrics"].get(m) or 0.0 for m in metric_names]
-        ax.bar([j + i * width for j in range(len(metric_names))], vals, width=width, label=lab.replace("\n", " · "))
-    ax.set_xticks([j + width * (len(runs) - 1) / 2 for j in range(len(metric_names))])
-    ax.set_xticklabels(metric_names, rotation=30, ha="right", fontsize=8)
-    ax.set_ylim(0, 1)
-    ax.set_title("Metrics per run")
-    ax.legend(fontsize=7)
-    out["metrics_per_run"] = _png(fig)
+    if metric_names:  # small multiples: one metric per axis, one bar per run
+        cols = min(4, len(metric_names))
+        rows_n = (len(metric_names) + cols - 1) // cols
+        fig, axes = plt.subplots(rows_n, cols, figsize=(3.0 * cols, 2.6 * rows_n + 0.6), squeeze=False)
+        short = [Path(r["run_dir"]).name for r in runs]
+        for k, m in enumerate(metric_names):
+            ax = axes[k // cols][k % cols]
+            vals = [r["summary"]["metrics"].get(m) or 0.0 for r in runs]
+            ax.bar(range(len(runs)), vals, color=[f"C{i % 10}" for i in range(len(runs))])
+            ax.set_xticks(range(len(runs)))
+            ax.set_xticklabels(short, rotation=30, ha="right", fontsize=7)
+            ax.set_ylim(0, 1)
+            ax.set_title(m, fontsize=9)
+            ax.grid(alpha=0.3, axis="y")
+        for k in range(len(metric_names), rows_n * cols):
+            axes[k // cols][k % cols].axis("off")
+        fig.suptitle("Metrics per run (one metric per panel)")
+        fig.tight_layout()
+        out["metrics_per_run"] = _png(fig)
 
     fig, ax = plt.subplots(figsize=(max(6.4, 1.1 * len(runs)), 4.6))
     data = [r["seconds"] or [0.0] for r in runs]
@@ -200,6 +219,7 @@ def plots(runs: list[dict[str, Any]]) -> dict[str, str]:
     ax.set_xticks(range(1, len(runs) + 1))
     ax.set_xticklabels([lab.replace("\n", " · ") for lab in labels], fontsize=7, rotation=30, ha="right")
     ax.set_ylabel("seconds per question")
+    ax.set_ylim(bottom=0)
     ax.set_title("Latency distribution")
     ax.grid(alpha=0.3, axis="y")
     out["latency"] = _png(fig)
