@@ -46,3 +46,17 @@ def test_report_fits_the_window(report, width):
     assert m["boxes"] > 40, m
     assert m["page_width"] <= width and m["wide"] == [], m["wide"][:5]
     assert m["overlaps"] == [] and m["clipped"] == [], (m["overlaps"][:5], m["clipped"][:5])
+
+
+def test_manifest_differences_are_listed(tmp_path):
+    from sleuth.evals.report import load_runs, manifest_differences
+
+    es = make_set(2)
+    es.kind = "qa"
+    run_eval(es, LookupSystem(), qa_scorer(), tmp_path / "a", CONFIG, primary="f1", progress=False)
+    other = CONFIG.model_copy(update={"system": {"method": "lookup", "k": 5}})
+    run_eval(es, LookupSystem(), qa_scorer(), tmp_path / "b", other, primary="f1", progress=False)
+    diffs = manifest_differences(load_runs([tmp_path / "a", tmp_path / "b"]))
+    assert diffs == [{"config.system.k": "10"}, {"config.system.k": "5"}]
+    write_report([tmp_path / "a", tmp_path / "b"], tmp_path / "rep")
+    assert "differs in config.system.k=5" in (tmp_path / "rep" / "report.html").read_text(encoding="utf-8")

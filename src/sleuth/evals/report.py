@@ -226,6 +226,24 @@ def plots(runs: list[dict[str, Any]]) -> dict[str, str]:
     return out
 
 
+def _flat(d: Any, prefix: str = "") -> dict[str, str]:
+    if not isinstance(d, dict):
+        return {prefix: str(d)}
+    out: dict[str, str] = {}
+    for k, v in d.items():
+        out.update(_flat(v, f"{prefix}.{k}" if prefix else str(k)))
+    return out
+
+
+def manifest_differences(runs: list[dict[str, Any]]) -> list[dict[str, str]]:
+    """Per run, the manifest settings (config, limit, git commit) whose value is not the same in every run."""
+    flats = [_flat({"config": r["manifest"].get("config", {}), "limit": r["manifest"].get("limit"),
+                    "git_commit": r["manifest"].get("git_commit")}) for r in runs]
+    keys = sorted({k for f in flats for k in f})
+    varying = [k for k in keys if len({f.get(k, "-") for f in flats}) > 1]
+    return [{k: f.get(k, "-") for k in varying} for f in flats]
+
+
 def _html_table(header: list[str], rows: list[list[str]]) -> str:
     """The runs as columns and the measures as rows (the Markdown table's transpose): a dozen metrics then fit a
     1400 px window however many there are; each column is headed by its run folder and system label, so two runs of
@@ -260,12 +278,15 @@ def render_html(runs: list[dict[str, Any]], images: dict[str, str]) -> str:
     for name, b64 in images.items():
         parts.append(f"<img alt='{html.escape(name)}' src='data:image/png;base64,{b64}'>")
     parts.append("</div><h2>Runs</h2><ul>")
-    for r in runs:
+    diffs = manifest_differences(runs)
+    for r, diff in zip(runs, diffs, strict=True):
         m = r["manifest"]
+        differs = "; differs in " + ", ".join(f"{k}={v}" for k, v in diff.items()) if diff else ""
         parts.append(
             f"<li><code>{html.escape(r['run_dir'])}</code>: sleuth {html.escape(str(m.get('sleuth_version')))}, "
             f"commit {html.escape(str(m.get('git_commit')))}, created {html.escape(str(m.get('created')))}, "
-            f"data checksum {html.escape(str(m.get('config', {}).get('data_checksum')))}</li>"
+            f"data checksum {html.escape(str(m.get('config', {}).get('data_checksum')))}"
+            f"<span class='diff'>{html.escape(differs)}</span></li>"
         )
     parts.append("</ul></body></html>")
     return "\n".join(parts)
