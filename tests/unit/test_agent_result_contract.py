@@ -68,10 +68,11 @@ def test_trace_page_and_terminal_show_no_answer(ask_demo, app, tmp_path):
     r = ask_demo("--json")
     trace = json.loads(r.output)["trace"]
     page = write_html(trace, tmp_path / "t.html").read_text(encoding="utf-8")
-    summary = page.split('<div class="summary">', 1)[1].split("</div></div>", 1)[0]
-    assert '<span class="noanswer">no answer</span>' in summary
-    assert 'class="answer"' not in summary and "Stop searching" not in summary
-    assert "4 tool calls" in summary and "4 LLM calls" in summary
+    result = page.split('<div class="result', 1)[1].split("</div></div>", 1)[0]
+    assert result.startswith(' none"') and '<div class="noanswer">no answer</div>' in result
+    assert 'class="answer"' not in result and "Stop searching" not in result
+    assert '<div class="card" data-tool-calls="4"><div class="k">tool calls</div><div class="v">4</div>' in page
+    assert '<div class="card" data-llm-calls="4"><div class="k">LLM calls</div><div class="v">4</div>' in page
     shown = CliRunner().invoke(app, ["trace", "show", trace])
     assert shown.exit_code == 0 and "no answer" in shown.output and "answer Stop searching" not in shown.output
 

@@ -1,7 +1,9 @@
 """`sleuth eval report RUN_DIR...`: compare runs side by side as Markdown, a self-contained HTML page, or JSON.
 
-The HTML page embeds its plots as base64 PNGs (matplotlib, Agg backend): the primary metric against tokens per
-question, bars of each run's metrics, and the distribution of seconds per question. Summaries are recomputed
+The HTML page embeds its plots as base64 PNGs (matplotlib, Agg backend), one metric per axis: each primary metric
+against tokens per question, one panel of bars per metric, and the distribution of seconds per question; each run
+is named by its folder and system label (two runs of one system stay apart). Its tables have the runs as columns,
+so a dozen metrics fit the window. Summaries are recomputed
 from ``rows.jsonl`` (the last row per question), so a report on a run that is still going is up to date.
 """
 
@@ -162,9 +164,11 @@ def plots(runs: list[dict[str, Any]]) -> dict[str, str]:
 
         raise MissingExtraError("eval", "matplotlib", "eval report plots") from None
     out: dict[str, str] = {}
-    labels = [f"{r['label']}\n{r['dataset']}" for r in runs]
+    # a run's label names its folder too: two runs of one system stay apart
+    labels = [f"{Path(r['run_dir']).name}: {r['label']}\n{r['dataset']}" for r in runs]
 
     # what each method costs against what it gains: one plot per set, its primary metric alone on the y axis
+    label_of = {id(r): lab for r, lab in zip(runs, labels, strict=True)}
     for i, ((_task, dataset), group) in enumerate(_groups(runs).items()):
         points = [r for r in group if r["primary"] is not None]
         if not points:
@@ -173,10 +177,11 @@ def plots(runs: list[dict[str, Any]]) -> dict[str, str]:
         for r in points:
             xy = (r["summary"]["tokens_per_question"] or 0.0, r["primary"])
             ax.scatter(*xy, s=50)
-            ax.annotate(r["label"], xy, fontsize=7, xytext=(4, 4), textcoords="offset points")
-        xmax = max(p["summary"]["tokens_per_question"] or 0.0 for p in points)
-        ax.set_xlim(-0.05 * (xmax or 1.0), 1.25 * (xmax or 1.0))  # zero-token runs sit at 0, not on a +-0.04 axis
-        ax.set_xlabel("model tokens per question")
+            ax.annotate(label_of[id(r)].split("\n")[0], xy, fontsize=7, xytext=(4, 4), textcoords="offset points")
+        top = max(p["summary"]["tokens_per_question"] or 0.0 for p in points)
+        ax.set_xlim(0, top * 1.15 if top > 0 else 1.0)  # zero tokens: an axis from 0, not -0.04..0.04
+        ax.set_ylim(0, 1.05)
+        ax.set_xlabel("model tokens per question" + (" (no model tokens)" if top == 0 else ""))
         ax.set_ylabel(group[0]["primary_metric"])
         ax.set_title(f"{dataset}: {group[0]['primary_metric']} against tokens per question")
         ax.grid(alpha=0.3)
@@ -188,17 +193,25 @@ def plots(runs: list[dict[str, Any]]) -> dict[str, str]:
             if not k.startswith("judge_"):
                 names.setdefault(k, None)
     metric_names = list(names)[:8]
-    fig, ax = plt.subplots(figsize=(max(6.4, 0.9 * len(metric_names) * max(1, len(runs)) / 2), 4.2))
-    width = 0.8 / max(1, len(runs))
-    for i, (r, lab) in enumerate(zip(runs, labels, strict=True)):
-        vals = [r["summary"]["metrics"].get(m) or 0.0 for m in metric_names]
-        ax.bar([j + i * width for j in range(len(metric_names))], vals, width=width, label=lab.replace("\n", " · "))
-    ax.set_xticks([j + width * (len(runs) - 1) / 2 for j in range(len(metric_names))])
-    ax.set_xticklabels(metric_names, rotation=30, ha="right", fontsize=8)
-    ax.set_ylim(0, 1)
-    ax.set_title("Metrics per run")
-    ax.legend(fontsize=7)
-    out["metrics_per_run"] = _png(fig)
+    if metric_names:  # small multiples: one metric per axis, one bar per run
+        cols = min(4, len(metric_names))
+        rows_n = (len(metric_names) + cols - 1) // cols
+        fig, axes = plt.subplots(rows_n, cols, figsize=(3.0 * cols, 2.6 * rows_n + 0.6), squeeze=False)
+        short = [Path(r["run_dir"]).name for r in runs]
+        for k, m in enumerate(metric_names):
+            ax = axes[k // cols][k % cols]
+            vals = [r["summary"]["metrics"].get(m) or 0.0 for r in runs]
+            ax.bar(range(len(runs)), vals, color=[f"C{i % 10}" for i in range(len(runs))])
+            ax.set_xticks(range(len(runs)))
+            ax.set_xticklabels(short, rotation=30, ha="right", fontsize=7)
+            ax.set_ylim(0, 1)
+            ax.set_title(m, fontsize=9)
+            ax.grid(alpha=0.3, axis="y")
+        for k in range(len(metric_names), rows_n * cols):
+            axes[k // cols][k % cols].axis("off")
+        fig.suptitle("Metrics per run (one metric per panel)")
+        fig.tight_layout()
+        out["metrics_per_run"] = _png(fig)
 
     fig, ax = plt.subplots(figsize=(max(6.4, 1.1 * len(runs)), 4.6))
     data = [r["seconds"] or [0.0] for r in runs]
@@ -206,10 +219,43 @@ def plots(runs: list[dict[str, Any]]) -> dict[str, str]:
     ax.set_xticks(range(1, len(runs) + 1))
     ax.set_xticklabels([lab.replace("\n", " · ") for lab in labels], fontsize=7, rotation=30, ha="right")
     ax.set_ylabel("seconds per question")
+    ax.set_ylim(bottom=0)
     ax.set_title("Latency distribution")
     ax.grid(alpha=0.3, axis="y")
     out["latency"] = _png(fig)
     return out
+
+
+def _flat(d: Any, prefix: str = "") -> dict[str, str]:
+    if not isinstance(d, dict):
+        return {prefix: str(d)}
+    out: dict[str, str] = {}
+    for k, v in d.items():
+        out.update(_flat(v, f"{prefix}.{k}" if prefix else str(k)))
+    return out
+
+
+def manifest_differences(runs: list[dict[str, Any]]) -> list[dict[str, str]]:
+    """Per run, the manifest settings (config, limit, git commit) whose value is not the same in every run."""
+    flats = [_flat({"config": r["manifest"].get("config", {}), "limit": r["manifest"].get("limit"),
+                    "git_commit": r["manifest"].get("git_commit")}) for r in runs]
+    keys = sorted({k for f in flats for k in f})
+    varying = [k for k in keys if len({f.get(k, "-") for f in flats}) > 1]
+    return [{k: f.get(k, "-") for k in varying} for f in flats]
+
+
+def _html_table(header: list[str], rows: list[list[str]]) -> str:
+    """The runs as columns and the measures as rows (the Markdown table's transpose): a dozen metrics then fit a
+    1400 px window however many there are; each column is headed by its run folder and system label, so two runs of
+    one system stay apart. Many runs scroll inside the table's box, never the page."""
+    head = "".join(
+        f"<th>{html.escape(row[0])}<br><span class='sys'>{html.escape(row[1])}</span></th>" for row in rows
+    )
+    body = []
+    for i, name in enumerate(header[2:], start=2):
+        cells = "".join(f"<td>{html.escape(row[i])}</td>" for row in rows)
+        body.append(f"<tr><th class='m'>{html.escape(name)}</th>{cells}</tr>")
+    return f"<div class='tablewrap'><table><tr><th></th>{head}</tr>{''.join(body)}</table></div>"
 
 
 def render_html(runs: list[dict[str, Any]], images: dict[str, str]) -> str:
@@ -217,7 +263,8 @@ def render_html(runs: list[dict[str, Any]], images: dict[str, str]) -> str:
         "<!doctype html><html><head><meta charset='utf-8'><title>sleuth eval report</title><style>",
         "body{font-family:system-ui,sans-serif;margin:2em;color:#222}table{border-collapse:collapse;margin:1em 0}"
         "th,td{border:1px solid #ccc;padding:4px 8px;font-size:13px;text-align:right}th{background:#f3f3f3}"
-        "td:first-child,td:nth-child(2){text-align:left}img{max-width:100%;margin:0.5em 1em 0.5em 0}"
+        "th.m{text-align:left;font-weight:600}.sys{font-weight:400;color:#555}.tablewrap{max-width:100%;overflow-x:auto}"
+        "img{max-width:100%;margin:0.5em 1em 0.5em 0}"
         "code{background:#f5f5f5;padding:1px 3px}",
         "</style></head><body><h1>sleuth eval report</h1>",
     ]
@@ -226,22 +273,20 @@ def render_html(runs: list[dict[str, Any]], images: dict[str, str]) -> str:
         parts.append(f"<h2>{html.escape(task)}: {html.escape(dataset)}</h2>")
         parts.append(f"<p>Primary metric: <code>{html.escape(group[0]['primary_metric'])}</code></p>")
         parts += [f"<p>{html.escape(n).replace('`', '')}</p>" for n in _notes(group)]
-        parts.append("<table><tr>")
-        parts += [f"<th>{html.escape(h)}</th>" for h in header]
-        parts.append("</tr>")
-        for row in rows:
-            parts.append("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>")
-        parts.append("</table>")
+        parts.append(_html_table(header, rows))
     parts.append("<h2>Plots</h2><div>")
     for name, b64 in images.items():
         parts.append(f"<img alt='{html.escape(name)}' src='data:image/png;base64,{b64}'>")
     parts.append("</div><h2>Runs</h2><ul>")
-    for r in runs:
+    diffs = manifest_differences(runs)
+    for r, diff in zip(runs, diffs, strict=True):
         m = r["manifest"]
+        differs = "; differs in " + ", ".join(f"{k}={v}" for k, v in diff.items()) if diff else ""
         parts.append(
             f"<li><code>{html.escape(r['run_dir'])}</code>: sleuth {html.escape(str(m.get('sleuth_version')))}, "
             f"commit {html.escape(str(m.get('git_commit')))}, created {html.escape(str(m.get('created')))}, "
-            f"data checksum {html.escape(str(m.get('config', {}).get('data_checksum')))}</li>"
+            f"data checksum {html.escape(str(m.get('config', {}).get('data_checksum')))}"
+            f"<span class='diff'>{html.escape(differs)}</span></li>"
         )
     parts.append("</ul></body></html>")
     return "\n".join(parts)
