@@ -62,6 +62,10 @@ SIRA_FORM = typer.Option(
     None, "--sira-form", help="With --method sira: reference (the published form, default) or sleuth (the earlier "
     "rules: contiguous-phrase filter, query words dropped, per-phrase model weights, unigrams only)."
 )
+SIRA_TIERS = typer.Option(
+    None, "--sira-tiers", help="With --method sira: the BM25 tiers scored, unigram or unigram,bigram (default). The "
+    "reference builds both a 1-gram and a 2-gram index and uses the one whose plain BM25 scores best on the set."
+)
 OTEL, OTEL_ENDPOINT = OTEL_OPTION, OTEL_ENDPOINT_OPTION
 FUSION = typer.Option(
     None, "--fusion", help="With --method hybrid: rrf, zscore, minmax, vstash or adaptive (default: sleuth's "
@@ -186,7 +190,7 @@ def hotpotqa_cmd(
     resume: bool = RESUME, seed: int = SEED, concurrency: int = CONCURRENCY, k: int = K, progress: bool = PROGRESS,
     cache_dir: str = CACHE, policies: str = POLICIES, budget_tokens: int = BUDGET_TOKENS,
     budget_seconds: float = BUDGET_SECONDS, context_level: int = CONTEXT_LEVEL, enriched: bool = ENRICHED,
-    sira_form: str = SIRA_FORM, iter_retgen_answer: str = IR_ANSWER,
+    sira_form: str = SIRA_FORM, sira_tiers: str = SIRA_TIERS, iter_retgen_answer: str = IR_ANSWER,
     iter_retgen_steps: int = IR_STEPS, fusion: str = FUSION, calibrate: bool = CALIBRATE,
     otel: bool = OTEL, otel_endpoint: str = OTEL_ENDPOINT,
     as_json: bool = JSON_OPTION,
@@ -196,7 +200,7 @@ def hotpotqa_cmd(
     supporting paragraphs from the pooled paragraphs."""
     opts = _options("hotpotqa", data, rerank_opt, agent=agent, method=method, rerank=rerank, rerank_depth=rerank_depth,
                     model=model, api_base=api_base, api_key_env=api_key_env, seed=seed, k=k, progress=progress,
-                    cache_dir=cache_dir, enriched=enriched, sira_form=sira_form,
+                    cache_dir=cache_dir, enriched=enriched, sira_form=sira_form, sira_tiers=sira_tiers,
                     iter_retgen_answer=iter_retgen_answer, iter_retgen_steps=iter_retgen_steps,
                     fusion=fusion, calibrate=calibrate,
                     extra=_agent_flags(policies, budget_tokens, budget_seconds, context_level))
@@ -211,7 +215,8 @@ def beir_cmd(
     split: str = typer.Option("test", "--split", help="qrels/<split>.tsv (test, train, dev)."),
     agent: str = AGENT, limit: int = LIMIT, out: Path = OUT, resume: bool = RESUME, seed: int = SEED,
     concurrency: int = CONCURRENCY, k: int = K, progress: bool = PROGRESS, cache_dir: str = CACHE,
-    enriched: bool = ENRICHED, sira_form: str = SIRA_FORM, iter_retgen_answer: str = IR_ANSWER,
+    enriched: bool = ENRICHED, sira_form: str = SIRA_FORM, sira_tiers: str = SIRA_TIERS,
+    iter_retgen_answer: str = IR_ANSWER,
     iter_retgen_steps: int = IR_STEPS, fusion: str = FUSION, calibrate: bool = CALIBRATE,
     otel: bool = OTEL, otel_endpoint: str = OTEL_ENDPOINT,
     as_json: bool = JSON_OPTION,
@@ -220,6 +225,7 @@ def beir_cmd(
     opts = _options("beir", data, rerank_opt, agent=agent, method=method, rerank=rerank, rerank_depth=rerank_depth,
                     model=model, api_base=api_base, api_key_env=api_key_env, seed=seed, k=k, split=split,
                     progress=progress, cache_dir=cache_dir, enriched=enriched, sira_form=sira_form,
+                    sira_tiers=sira_tiers,
                     iter_retgen_answer=iter_retgen_answer, iter_retgen_steps=iter_retgen_steps,
                     fusion=fusion, calibrate=calibrate)
     _run(opts, out, limit, resume, concurrency, as_json, (otel, otel_endpoint))

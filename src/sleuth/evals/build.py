@@ -49,6 +49,7 @@ class Options:
     progress: bool | None = None
     enriched: bool = False  # search the in-index SIRA enrichment (bm25, sira)
     sira_form: str | None = None  # SIRA: "reference" (default) or "sleuth"
+    sira_tiers: str | None = None  # SIRA: "unigram" or "unigram,bigram" (the reference picks max_n 1 or 2 per set)
     iter_retgen_answer: str | None = None  # iter-retgen's form (None: the paper's, "last-generation")
     iter_retgen_steps: int | None = None  # iter-retgen's T (None: 3)
     fusion: str | None = None  # hybrid's fusion (None: sleuth.retrieval.hybrid.DEFAULT_FUSION)
@@ -131,6 +132,11 @@ def retriever_options(opts: Options) -> dict[str, Any]:
         if method != "sira":
             raise ConfigError("--sira-form needs --method sira", hint="add --method sira")
         out["sira"] = {"form": opts.sira_form}
+    if opts.sira_tiers:
+        if method != "sira":
+            raise ConfigError("--sira-tiers needs --method sira", hint="add --method sira")
+        tiers = tuple(t.strip() for t in opts.sira_tiers.split(",") if t.strip())
+        out["sira"] = {**out.get("sira", {}), "tiers": tiers}
     prompt = sira_prompt_for(opts)
     if prompt is not None:
         out["sira"] = {**out.get("sira", {}), "prompt": prompt}
@@ -275,6 +281,7 @@ def system_config(opts: Options, chat_model: Any) -> dict[str, Any]:
         **({"sira_form": opts.sira_form or "reference", "sira_prompt": sira_prompt_for(opts) or
             ("sleuth" if opts.sira_form == "sleuth" else "reference")} if opts.method == "sira" and not opts.agent
            else {}),
+        **({"sira_tiers": opts.sira_tiers} if opts.sira_tiers and opts.method == "sira" else {}),
         **({"fusion": opts.fusion or _default_fusion()} if opts.method == "hybrid" and not opts.agent else {}),
         **({"calibrate": "cross (2 halves of the questions)"} if opts.calibrate else {}),
         **({"rerank_options": reranker_options(opts)} if opts.rerank and reranker_options(opts) else {}),
