@@ -73,6 +73,10 @@ def _rows(table: Any) -> list[str]:
     return lines
 
 
+def _damaged(kind: str, e: Exception) -> UnreadableDocumentError:
+    return UnreadableDocumentError(f"not a readable {kind} ({type(e).__name__}: {str(e)[:200]})", reason="damaged")
+
+
 def load_docx(path: str, caps: LoaderCaps) -> Converted:
     try:
         import docx
@@ -90,12 +94,8 @@ def load_docx(path: str, caps: LoaderCaps) -> Converted:
             else:
                 out.add(block.text)
         meta = _props(document.core_properties)
-    except (KeyError, ValueError, zipfile.BadZipFile, OSError) as e:
-        raise UnreadableDocumentError(f"not a readable DOCX ({type(e).__name__}: {str(e)[:200]})",
-                                      reason="damaged") from None
-    except Exception as e:  # python-docx's PackageNotFoundError, lxml's XMLSyntaxError
-        raise UnreadableDocumentError(f"not a readable DOCX ({type(e).__name__}: {str(e)[:200]})",
-                                      reason="damaged") from None
+    except Exception as e:  # zip, XML and python-docx's own errors (PackageNotFoundError, lxml's XMLSyntaxError)
+        raise _damaged("DOCX", e) from None
     text = out.text()
     if not text.strip():
         raise UnreadableDocumentError("a DOCX without text", reason="no text")
@@ -145,12 +145,8 @@ def load_pptx(path: str, caps: LoaderCaps) -> Converted:
             out.add("")
         total = len(deck.slides)
         meta = {"slides": total, **_props(deck.core_properties)}
-    except (KeyError, ValueError, zipfile.BadZipFile, OSError) as e:
-        raise UnreadableDocumentError(f"not a readable PPTX ({type(e).__name__}: {str(e)[:200]})",
-                                      reason="damaged") from None
-    except Exception as e:
-        raise UnreadableDocumentError(f"not a readable PPTX ({type(e).__name__}: {str(e)[:200]})",
-                                      reason="damaged") from None
+    except Exception as e:  # zip, XML and python-pptx's own errors
+        raise _damaged("PPTX", e) from None
     if not text_lines:
         raise UnreadableDocumentError(f"no text on its {total} slides", reason="no text")
     notes = []
