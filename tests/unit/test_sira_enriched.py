@@ -228,18 +228,23 @@ def test_enrichment_killed_mid_document_resumes(corpus: Corpus, tmp_path: Path) 
     assert len(read_records(path)) == N
 
 
+def write_beir_set(data: Path) -> Path:
+    """DOCS as a BEIR folder (d0..d20) with one query, "zzz unknown", whose relevant document is d20."""
+    (data / "qrels").mkdir(parents=True)
+    docs = [{"_id": f"d{i}", "title": "", "text": t} for i, t in enumerate(DOCS.values())]
+    (data / "corpus.jsonl").write_text("\n".join(json.dumps(d) for d in docs) + "\n")
+    (data / "queries.jsonl").write_text(json.dumps({"_id": "q1", "text": "zzz unknown"}) + "\n")
+    (data / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nq1\td20\t1\n")
+    return data
+
+
 def test_eval_beir_enriched_system(make_corpus, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """`sleuth eval beir --method bm25 --enriched` through the eval builder: recorded in the run config and label;
     over a corpus never enriched, the error names the command and the corpus."""
     from sleuth.evals.build import Options, prepare
 
     monkeypatch.setenv("SLEUTH_HOME", str(tmp_path / "h"))
-    data = tmp_path / "beir"
-    (data / "qrels").mkdir(parents=True)
-    docs = [{"_id": f"d{i}", "title": "", "text": t} for i, t in enumerate(DOCS.values())]
-    (data / "corpus.jsonl").write_text("\n".join(json.dumps(d) for d in docs) + "\n")
-    (data / "queries.jsonl").write_text(json.dumps({"_id": "q1", "text": "zzz unknown"}) + "\n")
-    (data / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nq1\td20\t1\n")
+    data = write_beir_set(tmp_path / "beir")
     opts = Options(task="beir", data=str(data), method="bm25", enriched=True, cache_dir=str(tmp_path / "cache"))
     with pytest.raises(IndexMissingError) as e:
         prepare(opts)
@@ -270,12 +275,7 @@ def test_cli_eval_beir_enriched(app, make_corpus, tmp_path: Path, monkeypatch: p
     from sleuth.evals.datasets import load_beir
 
     monkeypatch.setenv("SLEUTH_HOME", str(tmp_path / "h"))
-    data = tmp_path / "beir"
-    (data / "qrels").mkdir(parents=True)
-    docs = [{"_id": f"d{i}", "title": "", "text": t} for i, t in enumerate(DOCS.values())]
-    (data / "corpus.jsonl").write_text("\n".join(json.dumps(d) for d in docs) + "\n")
-    (data / "queries.jsonl").write_text(json.dumps({"_id": "q1", "text": "zzz unknown"}) + "\n")
-    (data / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nq1\td20\t1\n")
+    data = write_beir_set(tmp_path / "beir")
     cache = str(tmp_path / "cache")
     args = ["eval", "beir", "--data", str(data), "--method", "bm25", "--enriched", "--cache-dir", cache, "--json",
             "--no-progress"]

@@ -81,8 +81,7 @@ def plan_question(state: AgentState, cx: NodeContext) -> dict[str, Any]:
     # auto's iter-retgen step answers in the form its check needs (a short answer that cites doc ids), set here
     # so that the step's retrieval keeps it (see passage_nodes._iter_retgen_mode)
     return {"strategy": "auto", "plan": plan, "plan_pos": 0, "plan_reason": reason, "route_reason": reason,
-            "next_step": "decompose" if decompose else FIRST_NODE[plan[0]], "iter_retgen_answer": form,
-            "iter_retgen_steps": cx.config.iter_retgen_steps}
+            "next_step": "decompose" if decompose else FIRST_NODE[plan[0]], "iter_retgen_answer": form}
 
 
 # -- decomposition --------------------------------------------------------------------------------------------
