@@ -63,8 +63,13 @@ SIRA_FORM = typer.Option(
     "rules: contiguous-phrase filter, query words dropped, per-phrase model weights, unigrams only)."
 )
 SIRA_TIERS = typer.Option(
-    None, "--sira-tiers", help="With --method sira: the BM25 tiers scored, unigram or unigram,bigram (default). The "
-    "reference builds both a 1-gram and a 2-gram index and uses the one whose plain BM25 scores best on the set."
+    None, "--sira-tiers", help="With --method sira: the BM25 tiers scored, unigram, unigram,bigram or auto. The "
+    "reference builds a 1-gram and a 2-gram index and keeps the one whose plain BM25 scores best; auto (the "
+    "default when a tuning split exists) makes that choice on the tuning split, else unigram,bigram."
+)
+SIRA_TUNE = typer.Option(
+    None, "--sira-tune", help="With --method sira: the tuning split for the tier choice: a BEIR folder (PATH or "
+    "PATH:SPLIT, default split train) or a HotpotQA file (default: the BEIR folder's own train split)."
 )
 OTEL, OTEL_ENDPOINT = OTEL_OPTION, OTEL_ENDPOINT_OPTION
 FUSION = typer.Option(
@@ -190,7 +195,8 @@ def hotpotqa_cmd(
     resume: bool = RESUME, seed: int = SEED, concurrency: int = CONCURRENCY, k: int = K, progress: bool = PROGRESS,
     cache_dir: str = CACHE, policies: str = POLICIES, budget_tokens: int = BUDGET_TOKENS,
     budget_seconds: float = BUDGET_SECONDS, context_level: int = CONTEXT_LEVEL, enriched: bool = ENRICHED,
-    sira_form: str = SIRA_FORM, sira_tiers: str = SIRA_TIERS, iter_retgen_answer: str = IR_ANSWER,
+    sira_form: str = SIRA_FORM, sira_tiers: str = SIRA_TIERS, sira_tune: str = SIRA_TUNE,
+    iter_retgen_answer: str = IR_ANSWER,
     iter_retgen_steps: int = IR_STEPS, fusion: str = FUSION, calibrate: bool = CALIBRATE,
     otel: bool = OTEL, otel_endpoint: str = OTEL_ENDPOINT,
     as_json: bool = JSON_OPTION,
@@ -201,7 +207,7 @@ def hotpotqa_cmd(
     opts = _options("hotpotqa", data, rerank_opt, agent=agent, method=method, rerank=rerank, rerank_depth=rerank_depth,
                     model=model, api_base=api_base, api_key_env=api_key_env, seed=seed, k=k, progress=progress,
                     cache_dir=cache_dir, enriched=enriched, sira_form=sira_form, sira_tiers=sira_tiers,
-                    iter_retgen_answer=iter_retgen_answer, iter_retgen_steps=iter_retgen_steps,
+                    sira_tune=sira_tune, iter_retgen_answer=iter_retgen_answer, iter_retgen_steps=iter_retgen_steps,
                     fusion=fusion, calibrate=calibrate,
                     extra=_agent_flags(policies, budget_tokens, budget_seconds, context_level))
     _run(opts, out, limit, resume, concurrency, as_json, (otel, otel_endpoint))
@@ -216,7 +222,7 @@ def beir_cmd(
     agent: str = AGENT, limit: int = LIMIT, out: Path = OUT, resume: bool = RESUME, seed: int = SEED,
     concurrency: int = CONCURRENCY, k: int = K, progress: bool = PROGRESS, cache_dir: str = CACHE,
     enriched: bool = ENRICHED, sira_form: str = SIRA_FORM, sira_tiers: str = SIRA_TIERS,
-    iter_retgen_answer: str = IR_ANSWER,
+    sira_tune: str = SIRA_TUNE, iter_retgen_answer: str = IR_ANSWER,
     iter_retgen_steps: int = IR_STEPS, fusion: str = FUSION, calibrate: bool = CALIBRATE,
     otel: bool = OTEL, otel_endpoint: str = OTEL_ENDPOINT,
     as_json: bool = JSON_OPTION,
@@ -225,7 +231,7 @@ def beir_cmd(
     opts = _options("beir", data, rerank_opt, agent=agent, method=method, rerank=rerank, rerank_depth=rerank_depth,
                     model=model, api_base=api_base, api_key_env=api_key_env, seed=seed, k=k, split=split,
                     progress=progress, cache_dir=cache_dir, enriched=enriched, sira_form=sira_form,
-                    sira_tiers=sira_tiers,
+                    sira_tiers=sira_tiers, sira_tune=sira_tune,
                     iter_retgen_answer=iter_retgen_answer, iter_retgen_steps=iter_retgen_steps,
                     fusion=fusion, calibrate=calibrate)
     _run(opts, out, limit, resume, concurrency, as_json, (otel, otel_endpoint))

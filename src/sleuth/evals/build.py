@@ -49,7 +49,8 @@ class Options:
     progress: bool | None = None
     enriched: bool = False  # search the in-index SIRA enrichment (bm25, sira)
     sira_form: str | None = None  # SIRA: "reference" (default) or "sleuth"
-    sira_tiers: str | None = None  # SIRA: "unigram" or "unigram,bigram" (the reference picks max_n 1 or 2 per set)
+    sira_tiers: str | None = None  # SIRA: "unigram", "unigram,bigram" or "auto" (None: auto when a tuning split exists)
+    sira_tune: str | None = None  # SIRA tiers' tuning split (sleuth.evals.tiers.tuning_set)
     iter_retgen_answer: str | None = None  # iter-retgen's form (None: the paper's, "last-generation")
     iter_retgen_steps: int | None = None  # iter-retgen's T (None: 3)
     fusion: str | None = None  # hybrid's fusion (None: sleuth.retrieval.hybrid.DEFAULT_FUSION)
@@ -241,6 +242,7 @@ def _agent_system(opts: Options, corpus: Any, chat_model: Any) -> AgentSystem:
 def prepare(opts: Options, *, chat_model: Any = None, judge: Any = None) -> Prepared:
     """Load the data, build the corpus and the system. ``chat_model``/``judge`` may be injected (tests)."""
     es = load_data(opts)
+    opts = resolve_sira_tiers(opts)
     if _uses_iter_retgen(opts):
         _iter_retgen_kwargs(opts)  # a bad iter-retgen setting fails here, before a model is built
     chat_model = _chat_model(opts, chat_model)
@@ -254,6 +256,35 @@ def prepare(opts: Options, *, chat_model: Any = None, judge: Any = None) -> Prep
         task=opts.task, data_checksum=checksum, system=system_cfg, seed=opts.seed, judge_model=judge_name
     )
     return Prepared(es, system, scorer, config, primary, corpus_info, system_label(system_cfg))
+
+
+def resolve_sira_tiers(opts: Options) -> Options:
+    """``opts`` with SIRA's tiers chosen as the reference chooses them (:mod:`sleuth.evals.tiers`) when
+    ``--method sira`` runs the reference form and ``--sira-tiers`` is ``auto`` or unset: on the tuning split
+    (``--sira-tune``, or the BEIR folder's train split). Unset and no tuning split: the form's default tiers,
+    recorded as such. A ``--sira-tiers`` list is kept as given."""
+    from dataclasses import replace
+
+    from sleuth.evals import tiers as T
+
+    if opts.method != "sira" or opts.agent or (opts.sira_form or "reference") != "reference":
+        if opts.sira_tiers == T.AUTO or opts.sira_tune:
+            raise ConfigError("--sira-tiers auto and --sira-tune choose the reference form's tiers",
+                              hint="use them with --method sira and the reference form, or drop them")
+        return opts
+    if opts.sira_tiers not in (None, T.AUTO):
+        if opts.sira_tune:
+            raise ConfigError("--sira-tune chooses the tiers: it goes with --sira-tiers auto (or none)",
+                              hint="drop --sira-tiers, or drop --sira-tune")
+        return opts
+    tune = T.tuning_set(opts.task, opts.data, opts.sira_tune)
+    if tune is None:
+        if opts.sira_tiers == T.AUTO:
+            raise ConfigError("--sira-tiers auto needs a tuning split: this set has no train split",
+                              hint="pass --sira-tune with a BEIR folder (PATH or PATH:SPLIT) or a HotpotQA file")
+        return replace(opts, extra={**opts.extra, "sira_tier_choice": "none (no tuning split; --sira-tune sets one)"})
+    choice = T.choose(tune, opts.cache_dir, progress=opts.progress)
+    return replace(opts, sira_tiers=choice["tiers"], extra={**opts.extra, "sira_tier_choice": choice})
 
 
 def _chat_model(opts: Options, injected: Any) -> Any:

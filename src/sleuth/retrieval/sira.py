@@ -388,32 +388,13 @@ class SiraRetriever(RetrieverBase):
                 h.source = self.name
             return hits
         index: BM25Index = self.bm25.index
-        uni: dict[int, float] = {}
-        bi: dict[int, float] = {}
-
-        def add(stems: list[str], w: float, distinct: bool) -> None:
-            if w <= 0:
-                return
-            if distinct:
-                u, b = targets(index, stems, tiers)
-            else:
-                ids = [index.vocab[s] for s in stems if s in index.vocab]
-                u = ids if "unigram" in tiers else []
-                b = (index.bigrams.pair_ids([index.vocab.get(s, -1) for s in stems])
-                     if "bigram" in tiers and index.bigrams is not None else [])
-            for t in u:
-                uni[t] = uni.get(t, 0.0) + w
-            for g in b:
-                bi[g] = bi.get(g, 0.0) + w
-
         q_stems = index.analyzer.tokens(query)
         if p.use_model_weights:  # per phrase, each with its own weight; repeated tokens count again (as bm25s)
-            add(q_stems, 1.0, False)
-            for d in kept:
-                add(d.tokens, float(d.weight or 0.0), False)
+            phrases = [(q_stems, 1.0)] + [(d.tokens, float(d.weight or 0.0)) for d in kept]
+            uni, bi = _weighted_targets(index, phrases, tiers, distinct=False)
         else:  # the reference: distinct targets of the query, plus weight x those of the kept stems concatenated
-            add(q_stems, 1.0, True)
-            add([t for d in kept for t in d.tokens], p.weight, True)
+            uni, bi = _weighted_targets(index, [(q_stems, 1.0), ([t for d in kept for t in d.tokens], p.weight)],
+                                        tiers, distinct=True)
         scores, idx = index.tier_topk(*_arrays(uni), *_arrays(bi), k)
         return index.hits(scores, idx, self.name, self.bm25.with_text)
 
@@ -466,6 +447,36 @@ class SiraRetriever(RetrieverBase):
                 },
             )))
         return result
+
+
+def _weighted_targets(
+    index: BM25Index, phrases: list[tuple[list[str], float]], tiers: tuple[str, ...], *, distinct: bool
+) -> tuple[dict[int, float], dict[int, float]]:
+    """Term id -> summed weight on each tier for ``phrases`` (stems, weight): with ``distinct`` the reference's
+    ``query_targets`` of each phrase (distinct unigram and adjacent-pair ids), else every token again."""
+    uni: dict[int, float] = {}
+    bi: dict[int, float] = {}
+    for stems, w in phrases:
+        if w <= 0:
+            continue
+        if distinct:
+            u, b = targets(index, stems, tiers)
+        else:
+            u = [index.vocab[s] for s in stems if s in index.vocab] if "unigram" in tiers else []
+            b = (index.bigrams.pair_ids([index.vocab.get(s, -1) for s in stems])
+                 if "bigram" in tiers and index.bigrams is not None else [])
+        for t in u:
+            uni[t] = uni.get(t, 0.0) + w
+        for g in b:
+            bi[g] = bi.get(g, 0.0) + w
+    return uni, bi
+
+
+def plain_tier_topk(index: BM25Index, query: str, tiers: tuple[str, ...], k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Plain BM25 of ``query`` on ``tiers``, as the reference scores a query with no expansion on its 1-gram
+    (``("unigram",)``) or 2-gram (``("unigram", "bigram")``) index: its distinct targets, weight 1."""
+    uni, bi = _weighted_targets(index, [(index.analyzer.tokens(query), 1.0)], tiers, distinct=True)
+    return index.tier_topk(*_arrays(uni), *_arrays(bi), k)
 
 
 def _arrays(weights: dict[int, float]) -> tuple[np.ndarray, np.ndarray]:
