@@ -129,7 +129,7 @@ def test_all_stopword_query_with_good_phrase(bm25: BM25Retriever) -> None:
 
 
 def test_prompt_never_asks_for_the_answer() -> None:
-    msgs = messages_for("Does imatinib treat leukemia?", 10)
+    msgs = messages_for("Does imatinib treat leukemia?", 10, "sleuth")
     assert "never answer" in msgs[0]["content"]
     assert msgs[1]["content"] == "Query: Does imatinib treat leukemia?"
 

@@ -33,6 +33,30 @@ def agent_options(
     return out
 
 
+def iter_retgen_settings(
+    agent: str | None, answer: str | None = None, steps: int | None = None, *, fill_defaults: bool = False
+) -> dict[str, Any]:
+    """``--iter-retgen-answer`` / ``--iter-retgen-steps`` as ``AgentConfig`` takes them, checked: the answer form
+    goes to ``auto_iter_retgen_answer`` for ``auto`` (its iter-retgen step) and to ``iter_retgen_answer``
+    otherwise. ``fill_defaults``: the defaults named too (a run's configuration says which form ran)."""
+    from sleuth.agents.config import ITER_RETGEN_ANSWERS, AgentConfig
+    from sleuth.errors import ConfigError
+
+    if answer is not None and answer not in ITER_RETGEN_ANSWERS:
+        raise ConfigError(f"unknown --iter-retgen-answer {answer!r}",
+                          hint=f"use one of: {', '.join(ITER_RETGEN_ANSWERS)} (the first is the paper's form)")
+    if steps is not None and (isinstance(steps, bool) or steps < 1):
+        raise ConfigError(f"--iter-retgen-steps must be at least 1, got {steps}", hint="T=3 is the paper's")
+    key = "auto_iter_retgen_answer" if agent == "auto" else "iter_retgen_answer"
+    defaults = {f.name: f.default for f in AgentConfig.__dataclass_fields__.values()}
+    out: dict[str, Any] = {}
+    if answer is not None or fill_defaults:
+        out[key] = answer or defaults[key]
+    if steps is not None or fill_defaults:
+        out["iter_retgen_steps"] = steps if steps is not None else defaults["iter_retgen_steps"]
+    return out
+
+
 def recorded(options: dict[str, Any]) -> dict[str, Any]:
     """The options as plain data for a run's configuration (what decides its numbers)."""
     out: dict[str, Any] = {"budget": options["budget"].model_dump(), "policies": options["policies"].active()}

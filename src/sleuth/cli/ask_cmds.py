@@ -112,7 +112,7 @@ def ask_cmd(
     with cli_errors(as_json):
         from sleuth.agents import AGENTS, Agent
         from sleuth.agents.agent import _new_run_id
-        from sleuth.agents.options import agent_options
+        from sleuth.agents.options import agent_options, iter_retgen_settings
         from sleuth.errors import ConfigError
 
         if agent not in AGENTS:
@@ -127,19 +127,7 @@ def ask_cmd(
         chat: Any = model
         if api_base or api_key_env:
             chat = get_model(model, api_base, api_key_env)
-        iter_retgen: dict[str, Any] = {}
-        from sleuth.agents.config import ITER_RETGEN_ANSWERS
-
-        if iter_retgen_answer is not None and iter_retgen_answer not in ITER_RETGEN_ANSWERS:
-            raise ConfigError(
-                f"unknown --iter-retgen-answer {iter_retgen_answer!r}",
-                hint=f"use one of: {', '.join(ITER_RETGEN_ANSWERS)} (the first is the paper's form)",
-            )
-        if iter_retgen_answer is not None:
-            key = "auto_iter_retgen_answer" if agent == "auto" else "iter_retgen_answer"  # auto's iter-retgen step
-            iter_retgen[key] = iter_retgen_answer
-        if iter_retgen_steps is not None:
-            iter_retgen["iter_retgen_steps"] = iter_retgen_steps
+        iter_retgen = iter_retgen_settings(agent, iter_retgen_answer, iter_retgen_steps)
         options = agent_options(agent, budget, budget_tokens, budget_seconds, policies, context_level, scan_budget)
         root = resolve_corpus(corpus)
         # an index is built only where one was built before (the state folder exists) or with --index

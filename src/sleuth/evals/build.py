@@ -204,24 +204,9 @@ def _uses_iter_retgen(opts: Options) -> bool:
 def _iter_retgen_kwargs(opts: Options) -> dict[str, Any]:
     """The iter-retgen settings of an agent run, as ``AgentConfig`` takes them (the defaults filled in, so a run's
     configuration names the form it ran whether or not it was asked for)."""
-    from sleuth.agents.config import ITER_RETGEN_ANSWERS, AgentConfig
+    from sleuth.agents.options import iter_retgen_settings
 
-    if opts.iter_retgen_answer is not None and opts.iter_retgen_answer not in ITER_RETGEN_ANSWERS:
-        raise ConfigError(
-            f"unknown --iter-retgen-answer {opts.iter_retgen_answer!r}",
-            hint=f"use one of: {', '.join(ITER_RETGEN_ANSWERS)} (the first is the paper's form)",
-        )
-    if opts.iter_retgen_steps is not None and opts.iter_retgen_steps < 1:
-        raise ConfigError(
-            f"--iter-retgen-steps must be at least 1, got {opts.iter_retgen_steps}", hint="T=3 is the paper's"
-        )
-    defaults = {f.name: f.default for f in AgentConfig.__dataclass_fields__.values()}
-    key = "auto_iter_retgen_answer" if opts.agent == "auto" else "iter_retgen_answer"
-    return {
-        key: opts.iter_retgen_answer or defaults[key],
-        "iter_retgen_steps": opts.iter_retgen_steps if opts.iter_retgen_steps is not None
-        else defaults["iter_retgen_steps"],
-    }
+    return iter_retgen_settings(opts.agent, opts.iter_retgen_answer, opts.iter_retgen_steps, fill_defaults=True)
 
 
 def _agent_options(opts: Options) -> dict[str, Any]:

@@ -183,7 +183,7 @@ class SiraResult(SearchResult):
         return f"not expanded: {self.fallback}" if self.fallback else ""
 
 
-def messages_for(query: str, max_phrases: int = 10, prompt: str = "sleuth") -> list[dict[str, str]]:
+def messages_for(query: str, max_phrases: int, prompt: str) -> list[dict[str, str]]:
     """The expansion call's messages; the reference's prompts are one user message, as the reference sends them."""
     from sleuth.prompts import load
 
