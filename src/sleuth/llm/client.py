@@ -37,15 +37,13 @@ from pydantic import BaseModel, ValidationError
 from sleuth.config import model_settings, sleuth_home
 from sleuth.errors import ModelAuthError, ModelConnectionError, ModelError, ModelNotFoundError, ModelOutputError
 from sleuth.llm import accounting, events
-from sleuth.llm.base import ChatModel, ChatResult, Message, T, TokenLogprob
+from sleuth.llm.base import ChatModel, ChatResult, Message, T
 from sleuth.llm.cache import ResponseCache
-from sleuth.llm.errmap import map_error, protocol_error
+from sleuth.llm.errmap import map_error
+from sleuth.llm.response import chat_result, fallback_messages, response_format_dict
 from sleuth.llm.toolcalls import (
     loads_lenient,
-    native_tool_calls,
-    parse_tool_calls,
     tool_call_schema,
-    tool_names,
     tool_prompt,
 )
 from sleuth.records import TraceEvent
@@ -53,10 +51,6 @@ from sleuth.records import TraceEvent
 __all__ = ["LLM", "ResponseCache", "get_model", "is_local_spec", "map_error", "response_format_dict"]
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-
-def _text_or_none(value: Any) -> str | None:
-    return value if isinstance(value, str) and value else None
-
 
 def _litellm() -> Any:
     import litellm
@@ -67,17 +61,6 @@ def _litellm() -> Any:
 
 def is_local_spec(spec: str) -> bool:
     return spec == "local" or spec.startswith(("local:", "gguf:"))
-
-
-def response_format_dict(response_format: dict[str, Any] | type[BaseModel] | None) -> dict[str, Any] | None:
-    if response_format is None or isinstance(response_format, dict):
-        return response_format
-    if isinstance(response_format, type) and issubclass(response_format, BaseModel):
-        return {
-            "type": "json_schema",
-            "json_schema": {"name": response_format.__name__, "schema": response_format.model_json_schema()},
-        }
-    raise TypeError(f"response_format must be a dict or a pydantic model class, not {response_format!r}")
 
 
 class LLM:
@@ -229,7 +212,7 @@ class LLM:
         req: dict[str, Any] = {"messages": messages, "temperature": temperature}
         if fallback:
             assert tools is not None
-            req["messages"] = _fallback_messages(messages, tool_prompt(tools))
+            req["messages"] = fallback_messages(messages, tool_prompt(tools))
             req["response_format"] = {
                 "type": "json_schema",
                 "json_schema": {"name": "tool_call", "schema": tool_call_schema(tools)},
@@ -287,38 +270,9 @@ class LLM:
         tools: list[dict[str, Any]] | None,
         where: str | None = None,
     ) -> ChatResult:
-        choices = getattr(resp, "choices", None)
-        if not choices:
-            raise protocol_error(self.model, where, f"the response has no choices: {str(resp)[:300]}")
-        choice = choices[0]
-        msg = choice.message
-        content = getattr(msg, "content", None) or ""
-        calls = native_tool_calls(getattr(msg, "tool_calls", None) or [])
-        usage = accounting.usage_from_response(
-            self.litellm_model,
-            getattr(resp, "usage", None),
-            req["messages"],
-            content,
-            priced_model=None if self.is_local else self.model,
-        )
-        if not calls and tools:
-            # a backend that wrote its call as text; only names of offered tools count (a JSON answer with a
-            # "name" field is not a call)
-            names = set(tool_names(tools))
-            calls = [c for c in parse_tool_calls(content) if c.name in names]
-            if fallback and not calls:  # the reply is rejected, but its tokens were spent: the error carries them
-                raise ModelOutputError(f"{self.model}: expected a tool call, got: {content[:300]!r}", usage=usage)
-        return ChatResult(
-            content="" if fallback else content,
-            tool_calls=calls,
-            usage=usage,
-            latency_s=time.perf_counter() - t0,
-            model=self.model,
-            finish_reason="tool_calls" if calls else getattr(choice, "finish_reason", None),
-            logprobs=_logprobs(getattr(choice, "logprobs", None)),
-            response_model=_text_or_none(getattr(resp, "model", None)),
-            response_id=_text_or_none(getattr(resp, "id", None)),
-        )
+        return chat_result(resp, req, model=self.model, litellm_model=self.litellm_model,
+                           priced_model=None if self.is_local else self.model, fallback=fallback, t0=t0,
+                           tools=tools, where=where)
 
     def _trace(self, tracer: Any, name: str, result: ChatResult, req: dict[str, Any], n_tools: int) -> None:
         """``n_tools``: the tools offered to the model (natively or, in the fallback, through the prompt)."""
@@ -528,57 +482,6 @@ class LLM:
                 except (OSError, ValueError, KeyError):
                     pass
         return accounting.count_tokens(text, self.model)
-
-
-def _fallback_messages(messages: list[Message], instruction: str) -> list[Message]:
-    """Messages for a backend without tool calling: the tool instruction joins the system message; earlier tool
-    calls become JSON text and tool results become user messages."""
-    out: list[Message] = []
-    for m in messages:
-        role = m.get("role")
-        if role == "assistant" and m.get("tool_calls"):
-            calls = [
-                {"name": c["function"]["name"], "arguments": _maybe_json(c["function"].get("arguments", "{}"))}
-                for c in m["tool_calls"]
-            ]
-            text = json.dumps(calls[0] if len(calls) == 1 else calls)
-            out.append({"role": "assistant", "content": ((m.get("content") or "") + "\n" + text).strip()})
-        elif role == "tool":
-            label = m.get("name") or "the tool"
-            out.append({"role": "user", "content": f"Result of {label}:\n{m.get('content', '')}"})
-        else:
-            out.append({k: v for k, v in m.items() if k in ("role", "content")})
-    if out and out[0].get("role") == "system":
-        out[0] = {"role": "system", "content": f"{out[0].get('content', '')}\n\n{instruction}".strip()}
-    else:
-        out.insert(0, {"role": "system", "content": instruction})
-    return out
-
-
-def _maybe_json(s: Any) -> Any:
-    if not isinstance(s, str):
-        return s
-    try:
-        return json.loads(s)
-    except json.JSONDecodeError:
-        return s
-
-
-def _logprobs(lp: Any) -> list[TokenLogprob] | None:
-    if lp is None:
-        return None
-    content = lp.get("content") if isinstance(lp, dict) else getattr(lp, "content", None)
-    if not content:
-        return None
-    out = []
-    for item in content:
-        get: Any = item.get if isinstance(item, dict) else lambda k, d=None, _i=item: getattr(_i, k, d)
-        top = {}
-        for alt in get("top_logprobs") or []:
-            aget: Any = alt.get if isinstance(alt, dict) else lambda k, d=None, _a=alt: getattr(_a, k, d)
-            top[aget("token")] = float(aget("logprob"))
-        out.append(TokenLogprob(token=get("token") or "", logprob=float(get("logprob")), top=top))
-    return out
 
 
 def get_model(
