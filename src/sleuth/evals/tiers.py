@@ -65,7 +65,7 @@ def choose(tune: EvalSet, cache_dir: str | None = None, *, progress: bool | None
         for q in questions:
             _, idx = plain_tier_topk(index, q.question, tiers, 100)
             ranking = [corpus.original_id(index.doc_ids[int(i)]) for i in idx]
-            runs[q.id] = [d for d in dict.fromkeys(ranking) if d != q.id]  # BEIR's ignore_identical_ids
+            runs[q.id] = M.drop_identical(q.id, list(dict.fromkeys(ranking)))  # as the BEIR scorer does
         values = M.ranking_scores_many(qrels, runs, [SELECTION_METRIC])[SELECTION_METRIC]
         scores[",".join(tiers)] = round(sum(values) / len(values), 4) if values else 0.0
     best = max(scores, key=lambda t: scores[t])  # max keeps the first of equals: unigrams on a tie
