@@ -25,7 +25,7 @@ HIT_CHARS = 4000
 
 def query_words(query: str, n: int = MAX_QUERY_WORDS) -> list[str]:
     """The query's words worth a grep: no stopwords, at least three characters, longest first (ties: in order)."""
-    from bm25s.stopwords import STOPWORDS_EN
+    from sleuth.retrieval.stopwords import STOPWORDS_EN
 
     stop = frozenset(STOPWORDS_EN)
     words = [w for w in dict.fromkeys(terms(query)) if len(w) >= 3 and w not in stop]

@@ -89,7 +89,7 @@ _YES_NO = {"yes", "no", "true", "false"}
 
 
 def _stopwords() -> frozenset[str]:
-    from bm25s.stopwords import STOPWORDS_EN
+    from sleuth.retrieval.stopwords import STOPWORDS_EN
 
     return frozenset(STOPWORDS_EN)
 

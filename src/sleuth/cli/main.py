@@ -1,12 +1,15 @@
 """The `sleuth` command. Each command group lives in its own module exposing ``register(app)``.
 
-Modules are imported at start-up, so they must keep heavy imports (litellm, torch, bm25s) inside the command
-functions: `sleuth grep` stays instant.
+A call registers only the module of the command it names (``COMMANDS``; ``sleuth``, ``--help`` and an unknown name
+register all), and modules keep heavy imports (litellm, torch, bm25s, numba) inside the command functions:
+`sleuth grep/read/ls/search/df` answer in a fraction of a second (``benchmarks/cli_speed.py``;
+``tests/unit/test_cli_imports.py`` checks which modules a call imports).
 """
 
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -26,6 +29,19 @@ COMMAND_MODULES = [
     "sleuth.cli.eval_cmds",  # eval ...
     "sleuth.cli.mcp_cmds",  # mcp
 ]
+# each top-level command (or group) -> its module (tests/unit/test_cli_imports.py checks it against register())
+COMMANDS = {
+    "grep": "sleuth.cli.corpus_cmds", "read": "sleuth.cli.corpus_cmds", "ls": "sleuth.cli.corpus_cmds",
+    "corpus": "sleuth.cli.corpus_cmds", "model": "sleuth.cli.model_cmds", "index": "sleuth.cli.search_cmds",
+    "search": "sleuth.cli.search_cmds", "df": "sleuth.cli.search_cmds", "enrich": "sleuth.cli.search_cmds",
+    "tools": "sleuth.cli.tools_cmds", "ask": "sleuth.cli.ask_cmds", "trace": "sleuth.cli.ask_cmds",
+    "eval": "sleuth.cli.eval_cmds", "mcp": "sleuth.cli.mcp_cmds",
+}
+# Commands that answer one query and exit. Two start-up costs larger than their whole query are switched off
+# unless the caller set the variable: numpy's BLAS thread pool (they do no linear algebra) and pydantic's scan of
+# every installed package's entry points for pydantic plugins (sleuth uses none).
+ONE_SHOT_COMMANDS = frozenset({"grep", "read", "ls", "search", "df"})
+ONE_SHOT_ENV = {"OPENBLAS_NUM_THREADS": "1", "PYDANTIC_DISABLE_PLUGINS": "__all__"}
 
 class SleuthGroup(TyperGroup):
     """The root command: every failure, usage errors included, is one line plus a hint on stderr (a JSON object
@@ -78,8 +94,13 @@ app = typer.Typer(
 )
 
 
-def _register_all() -> None:
-    for name in COMMAND_MODULES:
+def _command_name(argv: Sequence[str]) -> str | None:
+    """The command a call names: its first argument that is not an option (the root has only flags)."""
+    return next((a for a in argv if not a.startswith("-")), None)
+
+
+def _register_all(modules: Sequence[str] = COMMAND_MODULES) -> None:
+    for name in modules:
         try:
             module = importlib.import_module(name)
         except ModuleNotFoundError as e:
@@ -100,7 +121,11 @@ def _root(
 
 
 def main(argv: list[str] | None = None) -> None:
-    _register_all()
+    name = _command_name(sys.argv[1:] if argv is None else argv)
+    if name in ONE_SHOT_COMMANDS:
+        for var, value in ONE_SHOT_ENV.items():
+            os.environ.setdefault(var, value)
+    _register_all([COMMANDS[name]] if name in COMMANDS else COMMAND_MODULES)
     app(args=argv)
 
 

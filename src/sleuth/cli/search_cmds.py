@@ -4,7 +4,7 @@ SIRA corpus-side enrichment. Heavy imports (bm25s, numba, litellm) happen inside
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import typer
 
@@ -33,6 +33,8 @@ from sleuth.cli.otel_opts import (
 from sleuth.cli.output import JSON_OPTION, Output, run_command
 
 QUIET_OPTION = typer.Option(False, "--quiet", "-q", help="No progress lines on stderr.")
+# one query per process: numpy scoring (same scores and order) costs less than importing numba and loading its JIT
+ONE_QUERY_BACKEND: Literal["numpy"] = "numpy"
 
 
 def _corpus(path: Path | None, state_dir: Path | None = None) -> Any:
@@ -188,6 +190,8 @@ def search_cmd(
 
         c = _indexed_corpus(corpus, state_dir, build_index, as_json)
         opts: dict[str, Any] = {"rebuild": rebuild, "progress": cli_progress(as_json, quiet)}
+        if method == "bm25":
+            opts["backend"] = ONE_QUERY_BACKEND
         if enrich_weight:
             opts["enrich_weight"] = enrich_weight
         if enriched:
@@ -266,7 +270,7 @@ def df_cmd(
         from sleuth.retrieval.df import DocFrequency
 
         c = _indexed_corpus(corpus, state_dir, build_index, as_json)
-        docfreq = DocFrequency(BM25Index.open(c))
+        docfreq = DocFrequency(BM25Index.open(c, backend=ONE_QUERY_BACKEND))
         rows = docfreq.many(terms)
         data = {"n_docs": docfreq.n_docs, "terms": [{**r.model_dump(), "ratio": r.ratio} for r in rows]}
         lines = [f"{docfreq.n_docs} documents"]

@@ -1,7 +1,8 @@
 """numba kernels for weighted BM25 over bm25s's term-major score matrix. Imported lazily (numba is optional).
 
 ``score(d) = sum_i w_i * data[j]`` for every ``j`` in column ``tok_i``'s slice ``indptr[t]:indptr[t+1]`` (whose
-``indices[j]`` is the document), then bm25s's own numba top-k heap. The bigram tier
+``indices[j]`` is the document), then a top-k heap ordered by score, then document index (the numpy kernels'
+order, :mod:`sleuth.retrieval.bm25_kernels`: both backends return the same lists). The bigram tier
 (:mod:`sleuth.retrieval.bm25_ngrams`) has the same layout, so one accumulation loop serves both tiers.
 
 numba does not check bounds (a bad offset reads or writes outside the array: a segfault, or silently wrong
@@ -13,7 +14,6 @@ the kernels check every offset they follow as well (one predictable comparison p
 from __future__ import annotations
 
 import numpy as np
-from bm25s.numba.selection import _numba_sorted_top_k
 from numba import njit
 
 
@@ -40,6 +40,60 @@ def add_weighted(scores, tok, w, data, indices, indptr):
 
 
 @njit(nogil=True, cache=True)
+def _below(v1, i1, v2, i2):
+    """Whether (score v1, document i1) ranks below (v2, i2): a lower score, or the same score and a higher index."""
+    return v1 < v2 or (v1 == v2 and i1 > i2)
+
+
+@njit(nogil=True, cache=True)
+def sorted_topk(scores, k):
+    """The ``k`` best (scores, indices) by score, then index: a heap whose root is the worst kept entry."""
+    n = scores.shape[0]
+    if k > n:
+        k = n
+    vals = np.zeros(k, dtype=np.float32)
+    idx = np.zeros(k, dtype=np.int64)
+    length = 0
+    for i in range(n):
+        v = scores[i]
+        if length < k:  # push, then move up while it ranks below its parent
+            pos = length
+            length += 1
+            while pos > 0:
+                parent = (pos - 1) >> 1
+                if _below(v, i, vals[parent], idx[parent]):
+                    vals[pos] = vals[parent]
+                    idx[pos] = idx[parent]
+                    pos = parent
+                else:
+                    break
+            vals[pos] = v
+            idx[pos] = i
+        elif v > vals[0]:  # a later document with an equal score never beats the root
+            pos = 0
+            while True:  # replace the root, then move it down below every child that ranks below it
+                child = 2 * pos + 1
+                if child >= k:
+                    break
+                right = child + 1
+                if right < k and _below(vals[right], idx[right], vals[child], idx[child]):
+                    child = right
+                if _below(vals[child], idx[child], v, i):
+                    vals[pos] = vals[child]
+                    idx[pos] = idx[child]
+                    pos = child
+                else:
+                    break
+            vals[pos] = v
+            idx[pos] = i
+    by_index = np.argsort(idx)
+    vals = vals[by_index]
+    idx = idx[by_index]
+    order = np.argsort(-vals, kind="mergesort")  # stable: equal scores stay in index order
+    return vals[order], idx[order]
+
+
+@njit(nogil=True, cache=True)
 def weighted_scores(tok, w, data, indices, indptr, n):
     scores = np.zeros(n, dtype=np.float32)
     add_weighted(scores, tok, w, data, indices, indptr)
@@ -49,7 +103,7 @@ def weighted_scores(tok, w, data, indices, indptr, n):
 @njit(nogil=True, cache=True)
 def weighted_topk(tok, w, data, indices, indptr, n, k):
     scores = weighted_scores(tok, w, data, indices, indptr, n)
-    return _numba_sorted_top_k(scores, k, True)
+    return sorted_topk(scores, k)
 
 
 @njit(nogil=True, cache=True)
@@ -64,7 +118,7 @@ def tier_scores(tok, w, data, indices, indptr, btok, bw, bdata, bindices, bindpt
 @njit(nogil=True, cache=True)
 def tier_topk(tok, w, data, indices, indptr, btok, bw, bdata, bindices, bindptr, n, k):
     scores = tier_scores(tok, w, data, indices, indptr, btok, bw, bdata, bindices, bindptr, n)
-    return _numba_sorted_top_k(scores, k, True)
+    return sorted_topk(scores, k)
 
 
 @njit(nogil=True, cache=True)

@@ -44,11 +44,13 @@ from sleuth.errors import (
 from sleuth.records import Hit, SearchResult
 from sleuth.retrieval.base import RetrieverBase, timed_result
 from sleuth.retrieval.bm25_kernels import (  # numba when importable, numpy otherwise; the numpy ones importable here
-    NUMPY_KERNELS,
+    Backend,
+    Kernels,
     _tier_topk_numpy as _tier_topk_numpy,
     _topk_numpy as _topk_numpy,
     _weighted_topk_numpy as _weighted_topk_numpy,
-    numba_kernels,
+    check_backend,
+    kernels_for,
 )
 from sleuth.retrieval.bm25_ngrams import BIGRAM_FILES, BigramTier
 
@@ -121,7 +123,7 @@ class Analyzer:
         elif isinstance(params.stopwords, str):
             if params.stopwords != "en":
                 raise ConfigError(f"unknown stopword list {params.stopwords!r}", hint="use 'en', a list, or None")
-            from bm25s.stopwords import STOPWORDS_EN
+            from sleuth.retrieval.stopwords import STOPWORDS_EN
 
             self.stopwords = frozenset(STOPWORDS_EN)
         else:
@@ -167,7 +169,8 @@ class Analyzer:
 class BM25Index:
     """A loaded (memory-mapped) index. Use :meth:`open` for a corpus, :meth:`load` for a folder."""
 
-    def __init__(self, path: Path, meta: dict[str, Any], arrays: dict[str, np.ndarray], vocab: dict[str, int]):
+    def __init__(self, path: Path, meta: dict[str, Any], arrays: dict[str, np.ndarray], vocab: dict[str, int],
+                 *, backend: Backend = "auto"):
         self.path = path
         self.meta = meta
         self.params = BM25Params.model_validate(meta["params"])
@@ -186,9 +189,23 @@ class BM25Index:
         self._pos: dict[str, int] | None = None
         self.corpus: Corpus | None = None
         self.status = "loaded"  # set by open(): "up to date", "rebuilt (...)", ...
-        kernels = numba_kernels()
-        self.backend = "numba" if kernels else "numpy"
-        self._scores_fn, self._topk_fn, self._tier_scores_fn, self._tier_topk_fn = kernels or NUMPY_KERNELS
+        check_backend(backend)  # an unknown name fails here, not at the first query
+        self.requested_backend = backend
+        self._kernels: tuple[str, Kernels] | None = None  # resolved at the first query (numba's import is lazy)
+
+    @property
+    def backend(self) -> str:
+        """The kernels that score queries: ``numba`` (JIT, for many queries in one process) or ``numpy`` (no JIT
+        to load: one query, a CLI call). Both give the same scores and order."""
+        return self._resolved()[0]
+
+    def _resolved(self) -> tuple[str, Kernels]:
+        if self._kernels is None:
+            self._kernels = kernels_for(self.requested_backend)
+        return self._kernels
+
+    def _kernel(self, i: int) -> Any:
+        return self._resolved()[1][i]
 
     def __repr__(self) -> str:
         tier = f", bigrams={len(self.bigrams)}" if self.bigrams is not None else ""
@@ -198,13 +215,15 @@ class BM25Index:
     # -- loading ----------------------------------------------------------------------------------------------
     @classmethod
     def load(
-        cls, path: str | Path, *, mmap: bool = True, verify: bool = True, cache: VerifiedCache | None = None
+        cls, path: str | Path, *, mmap: bool = True, verify: bool = True, cache: VerifiedCache | None = None,
+        backend: Backend = "auto",
     ) -> BM25Index:
         """Open the index folder ``path``, checked (:mod:`sleuth.retrieval.index_check`): shapes, offsets and the
         vocabulary on every open; document indices, token ids, score bounds and the build's checksums on the
         first open of these exact files (remembered in ``cache``, by default the user's sleuth home). Anything
         wrong raises :class:`IndexCorruptError` naming the file and the fix. ``verify=False`` skips the checks
-        (for measurements on an index just built; never on one that came with a corpus)."""
+        (for measurements on an index just built; never on one that came with a corpus). ``backend``: the scoring
+        kernels (:attr:`backend`)."""
         from sleuth.retrieval import index_check as ic
 
         path = Path(path)
@@ -259,7 +278,7 @@ class BM25Index:
                     ic.check_bigram_values(path, len(meta["doc_ids"]), arrays, len(vocab), fix)
 
             ic.deep_check_once(path, names, meta, deep, fix, ic.VerifiedCache.default() if cache is None else cache)
-        return cls(path, meta, arrays, vocab)
+        return cls(path, meta, arrays, vocab, backend=backend)
 
     @classmethod
     def open(
@@ -274,6 +293,7 @@ class BM25Index:
         force: bool = False,
         lock_timeout: float | None = None,
         bigrams: bool = True,
+        backend: Backend = "auto",
     ) -> BM25Index:
         """The corpus's index: built when missing (``build_missing``), rebuilt when stale or corrupt and
         ``rebuild`` is set, else :class:`StaleIndexError` / :class:`IndexCorruptError`. ``params`` different
@@ -281,7 +301,8 @@ class BM25Index:
         index's lock (:mod:`sleuth.retrieval.index_store`): a process that finds another one building waits
         (``lock_timeout`` seconds at most) and uses its result. ``index.status`` says what happened. A build
         includes the bigram tier unless ``bigrams=False`` (an index without one is not stale: SIRA adds the
-        tier on demand, :func:`sleuth.retrieval.bm25_ngrams.ensure_bigrams`)."""
+        tier on demand, :func:`sleuth.retrieval.bm25_ngrams.ensure_bigrams`). ``backend``: the scoring kernels
+        (``numpy`` for a process that answers one query: no numba import, the same results)."""
         from sleuth.retrieval.bm25_build import build_corpus, update_corpus
         from sleuth.retrieval.index_store import LOCK_TIMEOUT_S, open_or_build
 
@@ -313,7 +334,7 @@ class BM25Index:
                          lock_timeout=timeout, bigrams=bigrams, entries=listing)
 
         opened = open_or_build(
-            target, load=lambda: cls.load(target), stale=stale, build=build, rebuild=rebuild,
+            target, load=lambda: cls.load(target, backend=backend), stale=stale, build=build, rebuild=rebuild,
             build_missing=build_missing, force=force, timeout=timeout, what="BM25 index", fix=rebuild_hint(target),
         )
         opened.index.corpus = corpus
@@ -344,7 +365,7 @@ class BM25Index:
         if len(tok) == 0 or k <= 0 or self.n_docs == 0:
             return np.zeros(0, np.float32), np.zeros(0, np.int64)
         try:
-            scores, idx = self._topk_fn(
+            scores, idx = self._kernel(1)(
                 tok, w, self.data, self.indices, self.indptr, self.n_docs, min(k, self.n_docs)
             )
         except IndexError as e:  # the kernels check bounds: an index changed on disk after its checks
@@ -357,7 +378,7 @@ class BM25Index:
         if len(tok) == 0:
             return np.zeros(self.n_docs, np.float32)
         try:
-            return self._scores_fn(tok, w, self.data, self.indices, self.indptr, self.n_docs)
+            return self._kernel(0)(tok, w, self.data, self.indices, self.indptr, self.n_docs)
         except IndexError as e:
             raise self._out_of_bounds(e) from None
 
@@ -374,7 +395,7 @@ class BM25Index:
                 raise ConfigError(f"the index at {self.path} has no bigram tier")
             return self.topk_ids(tok, w, k)
         try:
-            scores, idx = self._tier_topk_fn(tok, w, self.data, self.indices, self.indptr, btok, bw, tier.data,
+            scores, idx = self._kernel(3)(tok, w, self.data, self.indices, self.indptr, btok, bw, tier.data,
                                              tier.indices, tier.indptr, self.n_docs, min(k, self.n_docs))
         except IndexError as e:
             raise self._out_of_bounds(e) from None
@@ -387,7 +408,7 @@ class BM25Index:
         if tier is None or len(btok) == 0:
             return self.score_vector(tok, w)
         try:
-            return self._tier_scores_fn(tok, w, self.data, self.indices, self.indptr, btok, bw, tier.data,
+            return self._kernel(2)(tok, w, self.data, self.indices, self.indptr, btok, bw, tier.data,
                                         tier.indices, tier.indptr, self.n_docs)
         except IndexError as e:
             raise self._out_of_bounds(e) from None

@@ -56,7 +56,9 @@ def _count_numpy(tokens: np.ndarray, offsets: np.ndarray, cand: np.ndarray, gram
     return count
 
 
-def _counter():
+def _counter(backend: str):
+    if backend == "numpy":  # the index scores with numpy (one query per process): no numba import here either
+        return _count_numpy
     try:
         from sleuth.retrieval._bm25_kernels import count_ngram_docs
 
@@ -66,11 +68,12 @@ def _counter():
 
 
 class DocFrequency:
-    """``df(term)`` for words and phrases over a loaded :class:`BM25Index`."""
+    """``df(term)`` for words and phrases over a loaded :class:`BM25Index` (counted with the index's requested
+    backend: numba, or numpy for an index opened with ``backend="numpy"``; the counts are the same)."""
 
     def __init__(self, index: BM25Index) -> None:
         self.index = index
-        self._count = _counter()
+        self._count = _counter(index.requested_backend)
 
     @property
     def n_docs(self) -> int:
