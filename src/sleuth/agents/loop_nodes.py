@@ -281,8 +281,12 @@ def force_answer(state: AgentState, cx: NodeContext) -> dict[str, Any]:
     if cx.config.budget.final_answer_call:
         toolkit = cx.config.toolkit
         assert toolkit is not None
+        policies = policies_of(state, cx)
         tools = cx.config.tool_schemas([ANSWER_TOOL])
-        messages = [*_history(state, cx, policies_of(state, cx))]
+        if policies.constrain_args:  # the last answer is held to the ids seen too
+            known = [*(state.get("listed") or []), *(state.get("docs_seen") or [])]
+            tools = constrain_schemas(tools, known, cx.config.search_methods)
+        messages = [*_history(state, cx, policies)]
         prompt = load("agent_force_answer").format(budget=reason, question=state["question"])
         messages.append({"role": "user", "content": prompt})
         messages, _ = _compacted(state, cx, messages, tools, cx.config.context.max_answer_tokens)
