@@ -1,0 +1,68 @@
+"""Each small-model policy, on and off, with the real embedded model (Qwen2.5-Coder-0.5B, greedy decoding), on a
+HotpotQA *train* question of ``hipporag_train100`` (or the bundled sample corpus) where the policy changes the
+outcome. Each test runs the same question twice and asserts both outcomes, so it fails when the policy stops
+working or stops mattering. The corpus is the question's own ten context paragraphs (two gold, eight
+distractors), one ``Title.txt`` file each. How the questions were found: docs/results/agents.md, "Policies, one by
+one, on the real model"."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sleuth.agents import Agent, Budget
+from sleuth.agents.policies import Policies
+from sleuth.tracing import MemoryTracer
+from tests.conftest import shared_path
+
+pytestmark = [pytest.mark.model, pytest.mark.slow]
+
+
+def train_question(tmp_path: Path, index: int) -> tuple[str, str, Path]:
+    """``(question, gold answer, corpus folder)`` for question ``index`` of hipporag_train100's HotpotQA train set."""
+    data = shared_path("hotpotqa", "hipporag_train100", "hotpotqa_train.json")
+    q = json.loads(data.read_text(encoding="utf-8"))[index]
+    root = tmp_path / f"train{index}"
+    root.mkdir()
+    for title, sentences in q["context"]:
+        text = "".join(sentences).strip()
+        (root / (title.replace("/", "_") + ".txt")).write_text(f"{title}\n\n{text}\n", encoding="utf-8")
+    return q["question"], q["answer"], root
+
+
+def run(model: Any, corpus: Path, question: str, agent: str, policies: Policies, steps: int):
+    tracer = MemoryTracer()
+    with Agent.for_corpus(corpus, model=model, agent=agent, budget=Budget(max_steps=steps),
+                          policies=policies) as a:
+        result = a.run(question, trace=tracer)
+    return result, tracer
+
+
+def test_constrain_args_makes_the_cited_doc_ids_real(local_model, tmp_path: Path) -> None:
+    """Train q88 (Amy Johnson, "They Flew Alone"): the model greps, then answers citing ``"8", "3", "1", ...``
+    (made-up ids: none is kept) unless the schema holds ``doc_ids`` to the documents it has seen (the budget's
+    last answer call included)."""
+    question, _, corpus = train_question(tmp_path, 88)
+    off, _ = run(local_model, corpus, question, "react", Policies(), 3)
+    on, _ = run(local_model, corpus, question, "react", Policies(constrain_args=True), 3)
+    files = {p.name for p in corpus.iterdir()}
+    assert off.answer is not None and off.doc_ids == [], off
+    assert on.answer is not None and on.doc_ids and set(on.doc_ids) <= set(on.docs_seen) & files, on
+    assert not on.dropped_doc_ids, on
+
+
+def test_sufficiency_sends_a_doc_id_answer_on_to_the_next_step(local_model, tmp_path: Path) -> None:
+    """Train q19 (Roddy Maude-Roxby, The Aristocats), auto: sira's answer is a document's file name
+    (``Roddy Maude-Roxby.txt``). With the lexical check on, no passage holds those words as an answer, so the
+    plan escalates to iter-retgen, whose answer the passages do support; with it off, the file name stands."""
+    question, _, corpus = train_question(tmp_path, 19)
+    off, _ = run(local_model, corpus, question, "auto", Policies(), 4)
+    on, tracer = run(local_model, corpus, question, "auto", Policies(sufficiency="lexical"), 4)
+    assert off.answer is not None and off.answer.endswith(".txt"), off
+    assert [e["from"] for e in on.escalations] == ["sira"] and on.escalations[0]["to"] == "iter-retgen", on
+    checks = [e.data for e in tracer.of_kind("note") if e.name == "check"]
+    assert [c["supported"] for c in checks] == [False, True], checks
+    assert on.answer is not None and not on.answer.endswith(".txt"), on
