@@ -66,3 +66,18 @@ def test_sufficiency_sends_a_doc_id_answer_on_to_the_next_step(local_model, tmp_
     checks = [e.data for e in tracer.of_kind("note") if e.name == "check"]
     assert [c["supported"] for c in checks] == [False, True], checks
     assert on.answer is not None and not on.answer.endswith(".txt"), on
+
+
+def test_force_search_puts_the_evidence_in_front_of_the_last_answer(local_model, tmp_path: Path) -> None:
+    """Train q51 ("Are Medici and Senet both board games?"), react, two steps: the model greps a phrase no page
+    holds ("Medici and Senet ..."), twice, so the step budget's last call answers from the model's own knowledge
+    with nothing seen. With force_search the question's search runs before that call: both gold pages are shown
+    to it."""
+    question, _, corpus = train_question(tmp_path, 51)
+    gold = {"Medici (board game).txt", "Senet.txt"}
+    off, _ = run(local_model, corpus, question, "react", Policies(), 2)
+    on, tracer = run(local_model, corpus, question, "react", Policies(force_search=True), 2)
+    assert off.answer is not None and not gold & set(off.docs_seen), off
+    assert [e.data["tool"] for e in tracer.of_kind("note") if e.name == "force_search"] == ["search"]
+    assert gold <= set(on.docs_seen), on
+    assert on.answer is not None and on.answer.lower().startswith("yes"), on
