@@ -270,3 +270,35 @@ def test_doc_ids_listed_by_ls_may_be_read_under_constrained_arguments(setup):
     after = {t["function"]["name"]: t["function"]["parameters"] for t in model.calls[3]["tools"]}
     enum = after["read"]["properties"]["doc_id"]["enum"]
     assert "people/ada_morrow.md" in enum and "people/greta_lind.md" in enum  # listed, not shown, readable
+
+
+def test_the_budgets_last_answer_call_follows_force_search_and_constrain_args(sample_corpus):
+    """react, two steps: a grep that finds nothing (no evidence, so it does not count as a search), then the
+    step budget's last call. force_search runs the question's search before it, and constrain_args holds its
+    doc_ids to what that search found; with both off the last call sees neither."""
+    corpus = Corpus(sample_corpus)
+    bm25 = BM25Retriever.open(corpus)
+
+    def run(policies):
+        model = ScriptedModel([tool("grep", pattern="Kestrel Bridge designer birthplace"),
+                               tool("grep", pattern="nowhere to be found"),
+                               tool("answer", answer="Saltmarsh", doc_ids=[OKAFOR])])
+        toolkit = Toolkit([*corpus_tools(corpus), search_tool({"bm25": bm25})])
+        config = AgentConfig(model=model, toolkit=toolkit, retrievers={"bm25": bm25}, corpus=corpus,
+                             search_methods=["bm25"], policies=policies, budget=Budget(max_steps=2))
+        tracer = MemoryTracer()
+        return Agent(config, agent="react").run(QUESTION, trace=tracer), model, tracer
+
+    on, model, tracer = run(Policies(force_search=True, constrain_args=True))
+    assert on.answered_by == "forced" and on.doc_ids == [OKAFOR] and OKAFOR in on.docs_seen
+    assert notes(tracer, "force_search") == [{"tool": "search", "args": {"query": QUESTION}}]
+    last = model.calls[-1]
+    assert any(m["role"] == "user" and m["content"].startswith("(You answered before searching")
+               and OKAFOR in m["content"] for m in last["messages"])
+    enum = last["tools"][0]["function"]["parameters"]["properties"]["doc_ids"]["items"]["enum"]
+    assert OKAFOR in enum
+    off, model, tracer = run(Policies())
+    assert off.answered_by == "forced" and off.doc_ids == [] and off.dropped_doc_ids == [OKAFOR]
+    assert notes(tracer, "force_search") == []
+    assert "enum" not in model.calls[-1]["tools"][0]["function"]["parameters"]["properties"]["doc_ids"].get(
+        "items", {})

@@ -259,12 +259,12 @@ def run_tools(state: AgentState, cx: NodeContext) -> dict[str, Any]:
             cx.tracer.record("budget", "repeats", data={"budget": "repeats", "call": key[:300], "times": repeats})
         if repeats > 1:
             text = REPEAT_NOTE + "\n" + text
-        if call.name in SEARCH_TOOLS and not result.is_error:
-            searched = True
         if call.name == "ls" and not result.is_error and isinstance(result.data, dict):
             listed = [*listed, *[d for d in result.data.get("doc_ids") or [] if isinstance(d, str)]][-200:]
         ids = []
         _doc_ids_in(result.data, ids)
+        if call.name in SEARCH_TOOLS and not result.is_error and ids:  # a search that found nothing is no evidence
+            searched = True
         seen = _merge_seen(seen, ids)
         digests[call.id] = digest(call.name, call.arguments, result, state["question"])
         messages.append(_tool_message(call, text))
@@ -281,8 +281,20 @@ def force_answer(state: AgentState, cx: NodeContext) -> dict[str, Any]:
     if cx.config.budget.final_answer_call:
         toolkit = cx.config.toolkit
         assert toolkit is not None
+        policies = policies_of(state, cx)
+        messages = [*_history(state, cx, policies)]
+        seen = list(state.get("docs_seen") or [])
+        if policies.force_search and not state.get("searched"):  # the last answer, too, comes after a search
+            _, _, found = forced_search(state, cx, offered_names(state, cx) or tuple(toolkit.names()))
+            ids: list[str] = []
+            _doc_ids_in(found.data, ids)
+            seen = _merge_seen(seen, ids)
+            update["docs_seen"] = seen
+            text, _ = cap_text(found.text, _result_cap(state, cx))
+            messages.append({"role": "user", "content": FORCED_SEARCH_NOTE + "\n" + text})
         tools = cx.config.tool_schemas([ANSWER_TOOL])
-        messages = [*_history(state, cx, policies_of(state, cx))]
+        if policies.constrain_args:  # the last answer is held to the ids seen too
+            tools = constrain_schemas(tools, [*(state.get("listed") or []), *seen], cx.config.search_methods)
         prompt = load("agent_force_answer").format(budget=reason, question=state["question"])
         messages.append({"role": "user", "content": prompt})
         messages, _ = _compacted(state, cx, messages, tools, cx.config.context.max_answer_tokens)
@@ -305,7 +317,7 @@ def force_answer(state: AgentState, cx: NodeContext) -> dict[str, Any]:
             if _parrots(res.data["answer"], prompt):
                 detail = "the final answer call repeated the instructions instead of answering"
                 continue
-            cited_ids = cited_update(cx, res.data["doc_ids"], state.get("docs_seen") or [])
+            cited_ids = cited_update(cx, res.data["doc_ids"], seen)
             return {**update, **cited_ids, "answer": res.data["answer"], "answered_by": "forced"}
         text = result.content.strip() if result is not None else ""
         if text and not calls:
