@@ -257,7 +257,7 @@ def _card(key: str, value: Any, sub: str = "", attr: str = "") -> str:
 
 
 def _result(s: dict[str, Any]) -> str:
-    docs = ", ".join(s["doc_ids"] or []) or "none"
+    docs = ", ".join(s["doc_ids"] or []) or "none cited"
     if s["answer"] is not None:
         return (
             f'<div class="result ok"><div class="k">answer</div><div class="answer">{_e(s["answer"])}</div>'

@@ -160,7 +160,7 @@ def render(events: list[TraceEvent], console: Any = None, *, show_nodes: bool = 
     if s["route"]:
         route = s["route"]
         lines.append(f"[bold]route[/] {escape(str(route.get('strategy')))}: {escape(str(route.get('reason')))}")
-    docs = escape(", ".join(s["doc_ids"] or []))
+    docs = escape(", ".join(s["doc_ids"] or []) or "none cited")
     stop = escape(str(s["stop_reason"]))
     if s["answer"] is not None:
         lines.append(f"[bold green]answer[/] {escape(str(s['answer']))}   [dim]docs: {docs}; stop: {stop}[/]")
