@@ -28,6 +28,7 @@ count, call time, answer) and exits 1 when the answer or the notifications are m
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import secrets
@@ -118,10 +119,8 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
             proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGKILL)  # a stdio server left behind
-    except ProcessLookupError:
-        pass
 
 
 def drive(page: Any, url: str, args: argparse.Namespace) -> dict[str, Any]:
