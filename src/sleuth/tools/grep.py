@@ -674,9 +674,21 @@ def render(result: GrepResult, max_chars: int) -> tuple[str, bool]:
     return "\n".join(lines), truncated
 
 
-def grep_tool(corpus: Corpus, *, timeout: float = 30.0) -> Tool[GrepArgs]:
+def grep_tool(corpus: Corpus, *, timeout: float = 30.0, shards: int | None = None) -> Tool[GrepArgs]:
+    """The ``grep`` tool; ``shards``: search that many parts of the corpus in parallel
+    (:mod:`sleuth.tools.grep_shards`: the same results as one search)."""
+    if shards is not None:
+        from sleuth.tools.grep_shards import check_shards
+
+        check_shards(shards)
+
     def run(args: GrepArgs) -> ToolResult:
-        result = grep(corpus, args, timeout=timeout)
+        if shards is not None:
+            from sleuth.tools.grep_shards import grep_sharded
+
+            result = grep_sharded(corpus, args, shards=shards, timeout=timeout)
+        else:
+            result = grep(corpus, args, timeout=timeout)
         text, truncated = render(result, args.max_chars)
         return ToolResult(text=text, data=result.model_dump(), truncated=truncated)
 

@@ -106,12 +106,16 @@ def _chunks(paths: list[str]) -> list[list[str]]:
     return out
 
 
+def check_shards(shards: object) -> None:
+    if isinstance(shards, bool) or not isinstance(shards, int) or not 1 <= shards <= MAX_SHARDS:
+        raise ConfigError(f"grep shards must be a whole number in 1..{MAX_SHARDS}, got {shards!r}")
+
+
 def grep_sharded(corpus: Corpus, args: GrepArgs, *, shards: int, timeout: float = 30.0,
                  max_line_chars: int = 300) -> GrepResult:
     """:func:`sleuth.tools.grep.grep` over ``shards`` parts of the corpus searched in parallel, merged into the
     result of one run (see the module docstring). One document (``path`` names a file) is one run."""
-    if isinstance(shards, bool) or not isinstance(shards, int) or not 1 <= shards <= MAX_SHARDS:
-        raise ConfigError(f"grep shards must be a whole number in 1..{MAX_SHARDS}, got {shards!r}")
+    check_shards(shards)
     t0 = time.perf_counter()
     mode = "files" if args.files_with_matches else "count" if args.count else "lines"
     glob = compile_glob(args.glob) if args.glob else None
