@@ -110,3 +110,17 @@ def test_bad_shard_counts_and_one_document(tmp_path: Path) -> None:
         grep_sharded(corpus, GrepArgs(pattern="(unclosed"), shards=3)
     _same(corpus, GrepArgs(pattern="needle", path="latin.txt"), 4)  # one document: one run
     _same(corpus, GrepArgs(pattern="needle", path="a/deep"), 4)
+
+
+def test_files_mode_lists_every_matching_file(tmp_path: Path) -> None:
+    """`--files-with-matches --null` prints paths separated by NUL, with no newline: grep once read that output as
+    one 8 KiB line and lost every file past it (271 of 1,500 here)."""
+    from sleuth.corpus import Corpus
+    from sleuth.tools.grep import GrepArgs, grep
+
+    root = tmp_path / "many"
+    root.mkdir()
+    for i in range(1500):
+        (root / f"file_with_a_long_name_{i:04d}.txt").write_text("needle\n", encoding="utf-8")
+    res = grep(Corpus(root), GrepArgs(pattern="needle", files_with_matches=True, max_matches=2000))
+    assert res.total_docs == 1500 and res.files == sorted(p.name for p in root.iterdir())

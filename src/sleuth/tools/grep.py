@@ -29,6 +29,7 @@ import re
 import subprocess
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import PurePosixPath
 from typing import IO
 
@@ -449,15 +450,35 @@ def _strip(p: str) -> str:
     return p[2:] if p.startswith("./") else p
 
 
+def _nul_records(stream: IO[bytes], budget: int) -> Iterator[bytes]:
+    """The NUL-terminated records of a byte stream; a record longer than ``budget`` bytes is skipped whole."""
+    buf = b""
+    skipping = False
+    while True:
+        chunk = stream.read1(CHUNK) if hasattr(stream, "read1") else stream.read(CHUNK)
+        if not chunk:
+            if buf and not skipping:
+                yield buf  # a torn last record (the process was killed)
+            return
+        buf += chunk
+        *records, buf = buf.split(b"\0")
+        for i, rec in enumerate(records):
+            if skipping and i == 0:
+                skipping = False
+                continue
+            yield rec
+        if len(buf) > budget:
+            buf, skipping = b"", True
+
+
 def _read_null(runner: _Runner, args: GrepArgs, result: GrepResult, mode: str) -> None:
     assert runner.proc.stdout is not None
     if mode == "files":
         files: list[str] = []
-        for raw, _cut in _Lines(runner.proc.stdout, 8192):  # one line per NUL-terminated path run
-            for p in raw.split(b"\0"):
-                doc = _strip(p.decode("utf-8", "surrogateescape"))
-                if doc and is_document_id(doc):
-                    files.append(doc)
+        for raw in _nul_records(runner.proc.stdout, 8192):  # `--null`: each path ends with a NUL, no newline
+            doc = _strip(raw.decode("utf-8", "surrogateescape"))
+            if doc and is_document_id(doc):
+                files.append(doc)
         files.sort()
         result.total_docs = len(files)
         result.files = files[: args.max_matches]

@@ -28,7 +28,7 @@ from pathlib import Path
 from sleuth.corpus import Corpus, is_document_id
 from sleuth.errors import ConfigError, ToolTimeoutError, shown
 from sleuth.globs import compile_glob
-from sleuth.tools.grep import GrepArgs, GrepResult, _command, _merge, _run, _sources, grep, path_key
+from sleuth.tools.grep import GrepArgs, GrepResult, _command, _merge, _run, _sources, _target, grep, path_key
 
 MAX_ARG_BYTES = 64 * 1024  # named files per ripgrep call, in bytes of arguments (far below ARG_MAX)
 MAX_SHARDS = 256
@@ -140,6 +140,49 @@ def grep_sharded(corpus: Corpus, args: GrepArgs, *, shards: int, timeout: float 
             kept = [p for p, folder in paths if folder or named_ok(p)]
             for chunk in _chunks(kept):
                 runs[i].append((cwd, [*cmd, "--", *chunk]))
+    return _execute(corpus, args, mode, runs, t0, timeout, max_line_chars)
+
+
+def grep_documents(corpus: Corpus, args: GrepArgs, doc_ids: list[str], *, timeout: float = 30.0,
+                   max_line_chars: int = 300, shards: int = 1) -> GrepResult:
+    """:func:`sleuth.tools.grep.grep` over the documents ``doc_ids`` only (a workspace), as one ripgrep run over
+    a folder holding just them would search them: ``args.glob`` and ``args.path`` narrow them further, converted
+    documents are searched in their converted text, documents that are gone or unreadable are left out. Costs
+    what the documents cost, whatever the corpus's size (no listing of the corpus). ``shards``: parallel parts."""
+    from sleuth.errors import DocumentNotFoundError
+
+    check_shards(shards)
+    t0 = time.perf_counter()
+    mode = "files" if args.files_with_matches else "count" if args.count else "lines"
+    glob = compile_glob(args.glob) if args.glob else None
+    target = _target(corpus, args.path)  # a path's own errors (outside the corpus, hidden, missing), as grep's
+    under = target[1] if target else ""
+    by_source: dict[str, list[str]] = {str(corpus.root): [], str(corpus.store.docs): []}
+    for d in sorted(set(doc_ids), key=path_key):
+        if not is_document_id(d) or (glob is not None and not glob.match(d)):
+            continue
+        if under and d != under and not d.startswith(under + "/"):
+            continue
+        try:
+            status = corpus.entry(d).status
+        except DocumentNotFoundError:  # removed since the search that named it
+            continue
+        if status in ("text", "converted"):
+            by_source[str(corpus.root) if status == "text" else str(corpus.store.docs)].append(d)
+    cmd = _command(args, mode)
+    runs: list[list[tuple[str, list[str]]]] = [[] for _ in range(shards)]
+    for cwd, docs in by_source.items():
+        n = min(shards, len(docs))
+        bounds = [round(i * len(docs) / n) for i in range(n + 1)] if n else []
+        for i, (a, b) in enumerate(pairwise(bounds)):
+            for chunk in _chunks(docs[a:b]):
+                runs[i].append((cwd, [*cmd, "--", *chunk]))
+    return _execute(corpus, args, mode, runs, t0, timeout, max_line_chars)
+
+
+def _execute(corpus: Corpus, args: GrepArgs, mode: str, runs: list[list[tuple[str, list[str]]]], t0: float,
+             timeout: float, max_line_chars: int) -> GrepResult:
+    """Each shard's runs in order, the shards in parallel threads, within one time limit; one merged result."""
     parts: list[GrepResult] = []
     stopped: list[bool] = []
 
