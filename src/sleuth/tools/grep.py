@@ -31,7 +31,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import PurePosixPath
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 from pydantic import BaseModel, Field
 
@@ -49,6 +49,9 @@ from sleuth.errors import (
 from sleuth.globs import MAX_GLOB_CHARS, compile_glob
 from sleuth.rg import base_args
 from sleuth.tools.base import Tool, ToolArgs, ToolResult
+
+if TYPE_CHECKING:
+    from sleuth.loaders.store import Entry
 
 CHUNK = 1 << 16
 MAX_COLUMNS = 10_000  # bytes of one line ripgrep prints; longer lines are read back around the match
@@ -335,13 +338,15 @@ def _nocase(ext: str) -> str:
     return "".join(f"[{c.lower()}{c.upper()}]" if c.isalpha() else c for c in ext)
 
 
-def _sources(corpus: Corpus, path: str | None) -> list[tuple[str, list[str], list[str]]]:
+def _sources(corpus: Corpus, path: str | None, entries: dict[str, Entry] | None = None,
+             ) -> list[tuple[str, list[str], list[str]]]:
     """The ripgrep runs of one grep: (cwd, exclusion globs, target arguments). The corpus folder without the
-    converted and unreadable files, and the text store (converted texts) when it has any under ``path``."""
+    converted and unreadable files, and the text store (converted texts) when it has any under ``path``.
+    ``entries``: the corpus listing, when the caller has it."""
     from sleuth.loaders import FORMATS, format_of
 
     target = _target(corpus, path)
-    entries = corpus.entries()
+    entries = corpus.entries() if entries is None else entries
     if target:
         rel = target[1]
         entry = entries.get(rel)

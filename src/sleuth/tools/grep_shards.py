@@ -21,6 +21,7 @@ from __future__ import annotations
 import os
 import time
 from bisect import bisect_left
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from itertools import pairwise
 from pathlib import Path
@@ -34,9 +35,12 @@ MAX_ARG_BYTES = 64 * 1024  # named files per ripgrep call, in bytes of arguments
 MAX_SHARDS = 256
 
 
-def _files(base: Path, prefix: str) -> list[str]:
+def _files(base: Path, prefix: str, listing: Iterable[str] | None = None) -> list[str]:
     """Every visible regular file under ``base`` (no symlinks, no hidden parts: what ripgrep walks), as paths
-    ``prefix + relative path``, in ``--sort=path`` order."""
+    ``prefix + relative path``, in ``--sort=path`` order; from ``listing`` (the corpus's doc ids, the same rule)
+    when given."""
+    if listing is not None:
+        return sorted((d for d in listing if d.startswith(prefix)), key=path_key)
     out: list[str] = []
     stack = [(str(base), prefix)]
     while stack:
@@ -78,11 +82,12 @@ def _cover(files: list[str], lo: int, hi: int, prefix: str) -> list[tuple[str, b
     return out
 
 
-def shard_args(base: Path, prefix: str, shards: int) -> list[list[tuple[str, bool]]]:
+def shard_args(base: Path, prefix: str, shards: int, listing: Iterable[str] | None = None,
+               ) -> list[list[tuple[str, bool]]]:
     """ripgrep path arguments (relative to the run's folder, with whether each is a folder) of up to ``shards``
     parts of about equal file counts under ``base`` (``prefix``: ``base`` relative to the run's folder, ``""`` or
-    ``"dir/"``)."""
-    files = _files(base, prefix)
+    ``"dir/"``); ``listing``: the files, when the caller has them."""
+    files = _files(base, prefix, listing)
     n = min(shards, len(files))
     if n == 0:
         return []
@@ -121,7 +126,7 @@ def grep_sharded(corpus: Corpus, args: GrepArgs, *, shards: int, timeout: float 
     glob = compile_glob(args.glob) if args.glob else None
     entries = corpus.entries()
     runs: list[list[tuple[str, list[str]]]] = [[] for _ in range(shards)]  # per shard: (cwd, command) in order
-    for cwd, excludes, target in _sources(corpus, args.path):
+    for cwd, excludes, target in _sources(corpus, args.path, entries):
         base = Path(cwd).joinpath(*target[1].split("/")) if target else Path(cwd)
         if not base.is_dir():  # one document
             return grep(corpus, args, timeout=timeout, max_line_chars=max_line_chars)
@@ -136,7 +141,8 @@ def grep_sharded(corpus: Corpus, args: GrepArgs, *, shards: int, timeout: float 
             return in_store or (p in entries and entries[p].status == "text")
 
         cmd = _command(args, mode, excludes)
-        for i, paths in enumerate(shard_args(base, prefix, shards)):
+        listing = None if in_store else entries.keys()  # the corpus folder's files: listed once already
+        for i, paths in enumerate(shard_args(base, prefix, shards, listing)):
             kept = [p for p, folder in paths if folder or named_ok(p)]
             for chunk in _chunks(kept):
                 runs[i].append((cwd, [*cmd, "--", *chunk]))
