@@ -181,3 +181,29 @@ def test_no_bigrams_is_refused(make_corpus, tmp_path: Path) -> None:  # type: ig
 
     with pytest.raises(ConfigError, match="always has its bigram tier"):
         _open(make_corpus(DOCS), tmp_path / "s", shards=2, bigrams=False)
+
+
+def test_cli_index_search_df_and_grep_on_shards(app, make_corpus) -> None:  # type: ignore[no-untyped-def]
+    from typer.testing import CliRunner
+
+    root = str(make_corpus(DOCS))
+    run = CliRunner().invoke
+    r = run(app, ["index", root, "--shards", "3", "--workers", "1", "--json"])
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.output)
+    assert out["shards"] == 3 and out["documents"] == 10 and out["status"].startswith("built: 3 shards")
+    r = run(app, ["search", "heart failure", "-c", root, "--json", "--k", "3"])
+    assert r.exit_code == 0, r.output
+    assert [h["doc_id"] for h in json.loads(r.output)["hits"]][:1] == ["b.txt"]
+    r = run(app, ["df", "heart failure", "-c", root, "--json"])
+    assert r.exit_code == 0 and json.loads(r.output)["terms"][0]["df"] == 3, r.output
+    r = run(app, ["index", root, "--json"])  # no --shards: the layout on disk is kept
+    assert json.loads(r.output)["shards"] == 3 and json.loads(r.output)["status"] == "up to date"
+    r = run(app, ["index", root, "--shards", "0", "--json"])
+    assert r.exit_code == 2 and json.loads(r.output)["error"] == "ShardCountError"
+    one = run(app, ["grep", "heart", "-c", root, "--json"])
+    many = run(app, ["grep", "heart", "-c", root, "--json", "--shards", "4"])
+    assert one.exit_code == many.exit_code == 0
+    a, b = json.loads(one.output), json.loads(many.output)
+    a.pop("seconds"), b.pop("seconds")
+    assert a == b and a["total_matches"] >= 5
