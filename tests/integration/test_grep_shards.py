@@ -124,3 +124,14 @@ def test_files_mode_lists_every_matching_file(tmp_path: Path) -> None:
         (root / f"file_with_a_long_name_{i:04d}.txt").write_text("needle\n", encoding="utf-8")
     res = grep(Corpus(root), GrepArgs(pattern="needle", files_with_matches=True, max_matches=2000))
     assert res.total_docs == 1500 and res.files == sorted(p.name for p in root.iterdir())
+
+
+def test_time_limit_is_the_whole_call(tmp_path: Path) -> None:
+    from sleuth.corpus import Corpus
+    from sleuth.errors import ToolTimeoutError
+    from sleuth.tools.grep import GrepArgs
+    from sleuth.tools.grep_shards import grep_sharded
+
+    corpus = Corpus(generate(tmp_path / "c", 300))
+    with pytest.raises(ToolTimeoutError, match="took longer than"):
+        grep_sharded(corpus, GrepArgs(pattern="needle"), shards=3, timeout=1e-6)

@@ -207,3 +207,20 @@ def test_cli_index_search_df_and_grep_on_shards(app, make_corpus) -> None:  # ty
     a, b = json.loads(one.output), json.loads(many.output)
     a.pop("seconds"), b.pop("seconds")
     assert a == b and a["total_matches"] >= 5
+
+
+def test_fresh_retrievers_keep_a_sharded_index_fresh(pair, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from sleuth.corpus import Corpus
+    from sleuth.retrieval.bm25_shards import ShardedBM25Index
+    from sleuth.retrieval.fresh import FreshRetrievers
+
+    root, _, _ = pair
+    fresh = FreshRetrievers.open(Corpus(root, state_dir=tmp_path / "three"), ["bm25"], workers=1)
+    retriever, _ = fresh.lookup("bm25")
+    assert isinstance(retriever.index, ShardedBM25Index)  # type: ignore[union-attr]
+    (root / "zz.txt").write_text("zebra heart", encoding="utf-8")
+    retriever, note = fresh.lookup("bm25")
+    index = retriever.index  # type: ignore[union-attr]
+    assert isinstance(index, ShardedBM25Index) and len(index.shards) == 3 and "zz.txt" in index.doc_ids
+    assert note and "3 shards" in note
+    assert [h.doc_id for h in retriever.search("zebra", 3)] == ["zz.txt"]  # type: ignore[union-attr]
