@@ -191,9 +191,12 @@ class ShardBuildStats:
 def build_sharded(
     corpus: Corpus, *, shards: int, params: BM25Params | None = None, workers: int | None = None,
     fingerprint: str | None = None, lock_timeout: float | None = None, entries: dict[str, Entry] | None = None,
+    progress: bool = False,
 ) -> ShardBuildStats:
     """(Re)build ``corpus``'s index as ``shards`` shards with global statistics (see the module docstring), by
-    ``workers`` processes, atomically into ``corpus.state_dir / "bm25"``."""
+    ``workers`` processes, atomically into ``corpus.state_dir / "bm25"``. ``progress``: a bar on stderr, one step
+    per shard analyzed and per shard scored."""
+    from sleuth.progress import progress_bar
     from sleuth.retrieval import index_check as ic
     from sleuth.retrieval.bm25_build import _stamps, remember_verified
     from sleuth.retrieval.index_store import LOCK_TIMEOUT_S, building
@@ -219,8 +222,11 @@ def build_sharded(
         else:
             pool = _InProcess()
         try:
-            with pool:
-                analyzed = list(pool.map(_analyze_shard, jobs))
+            with pool, progress_bar(2 * shards, f"BM25 index, {shards} shards", progress) as bar:
+                analyzed = []
+                for one in pool.map(_analyze_shard, jobs):
+                    analyzed.append(one)
+                    bar.advance()
                 v, n_bigrams = _merge_stats(tmp, folders, analyzed)
                 n_tokens = sum(n for _, n in analyzed)
                 avgdl = float(np.float64(n_tokens) / np.float64(len(doc_ids)))  # = lengths.mean() of one index
@@ -231,7 +237,10 @@ def build_sharded(
                                   "doc_offset": a, "global_n_docs": len(doc_ids), "global_avgdl": avgdl,
                                   "global_vocab_size": v}})
                     for i, (f, (a, b)) in enumerate(zip(folders, ranges, strict=True))]
-                metas = list(pool.map(_score_shard, score_jobs))
+                metas = []
+                for meta_i in pool.map(_score_shard, score_jobs):
+                    metas.append(meta_i)
+                    bar.advance()
         except BrokenProcessPool as e:
             raise SearchIndexError(f"a worker building the sharded index at {target} died ({e})",
                                    hint="rerun `sleuth index CORPUS --rebuild`; with less memory, pass "

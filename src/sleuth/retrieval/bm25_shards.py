@@ -266,8 +266,8 @@ class ShardedBM25Index(BM25Index):
     ) -> ShardedBM25Index:
         """The corpus's sharded index, as :meth:`BM25Index.open` (the same lock, stale rule and statuses):
         ``shards`` different from the built count counts as stale; None keeps the built count. A build runs
-        :func:`~sleuth.retrieval.bm25_shard_build.build_sharded` with ``workers`` processes. ``progress`` is
-        accepted for the signature's sake (the shards report nothing yet)."""
+        :func:`~sleuth.retrieval.bm25_shard_build.build_sharded` with ``workers`` processes (``progress``: its
+        bar on stderr)."""
         from sleuth.retrieval.bm25_shard_build import build_sharded, worker_count
         from sleuth.retrieval.index_store import LOCK_TIMEOUT_S, open_or_build
 
@@ -296,7 +296,8 @@ class ShardedBM25Index(BM25Index):
             from sleuth.retrieval.bm25 import stored_params
 
             stats = build_sharded(corpus, shards=count, params=params or stored_params(target), workers=workers,
-                                  fingerprint=fp or None, lock_timeout=timeout, entries=listing)
+                                  fingerprint=fp or None, lock_timeout=timeout, entries=listing,
+                                  progress=progress)
             built.append(f"{stats.shards} shards by {stats.workers} worker process"
                          f"{'es' if stats.workers > 1 else ''} in {stats.seconds:.1f} s")
 
