@@ -224,3 +224,19 @@ def test_fresh_retrievers_keep_a_sharded_index_fresh(pair, tmp_path: Path) -> No
     assert isinstance(index, ShardedBM25Index) and len(index.shards) == 3 and "zz.txt" in index.doc_ids
     assert note and "3 shards" in note
     assert [h.doc_id for h in retriever.search("zebra", 3)] == ["zz.txt"]  # type: ignore[union-attr]
+
+
+def test_local_statistics_would_not_do(pair, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The premise of the equality tests: shards scored with their own N, avgdl and df rank differently, so the
+    tests above would catch a shard that missed the global statistics."""
+    from sleuth.retrieval import bm25_build
+    from sleuth.retrieval.bm25 import BM25Retriever
+
+    root, one, _ = pair
+    real = bm25_build._score_matrix
+    monkeypatch.setattr(bm25_build, "_score_matrix", lambda tok, off, v, params, stats=None: real(tok, off, v, params))
+    local = _open(root, tmp_path / "local", shards=3)
+    differ = [q for q in ("heart failure", "blood pressure insulin", "arteries exercise")
+              if [(h.doc_id, h.score) for h in BM25Retriever(one).search(q, 10)]
+              != [(h.doc_id, h.score) for h in BM25Retriever(local).search(q, 10)]]
+    assert len(differ) == 3
