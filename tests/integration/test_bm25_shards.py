@@ -7,7 +7,6 @@ counts every expansion phrase alike."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest

@@ -79,7 +79,7 @@ def test_stale_and_reopened(pair, tmp_path: Path) -> None:  # type: ignore[no-un
     again = _open(root, tmp_path / "three")  # no shards=: the layout on disk
     assert isinstance(again, ShardedBM25Index) and again.status == "up to date"
     (root / "k.txt").write_text("a new heart document", encoding="utf-8")
-    with pytest.raises(StaleIndexError, match="sharded BM25 index .* is stale: the corpus changed"):
+    with pytest.raises(StaleIndexError, match=r"sharded BM25 index .* is stale: the corpus changed"):
         _open(root, tmp_path / "three", rebuild=False)
     fresh = _open(root, tmp_path / "three", rebuild=True)
     assert isinstance(fresh, ShardedBM25Index) and "k.txt" in fresh.doc_ids and len(fresh.shards) == 3
@@ -172,7 +172,7 @@ def test_a_damaged_root_statistic_is_corrupt(pair, tmp_path: Path) -> None:  # t
     df = np.load(df_path)
     df[0] += 1  # still in range: only the checksum sees it
     np.save(df_path, df)
-    with pytest.raises(IndexCorruptError, match="df.npy is corrupt: its checksum differs"):
+    with pytest.raises(IndexCorruptError, match=r"df\.npy is corrupt: its checksum differs"):
         ShardedBM25Index.load(tmp_path / "three" / "bm25", cache=VerifiedCache(None))
 
 
