@@ -190,6 +190,25 @@ class IndexCorruptError(SearchIndexError):
     hint = "delete the index folder and rebuild with `sleuth index CORPUS`"
 
 
+class ShardMissingError(IndexCorruptError):
+    """A shard that a sharded index's build recorded is not on disk (the message names it)."""
+
+    hint = "rebuild the sharded index with `sleuth index CORPUS --rebuild`"
+
+
+class ShardMismatchError(IndexCorruptError):
+    """A shard that does not belong to its sharded index: from another build, built with other analyzer or BM25
+    parameters, or not recorded by the build (the message names it)."""
+
+    hint = "rebuild the sharded index with `sleuth index CORPUS --rebuild` (never copy shards between builds)"
+
+
+class ShardCountError(ConfigError):
+    """A shard count that cannot split the corpus: below 1, or more shards than documents."""
+
+    hint = "pass --shards N with 1 <= N <= the number of documents"
+
+
 # --- traces --------------------------------------------------------------------------------------------------
 
 

@@ -40,6 +40,7 @@ from sleuth.tools.answer import answer_tool
 from sleuth.tools.base import Toolkit, ToolResult
 from sleuth.tools.rerank import rerank_tool
 from sleuth.tools.search import search_tools
+from sleuth.tools.workspace import workspace_tool
 
 DEFAULT_EXAMPLES = 300
 EXAMPLES = int(os.environ.get("SLEUTH_FUZZ_EXAMPLES", DEFAULT_EXAMPLES))
@@ -85,6 +86,7 @@ class Fixture:
         self.model = ScriptedModel(default="[2] > [1]")
         tools = [*corpus_tools(self.corpus, grep_timeout=10.0), *search_tools(self.corpus, {"bm25": bm25})]
         tools += [rerank_tool(self.corpus, get_reranker("listwise", self.model)), answer_tool(self.corpus.__contains__)]
+        tools.append(workspace_tool(self.corpus, bm25, timeout=10.0))
         self.kit = Toolkit(tools)
         # The canary's access time is set before its modification time, so a read (relatime) moves it.
         st_ = self.outside.stat()
@@ -182,6 +184,7 @@ VALID_PATTERNS = ["leukemia", "(?i)brain", "a+", "^Second", "kinase|prion", "é"
 VALID_GLOBS = ["*.txt", "**/*.md", "sub/**", "*", "uni/*", "*.{txt,md}"]
 VALID_PREFIXES = ["sub/", "sub/deep/", "uni/", "", "a"]
 REQUIRED = {"grep": ["pattern"], "read": ["doc_id"], "search": ["query"], "df": ["terms"],
+            "workspace_grep": ["query", "pattern"],
             "rerank": ["query", "doc_ids"], "answer": ["answer"]}
 
 FIELDS: dict[str, dict[str, Field]] = {
@@ -191,6 +194,12 @@ FIELDS: dict[str, dict[str, Field]] = {
              "ignore_case": _bools(), "fixed_strings": _bools(), "word_regexp": _bools(), "context": _ints(),
              "max_count": _ints(), "max_matches": _ints(), "files_with_matches": _bools(), "count": _bools(),
              "max_chars": _ints()},
+    "workspace_grep": {"query": _strings(HOSTILE_PATTERNS, WORDS), "n": _ints(),
+                       "pattern": _strings(HOSTILE_PATTERNS, VALID_PATTERNS),
+                       "path": _strings(HOSTILE_PATHS, VALID_PREFIXES + VALID_DOCS),
+                       "glob": _strings(HOSTILE_GLOBS, VALID_GLOBS), "ignore_case": _bools(), "context": _ints(),
+                       "max_matches": _ints(), "files_with_matches": _bools(), "count": _bools(),
+                       "max_chars": _ints()},
     "read": {"doc_id": _strings(HOSTILE_PATHS, VALID_DOCS), "start_line": _ints(), "end_line": _ints(),
              "max_chars": _ints()},
     "ls": {"glob": _strings(HOSTILE_GLOBS, VALID_GLOBS), "prefix": _strings(HOSTILE_PATHS, VALID_PREFIXES),
@@ -285,6 +294,7 @@ test_fuzz_search = _fuzz("search")
 test_fuzz_df = _fuzz("df")
 test_fuzz_rerank = _fuzz("rerank")
 test_fuzz_answer = _fuzz("answer")
+test_fuzz_workspace_grep = _fuzz("workspace_grep")
 
 
 def test_fuzz_unknown_tool_names(fx: Fixture) -> None:

@@ -30,6 +30,8 @@ def grep_cmd(
     count: bool = typer.Option(False, "--count"),
     max_chars: int = typer.Option(20000, "--max-chars"),
     timeout: float = typer.Option(30.0, "--timeout", help="Seconds before the search is stopped."),
+    shards: int = typer.Option(None, "--shards", help="Split the corpus into N parts searched in parallel (the "
+                               "same result as one search)."),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Search the raw documents with ripgrep."""
@@ -49,7 +51,12 @@ def grep_cmd(
         except ValidationError as e:
             raise ToolArgumentError(flag_errors(e, {"pattern": "PATTERN", "glob": "--glob"}),
                                     hint="see `sleuth grep --help`") from None
-        result = grep(_corpus(corpus), args, timeout=timeout)
+        if shards is not None:
+            from sleuth.tools.grep_shards import grep_sharded
+
+            result = grep_sharded(_corpus(corpus), args, shards=shards, timeout=timeout)
+        else:
+            result = grep(_corpus(corpus), args, timeout=timeout)
         return Output(result, render(result, max_chars)[0])
 
     run_command(as_json, work, typer.echo)

@@ -78,12 +78,16 @@ def index_cmd(
     no_bigrams: bool = typer.Option(
         False, "--no-bigrams", help="Build without the bigram tier (SIRA adds it on demand; plain BM25 never uses it)."
     ),
+    shards: int = typer.Option(
+        None, "--shards", help="Split the index into N shards scored with global statistics (same results as one "
+        "index); built in parallel processes. Default: keep the index's layout."),
+    workers: int = typer.Option(None, "--workers", help="Processes that build the shards (default: the cores)."),
     state_dir: Path = STATE_DIR_OPTION,
     quiet: bool = QUIET_OPTION,
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Build (or check) the BM25 index of a corpus in CORPUS/.sleuth/bm25 (or --state-dir DIR), with its bigram
-    tier (added to an index that predates it)."""
+    tier (added to an index that predates it); sharded with --shards N."""
 
     def work() -> Any:
         import time
@@ -108,7 +112,8 @@ def index_cmd(
         # the one open-or-build path (under the index's lock): a missing, stale or corrupt index is rebuilt,
         # --rebuild rebuilds an up-to-date one too; without custom parameters a rebuild keeps the index's own
         index = BM25Index.open(c, params=BM25Params(**custom) if custom else None, rebuild=True, force=rebuild,
-                               progress=cli_progress(as_json, quiet), bigrams=not no_bigrams)
+                               progress=cli_progress(as_json, quiet), bigrams=not no_bigrams, shards=shards,
+                               workers=workers)
         if not no_bigrams:
             from sleuth.retrieval.bm25_ngrams import ensure_bigrams
 
@@ -118,9 +123,11 @@ def index_cmd(
         data = {"corpus": str(c.root), "index": str(index.path), "status": status, "documents": index.n_docs,
                 "vocabulary": len(index.vocab), "bigrams": n_bigrams, "tokens": int(index.meta["n_tokens"]),
                 "backend": index.backend, "params": index.params.model_dump(),
+                "shards": len(index.parts) if index.sharded else None,
                 "seconds": round(time.perf_counter() - t0, 2),
                 "converted": converted, "unreadable": unreadable, "notes": notes}
         tier = f", {n_bigrams} bigrams" if n_bigrams is not None else ", no bigram tier"
+        tier += f", {len(index.parts)} shards" if index.sharded else ""
         text = (f"{status}: {index.n_docs} documents, {len(index.vocab)} terms{tier}, {data['tokens']} tokens "
                 f"({index.backend} backend) at {index.path} in {data['seconds']} s")
         if converted:

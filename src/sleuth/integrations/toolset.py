@@ -20,7 +20,7 @@ from sleuth.errors import ConfigError, MissingExtraError, SleuthError
 from sleuth.tools.base import Tool, ToolArgs, Toolkit, ToolResult
 
 # Every tool name a provider may contribute, in listing order.
-TOOL_ORDER = ["ls", "grep", "read", "df", "search", "rerank", "ask"]
+TOOL_ORDER = ["ls", "grep", "read", "df", "search", "workspace_grep", "rerank", "ask"]
 
 
 @dataclass
@@ -57,6 +57,7 @@ def _index_provider(corpus: Any, options: dict[str, Any]) -> list[Tool[Any]]:
     existing index (else both tools are omitted, with the reason). ``methods``: the search methods wanted besides
     bm25; None (default) means every one usable without building anything new (dense and hybrid when their index
     exists, sira when a model is given). Methods named explicitly have their indexes built when ``build_index``.
+    ``workspace`` (default False): add ``workspace_grep`` (grep inside the top n BM25 documents of a query).
     """
     from sleuth.retrieval import RETRIEVERS, get_retriever
     from sleuth.retrieval.fresh import FreshRetrievers
@@ -102,7 +103,12 @@ def _index_provider(corpus: Any, options: dict[str, Any]) -> list[Tool[Any]]:
     fresh = FreshRetrievers(corpus, open_all, interval_s=float(options.get("freshness_interval", 0.0)))
     for method, why in fresh.failed.items():
         skipped[f"search:{method}"] = str(why)
-    return search_tools(corpus, fresh)
+    tools = search_tools(corpus, fresh)
+    if options.get("workspace"):
+        from sleuth.tools.workspace import workspace_tool
+
+        tools.append(workspace_tool(corpus, fresh))
+    return tools
 
 
 def _rerank_provider(corpus: Any, options: dict[str, Any]) -> list[Tool[Any]]:
@@ -183,7 +189,7 @@ Provider = Callable[[Any, dict[str, Any]], list[Tool[Any]]]
 
 PROVIDERS: dict[str, Provider] = {
     "ls, grep, read": _corpus_provider,
-    "search, df": _index_provider,
+    "search, df, workspace_grep": _index_provider,
     "rerank": _rerank_provider,
     "ask": _ask_provider,
 }
@@ -200,7 +206,8 @@ def build_toolkit(
 
     ``options`` are passed to the providers: ``model`` (a ChatModel: adds ``ask`` and the ``sira`` search
     method), ``build_index`` (default True: build a missing BM25 index, rebuild a stale one), ``methods``
-    (extra search methods to try, default sira/dense/hybrid), ``reranker`` (a Reranker or a name: adds ``rerank``;
+    (extra search methods to try, default sira/dense/hybrid), ``workspace`` (True: add ``workspace_grep``),
+    ``reranker`` (a Reranker or a name: adds ``rerank``;
     default listwise over ``model``), ``budget`` (for ``ask``). ``extra_tools`` are appended as they are
     (your own tools, served the same way).
     Names in ``include`` that no provider offers raise :class:`~sleuth.errors.ConfigError` naming the reason.

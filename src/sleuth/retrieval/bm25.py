@@ -167,7 +167,10 @@ class Analyzer:
 
 
 class BM25Index:
-    """A loaded (memory-mapped) index. Use :meth:`open` for a corpus, :meth:`load` for a folder."""
+    """A loaded (memory-mapped) index. Use :meth:`open` for a corpus, :meth:`load` for a folder. A sharded index
+    (:class:`sleuth.retrieval.bm25_shards.ShardedBM25Index`) is a subclass with the same query methods."""
+
+    sharded = False
 
     def __init__(self, path: Path, meta: dict[str, Any], arrays: dict[str, np.ndarray], vocab: dict[str, int],
                  *, backend: Backend = "auto"):
@@ -207,6 +210,11 @@ class BM25Index:
     def _kernel(self, i: int) -> Any:
         return self._resolved()[1][i]
 
+    @property
+    def parts(self) -> list[BM25Index]:
+        """The indexes whose documents make up this one, in document order: itself (a sharded index: its shards)."""
+        return [self]
+
     def __repr__(self) -> str:
         tier = f", bigrams={len(self.bigrams)}" if self.bigrams is not None else ""
         return (f"BM25Index({str(self.path)!r}, docs={self.n_docs}, vocab={len(self.vocab)}{tier}, "
@@ -216,14 +224,15 @@ class BM25Index:
     @classmethod
     def load(
         cls, path: str | Path, *, mmap: bool = True, verify: bool = True, cache: VerifiedCache | None = None,
-        backend: Backend = "auto",
+        backend: Backend = "auto", vocab: dict[str, int] | None = None,
     ) -> BM25Index:
         """Open the index folder ``path``, checked (:mod:`sleuth.retrieval.index_check`): shapes, offsets and the
         vocabulary on every open; document indices, token ids, score bounds and the build's checksums on the
         first open of these exact files (remembered in ``cache``, by default the user's sleuth home). Anything
         wrong raises :class:`IndexCorruptError` naming the file and the fix. ``verify=False`` skips the checks
         (for measurements on an index just built; never on one that came with a corpus). ``backend``: the scoring
-        kernels (:attr:`backend`)."""
+        kernels (:attr:`backend`). ``vocab``: the vocabulary already read (a shard's, shared by all shards; its
+        file is still checksummed)."""
         from sleuth.retrieval import index_check as ic
 
         path = Path(path)
@@ -253,7 +262,8 @@ class BM25Index:
                 fname = FILES[key]
                 arrays[key] = np.load(path / fname, mmap_mode=mode, allow_pickle=False)
             fname = FILES["vocab"]
-            vocab = json.loads((path / fname).read_text(encoding="utf-8"))
+            if vocab is None:
+                vocab = json.loads((path / fname).read_text(encoding="utf-8"))
             fname = FILES["store"]
             store_path = path / fname
             if store_path.stat().st_size:
@@ -272,10 +282,16 @@ class BM25Index:
                 ic.check_bigram_shapes(path, meta, arrays, len(vocab), fix)
             names = ic.stat_names(path, (META, *CHECKSUMMED))
 
+            n_docs = len(meta["doc_ids"])
+            shard = meta.get("shard")
+            scored_n = shard.get("global_n_docs") if isinstance(shard, dict) else None  # a shard: global idf
+            bound_n = scored_n if type(scored_n) is int and scored_n >= n_docs else n_docs
+            vocab_size = len(vocab)
+
             def deep() -> None:
-                ic.check_bm25_values(path, len(meta["doc_ids"]), arrays, len(vocab), FILES, fix)
+                ic.check_bm25_values(path, n_docs, arrays, vocab_size, FILES, fix, bound_docs=bound_n)
                 if "bigrams" in meta:
-                    ic.check_bigram_values(path, len(meta["doc_ids"]), arrays, len(vocab), fix)
+                    ic.check_bigram_values(path, n_docs, arrays, vocab_size, fix, bound_docs=bound_n)
 
             ic.deep_check_once(path, names, meta, deep, fix, ic.VerifiedCache.default() if cache is None else cache)
         return cls(path, meta, arrays, vocab, backend=backend)
@@ -294,6 +310,8 @@ class BM25Index:
         lock_timeout: float | None = None,
         bigrams: bool = True,
         backend: Backend = "auto",
+        shards: int | None = None,
+        workers: int | None = None,
     ) -> BM25Index:
         """The corpus's index: built when missing (``build_missing``), rebuilt when stale or corrupt and
         ``rebuild`` is set, else :class:`StaleIndexError` / :class:`IndexCorruptError`. ``params`` different
@@ -302,7 +320,16 @@ class BM25Index:
         (``lock_timeout`` seconds at most) and uses its result. ``index.status`` says what happened. A build
         includes the bigram tier unless ``bigrams=False`` (an index without one is not stale: SIRA adds the
         tier on demand, :func:`sleuth.retrieval.bm25_ngrams.ensure_bigrams`). ``backend``: the scoring kernels
-        (``numpy`` for a process that answers one query: no numba import, the same results)."""
+        (``numpy`` for a process that answers one query: no numba import, the same results). ``shards``: build
+        (or keep) a sharded index of that many shards (:mod:`sleuth.retrieval.bm25_shards`, built by ``workers``
+        processes); None keeps the layout on disk (a sharded index opens as one)."""
+        from sleuth.retrieval import bm25_shards
+
+        if shards is not None or bm25_shards.is_sharded(corpus.state_path / INDEX_NAME):
+            return bm25_shards.ShardedBM25Index.open(
+                corpus, shards=shards, workers=workers, params=params, rebuild=rebuild, build_missing=build_missing,
+                progress=progress, check_stale=check_stale, force=force, lock_timeout=lock_timeout,
+                bigrams=bigrams, backend=backend)
         from sleuth.retrieval.bm25_build import build_corpus, update_corpus
         from sleuth.retrieval.index_store import LOCK_TIMEOUT_S, open_or_build
 

@@ -57,6 +57,30 @@ class Reused:
     blob: bytes
 
 
+@dataclass
+class GlobalStats:
+    """The statistics BM25 scores with, when they are not the token stream's own: a shard of a sharded index
+    (:mod:`sleuth.retrieval.bm25_shards`) is scored with the whole corpus's document count ``n_docs``, average
+    length ``avgdl`` and document frequencies (``df[token id]`` over the whole vocabulary of ``vocab_size``
+    terms; ``bigram_df`` for the sorted ``bigram_keys`` of the whole corpus), so its scores are the unsharded
+    index's."""
+
+    n_docs: int
+    avgdl: float
+    vocab_size: int
+    df: np.ndarray
+    bigram_keys: np.ndarray
+    bigram_df: np.ndarray
+
+    def bigram_df_of(self, keys: np.ndarray) -> np.ndarray:
+        """The whole corpus's df of bigram ``keys`` (every one of them must be among :attr:`bigram_keys`)."""
+        at = np.searchsorted(self.bigram_keys, keys)
+        if len(keys) and (int(at.max()) >= len(self.bigram_keys) or
+                          not np.array_equal(self.bigram_keys[at], keys)):
+            raise ConfigError("a shard holds a bigram the global statistics lack (a build bug)")
+        return np.asarray(self.bigram_df, dtype=np.int64)[at]
+
+
 def _progress(enabled: bool) -> Progress | None:
     import sys
 
@@ -103,49 +127,61 @@ def build_index(
     target = Path(target)
     with building(target, timeout=LOCK_TIMEOUT_S if lock_timeout is None else lock_timeout) as tmp:
         vocab: dict[str, int] = dict(old_vocab or {})  # reused token ids stay valid; renumbered below
-        toks = array("i")
-        offsets = array("q", [0])
-        store_off = array("q", [0])
-        bar = _progress(progress)
-        task = bar.add_task("BM25 index", total=n) if bar else None
-        if bar:
-            bar.start()
-        try:
-            with (tmp / "store.bin").open("wb") as store:
-                count = 0
-                for text in texts:
-                    if isinstance(text, Reused):
-                        toks.frombytes(np.ascontiguousarray(text.tokens, dtype=np.int32).tobytes())
-                        blob = text.blob
-                    else:
-                        for tok in analyzer.tokens(text):
-                            tid = vocab.get(tok)
-                            if tid is None:
-                                tid = vocab[tok] = len(vocab)
-                            toks.append(tid)
-                        blob = text[: params.store_chars].encode("utf-8") if params.store_chars else b""
-                    offsets.append(len(toks))
-                    if params.store_chars:
-                        store.write(blob)
-                        store_off.append(store_off[-1] + len(blob))
-                    count += 1
-                    if bar and task is not None and count % 500 == 0:
-                        bar.update(task, completed=count)
-                if bar and task is not None:
-                    bar.update(task, completed=count)
-        finally:
-            if bar:
-                bar.stop()
+        tok_arr, off_arr, count = tokenize_into(tmp, texts, analyzer, vocab, n, progress=progress)
         if count != n:
             raise ConfigError(f"build_index got {count} texts for {n} doc ids")
-        np.save(tmp / "store_offsets.npy", np.frombuffer(store_off, dtype=np.int64))
-        tok_arr = np.frombuffer(toks, dtype=np.int32) if len(toks) else np.zeros(0, np.int32)
         if old_vocab:
             tok_arr, vocab = _renumber(tok_arr, vocab)
-        write_arrays(tmp, doc_ids, tok_arr, np.frombuffer(offsets, dtype=np.int64), vocab, params,
+        write_arrays(tmp, doc_ids, tok_arr, off_arr, vocab, params,
                      fingerprint=fingerprint, extra_meta=extra_meta, bigrams=bigrams)
     remember_verified(target)
     return BuildStats(n, len(tok_arr), len(vocab), time.perf_counter() - t0)
+
+
+def tokenize_into(
+    tmp: Path, texts: Iterable[str | Reused], analyzer: Analyzer, vocab: dict[str, int], total: int, *,
+    progress: bool = False,
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """Analyze ``texts`` in order into one token stream, numbering new terms in ``vocab`` by first occurrence (in
+    place), and write the text store (``store.bin``, ``store_offsets.npy``) into the build folder ``tmp``.
+    Returns (token ids, document offsets, number of texts)."""
+    params = analyzer.params
+    toks = array("i")
+    offsets = array("q", [0])
+    store_off = array("q", [0])
+    bar = _progress(progress)
+    task = bar.add_task("BM25 index", total=total) if bar else None
+    if bar:
+        bar.start()
+    count = 0
+    try:
+        with (tmp / "store.bin").open("wb") as store:
+            for text in texts:
+                if isinstance(text, Reused):
+                    toks.frombytes(np.ascontiguousarray(text.tokens, dtype=np.int32).tobytes())
+                    blob = text.blob
+                else:
+                    for tok in analyzer.tokens(text):
+                        tid = vocab.get(tok)
+                        if tid is None:
+                            tid = vocab[tok] = len(vocab)
+                        toks.append(tid)
+                    blob = text[: params.store_chars].encode("utf-8") if params.store_chars else b""
+                offsets.append(len(toks))
+                if params.store_chars:
+                    store.write(blob)
+                    store_off.append(store_off[-1] + len(blob))
+                count += 1
+                if bar and task is not None and count % 500 == 0:
+                    bar.update(task, completed=count)
+            if bar and task is not None:
+                bar.update(task, completed=count)
+    finally:
+        if bar:
+            bar.stop()
+    np.save(tmp / "store_offsets.npy", np.frombuffer(store_off, dtype=np.int64))
+    tok_arr = np.frombuffer(toks, dtype=np.int32) if len(toks) else np.zeros(0, np.int32)
+    return tok_arr, np.frombuffer(offsets, dtype=np.int64), count
 
 
 def remember_verified(target: Path) -> None:
@@ -156,25 +192,36 @@ def remember_verified(target: Path) -> None:
 
 
 def write_arrays(
-    tmp: Path, doc_ids: Sequence[str], tok_arr: np.ndarray, off_arr: np.ndarray, vocab: dict[str, int],
+    tmp: Path, doc_ids: Sequence[str], tok_arr: np.ndarray, off_arr: np.ndarray, vocab: dict[str, int] | None,
     params: BM25Params, *, fingerprint: str = "", extra_meta: dict[str, Any] | None = None, bigrams: bool = True,
-    breaks: np.ndarray | None = None,
+    breaks: np.ndarray | None = None, stats: GlobalStats | None = None, vocab_file: Path | None = None,
 ) -> dict[str, Any]:
     """Write everything but the text store (``store.bin``, ``store_offsets.npy``: the caller's) into the build
     folder ``tmp``: the score matrix, the token stream, the vocabulary, the bigram tier (``breaks``: positions that
-    start a segment inside a document) and ``meta.json`` last, with the checksums of the other files."""
+    start a segment inside a document) and ``meta.json`` last, with the checksums of the other files. ``stats``:
+    score with these global statistics instead of the stream's own (a shard); ``vocab_file``: a file that holds
+    the vocabulary already, hard-linked (or copied) instead of written again (``vocab`` may then be None, its size
+    ``stats.vocab_size``)."""
     from sleuth.retrieval import index_check as ic
     from sleuth.retrieval.bm25_ngrams import bigram_arrays, write_bigrams
 
     n = len(doc_ids)
-    data, indices, indptr = _score_matrix(tok_arr, off_arr, len(vocab), params)
+    if vocab is None and (stats is None or vocab_file is None):
+        raise ConfigError("write_arrays needs the vocabulary, or its file and size")
+    v = len(vocab) if vocab is not None else stats.vocab_size  # type: ignore[union-attr]
+    data, indices, indptr = _score_matrix(tok_arr, off_arr, v, params, stats)
     np.save(tmp / "data.csc.index.npy", data)
     np.save(tmp / "indices.csc.index.npy", indices)
     np.save(tmp / "indptr.csc.index.npy", indptr)
     del data, indices, indptr
     np.save(tmp / "tokens.npy", tok_arr)
     np.save(tmp / "doc_offsets.npy", off_arr)
-    (tmp / "vocab.index.json").write_text(json.dumps(vocab, ensure_ascii=False), encoding="utf-8")
+    if vocab_file is not None:
+        from sleuth.retrieval.bm25_ngrams import _link_or_copy
+
+        _link_or_copy(vocab_file, tmp / "vocab.index.json")
+    else:
+        (tmp / "vocab.index.json").write_text(json.dumps(vocab, ensure_ascii=False), encoding="utf-8")
     import bm25s
 
     bm25s_params = {
@@ -190,13 +237,14 @@ def write_arrays(
         "params": params.model_dump(),
         "n_docs": n,
         "n_tokens": len(tok_arr),
-        "vocab_size": len(vocab),
+        "vocab_size": v,
         "built_at": time.time(),
         "doc_ids": list(doc_ids),
         **(extra_meta or {}),
     }
     if bigrams:
-        meta["bigrams"] = write_bigrams(tmp, bigram_arrays(tok_arr, off_arr, len(vocab), params, breaks), len(vocab))
+        tier = bigram_arrays(tok_arr, off_arr, v, params, breaks, stats)
+        meta["bigrams"] = write_bigrams(tmp, tier, v)
     meta["checksums"] = {**ic.file_checksums(tmp, CHECKSUMMED), META: ic.meta_digest(meta)}
     (tmp / META).write_text(json.dumps(meta), encoding="utf-8")  # written last
     return meta
@@ -216,10 +264,10 @@ def _renumber(tok: np.ndarray, vocab: dict[str, int]) -> tuple[np.ndarray, dict[
 
 
 def _score_matrix(
-    tok: np.ndarray, offsets: np.ndarray, vocab_size: int, params: BM25Params
+    tok: np.ndarray, offsets: np.ndarray, vocab_size: int, params: BM25Params, stats: GlobalStats | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Term-major (CSC) BM25 'lucene' scores: idf = ln(1 + (N - df + .5)/(df + .5)),
-    tfc = tf/(tf + k1(1-b+b·dl/avg))."""
+    tfc = tf/(tf + k1(1-b+b·dl/avg)); N, df and avg from ``stats`` when given (a shard), else the stream's."""
     n_docs = len(offsets) - 1
     lengths = np.diff(offsets)
     if len(tok) == 0 or vocab_size == 0:
@@ -233,8 +281,13 @@ def _score_matrix(
     t = (uniq % vocab_size).astype(np.int32)
     del uniq
     df = np.bincount(t, minlength=vocab_size)
-    idf = np.log(1.0 + (n_docs - df + 0.5) / (df + 0.5)).astype(np.float32)
-    avg = float(lengths.mean()) if n_docs else 1.0
+    if stats is None:
+        idf = np.log(1.0 + (n_docs - df + 0.5) / (df + 0.5)).astype(np.float32)
+        avg = float(lengths.mean()) if n_docs else 1.0
+    else:
+        gdf = np.asarray(stats.df, dtype=np.int64)
+        idf = np.log(1.0 + (stats.n_docs - gdf + 0.5) / (gdf + 0.5)).astype(np.float32)
+        avg = stats.avgdl
     dl = lengths.astype(np.float32)[d]
     tf = tf.astype(np.float32)
     k1, b = np.float32(params.k1), np.float32(params.b)

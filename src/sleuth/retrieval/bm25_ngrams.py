@@ -38,6 +38,7 @@ import numpy as np
 
 if TYPE_CHECKING:
     from sleuth.retrieval.bm25 import BM25Index, BM25Params
+    from sleuth.retrieval.bm25_build import GlobalStats
 
 MAX_N = 2  # the tier holds bigrams: the reference's default n-gram order (scripts/configs/bm25/default.yaml)
 BIGRAM_FILES = {
@@ -49,10 +50,11 @@ TIERS = ("unigram", "bigram")
 
 def bigram_arrays(
     tokens: np.ndarray, offsets: np.ndarray, vocab_size: int, params: BM25Params,
-    breaks: np.ndarray | None = None,
+    breaks: np.ndarray | None = None, stats: GlobalStats | None = None,
 ) -> dict[str, np.ndarray]:
     """The tier's four arrays for a token stream (``tokens`` sliced into documents by ``offsets``). ``breaks``:
-    token positions that start a new segment inside a document (no bigram ends there)."""
+    token positions that start a new segment inside a document (no bigram ends there). ``stats``: score with the
+    whole corpus's N, average length and bigram df (a shard, :mod:`sleuth.retrieval.bm25_shards`)."""
     tokens = np.asarray(tokens)
     offsets = np.asarray(offsets, dtype=np.int64)
     n_docs = len(offsets) - 1
@@ -86,9 +88,14 @@ def bigram_arrays(
     df = np.diff(np.append(col_at, len(pair_key)))
     uniq = pair_key[col_at]
     col = np.repeat(np.arange(len(uniq)), df)
-    idf = np.log(1.0 + (n_docs - df + 0.5) / (df + 0.5)).astype(np.float32)
     lengths = np.diff(offsets)  # unigram lengths: the reference's dl
-    avg = float(lengths.mean())
+    if stats is None:
+        idf = np.log(1.0 + (n_docs - df + 0.5) / (df + 0.5)).astype(np.float32)
+        avg = float(lengths.mean())
+    else:
+        gdf = stats.bigram_df_of(uniq)
+        idf = np.log(1.0 + (stats.n_docs - gdf + 0.5) / (gdf + 0.5)).astype(np.float32)
+        avg = stats.avgdl
     dl = lengths.astype(np.float32)[pair_doc]
     k1, b = np.float32(params.k1), np.float32(params.b)
     data = idf[col] * (tf / (tf + k1 * ((np.float32(1) - b) + b * dl / np.float32(max(avg, 1e-9)))))

@@ -94,6 +94,12 @@ class DocFrequency:
         ids = [index.vocab[t] for t in toks]
         if len(ids) == 1:
             return DocFreq(term=term, tokens=toks, df=index.doc_freq(ids[0]), n_docs=n, method="vocabulary")
+        # a sharded index: the documents are split between its parts, so the phrase count is the sum of theirs
+        count = sum(self._phrase_docs(part, ids) for part in index.parts)
+        return DocFreq(term=term, tokens=toks, df=count, n_docs=n, method="token_ngram")
+
+    def _phrase_docs(self, index: BM25Index, ids: list[int]) -> int:
+        """Documents of ``index`` (one index, or one shard) whose token stream holds ``ids`` contiguously."""
         postings = sorted(
             (np.asarray(index.indices[index.indptr[t] : index.indptr[t + 1]]) for t in set(ids)), key=len
         )
@@ -102,14 +108,13 @@ class DocFrequency:
             if len(cand) == 0:
                 break
             cand = np.intersect1d(cand, p, assume_unique=True)
-        count = 0
-        if len(cand):
-            gram = np.asarray(ids, dtype=index.tokens.dtype)
-            try:
-                count = int(self._count(index.tokens, index.doc_offsets, cand.astype(np.int64), gram))
-            except IndexError as e:  # the kernel checks bounds: the index changed on disk after its checks
-                raise index._out_of_bounds(e) from None
-        return DocFreq(term=term, tokens=toks, df=count, n_docs=n, method="token_ngram")
+        if not len(cand):
+            return 0
+        gram = np.asarray(ids, dtype=index.tokens.dtype)
+        try:
+            return int(self._count(index.tokens, index.doc_offsets, cand.astype(np.int64), gram))
+        except IndexError as e:  # the kernel checks bounds: the index changed on disk after its checks
+            raise index._out_of_bounds(e) from None
 
     def many(self, terms: Iterable[str]) -> list[DocFreq]:
         return [self.df(t) for t in terms]

@@ -268,6 +268,9 @@ def enrich_corpus(
     params = params or EnrichParams()
     t0 = time.perf_counter()
     index = BM25Index.open(corpus)  # StaleIndexError if the corpus changed: rebuild the main index first
+    from sleuth.retrieval.enriched import refuse_sharded
+
+    refuse_sharded(index)
     if params.filter == "reference" and index.bigrams is None:
         index = ensure_bigrams(index)  # the filter's bigram df (this job writes into the corpus's state folder)
     docfreq = DocFrequency(index)

@@ -74,6 +74,7 @@ def build_enriched_index(corpus: Corpus, base: BM25Index, *, lock_timeout: float
     from sleuth.retrieval.bm25_ngrams import _link_or_copy
     from sleuth.retrieval.index_store import LOCK_TIMEOUT_S, building
 
+    refuse_sharded(base)
     target = target_of(corpus)
     phrases = kept_phrases(corpus, base)
     vocab = dict(base.vocab)
@@ -122,10 +123,20 @@ def build_enriched_index(corpus: Corpus, base: BM25Index, *, lock_timeout: float
     return target
 
 
+def refuse_sharded(base: BM25Index) -> None:
+    if base.sharded:
+        from sleuth.errors import ConfigError
+
+        raise ConfigError(f"the BM25 index at {base.path} is sharded: SIRA's corpus-side enrichment runs on one index",
+                          hint="delete CORPUS/.sleuth/bm25 and run `sleuth index CORPUS` (one index) to enrich")
+
+
 def open_enriched(corpus: Corpus, base: BM25Index, *, rebuild: bool = False) -> BM25Index:
     """The enriched index of ``corpus`` over ``base`` (an up-to-date base index). Missing: IndexMissingError;
     built from another base index or another enrichment: StaleIndexError (rebuilt instead when ``rebuild``)."""
     from sleuth.retrieval.index_store import open_or_build
+
+    refuse_sharded(base)
 
     target = target_of(corpus)
     hint = fix_hint(corpus)

@@ -240,14 +240,16 @@ def check_bm25_shapes(
 
 
 def check_bm25_values(
-    path: Path, n_docs: int, arrays: Mapping[str, np.ndarray], vocab_size: int, files: Mapping[str, str], fix: str
+    path: Path, n_docs: int, arrays: Mapping[str, np.ndarray], vocab_size: int, files: Mapping[str, str], fix: str,
+    *, bound_docs: int | None = None,
 ) -> None:
-    """O(postings + tokens) checks: every document index, token id and score in range (NaN fails)."""
+    """O(postings + tokens) checks: every document index, token id and score in range (NaN fails). ``bound_docs``:
+    the N the scores' idf was computed with, when not ``n_docs`` (a shard scored with the whole corpus's N)."""
     check_range(arrays["indices"], 0, n_docs, path / files["indices"], fix, "document indices")
     check_range(arrays["tokens"], 0, vocab_size, path / files["tokens"], fix, "token ids")
     data = arrays["data"]
     if data.shape[0]:
-        lo, hi, bound = float(data.min()), float(data.max()), bm25_score_bound(n_docs)
+        lo, hi, bound = float(data.min()), float(data.max()), bm25_score_bound(bound_docs or n_docs)
         _need(lo >= 0 and hi <= bound, path / files["data"],
               f"scores outside [0, {bound:.3f}] (found {lo}..{hi}; NaN or infinite values show as nan/inf)", fix)
 
@@ -274,7 +276,8 @@ def check_bigram_shapes(
     check_offsets(arrays["bigram_indptr"], data.shape[0], f["bigram_indptr"], fix)
 
 
-def check_bigram_values(path: Path, n_docs: int, arrays: Mapping[str, np.ndarray], vocab_size: int, fix: str) -> None:
+def check_bigram_values(path: Path, n_docs: int, arrays: Mapping[str, np.ndarray], vocab_size: int, fix: str, *,
+                        bound_docs: int | None = None) -> None:
     """O(postings) checks of the bigram tier: keys strictly increasing and decodable into two token ids, every
     bigram in at least one document, document indices and scores in range."""
     from sleuth.retrieval.bm25_ngrams import BIGRAM_FILES
@@ -290,7 +293,7 @@ def check_bigram_values(path: Path, n_docs: int, arrays: Mapping[str, np.ndarray
     check_range(arrays["bigram_indices"], 0, n_docs, f["bigram_indices"], fix, "document indices")
     data = arrays["bigram_data"]
     if data.shape[0]:
-        lo, hi, bound = float(data.min()), float(data.max()), bm25_score_bound(n_docs)
+        lo, hi, bound = float(data.min()), float(data.max()), bm25_score_bound(bound_docs or n_docs)
         _need(lo >= 0 and hi <= bound, f["bigram_data"],
               f"scores outside [0, {bound:.3f}] (found {lo}..{hi}; NaN or infinite values show as nan/inf)", fix)
 

@@ -61,7 +61,9 @@ class ToolArgs(BaseModel):
 
 
 class ToolResult(BaseModel):
-    """What a tool returns: ``text`` is what a model reads; ``data`` is the structured result (JSON-able)."""
+    """What a tool returns: ``text`` is what a model reads; ``data`` is the structured result (JSON-able).
+    ``meta["trace"]`` (a dict), when a tool sets it, is recorded in its trace event's data (e.g. the workspace
+    a ``workspace_grep`` searched)."""
 
     text: str
     data: Any = None
@@ -246,6 +248,10 @@ def _event_data(result: ToolResult | None, call_id: str | None, content: bool) -
     if result is None:
         return data
     data["truncated"] = result.truncated
+    extra = result.meta.get("trace")
+    if isinstance(extra, dict):
+        for key, value in extra.items():
+            data.setdefault(key, value)
     if content:  # opt-in (capture_content): the observation in full, as the model read it
         data["content"] = {"result": result.text}
     if not result.is_error:

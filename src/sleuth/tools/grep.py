@@ -29,8 +29,9 @@ import re
 import subprocess
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import PurePosixPath
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 from pydantic import BaseModel, Field
 
@@ -48,6 +49,9 @@ from sleuth.errors import (
 from sleuth.globs import MAX_GLOB_CHARS, compile_glob
 from sleuth.rg import base_args
 from sleuth.tools.base import Tool, ToolArgs, ToolResult
+
+if TYPE_CHECKING:
+    from sleuth.loaders.store import Entry
 
 CHUNK = 1 << 16
 MAX_COLUMNS = 10_000  # bytes of one line ripgrep prints; longer lines are read back around the match
@@ -271,8 +275,10 @@ def _command(args: GrepArgs, mode: str, excludes: list[str] | None = None) -> li
     else:
         # one thread: a multi-threaded ripgrep buffers each file's whole output in memory before printing it
         # (hundreds of MB for one big file, and nothing to show at the time limit); one thread streams it
-        cmd += ["--threads=1", "--line-number", "--column", "--byte-offset", "--null", "--with-filename",
-                "--no-heading", "--color=never", f"--max-columns={MAX_COLUMNS}", "--stats"]
+        # --sort=path (free with one thread): matches in path order, each folder's entries by name, so the first
+        # max_matches are the same on every file system, and runs over disjoint parts merge into one run's list
+        cmd += ["--threads=1", "--sort=path", "--line-number", "--column", "--byte-offset", "--null",
+                "--with-filename", "--no-heading", "--color=never", f"--max-columns={MAX_COLUMNS}", "--stats"]
         if args.context:
             cmd += [f"--context={args.context}"]
     if args.ignore_case:
@@ -332,13 +338,15 @@ def _nocase(ext: str) -> str:
     return "".join(f"[{c.lower()}{c.upper()}]" if c.isalpha() else c for c in ext)
 
 
-def _sources(corpus: Corpus, path: str | None) -> list[tuple[str, list[str], list[str]]]:
+def _sources(corpus: Corpus, path: str | None, entries: dict[str, Entry] | None = None,
+             ) -> list[tuple[str, list[str], list[str]]]:
     """The ripgrep runs of one grep: (cwd, exclusion globs, target arguments). The corpus folder without the
-    converted and unreadable files, and the text store (converted texts) when it has any under ``path``."""
+    converted and unreadable files, and the text store (converted texts) when it has any under ``path``.
+    ``entries``: the corpus listing, when the caller has it."""
     from sleuth.loaders import FORMATS, format_of
 
     target = _target(corpus, path)
-    entries = corpus.entries()
+    entries = corpus.entries() if entries is None else entries
     if target:
         rel = target[1]
         entry = entries.get(rel)
@@ -403,15 +411,22 @@ def _run(corpus: Corpus, args: GrepArgs, mode: str, cmd: list[str], cwd: str, ti
     return result, runner.timed_out
 
 
+def path_key(doc_id: str) -> tuple[str, ...]:
+    """ripgrep's ``--sort=path`` order: by path component (``a/x`` before ``a.txt``), not by the whole string."""
+    return tuple(doc_id.split("/"))
+
+
 def _merge(parts: list[GrepResult], args: GrepArgs, mode: str) -> GrepResult:
-    """One result from the runs of :func:`_sources` (their documents are disjoint)."""
+    """One result from runs over disjoint sets of documents (the runs of :func:`_sources`, or of shards): the
+    result one ripgrep run over all of them gives (matches in path order, the same caps, totals and notes)."""
     out = GrepResult(pattern=args.pattern, mode=mode)
     out.total_docs = sum(p.total_docs for p in parts)
     out.total_matches = sum(p.total_matches for p in parts)
     out.complete = all(p.complete for p in parts)
     out.stopped_by = next((p.stopped_by for p in parts if p.stopped_by), None)
-    out.long_lines = sum(p.long_lines for p in parts)
-    out.errors = [e for p in parts for e in p.errors][:MAX_ERRORS_SHOWN]
+    out.long_lines = sum(p.long_lines for p in parts)  # lines mode: recounted over what is shown, below
+    errors = sorted((e for p in parts for e in p.errors), key=lambda e: path_key(e.partition(": ")[0]))
+    out.errors = errors[:MAX_ERRORS_SHOWN]
     if mode == "files":
         files = sorted(f for p in parts for f in p.files)  # each run kept its first max_matches, sorted
         out.files = files[: args.max_matches]
@@ -422,8 +437,11 @@ def _merge(parts: list[GrepResult], args: GrepArgs, mode: str) -> GrepResult:
         out.not_shown_docs = out.total_docs - len(out.counts)
         out.not_shown_matches = out.total_matches - sum(out.counts.values())
     else:
-        matches = [m for p in parts for m in p.matches]
+        # stable: a document's matches stay in line order; each run's are its first max_matches in path order
+        matches = sorted((m for p in parts for m in p.matches), key=lambda m: path_key(m.doc_id))
         out.matches = matches[: args.max_matches]
+        out.long_lines = sum(_is_long(t) for m in out.matches for t in (m.text, *(x for _, x in m.before),
+                                                                         *(x for _, x in m.after)))
         cut = len(matches) > len(out.matches) or any(p.not_shown_matches for p in parts)
         out.total_matches = max(out.total_matches, len(out.matches))
         out.not_shown_matches = max(0, out.total_matches - len(out.matches))
@@ -437,15 +455,35 @@ def _strip(p: str) -> str:
     return p[2:] if p.startswith("./") else p
 
 
+def _nul_records(stream: IO[bytes], budget: int) -> Iterator[bytes]:
+    """The NUL-terminated records of a byte stream; a record longer than ``budget`` bytes is skipped whole."""
+    buf = b""
+    skipping = False
+    while True:
+        chunk = stream.read1(CHUNK) if hasattr(stream, "read1") else stream.read(CHUNK)
+        if not chunk:
+            if buf and not skipping:
+                yield buf  # a torn last record (the process was killed)
+            return
+        buf += chunk
+        *records, buf = buf.split(b"\0")
+        for i, rec in enumerate(records):
+            if skipping and i == 0:
+                skipping = False
+                continue
+            yield rec
+        if len(buf) > budget:
+            buf, skipping = b"", True
+
+
 def _read_null(runner: _Runner, args: GrepArgs, result: GrepResult, mode: str) -> None:
     assert runner.proc.stdout is not None
     if mode == "files":
         files: list[str] = []
-        for raw, _cut in _Lines(runner.proc.stdout, 8192):  # one line per NUL-terminated path run
-            for p in raw.split(b"\0"):
-                doc = _strip(p.decode("utf-8", "surrogateescape"))
-                if doc and is_document_id(doc):
-                    files.append(doc)
+        for raw in _nul_records(runner.proc.stdout, 8192):  # `--null`: each path ends with a NUL, no newline
+            doc = _strip(raw.decode("utf-8", "surrogateescape"))
+            if doc and is_document_id(doc):
+                files.append(doc)
         files.sort()
         result.total_docs = len(files)
         result.files = files[: args.max_matches]
@@ -481,6 +519,14 @@ def _char_index(raw: bytes, byte_pos: int) -> int:
     return len(raw[: max(0, byte_pos)].decode("utf-8", "replace"))
 
 
+UNREADABLE_LONG_LINE = "[a line too long to show; the file could not be read back]"
+
+
+def _is_long(text: str) -> bool:
+    """Whether a shown line is a long line shown cut (what :func:`_long_line` returns)."""
+    return text.endswith(LONG_LINE_NOTE) or text == UNREADABLE_LONG_LINE
+
+
 def _long_line(corpus: Corpus, doc_id: str, offset: int, column: int | None, limit: int) -> str | None:
     """The part of the line at byte ``offset`` of ``doc_id`` around byte column ``column`` (1-based), read from
     the file; None when the line there is not longer than MAX_COLUMNS (a real line that only looks omitted)."""
@@ -496,7 +542,7 @@ def _long_line(corpus: Corpus, doc_id: str, offset: int, column: int | None, lim
             fh.seek(seg_start)
             seg = fh.read(8 * limit + 8).split(b"\n", 1)[0]
     except (OSError, DocumentNotFoundError, PathOutsideCorpusError, BinaryDocumentError):
-        return "[a line too long to show; the file could not be read back]"
+        return UNREADABLE_LONG_LINE
     text = seg.decode("utf-8", "ignore")
     at = len(seg[: pos - seg_start].decode("utf-8", "ignore"))
     lo = max(0, at - limit // 3) if column else 0
@@ -654,9 +700,21 @@ def render(result: GrepResult, max_chars: int) -> tuple[str, bool]:
     return "\n".join(lines), truncated
 
 
-def grep_tool(corpus: Corpus, *, timeout: float = 30.0) -> Tool[GrepArgs]:
+def grep_tool(corpus: Corpus, *, timeout: float = 30.0, shards: int | None = None) -> Tool[GrepArgs]:
+    """The ``grep`` tool; ``shards``: search that many parts of the corpus in parallel
+    (:mod:`sleuth.tools.grep_shards`: the same results as one search)."""
+    if shards is not None:
+        from sleuth.tools.grep_shards import check_shards
+
+        check_shards(shards)
+
     def run(args: GrepArgs) -> ToolResult:
-        result = grep(corpus, args, timeout=timeout)
+        if shards is not None:
+            from sleuth.tools.grep_shards import grep_sharded
+
+            result = grep_sharded(corpus, args, shards=shards, timeout=timeout)
+        else:
+            result = grep(corpus, args, timeout=timeout)
         text, truncated = render(result, args.max_chars)
         return ToolResult(text=text, data=result.model_dump(), truncated=truncated)
 
