@@ -102,7 +102,7 @@ def app():
     """The ``sleuth`` typer app with every command group registered (for CliRunner)."""
     from sleuth.cli import main as cli_main
 
-    cli_main._register_all()
+    cli_main.register_all()
     return cli_main.app
 
 

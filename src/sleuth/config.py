@@ -45,14 +45,9 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from sleuth.errors import ConfigError
+from sleuth.fsutil import sleuth_home as sleuth_home  # re-exported: where it has always been imported from
 
 DEFAULT_MODEL = "local"
-
-
-def sleuth_home() -> Path:
-    """``$SLEUTH_HOME`` or ``~/.cache/sleuth`` (created on demand by the callers that write there)."""
-    env = os.environ.get("SLEUTH_HOME")
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "sleuth"
 
 
 def config_path() -> Path:

@@ -268,6 +268,12 @@ class UsageError(SleuthError):
     hint = "see `sleuth COMMAND --help`"
 
 
+class DaemonError(SleuthError):
+    """The CLI's resident process (``sleuth daemon start``) did not start or does not answer."""
+
+    hint = "see its log (`sleuth daemon status`); the commands work without it, only slower to start"
+
+
 # --- document formats ----------------------------------------------------------------------------------------
 
 

@@ -21,6 +21,13 @@ from contextlib import contextmanager
 from pathlib import Path
 
 
+def sleuth_home() -> Path:
+    """``$SLEUTH_HOME`` or ``~/.cache/sleuth`` (created on demand by the callers that write there). Here, in a
+    module of the standard library only, for the CLI's resident-process client (:mod:`sleuth.cli.resident`)."""
+    env = os.environ.get("SLEUTH_HOME")
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "sleuth"
+
+
 def current_umask() -> int:
     """The process umask, read without changing it where the OS allows (Linux ``/proc``)."""
     try:

@@ -18,6 +18,25 @@ SLEUTH = shutil.which("sleuth", path=str(Path(sys.executable).parent)) or "sleut
 SECRET = "TOPSECRET-7f3a"
 SCRIPTED_SERVER = str(Path(__file__).with_name("mcp_scripted_server.py"))
 
+# A server with the corpus tools plus a slow tool, to interrupt calls mid-flight.
+SLOW_SERVER = """
+import sys, time
+from sleuth.integrations import mcp_server
+from sleuth.integrations.toolset import build_toolkit
+from sleuth.tools.base import Tool, ToolArgs, ToolResult
+
+class SleepArgs(ToolArgs):
+    seconds: float = 1.0
+
+def sleep(a):
+    time.sleep(a.seconds)
+    return ToolResult(text=f"slept {a.seconds}")
+
+toolset = build_toolkit(sys.argv[1], extra_tools=[Tool("sleep", "Sleep a while.", SleepArgs, sleep)])
+port = int(sys.argv[3]) if len(sys.argv) > 3 else 0
+mcp_server.run(toolset.toolkit, transport=sys.argv[2], port=port)
+"""
+
 
 def write_corpus(tmp_path: Path) -> Path:
     """notes/alpha.md, notes/beta.txt, readme.txt; a hidden folder and a file next to the corpus hold SECRET."""

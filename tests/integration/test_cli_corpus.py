@@ -51,7 +51,7 @@ def test_corpus_import_beir_scifact(tmp_path: Path) -> None:
 
 
 def test_cli_start_does_not_import_heavy_modules() -> None:
-    code = ("import sys; from sleuth.cli import main; main._register_all(); "
+    code = ("import sys; from sleuth.cli import main; main.register_all(); "
             "heavy = [m for m in ('litellm', 'torch', 'transformers', 'bm25s', 'langgraph', 'openai', 'numpy') "
             "if m in sys.modules]; print(heavy)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)

@@ -33,10 +33,10 @@ def run(*args: str, home: Path, ok: bool = True, subprocess_: bool = False, time
     else:
         from typer.testing import CliRunner
 
-        from sleuth.cli.main import _register_all, app
+        from sleuth.cli.main import register_all, app
 
         if not any(getattr(g, "name", None) == "eval" for g in app.registered_groups):
-            _register_all()
+            register_all()
         old = os.environ.get("SLEUTH_HOME")
         os.environ["SLEUTH_HOME"] = str(home)
         try:

@@ -18,6 +18,7 @@ import typer
 from typer.core import TyperGroup
 from typer.exceptions import TyperException
 
+from sleuth.cli.resident import ONE_SHOT_COMMANDS, ONE_SHOT_ENV, command_name
 from sleuth.errors import SleuthError
 
 COMMAND_MODULES = [
@@ -28,6 +29,7 @@ COMMAND_MODULES = [
     "sleuth.cli.ask_cmds",  # ask, trace show|html
     "sleuth.cli.eval_cmds",  # eval ...
     "sleuth.cli.mcp_cmds",  # mcp
+    "sleuth.cli.daemon_cmds",  # daemon start|status|stop
 ]
 # each top-level command (or group) -> its module (tests/unit/test_cli_imports.py checks it against register())
 COMMANDS = {
@@ -35,14 +37,8 @@ COMMANDS = {
     "corpus": "sleuth.cli.corpus_cmds", "model": "sleuth.cli.model_cmds", "index": "sleuth.cli.search_cmds",
     "search": "sleuth.cli.search_cmds", "df": "sleuth.cli.search_cmds", "enrich": "sleuth.cli.search_cmds",
     "tools": "sleuth.cli.tools_cmds", "ask": "sleuth.cli.ask_cmds", "trace": "sleuth.cli.ask_cmds",
-    "eval": "sleuth.cli.eval_cmds", "mcp": "sleuth.cli.mcp_cmds",
+    "eval": "sleuth.cli.eval_cmds", "mcp": "sleuth.cli.mcp_cmds", "daemon": "sleuth.cli.daemon_cmds",
 }
-# Commands that answer one query and exit. Two start-up costs larger than their whole query are switched off
-# unless the caller set the variable: numpy's BLAS thread pool (they do no linear algebra) and pydantic's scan of
-# every installed package's entry points for pydantic plugins (sleuth uses none).
-ONE_SHOT_COMMANDS = frozenset({"grep", "read", "ls", "search", "df"})
-ONE_SHOT_ENV = {"OPENBLAS_NUM_THREADS": "1", "PYDANTIC_DISABLE_PLUGINS": "__all__"}
-
 class SleuthGroup(TyperGroup):
     """The root command: every failure, usage errors included, is one line plus a hint on stderr (a JSON object
     on stdout under ``--json``) and exit code 2; an interrupt exits 130."""
@@ -94,12 +90,7 @@ app = typer.Typer(
 )
 
 
-def _command_name(argv: Sequence[str]) -> str | None:
-    """The command a call names: its first argument that is not an option (the root has only flags)."""
-    return next((a for a in argv if not a.startswith("-")), None)
-
-
-def _register_all(modules: Sequence[str] = COMMAND_MODULES) -> None:
+def register_all(modules: Sequence[str] = COMMAND_MODULES) -> None:
     for name in modules:
         try:
             module = importlib.import_module(name)
@@ -121,11 +112,11 @@ def _root(
 
 
 def main(argv: list[str] | None = None) -> None:
-    name = _command_name(sys.argv[1:] if argv is None else argv)
+    name = command_name(sys.argv[1:] if argv is None else argv)
     if name in ONE_SHOT_COMMANDS:
         for var, value in ONE_SHOT_ENV.items():
             os.environ.setdefault(var, value)
-    _register_all([COMMANDS[name]] if name in COMMANDS else COMMAND_MODULES)
+    register_all([COMMANDS[name]] if name in COMMANDS else COMMAND_MODULES)
     app(args=argv)
 
 
