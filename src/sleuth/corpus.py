@@ -96,6 +96,7 @@ class Corpus:
         self.store: DocumentStore = DocumentStore(self.root, self._state_dir, caps)
         self.records = MetadataRecords(self.manifest_dir / RECORDS)
         self._searchers: dict[str, Any] = {}  # method -> FreshRetrievers of Corpus.search (this object's own)
+        self._meta_cache: tuple[Any, dict[str, dict[str, Any]], set[str], dict[str, Any]] | None = None
 
     def __repr__(self) -> str:
         return f"Corpus({str(self.root)!r})"
@@ -315,10 +316,27 @@ class Corpus:
 
     # -- metadata, filtered search, documents added from code (sleuth.metadata, sleuth.filters, corpus_edit) -------
     def metadata_table(self, entries: dict[str, Entry] | None = None) -> dict[str, dict[str, Any]]:
-        """doc id -> metadata record of every document (see :mod:`sleuth.metadata`)."""
-        from sleuth import metadata
+        """doc id -> metadata record of every document (see :mod:`sleuth.metadata`); shared, do not modify it.
+        Built again only when a document or ``metadata.jsonl`` changed (the listing runs each call)."""
+        return self._metadata(entries)[0]
 
-        return metadata.table(self.entries() if entries is None else entries, self.records.load())
+    def _metadata(self, entries: dict[str, Entry] | None = None
+                  ) -> tuple[dict[str, dict[str, Any]], set[str], dict[str, Any]]:
+        """(the table, its fields, the filters resolved on it: filter text -> DocFilter), cached until a document
+        or ``metadata.jsonl`` changes."""
+        from sleuth import metadata
+        from sleuth.filters import known_fields
+
+        entries = self.entries() if entries is None else entries
+        stored = self.records.load()
+        key = (self.fingerprint(entries), self.records.stamp)
+        cached = self._meta_cache
+        if cached is not None and cached[0] == key:
+            return cached[1], cached[2], cached[3]
+        table = metadata.table(entries, stored)
+        fields = known_fields(table.values())
+        self._meta_cache = (key, table, fields, {})
+        return table, fields, self._meta_cache[3]
 
     def metadata(self, doc_id: str) -> dict[str, Any]:
         """The metadata record of one document."""
@@ -331,9 +349,7 @@ class Corpus:
 
     def fields(self) -> list[str]:
         """Every metadata field some document has, sorted."""
-        from sleuth.filters import known_fields
-
-        return sorted(known_fields(self.metadata_table().values()))
+        return sorted(self._metadata()[1])
 
     def filter(self, where: str | Sequence[str] | Where | DocFilter | None) -> DocFilter | None:
         """``where`` (see :mod:`sleuth.filters`) resolved against the documents' metadata now."""

@@ -259,13 +259,22 @@ def resolve(where: str | Sequence[str] | Where | DocFilter | None, corpus: Corpu
     parsed = parse_where(where)
     if parsed is None:
         return None
-    table = corpus.metadata_table()
-    return apply(parsed, table)
+    table, fields, matches = corpus._metadata()
+    key = str(parsed)
+    found = matches.get(key)
+    if found is None:
+        found = apply(parsed, table, fields)
+        if len(matches) >= 64:  # the same few filters again and again, in practice; never unbounded
+            matches.clear()
+        matches[key] = found
+    return DocFilter(parsed, found.matching, found.n_docs)
 
 
-def apply(where: Where, table: Mapping[str, Mapping[str, Any]]) -> DocFilter:
-    """The :class:`DocFilter` of ``where`` over ``table`` (doc id -> metadata record)."""
-    check_fields(where, known_fields(table.values()))
+def apply(where: Where, table: Mapping[str, Mapping[str, Any]], fields: Collection[str] | None = None
+          ) -> DocFilter:
+    """The :class:`DocFilter` of ``where`` over ``table`` (doc id -> metadata record; ``fields``: the fields
+    its records have, when known)."""
+    check_fields(where, known_fields(table.values()) if fields is None else fields)
     return DocFilter(where, frozenset(d for d, rec in table.items() if where.matches(rec)), len(table))
 
 

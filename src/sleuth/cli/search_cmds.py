@@ -166,7 +166,8 @@ def search_cmd(
     where: list[str] = typer.Option(
         None, "--where", "-w",
         help="Metadata filter FIELD OP VALUE (OP: = != < <= > >= ~ glob !~); repeat to AND. E.g. 'year>=2020', "
-             "'author=Smith', \"title~'*cancer*'\", 'path=notes/*.md'. A field no document has is an error listing those that exist.",
+             "'author=Smith', \"title~'*cancer*'\", 'path=notes/*.md'. A field no document has is an error that "
+             "lists the fields that exist.",
     ),
     glob: str = typer.Option(None, "--glob", "-g", help="Only documents whose path matches this glob (= --where "
                              "'path=GLOB')."),
