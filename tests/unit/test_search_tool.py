@@ -162,3 +162,24 @@ def test_a_retriever_without_run_cannot_be_built() -> None:
 
     with pytest.raises(TypeError, match="abstract"):
         OnlySearch()  # type: ignore[abstract]
+
+
+def test_the_agents_search_tool_filters_with_and_without_an_index(make_corpus) -> None:
+    from sleuth.agents.defaults import default_config, default_toolkit
+    from sleuth.agents.fallback import GrepRetriever
+    from sleuth.tracing import MemoryTracer
+
+    root = make_corpus({"a.md": "---\nyear: 2021\n---\nOtters eat fish.\n",
+                        "b.md": "---\nyear: 2010\n---\nOtters sleep; otters swim.\n", "c.txt": "otters"})
+    config = default_config(root, model=ScriptedModel(), agent="react")
+    full = next(s for s in config.toolkit.openai_schemas() if s["function"]["name"] == "search")
+    assert "where" in full["function"]["parameters"]["properties"]
+    # the slimmed schema a small model is shown leaves it out (a 0.5B model fills every field it sees)
+    slim = next(s for s in config.react_schemas if s["function"]["name"] == "search")
+    assert "where" not in slim["function"]["parameters"]["properties"]
+    for tracer in (None, MemoryTracer()):  # with a tracer, the run's per-call retriever wrapper
+        r = config.toolkit.invoke("search", {"query": "otters", "where": ["year>=2020"]}, tracer=tracer)
+        assert not r.is_error and [d["doc_id"] for d in r.data] == ["a.md"], r.text
+    kit = default_toolkit(Corpus(root), {"grep": GrepRetriever(Corpus(root))})  # no index: the grep ranking
+    r = kit.invoke("search", {"query": "otters", "where": ["path=*.md", "year<2020"]}, tracer=MemoryTracer())
+    assert not r.is_error and [d["doc_id"] for d in r.data] == ["b.md"], r.text
