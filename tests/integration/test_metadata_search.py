@@ -154,14 +154,18 @@ def test_formats_titles_and_a_method_that_cannot_filter(tmp_path: Path) -> None:
     write_pdf(root / "report.pdf", [["Quarterly heart report"], ["More about hearts"]], title="Heart Report")
     write_docx(root / "memo.docx", ["A memo on hearts and lungs."], title="Lung Memo")
     (root / "note.md").write_text("---\nauthor: Smith\nyear: 2022\n---\nHearts, a note.\n", "utf-8")
+    (root / "page.html").write_text("<html><head><title>Heart &amp; Page</title><script>var hearts=1;</script>"
+                                    "</head><body><p>Hearts&nbsp;beat.</p></body></html>", "utf-8")
     corpus = Corpus(root)
     table = corpus.metadata_table()
+    assert table["page.html"]["title"] == "Heart & Page" and table["page.html"]["format"] == "html"
     assert table["report.pdf"]["title"] == "Heart Report" and table["report.pdf"]["author"] == "sleuth tests"
     assert table["report.pdf"]["format"] == "pdf" and table["report.pdf"]["pages"] == 2
     assert table["memo.docx"]["title"] == "Lung Memo" and table["memo.docx"]["format"] == "docx"
     assert [h.doc_id for h in corpus.search("hearts", where="author=Smith")] == ["note.md"]
     assert [h.doc_id for h in corpus.search("hearts", where="format=pdf")] == ["report.pdf"]
     assert {h.doc_id for h in corpus.search("hearts", where="title~*memo*")} == {"memo.docx"}
+    assert {h.doc_id for h in corpus.search("hearts", where="title~heart*")} == {"report.pdf", "page.html"}
     assert {h.doc_id for h in corpus.search("hearts", where="path=*.{pdf,docx}")} == {"report.pdf", "memo.docx"}
     assert corpus.search("hearts", where=["author=Smith", "year<2020"]) == []
     fresh = corpus._searchers["bm25"]
