@@ -202,6 +202,28 @@ def test_cli_where_and_glob(tmp_path: Path) -> None:
     assert len(p.stderr.strip().splitlines()) == 2  # the error line and its hint
 
 
+@pytest.mark.data
+def test_hotpotqa_titles_are_metadata(tmp_path: Path) -> None:
+    src = shared_path("hotpotqa", "distractor_dev_reflexion100.jsonl")
+    report = import_corpus(src, tmp_path / "hp", "hotpotqa")
+    corpus = Corpus(tmp_path / "hp")
+    titles: dict[str, set[str]] = {}  # title -> the texts it has in the source
+    for line in src.read_text(encoding="utf-8").splitlines():
+        for title, sentences in json.loads(line)["context"]:
+            titles.setdefault(title, set()).add("".join(sentences))
+    table = corpus.metadata_table()
+    assert len(table) == report.documents == sum(len(v) for v in titles.values())  # distinct (title, text) pairs
+    for doc_id, rec in table.items():
+        original = corpus.original_id(doc_id)
+        assert rec["title"] in titles and (original == rec["title"] or original.startswith(rec["title"] + " ["))
+    # a filter on the title field picks the paragraphs of one article
+    title = "VIVA Media"
+    flt = corpus.filter(f"title='{title}'")
+    assert flt is not None and {table[d]["title"] for d in flt.matching} == {title}
+    hits = corpus.search("new acronym name 2004", 5, where=f"title='{title}'")
+    assert hits and {h.doc_id for h in hits} <= flt.matching
+
+
 pytest.importorskip("mcp", reason="the MCP server needs the `mcp` extra")
 
 import anyio  # noqa: E402
