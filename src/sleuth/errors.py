@@ -268,6 +268,12 @@ class UsageError(SleuthError):
     hint = "see `sleuth COMMAND --help`"
 
 
+class ClusterError(SleuthError):
+    """A Ray cluster that does not answer, refuses the job, or loses a worker it cannot replace."""
+
+    hint = "check the address (`ray status --address ADDRESS`), or pass `--ray local` to start one for the job"
+
+
 class DaemonError(SleuthError):
     """The CLI's resident process (``sleuth daemon start``) did not start or does not answer."""
 

@@ -110,3 +110,32 @@ def test_cap_json_fits_and_keeps_the_schema(toolkit: Toolkit) -> None:
                                                        ensure_ascii=False))
     assert total <= 4000 and "result cut to fit the message limit of 4,000 characters" in call.content[0].text
     assert call.meta == {"sleuth": {"truncated": True, "cut": call.meta["sleuth"]["cut"]}}
+
+
+def test_the_last_progress_lines_go_out_before_the_answer() -> None:
+    """A tool that posts its last steps just before it returns (within one poll of the sender): every line is sent
+    before run_call answers, none after (hosts showed the final step missing)."""
+    import anyio
+
+    from sleuth.integrations.mcp_calls import run_call
+
+    sent: list[str] = []
+    answered: list[int] = []
+
+    async def report(progress: float, total: float | None, message: str | None) -> None:
+        sent.append(str(message))
+
+    def quick(args: Args, control: CallControl) -> ToolResult:
+        for i in range(args.n):
+            control.progress(f"step {i + 1} of {args.n}")
+        return ToolResult(text="done")
+
+    toolkit = Toolkit([Tool("quick", "Quick.", Args, quick, takes_control=True)])
+
+    async def main() -> None:
+        result = await run_call(report, toolkit, "quick", {"n": 3}, limiter=anyio.CapacityLimiter(1), timeout=30)
+        answered.append(len(sent))
+        assert result.is_error is False
+
+    anyio.run(main)
+    assert sent == ["step 1 of 3", "step 2 of 3", "step 3 of 3"] and answered == [3]

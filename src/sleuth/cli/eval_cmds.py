@@ -49,6 +49,11 @@ OUT = typer.Option(
 RESUME = typer.Option(False, "--resume", help="Continue the run in --out, skipping finished questions.")
 SEED = typer.Option(None, "--seed", help="Shuffle the questions with this seed before --limit.")
 CONCURRENCY = typer.Option(1, "--concurrency", "-j", min=1, help="Questions run at the same time.")
+RAY = typer.Option(
+    None, "--ray", metavar="ADDRESS", help="Run the questions on Ray workers (the ray extra): local (a Ray instance "
+    "started for the job), auto (the cluster `ray start` runs here) or HOST:PORT. Rows and --resume as without it."
+)
+RAY_WORKERS = typer.Option(2, "--ray-workers", min=1, help="With --ray: how many workers (each builds its own system).")
 K = typer.Option(100, "--k", min=1, help="How many documents/tools a retriever returns per question.")
 PROGRESS = typer.Option(
     True, "--progress/--no-progress", help="Progress on stderr: a bar on a terminal, a plain line every few seconds "
@@ -100,7 +105,7 @@ def _question_trace(row: Any, events: list[Any]) -> list[Any]:
 
 def _run(
     opts: Any, out: Path | None, limit: int | None, resume: bool, concurrency: int, as_json: bool,
-    otel: tuple[bool, str | None] = (False, None),
+    otel: tuple[bool, str | None] = (False, None), ray: tuple[str | None, int] = (None, 2),
 ) -> None:
     def work() -> Output:
         live = live_tracer(None, *otel)
@@ -124,6 +129,14 @@ def _run(
 
         prepared = prepare(opts)
         run_dir = out or sleuth_home() / "runs" / default_out_dir(opts).name
+        executor = None
+        if ray[0]:
+            from functools import partial
+
+            from sleuth.evals.build import worker_parts
+            from sleuth.evals.executors import RayWorkers
+
+            executor = RayWorkers(partial(worker_parts, prepared.options), address=ray[0], workers=ray[1])
         result = run_eval(
             prepared.eval_set,
             prepared.system,
@@ -132,6 +145,7 @@ def _run(
             prepared.config,
             primary=prepared.primary,
             concurrency=concurrency,
+            executor=executor,
             resume=resume,
             limit=limit,
             progress=opts.progress,
@@ -192,7 +206,8 @@ def hotpotqa_cmd(
     data: str = DATA, agent: str = AGENT, method: str = METHOD, rerank: str = RERANK, rerank_depth: int = RERANK_DEPTH,
     rerank_opt: list[str] = RERANK_OPT_OPTION,
     model: str = MODEL, api_base: str = API_BASE, api_key_env: str = API_KEY_ENV, limit: int = LIMIT, out: Path = OUT,
-    resume: bool = RESUME, seed: int = SEED, concurrency: int = CONCURRENCY, k: int = K, progress: bool = PROGRESS,
+    resume: bool = RESUME, seed: int = SEED, concurrency: int = CONCURRENCY, ray: str = RAY,
+    ray_workers: int = RAY_WORKERS, k: int = K, progress: bool = PROGRESS,
     cache_dir: str = CACHE, policies: str = POLICIES, budget_tokens: int = BUDGET_TOKENS,
     budget_seconds: float = BUDGET_SECONDS, context_level: int = CONTEXT_LEVEL, enriched: bool = ENRICHED,
     sira_form: str = SIRA_FORM, sira_tiers: str = SIRA_TIERS, sira_tune: str = SIRA_TUNE,
@@ -210,7 +225,7 @@ def hotpotqa_cmd(
                     sira_tune=sira_tune, iter_retgen_answer=iter_retgen_answer, iter_retgen_steps=iter_retgen_steps,
                     fusion=fusion, calibrate=calibrate,
                     extra=_agent_flags(policies, budget_tokens, budget_seconds, context_level))
-    _run(opts, out, limit, resume, concurrency, as_json, (otel, otel_endpoint))
+    _run(opts, out, limit, resume, concurrency, as_json, (otel, otel_endpoint), (ray, ray_workers))
 
 
 @eval_app.command("beir")
@@ -220,7 +235,8 @@ def beir_cmd(
     api_key_env: str = API_KEY_ENV,
     split: str = typer.Option("test", "--split", help="qrels/<split>.tsv (test, train, dev)."),
     agent: str = AGENT, limit: int = LIMIT, out: Path = OUT, resume: bool = RESUME, seed: int = SEED,
-    concurrency: int = CONCURRENCY, k: int = K, progress: bool = PROGRESS, cache_dir: str = CACHE,
+    concurrency: int = CONCURRENCY, ray: str = RAY, ray_workers: int = RAY_WORKERS, k: int = K,
+    progress: bool = PROGRESS, cache_dir: str = CACHE,
     enriched: bool = ENRICHED, sira_form: str = SIRA_FORM, sira_tiers: str = SIRA_TIERS,
     sira_tune: str = SIRA_TUNE, iter_retgen_answer: str = IR_ANSWER,
     iter_retgen_steps: int = IR_STEPS, fusion: str = FUSION, calibrate: bool = CALIBRATE,
@@ -234,7 +250,7 @@ def beir_cmd(
                     sira_tiers=sira_tiers, sira_tune=sira_tune,
                     iter_retgen_answer=iter_retgen_answer, iter_retgen_steps=iter_retgen_steps,
                     fusion=fusion, calibrate=calibrate)
-    _run(opts, out, limit, resume, concurrency, as_json, (otel, otel_endpoint))
+    _run(opts, out, limit, resume, concurrency, as_json, (otel, otel_endpoint), (ray, ray_workers))
 
 
 @eval_app.command("browsecomp-plus")
@@ -250,7 +266,8 @@ def browsecomp_cmd(
     agent: str = AGENT, method: str = METHOD, rerank: str = RERANK, rerank_depth: int = RERANK_DEPTH,
     rerank_opt: list[str] = RERANK_OPT_OPTION,
     model: str = MODEL, api_base: str = API_BASE, api_key_env: str = API_KEY_ENV, limit: int = LIMIT, out: Path = OUT,
-    resume: bool = RESUME, seed: int = SEED, concurrency: int = CONCURRENCY, k: int = K, progress: bool = PROGRESS,
+    resume: bool = RESUME, seed: int = SEED, concurrency: int = CONCURRENCY, ray: str = RAY,
+    ray_workers: int = RAY_WORKERS, k: int = K, progress: bool = PROGRESS,
     cache_dir: str = CACHE, iter_retgen_answer: str = IR_ANSWER, iter_retgen_steps: int = IR_STEPS,
     otel: bool = OTEL, otel_endpoint: str = OTEL_ENDPOINT,
     as_json: bool = JSON_OPTION,
@@ -260,7 +277,7 @@ def browsecomp_cmd(
                     rerank_depth=rerank_depth, model=model, judge_model=judge_model, api_base=api_base,
                     api_key_env=api_key_env, seed=seed, k=k, corpus=corpus, answers=answers, progress=progress,
                     cache_dir=cache_dir, iter_retgen_answer=iter_retgen_answer, iter_retgen_steps=iter_retgen_steps)
-    _run(opts, out, limit, resume, concurrency, as_json, (otel, otel_endpoint))
+    _run(opts, out, limit, resume, concurrency, as_json, (otel, otel_endpoint), (ray, ray_workers))
 
 
 @eval_app.command("tools")
@@ -269,7 +286,7 @@ def tools_cmd(
     subset: str = typer.Option(None, "--subset", help="Which set inside --data (gorilla: huggingface, torchhub, ...)."),
     method: str = METHOD, model: str = MODEL, api_base: str = API_BASE, api_key_env: str = API_KEY_ENV,
     limit: int = LIMIT, out: Path = OUT, resume: bool = RESUME,
-    seed: int = SEED, concurrency: int = CONCURRENCY,
+    seed: int = SEED, concurrency: int = CONCURRENCY, ray: str = RAY, ray_workers: int = RAY_WORKERS,
     k: int = typer.Option(10, "--k", min=1, help="How many tools are retrieved per query."),
     progress: bool = PROGRESS, fusion: str = FUSION, calibrate: bool = CALIBRATE, otel: bool = OTEL,
     otel_endpoint: str = OTEL_ENDPOINT, as_json: bool = JSON_OPTION,
@@ -277,7 +294,7 @@ def tools_cmd(
     """Tool retrieval (MetaTool, StableToolBench, Gorilla APIBench, MTRB): nDCG@10, Recall@5/10, Sufficiency@5/10."""
     opts = _options("tools", data, method=method, model=model, api_base=api_base, api_key_env=api_key_env, seed=seed,
                     k=k, subset=subset, progress=progress, fusion=fusion, calibrate=calibrate)
-    _run(opts, out, limit, resume, concurrency, as_json, (otel, otel_endpoint))
+    _run(opts, out, limit, resume, concurrency, as_json, (otel, otel_endpoint), (ray, ray_workers))
 
 
 @eval_app.command("report")

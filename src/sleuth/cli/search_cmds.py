@@ -310,6 +310,11 @@ def enrich_cmd(
         None, "--limit", min=0, help="Enrich at most this many more documents (0: only rebuild the enriched index)."
     ),
     concurrency: int = typer.Option(4, "--concurrency", min=1, max=64),
+    ray: str = typer.Option(
+        None, "--ray", metavar="ADDRESS", help="Enrich on Ray workers (the ray extra): local (a Ray instance started "
+        "for the job), auto or HOST:PORT; each worker starts its own model. Resumable as without it."
+    ),
+    ray_workers: int = typer.Option(2, "--ray-workers", min=1, help="With --ray: how many workers."),
     filter_: str = typer.Option(
         "reference", "--filter", help="reference (the SIRA reference's doc filter, admits new words) or sleuth."
     ),
@@ -332,9 +337,14 @@ def enrich_cmd(
         c = _indexed_corpus(corpus, state_dir, build_index, as_json)
         params = EnrichParams.model_validate({"concurrency": concurrency, "max_df_ratio": max_df_ratio,
                                               "min_df": min_df, "filter": filter_})
-        llm = None if limit == 0 else get_model(model, api_base, api_key_env)
+        on_ray = None
+        if ray and limit != 0:
+            from sleuth.retrieval.enrich import RayEnrich
+
+            on_ray = RayEnrich(ray, ray_workers, model, api_base=api_base, api_key_env=api_key_env)
+        llm = None if limit == 0 or on_ray is not None else get_model(model, api_base, api_key_env)
         try:
-            rep = enrich_corpus(c, llm, params=params, limit=limit, progress=cli_progress(as_json, quiet))
+            rep = enrich_corpus(c, llm, params=params, limit=limit, progress=cli_progress(as_json, quiet), ray=on_ray)
         finally:
             close = getattr(llm, "close", None)
             if close is not None:

@@ -67,6 +67,7 @@ class Prepared:
     primary: str
     corpus_info: dict[str, Any]
     label: str
+    options: Options  # as resolved (SIRA's tiers chosen): what a worker builds its own system from
 
 
 def load_data(opts: Options) -> EvalSet:
@@ -240,7 +241,18 @@ def prepare(opts: Options, *, chat_model: Any = None, judge: Any = None) -> Prep
     config = RunConfig(
         task=opts.task, data_checksum=checksum, system=system_cfg, seed=opts.seed, judge_model=judge_name
     )
-    return Prepared(es, system, scorer, config, primary, corpus_info, system_label(system_cfg))
+    return Prepared(es, system, scorer, config, primary, corpus_info, system_label(system_cfg), opts)
+
+
+def worker_parts(opts: Options) -> tuple[System, Scorer]:
+    """A worker's own system and scorer (``--ray``), built from the resolved options (``Prepared.options``): the
+    data, corpus and index opened from their paths, the model started for this process."""
+    es = load_data(opts)
+    chat_model = _chat_model(opts, None)
+    corpus, _ = _corpus(es, opts)
+    system = _system(es, opts, corpus, chat_model)
+    scorer, _, _ = _scorer(es, opts, corpus, None)
+    return system, scorer
 
 
 def resolve_sira_tiers(opts: Options) -> Options:

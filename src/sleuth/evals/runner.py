@@ -1,7 +1,8 @@
 """The evaluation runner: run a system over questions, one JSONL row per question, resumable.
 
 * Questions are taken in file order, or shuffled with ``seed``; then ``limit`` keeps the first N.
-* Up to ``concurrency`` questions run at once (threads: systems spend their time in model servers, rg or numpy).
+* Up to ``concurrency`` questions run at once (threads: systems spend their time in model servers, rg or numpy),
+  or on Ray workers (``executor``, :mod:`sleuth.evals.executors`).
   Each finished question's row is appended to ``rows.jsonl`` and flushed at once, so a killed run loses at most
   the questions in flight.
 * ``resume=True`` skips the questions that already have an ``ok`` row (errored ones are retried). A run
@@ -21,7 +22,6 @@ import threading
 import time
 import traceback
 from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,7 @@ from pydantic import BaseModel, Field
 
 from sleuth.errors import ConfigError, RunConfigMismatchError, SleuthError
 from sleuth.evals.datasets.base import EvalQuestion, EvalSet, seeded_order
+from sleuth.evals.executors import Executor, Threads
 from sleuth.evals.results import BAD, MANIFEST, ROWS, SUMMARY, EvalRow, read_rows, summarize, truncate_torn_row
 from sleuth.evals.scoring import Scorer
 from sleuth.evals.systems import System, SystemOutput
@@ -182,9 +183,11 @@ def run_eval(
     on_row: Callable[[EvalRow], None] | None = None,
     save_traces: bool = True,
     on_trace: Callable[[EvalRow, list[TraceEvent]], None] | None = None,
+    executor: Executor | None = None,
 ) -> RunResult:
     """Run ``system`` on ``es`` and score each question with ``scorer``; rows go to ``out_dir/rows.jsonl``.
-    ``on_trace(row, events)``: each question's trace events once its row is written (a live exporter)."""
+    ``on_trace(row, events)``: each question's trace events once its row is written (a live exporter).
+    ``executor``: where the questions run (:mod:`sleuth.evals.executors`; default: ``concurrency`` threads here)."""
     from sleuth.progress import progress_bar
 
     if concurrency < 1:
@@ -203,7 +206,8 @@ def run_eval(
     pending = [q for q in questions if q.id not in done]
 
     manifest = _manifest(
-        es, config, old, limit=limit, primary=primary, corpus_info=corpus_info, concurrency=concurrency
+        es, config, old, limit=limit, primary=primary, corpus_info=corpus_info, concurrency=concurrency,
+        executor=(executor.describe() if executor is not None else f"threads x{concurrency}"),
     )
     atomic_write_text(run_dir / MANIFEST, json.dumps(manifest, indent=2, ensure_ascii=False))
     atomic_write_text(run_dir / BAD, "".join(b.model_dump_json() + "\n" for b in es.bad))
@@ -230,7 +234,7 @@ def run_eval(
             if on_trace is not None and events:
                 on_trace(row, events)
 
-        _run_pending(system, scorer, pending, concurrency, write)
+        (executor or Threads(system, scorer, concurrency)).run(pending, write, _one)
 
     summary = summarize([r for r in read_rows(run_dir) if r.id in wanted])
     summary["primary_metric"] = primary
@@ -253,6 +257,7 @@ def _manifest(
     primary: str,
     corpus_info: dict[str, Any] | None,
     concurrency: int,
+    executor: str,
 ) -> dict[str, Any]:
     from sleuth import __version__
 
@@ -274,6 +279,7 @@ def _manifest(
         "primary_metric": primary,
         "corpus": corpus_info or {},
         "concurrency": concurrency,
+        "executor": executor,
     }
 
 
@@ -297,36 +303,3 @@ class _LiveMean:
         mean = f"{self.sum / self.n:.3f}" if self.n else "-"
         err = f" errors {self.errors}" if self.errors else ""
         return f"{self.name} {self.primary} {mean}{err}"
-
-
-def _run_pending(
-    system: System,
-    scorer: Scorer,
-    pending: list[EvalQuestion],
-    concurrency: int,
-    write: Callable[[tuple[EvalRow, list[TraceEvent]]], None],
-) -> None:
-    """Up to ``concurrency`` questions at once; each finished one is written before the next is submitted. On
-    Ctrl-C the queued questions are cancelled and the interrupt propagates."""
-    pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="sleuth-eval")
-    interrupted = False
-    try:
-        queue = iter(pending)
-        running: set[Future[tuple[EvalRow, list[TraceEvent]]]] = set()
-        for q in queue:
-            running.add(pool.submit(_one, system, scorer, q))
-            if len(running) >= concurrency:
-                break
-        while running:
-            finished, running = wait(running, return_when=FIRST_COMPLETED)
-            for f in finished:
-                write(f.result())
-                nxt = next(queue, None)
-                if nxt is not None:
-                    running.add(pool.submit(_one, system, scorer, nxt))
-    except KeyboardInterrupt:
-        interrupted = True
-        pool.shutdown(wait=False, cancel_futures=True)
-        raise
-    finally:
-        pool.shutdown(wait=not interrupted, cancel_futures=True)

@@ -239,6 +239,7 @@ def to_call_result(result: ToolResult, tool: Tool[Any] | None, max_chars: int) -
 # --- progress --------------------------------------------------------------------------------------------------
 
 Report = Callable[[float, float | None, str | None], Awaitable[None]]
+FLUSH_S = 2.0  # at most this long to send the last lines a tool posted before its answer goes out
 
 
 class ProgressSender:
@@ -258,28 +259,45 @@ class ProgressSender:
         with self._lock:
             self._pending.append(message)
 
+    def _take(self) -> list[str]:
+        with self._lock:
+            lines = list(self._pending)
+            self._pending.clear()
+        if lines:
+            self._last = lines[-1]
+        return lines
+
+    async def _send(self, lines: list[str]) -> bool:
+        for line in lines:
+            self.sent += 1
+            try:
+                await self._report(float(self.sent), None, line)
+            except Exception as e:  # the client went away: the call's cancellation follows
+                logger.debug("progress not sent: %s", type(e).__name__)
+                return False
+        return True
+
     async def run(self) -> None:
         import anyio
 
         t0 = last = anyio.current_time()
         while True:
             await anyio.sleep(POLL_S)
-            with self._lock:
-                lines = list(self._pending)
-                self._pending.clear()
+            lines = self._take()
             now = anyio.current_time()
-            if lines:
-                self._last = lines[-1]
-            elif now - last >= self._interval:
+            if not lines and now - last >= self._interval:
                 lines = [f"{self._label}: working, {now - t0:.0f}s" + (f" (last: {self._last})" if self._last else "")]
-            for line in lines:
-                self.sent += 1
-                try:
-                    await self._report(float(self.sent), None, line)
-                except Exception as e:  # the client went away: the call's cancellation follows
-                    logger.debug("progress not sent: %s", type(e).__name__)
+            if lines:
+                if not await self._send(lines):
                     return
                 last = now
+
+    async def flush(self, timeout: float = FLUSH_S) -> None:
+        """Send what the tool posted since the last poll (its last steps), before the call's answer goes out."""
+        import anyio
+
+        with anyio.move_on_after(timeout):
+            await self._send(self._take())
 
 
 # --- one call --------------------------------------------------------------------------------------------------
@@ -324,6 +342,7 @@ async def run_call(
                     tg.start_soon(sender.run)
                     result = await anyio.to_thread.run_sync(work, abandon_on_cancel=True)
                     tg.cancel_scope.cancel()
+                await sender.flush()  # the last steps' lines, posted after the sender's last poll
             finally:
                 if result is None and deadline.cancel_called:  # past the deadline: the slot is freed at once
                     control.cancel(f"past its {timeout:g}s deadline")

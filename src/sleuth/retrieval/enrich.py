@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed, wait
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 from pydantic import BaseModel, Field
 
+from sleuth.cluster import PidMixin
 from sleuth.errors import BinaryDocumentError, ModelOutputError, ToolArgumentError
 from sleuth.llm.base import ChatModel
 from sleuth.records import Hit, SearchResult, Usage
@@ -211,6 +212,42 @@ def _filter(index: BM25Index, docfreq: DocFrequency, doc_tokens: set[str], phras
     return kept, rejected
 
 
+class DocEnricher:
+    """One document's enrichment: the model's proposal for its text, filtered against the index. The same for
+    the threads of :func:`enrich_corpus` and for a Ray worker (:class:`RayEnricher`)."""
+
+    def __init__(self, corpus: Corpus, model: ChatModel | None, params: EnrichParams, index: BM25Index,
+                 docfreq: DocFrequency | None = None, tracer: Any = None) -> None:
+        self.corpus, self.model, self.params, self.index = corpus, model, params, index
+        self.docfreq = docfreq or DocFrequency(index)
+        self.tracer = tracer
+
+    def __call__(self, doc_id: str) -> EnrichRecord:
+        corpus, params, index = self.corpus, self.params, self.index
+        sig = _sig(corpus, doc_id)
+        try:
+            text = corpus.read_text(doc_id)
+        except BinaryDocumentError as e:  # recorded once; a rerun skips it until the file changes
+            return EnrichRecord(doc_id=doc_id, sig=sig, skipped=e.message)
+        tap = UsageTap(self.tracer)
+        assert self.model is not None  # checked by the caller: there is work only with a model
+        try:
+            proposal, result = self.model.structured(
+                messages_for(text, params.max_phrases, params.max_chars), SiraProposal, retries=params.retries,
+                max_tokens=params.max_tokens, tracer=tap, name="sira_enrich",
+            )
+        except (ModelOutputError, ValueError) as e:
+            return EnrichRecord(doc_id=doc_id, sig=sig, error=f"{type(e).__name__}: {str(e)[:200]}", usage=tap.usage)
+        phrases = [p if isinstance(p, str) else p.text for p in proposal.phrases]
+        if params.filter == "reference":
+            kept, rejected = reference_filter(index, phrases, params)
+        else:
+            doc_tokens = set(index.analyzer.tokens(text[: params.max_chars]))
+            kept, rejected = _filter(index, self.docfreq, doc_tokens, phrases, params)
+        return EnrichRecord(doc_id=doc_id, sig=sig, proposed=phrases, kept=kept, rejected=rejected,
+                            filter=params.filter, usage=tap.usage if tap.usage.calls else result.usage)
+
+
 def enrich_corpus(
     corpus: Corpus,
     model: ChatModel | None,
@@ -219,9 +256,12 @@ def enrich_corpus(
     limit: int | None = None,
     progress: bool = False,
     tracer: Any = None,
+    ray: RayEnrich | None = None,
 ) -> EnrichReport:
     """Enrich up to ``limit`` not-yet-enriched documents (in doc id order), then rebuild the enriched index (and
-    the fused field index when it exists). ``limit=0`` sends nothing (``model`` may be None) and only rebuilds."""
+    the fused field index when it exists). ``limit=0`` sends nothing (``model`` may be None) and only rebuilds.
+    ``ray``: the documents go to Ray workers, each with its own model (:class:`RayEnrich`); the records are
+    written here as they come, exactly as from the threads."""
     from sleuth.errors import ConfigError
     from sleuth.retrieval.enriched import build_enriched_index, open_enriched
 
@@ -248,47 +288,19 @@ def enrich_corpus(
         todo.append(doc_id)
     if limit is not None:
         todo = todo[:limit]
-    if todo and model is None:
+    if todo and model is None and ray is None:
         raise ConfigError("enrichment needs a model", hint="pass --model (e.g. local), or --limit 0 to only rebuild")
     lock = threading.Lock()
     total = Usage()
     errors = kept_n = skipped = 0
 
-    def work(doc_id: str) -> EnrichRecord:
-        sig = _sig(corpus, doc_id)
-        try:
-            text = corpus.read_text(doc_id)
-        except BinaryDocumentError as e:  # recorded once; a rerun skips it until the file changes
-            return EnrichRecord(doc_id=doc_id, sig=sig, skipped=e.message)
-        tap = UsageTap(tracer)
-        assert model is not None  # checked above: there is work only with a model
-        try:
-            proposal, result = model.structured(
-                messages_for(text, params.max_phrases, params.max_chars), SiraProposal, retries=params.retries,
-                max_tokens=params.max_tokens, tracer=tap, name="sira_enrich",
-            )
-        except (ModelOutputError, ValueError) as e:
-            return EnrichRecord(doc_id=doc_id, sig=sig, error=f"{type(e).__name__}: {str(e)[:200]}", usage=tap.usage)
-        phrases = [p if isinstance(p, str) else p.text for p in proposal.phrases]
-        if params.filter == "reference":
-            kept, rejected = reference_filter(index, phrases, params)
-        else:
-            doc_tokens = set(index.analyzer.tokens(text[: params.max_chars]))
-            kept, rejected = _filter(index, docfreq, doc_tokens, phrases, params)
-        return EnrichRecord(doc_id=doc_id, sig=sig, proposed=phrases, kept=kept, rejected=rejected,
-                            filter=params.filter, usage=tap.usage if tap.usage.calls else result.usage)
-
     from sleuth.progress import progress_bar
 
-    written: set[Future[EnrichRecord]] = set()
-
-    def write(fh: Any, fut: Future[EnrichRecord], bar: Any) -> None:
+    def write(fh: Any, rec: EnrichRecord, bar: Any) -> None:
         nonlocal total, errors, kept_n, skipped
-        rec = fut.result()
         with lock:
             fh.write(rec.model_dump_json() + "\n")
             fh.flush()
-            written.add(fut)
             total = total + rec.usage
             errors += rec.error is not None
             skipped += rec.skipped is not None
@@ -297,20 +309,12 @@ def enrich_corpus(
 
     # on a model fault (server died) or an interrupt, what is written stays and a rerun resumes
     _end_torn_line(path)
-    with path.open("a", encoding="utf-8") as fh, ThreadPoolExecutor(params.concurrency) as pool, \
-            progress_bar(len(todo), "enrich", progress) as bar:
-        futures = [pool.submit(work, d) for d in todo]
-        try:
-            for fut in as_completed(futures):  # each line is written (and flushed) as soon as its doc is done
-                write(fh, fut, bar)
-        except BaseException:
-            for f in futures:
-                f.cancel()
-            wait(futures)  # the calls already running finish: keep what they paid for
-            for f in futures:
-                if f not in written and not f.cancelled() and f.exception() is None:
-                    write(fh, f, bar)
-            raise
+    with path.open("a", encoding="utf-8") as fh, progress_bar(len(todo), "enrich", progress) as bar:
+        if ray is not None and todo:
+            ray.run(corpus, params, todo, lambda rec: write(fh, rec, bar))
+        elif todo:
+            _on_threads(DocEnricher(corpus, model, params, index, docfreq, tracer), todo, params.concurrency,
+                        lambda rec: write(fh, rec, bar))
     target = build_enriched_index(corpus, index)
     enriched = open_enriched(corpus, index)
     if (folder / "bm25" / "meta.json").is_file():  # the fused field (enrich_weight), when someone uses it
@@ -320,6 +324,64 @@ def enrich_corpus(
                         skipped=skipped, skipped_before=skipped_before, filter=params.filter,
                         enriched_index=str(target), enriched_docs=int(enriched.meta.get("enriched_docs", 0)),
                         new_terms=int(enriched.meta.get("new_terms", 0)))
+
+
+def _on_threads(enricher: DocEnricher, todo: list[str], concurrency: int,
+                write: Callable[[EnrichRecord], None]) -> None:
+    """``concurrency`` documents at once; each record is written (and flushed) as soon as its doc is done. On a
+    fault or an interrupt the calls already running finish and are written: keep what they paid for."""
+    written: set[Future[EnrichRecord]] = set()
+    with ThreadPoolExecutor(concurrency) as pool:
+        futures = [pool.submit(enricher, d) for d in todo]
+        try:
+            for fut in as_completed(futures):
+                write(fut.result())
+                written.add(fut)
+        except BaseException:
+            for f in futures:
+                f.cancel()
+            wait(futures)
+            for f in futures:
+                if f not in written and not f.cancelled() and f.exception() is None:
+                    write(f.result())
+            raise
+
+
+class _RayEnricher(PidMixin):
+    """A Ray worker: the corpus and its index opened from their paths, the model made from its name."""
+
+    def __init__(self, root: str, state_dir: str, model: str | None, api_base: str | None, api_key_env: str | None,
+                 params: EnrichParams) -> None:
+        from sleuth.corpus import Corpus
+        from sleuth.llm import get_model
+
+        corpus = Corpus(root, state_dir=state_dir)
+        index = BM25Index.open(corpus)
+        self.enrich = DocEnricher(corpus, get_model(model, api_base=api_base, api_key_env=api_key_env), params, index)
+
+    def run(self, doc_id: str) -> EnrichRecord:
+        return self.enrich(doc_id)
+
+
+class RayEnrich:
+    """Where ``sleuth enrich --ray`` sends the documents: ``workers`` actors on the cluster at ``address``, each
+    with the model named by ``model`` (with ``--model local``, one embedded server per machine, shared)."""
+
+    def __init__(self, address: str, workers: int, model: str | None, api_base: str | None = None,
+                 api_key_env: str | None = None, on_started: Callable[[list[int]], None] | None = None) -> None:
+        self.address, self.workers, self.model = address, workers, model
+        self.api_base, self.api_key_env, self.on_started = api_base, api_key_env, on_started
+
+    def run(self, corpus: Corpus, params: EnrichParams, todo: list[str], write: Callable[[EnrichRecord], None]) -> None:
+        from sleuth.cluster import actor_map, ray_cluster
+
+        def failed(doc_id: str, e: BaseException) -> None:  # an error record: a rerun enriches it again
+            write(EnrichRecord(doc_id=doc_id, sig=_sig(corpus, doc_id), error=f"ray worker: {type(e).__name__}"))
+
+        init = (str(corpus.root), str(corpus.state_dir), self.model, self.api_base, self.api_key_env, params)
+        with ray_cluster(self.address, num_cpus=self.workers if self.address == "local" else None) as ray:
+            actor_map(ray, _RayEnricher, init, todo, self.workers, lambda _d, rec: write(rec), failed,
+                      on_started=self.on_started)
 
 
 def build_enrich_index(corpus: Corpus, index: BM25Index) -> Path:
