@@ -291,7 +291,7 @@ class MetadataRecords:
 
         line = {"id": doc_id, "fields": dict(fields)} if fields is not None else {"id": doc_id, "removed": True}
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        with build_lock(self.path.parent / ".metadata"), open(self.path, "a", encoding="utf-8") as fh:
+        with build_lock(self.path), open(self.path, "a", encoding="utf-8") as fh:  # .metadata.jsonl.lock
             fh.write(json.dumps(line, ensure_ascii=False) + "\n")
             fh.flush()
             os.fsync(fh.fileno())
