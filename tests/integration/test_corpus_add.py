@@ -66,6 +66,7 @@ def test_add_remove_round_trip(tmp_path: Path) -> None:
 
 
 @pytest.mark.data
+@pytest.mark.slow
 def test_add_and_remove_in_an_imported_scifact(tmp_path: Path) -> None:
     from sleuth.importers import import_corpus
     from tests.conftest import shared_path

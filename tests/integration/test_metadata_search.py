@@ -145,7 +145,8 @@ def test_scifact_dense_and_hybrid_filters(scifact: tuple[Corpus, Path]) -> None:
 def test_formats_titles_and_a_method_that_cannot_filter(tmp_path: Path) -> None:
     pytest.importorskip("pypdf", reason="needs the docs extra")
     pytest.importorskip("docx", reason="needs the docs extra")
-    from sleuth.retrieval.enrich import EnrichedBM25Retriever
+    from sleuth.records import SearchResult
+    from sleuth.retrieval.base import RetrieverBase
     from sleuth.retrieval.fresh import FreshRetrievers
     from tests.fixtures.formats import write_docx, write_pdf
 
@@ -171,11 +172,15 @@ def test_formats_titles_and_a_method_that_cannot_filter(tmp_path: Path) -> None:
     fresh = corpus._searchers["bm25"]
     assert isinstance(fresh, FreshRetrievers)
 
-    class NoFilter(EnrichedBM25Retriever):
-        filters = False
+    class Unfiltered(RetrieverBase):  # a retriever of one's own that does not say it filters
+        name = "mine"
 
-    with pytest.raises(ToolArgumentError, match="cannot filter"):
-        run_filtered(NoFilter.__new__(NoFilter), "hearts", 3, where=corpus.filter("year>1"))
+        def run(self, query: str, k: int = 10, *, tracer: Any = None) -> SearchResult:
+            return fresh["bm25"].run(query, k)
+
+    assert [h.doc_id for h in run_filtered(Unfiltered(), "hearts", 3).hits]  # no filter: runs as ever
+    with pytest.raises(ToolArgumentError, match="'mine' cannot filter"):
+        run_filtered(Unfiltered(), "hearts", 3, where=corpus.filter("year>1"))
 
 
 def test_cli_where_and_glob(tmp_path: Path) -> None:
