@@ -25,7 +25,7 @@ import os
 import re
 from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sleuth import ids
 from sleuth.errors import (
@@ -41,8 +41,12 @@ from sleuth.globs import PathGlob, compile_glob
 from sleuth.records import Document
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
+    from sleuth.filters import DocFilter, Where
     from sleuth.loaders.caps import LoaderCaps
     from sleuth.loaders.store import DocumentStore, Entry
+    from sleuth.records import Hit
 
 STATE_DIRNAME = ".sleuth"
 MANIFEST = "corpus.json"
@@ -73,9 +77,12 @@ def glob_to_regex(pattern: str) -> PathGlob:
 class Corpus:
     """A folder of documents. Cheap to construct; listing walks the folder each call."""
 
-    def __init__(self, root: str | Path, *, state_dir: str | Path | None = None, caps: LoaderCaps | None = None
-                 ) -> None:
+    def __init__(self, root: str | Path, *, state_dir: str | Path | None = None, caps: LoaderCaps | None = None,
+                 writable: bool = False) -> None:
+        """``writable``: let :meth:`add` and :meth:`remove` write and delete files in this folder even though
+        sleuth did not make it (a folder made by ``sleuth corpus import`` or :meth:`create` is always writable)."""
         from sleuth.loaders.store import DocumentStore
+        from sleuth.metadata import RECORDS, MetadataRecords
 
         path = Path(root).expanduser()
         if not path.exists():
@@ -85,7 +92,11 @@ class Corpus:
         self.root = path.resolve()
         self._state_dir = Path(state_dir).resolve() if state_dir else self.root / STATE_DIRNAME
         self.manifest = self._load_manifest()
+        self.writable = writable
         self.store: DocumentStore = DocumentStore(self.root, self._state_dir, caps)
+        self.records = MetadataRecords(self.manifest_dir / RECORDS)
+        self._searchers: dict[str, Any] = {}  # method -> FreshRetrievers of Corpus.search (this object's own)
+        self._meta_cache: tuple[Any, dict[str, dict[str, Any]], set[str], dict[str, Any]] | None = None
 
     def __repr__(self) -> str:
         return f"Corpus({str(self.root)!r})"
@@ -262,8 +273,22 @@ class Corpus:
         """Where the indexes are kept, without creating the folder (``state_dir`` creates it)."""
         return self._state_dir
 
+    @property
+    def manifest_dir(self) -> Path:
+        """Where the import manifest and ``metadata.jsonl`` are: the state folder, or else the corpus's own
+        ``.sleuth`` (where ``sleuth corpus import`` writes them) when it holds the manifest."""
+        own = self.root / STATE_DIRNAME
+        if not (self._state_dir / MANIFEST).is_file() and (own / MANIFEST).is_file():
+            return own
+        return self._state_dir
+
+    @property
+    def owned(self) -> bool:
+        """Whether sleuth made this folder (``sleuth corpus import``, :meth:`create`): doc files are its own."""
+        return self.manifest.get("id_encoding") == "v1"
+
     def _load_manifest(self) -> dict:
-        path = self._state_dir / MANIFEST
+        path = self.manifest_dir / MANIFEST
         if not path.is_file():
             return {}
         try:
@@ -288,3 +313,82 @@ class Corpus:
         if self.id_encoding == "v1":
             return ids.encode(original_id)
         return original_id
+
+    # -- metadata, filtered search, documents added from code (sleuth.metadata, sleuth.filters, corpus_edit) -------
+    def metadata_table(self, entries: dict[str, Entry] | None = None) -> dict[str, dict[str, Any]]:
+        """doc id -> metadata record of every document (see :mod:`sleuth.metadata`); shared, do not modify it.
+        Built again only when a document or ``metadata.jsonl`` changed (the listing runs each call)."""
+        return self._metadata(entries)[0]
+
+    def _metadata(self, entries: dict[str, Entry] | None = None
+                  ) -> tuple[dict[str, dict[str, Any]], set[str], dict[str, Any]]:
+        """(the table, its fields, the filters resolved on it: filter text -> DocFilter), cached until a document
+        or ``metadata.jsonl`` changes."""
+        from sleuth import metadata
+        from sleuth.filters import known_fields
+
+        entries = self.entries() if entries is None else entries
+        stored = self.records.load()
+        key = (self.fingerprint(entries), self.records.stamp)
+        cached = self._meta_cache
+        if cached is not None and cached[0] == key:
+            return cached[1], cached[2], cached[3]
+        table = metadata.table(entries, stored)
+        fields = known_fields(table.values())
+        self._meta_cache = (key, table, fields, {})
+        return table, fields, self._meta_cache[3]
+
+    def metadata(self, doc_id: str) -> dict[str, Any]:
+        """The metadata record of one document."""
+        from sleuth import metadata
+
+        entry = self.entry(doc_id)
+        if not entry.readable:
+            self.text_path(doc_id)  # raises why it is not a document
+        return metadata.record_of(doc_id, entry, self.records.load().get(doc_id))
+
+    def fields(self) -> list[str]:
+        """Every metadata field some document has, sorted."""
+        return sorted(self._metadata()[1])
+
+    def filter(self, where: str | Sequence[str] | Where | DocFilter | None) -> DocFilter | None:
+        """``where`` (see :mod:`sleuth.filters`) resolved against the documents' metadata now."""
+        from sleuth.filters import resolve
+
+        return resolve(where, self)
+
+    def search(self, query: str, k: int = 10, *, method: str = "bm25", where: Any = None, tracer: Any = None,
+               **opts: Any) -> list[Hit]:
+        """Ranked search, filtered by ``where`` (the best ``k`` of the matching documents). The indexes are
+        checked before each search and updated when the corpus changed (added, removed or edited documents).
+        ``opts`` go to :func:`sleuth.retrieval.get_retriever` on the first search with ``method``."""
+        from sleuth.retrieval.base import run_filtered
+        from sleuth.retrieval.fresh import FreshRetrievers
+
+        fresh = self._searchers.get(method)
+        if fresh is None:
+            fresh = self._searchers[method] = FreshRetrievers.open(self, [method], **opts)
+        retriever = fresh[method]
+        return run_filtered(retriever, query, k, where=self.filter(where), tracer=tracer).hits
+
+    @classmethod
+    def create(cls, root: str | Path, **kwargs: Any) -> Corpus:
+        """A new, empty corpus folder that sleuth owns (for documents added with :meth:`add`); an existing
+        sleuth corpus is opened as it is."""
+        from sleuth.corpus_edit import create_folder
+
+        create_folder(Path(root).expanduser())
+        return cls(root, **kwargs)
+
+    def add(self, doc_id: str, text: str, metadata: Mapping[str, Any] | None = None, *,
+            replace: bool = False) -> str:
+        """Add a document (see :mod:`sleuth.corpus_edit` for where it is written); returns its doc id."""
+        from sleuth.corpus_edit import add_document
+
+        return add_document(self, doc_id, text, metadata, replace=replace)
+
+    def remove(self, doc_id: str) -> str:
+        """Remove a document added with :meth:`add` (or any document of a writable corpus); returns its doc id."""
+        from sleuth.corpus_edit import remove_document
+
+        return remove_document(self, doc_id)

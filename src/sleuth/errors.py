@@ -314,3 +314,48 @@ class UnreadableDocumentError(BinaryDocumentError):
     def __init__(self, message: str, *, reason: str = "unreadable", hint: str | None = None) -> None:
         super().__init__(message, hint=hint, reason=reason)
         self.reason = reason
+
+
+# --- metadata filters and documents added from code ----------------------------------------------------------
+
+
+class FilterError(ToolInputError):
+    """A metadata filter (``--where``, the search tool's ``where``) that cannot be applied."""
+
+
+class FilterSyntaxError(FilterError):
+    """A filter that is not ``FIELD OP VALUE``."""
+
+    hint = ("write FIELD OP VALUE with OP one of = != < <= > >= ~ !~, e.g. year>=2020, author=Smith, "
+            "title~'*cancer*', path=notes/*.md")
+
+
+class UnknownFieldError(FilterError):
+    """A filter on a field that no document of the corpus has. ``fields`` lists the fields that exist."""
+
+    def __init__(self, field: str, fields: list[str]) -> None:
+        shown_fields = ", ".join(fields[:40]) + (f", ... ({len(fields)} in all)" if len(fields) > 40 else "")
+        super().__init__(f"no document has the field {field!r}", hint=f"fields that exist: {shown_fields}",
+                         field=field, fields=fields)
+        self.field = field
+        self.fields = fields
+
+
+class DocumentExistsError(CorpusError, ToolInputError):
+    """``Corpus.add`` with a doc id that is already a document."""
+
+    hint = "pass replace=True to replace it, or choose another id"
+
+
+class EmptyDocumentError(CorpusError, ToolInputError):
+    """``Corpus.add`` with a text that is empty (or only whitespace)."""
+
+    hint = "pass the document's text; an empty document can never be found"
+
+
+class ReadOnlyCorpusError(CorpusError):
+    """``Corpus.add``/``remove`` on a folder sleuth did not make: sleuth never writes into a user's own folder
+    unless asked."""
+
+    hint = ("make a sleuth corpus with Corpus.create(PATH) (or `sleuth corpus import`), or open your folder with "
+            "Corpus(PATH, writable=True) to let sleuth write files there")

@@ -7,14 +7,16 @@ record was read; an interrupted or failed import leaves the old state untouched.
 
 Each document becomes ``<encoded id>.txt`` (see :mod:`sleuth.ids`) holding ``title\\n\\ntext`` (the title line
 only when the source has titles). ``.sleuth/corpus.json`` records the format, counts and id encoding, so
-``Corpus.original_id`` maps file paths back to source ids.
+``Corpus.original_id`` maps file paths back to source ids. ``.sleuth/metadata.jsonl`` keeps each document's
+metadata (:mod:`sleuth.metadata`): its title, a BEIR record's ``metadata`` fields and any other field of the
+record (``year``, ``author``, ...), for ``search --where``.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, Literal
 
@@ -24,6 +26,7 @@ from sleuth import ids
 from sleuth.corpus import MANIFEST, STATE_DIRNAME
 from sleuth.errors import ConfigError, ImportFormatError
 from sleuth.fsutil import atomic_dir, sweep_stale_builds
+from sleuth.metadata import FILE_FIELDS, RECORDS, clean_fields
 from sleuth.progress import progress_bar
 
 Format = Literal["auto", "beir", "hotpotqa", "jsonl"]
@@ -129,30 +132,44 @@ def _as_text(value: Any) -> str:
     return "" if value is None else str(value)
 
 
-def _docs_beir(rec: dict[str, Any]) -> list[tuple[str, str, str]]:
+Doc = tuple[str, str, str, dict[str, Any]]  # (original id, title, text, metadata fields)
+
+
+def _fields(rec: dict[str, Any], skip: Iterable[str], title: str) -> dict[str, Any]:
+    """The metadata a record carries: its title, its BEIR ``metadata`` mapping's fields and any other field."""
+    nested = rec.get("metadata")
+    rest = {k: v for k, v in rec.items() if k not in skip and k != "metadata"}
+    fields = clean_fields({**(nested if isinstance(nested, dict) else {}), **rest})
+    if title:
+        fields["title"] = title
+    return {k: v for k, v in fields.items() if k not in FILE_FIELDS}
+
+
+def _docs_beir(rec: dict[str, Any]) -> list[Doc]:
     if "_id" not in rec:
         raise ImportFormatError("BEIR record has no '_id'")
-    return [(str(rec["_id"]), str(rec.get("title") or ""), _as_text(rec.get("text")))]
+    title = str(rec.get("title") or "")
+    return [(str(rec["_id"]), title, _as_text(rec.get("text")), _fields(rec, ("_id", "title", "text"), title))]
 
 
-def _docs_hotpot(rec: dict[str, Any]) -> list[tuple[str, str, str]]:
+def _docs_hotpot(rec: dict[str, Any]) -> list[Doc]:
     out = []
     if isinstance(rec.get("context"), list):  # official: [[title, [sentences]], ...]
         for item in rec["context"]:
             if not (isinstance(item, list | tuple) and len(item) == 2):
                 raise ImportFormatError("HotpotQA 'context' items must be [title, sentences]")
-            out.append((str(item[0]), str(item[0]), _as_text(item[1])))
+            out.append((str(item[0]), str(item[0]), _as_text(item[1]), {"title": str(item[0])}))
     elif isinstance(rec.get("paragraphs"), list):  # IRCoT / MuSiQue: [{title, text|paragraph_text}]
         for p in rec["paragraphs"]:
             title = str(p.get("title", ""))
             text = _as_text(next((p[f] for f in TEXT_FIELDS if f in p), ""))
-            out.append((title or text[:80], title, text))
+            out.append((title or text[:80], title, text, {"title": title} if title else {}))
     else:
         raise ImportFormatError("HotpotQA record has neither 'context' nor 'paragraphs'")
     return out
 
 
-def _docs_plain(rec: dict[str, Any]) -> list[tuple[str, str, str]]:
+def _docs_plain(rec: dict[str, Any]) -> list[Doc]:
     text_field = next((f for f in TEXT_FIELDS if f in rec), None)
     if text_field is None:
         raise ImportFormatError(f"record has no text field (one of {', '.join(TEXT_FIELDS)})")
@@ -161,7 +178,7 @@ def _docs_plain(rec: dict[str, Any]) -> list[tuple[str, str, str]]:
     if id_field is None and not title:
         raise ImportFormatError(f"record has no id field (one of {', '.join(ID_FIELDS)}) and no title")
     doc_id = str(rec[id_field]) if id_field else title
-    return [(doc_id, title, _as_text(rec[text_field]))]
+    return [(doc_id, title, _as_text(rec[text_field]), _fields(rec, (text_field, id_field or "", "title"), title))]
 
 
 _HANDLERS = {"beir": _docs_beir, "hotpotqa": _docs_hotpot, "jsonl": _docs_plain}
@@ -226,6 +243,7 @@ def import_corpus(
     report = ImportReport(source=str(source), dest=str(dest), format=kind)
     seen: dict[str, str] = {}  # original id -> text (for hotpotqa title collisions)
     has_titles = False
+    n_records = 0  # metadata records written (doc id -> fields), beside the manifest
 
     def problem(msg: str) -> None:
         if on_error == "raise":
@@ -235,6 +253,8 @@ def import_corpus(
             report.errors.append(msg)
 
     with atomic_dir(dest) as tmp, progress_bar(source.stat().st_size, f"import {source.name} (bytes)", progress) as bar:
+        (tmp / STATE_DIRNAME).mkdir()
+        records = (tmp / STATE_DIRNAME / RECORDS).open("w", encoding="utf-8")
         for rec in _records(source, bar):
             report.records += 1
             if isinstance(rec.value, Exception):
@@ -248,7 +268,7 @@ def import_corpus(
             except ImportFormatError as e:
                 problem(f"{rec.where}: {e.message}")
                 continue
-            for orig_id, title, text in docs:
+            for orig_id, title, text, fields in docs:
                 if not orig_id.strip():
                     problem(f"{rec.where}: empty document id")
                     continue
@@ -268,6 +288,9 @@ def import_corpus(
                 seen[orig_id] = text if kind == "hotpotqa" else ""
                 has_titles = has_titles or bool(title)
                 rel = ids.encode(orig_id)
+                if fields:
+                    records.write(json.dumps({"id": rel, "fields": fields}, ensure_ascii=False) + "\n")
+                    n_records += 1
                 target = tmp / rel
                 target.parent.mkdir(parents=True, exist_ok=True)
                 body = f"{title}\n\n{text}" if title else text
@@ -275,8 +298,10 @@ def import_corpus(
                 report.documents += 1
         if report.documents == 0:
             raise ImportFormatError(f"{source}: no documents could be imported", hint="; ".join(report.errors[:3]))
+        records.close()
         state = tmp / STATE_DIRNAME
-        state.mkdir()
+        if not n_records:
+            (state / RECORDS).unlink()
         report.seconds = round(time.perf_counter() - t0, 3)
         manifest = {
             "id_encoding": "v1",
@@ -289,5 +314,7 @@ def import_corpus(
             "renamed": report.renamed,
             "imported_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }
+        if n_records:
+            manifest["metadata_records"] = n_records
         (state / MANIFEST).write_text(json.dumps(manifest, indent=2), encoding="utf-8")
     return report

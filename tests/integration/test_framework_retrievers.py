@@ -163,3 +163,19 @@ def test_hits_json_round_trip_in_metadata(bm25_small: Any) -> None:
 
     h = bm25_small.search(QUERY, 1)[0]
     assert json.loads(json.dumps(hit_metadata(h, 1)))["doc_id"] == h.doc_id
+
+
+def test_framework_retrievers_filter_by_metadata(scifact_small: Path, bm25_small: Any) -> None:
+    """``where`` reaches the sleuth retriever: the same top k as the retriever's own filtered search."""
+    from sleuth.integrations.langchain_retriever import to_langchain_retriever
+
+    where = "title~*alzheimer*"
+    hits = bm25_small.search(QUERY, 5, where=where)
+    assert hits and all("alzheimer" in h.text.split("\n", 1)[0].lower() for h in hits)
+    assert [d.id for d in to_langchain_retriever(bm25_small, k=5, where=where).invoke(QUERY)] == [
+        h.doc_id for h in hits]
+    pytest.importorskip("llama_index.core", reason="needs the llamaindex extra")
+    from sleuth.integrations.llamaindex_retriever import to_llamaindex_retriever
+
+    nodes = to_llamaindex_retriever(bm25_small, k=5, where=[where]).retrieve(QUERY)
+    assert [n.node.id_ for n in nodes] == [h.doc_id for h in hits]

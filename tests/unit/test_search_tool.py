@@ -40,12 +40,36 @@ def test_search_and_df_tools(corpus: Corpus) -> None:
     d = kit.invoke("df", {"terms": ["leukemia", "kinase inhibitor", "brain leukemia"]})
     assert [t["df"] for t in d.data["terms"]] == [2, 1, 0]
     schema = kit.openai_schemas()[0]["function"]["parameters"]
-    assert set(schema["properties"]) == {"query", "k", "method"}
+    assert set(schema["properties"]) == {"query", "k", "method", "where"}
+    assert schema["properties"]["where"]["anyOf"][0] == {"items": {"type": "string"}, "type": "array"}
 
 
 def test_default_retriever_is_bm25(corpus: Corpus) -> None:
     kit = Toolkit(search_tools(corpus))
     assert kit.invoke("search", {"query": "prion"}).data[0]["doc_id"] == "b.txt"
+
+
+def test_where_filters_every_method_of_the_tool(corpus: Corpus) -> None:
+    (corpus.root / "d.md").write_text("---\nyear: 2021\n---\nLeukemia in older adults.\n", "utf-8")
+    bm25 = BM25Retriever.open(corpus, rebuild=True)
+    sira = SiraRetriever(bm25, ScriptedModel(default={"phrases": ["kinase inhibitor"]}),
+                         params=SiraParams(max_df_ratio=0.9))
+    kit = Toolkit(search_tools(corpus, {"bm25": bm25, "sira": sira}))
+    for method in ("bm25", "sira"):
+        r = kit.invoke("search", {"query": "leukemia", "method": method, "where": ["year>=2020"]})
+        assert not r.is_error and [d["doc_id"] for d in r.data] == ["d.md"], r.text
+        assert r.meta["where"] == {"filter": "year>=2020", "matching": 1, "documents": 4}
+        assert "among the 1 of 4 documents where year>=2020" in r.text
+        r = kit.invoke("search", {"query": "leukemia", "method": method, "where": "path=*.txt"})
+        assert {d["doc_id"] for d in r.data} == {"c.txt", "a.txt"}
+    r = kit.invoke("search", {"query": "leukemia", "where": ["year>=2030"]})
+    assert not r.is_error and r.data == [] and "no document has metadata where year>=2030" in r.text
+    for bad, error in [(["colour=red"], "UnknownFieldError"), (["year=>1"], "FilterSyntaxError"),
+                       ([3], "ToolArgumentError"), (["path=[a"], "InvalidGlobError")]:
+        r = kit.invoke("search", {"query": "leukemia", "where": bad})
+        assert r.is_error and error in r.text, r.text  # an observation the model can correct
+    r = kit.invoke("search", {"query": "leukemia", "where": ["colour=red"]})
+    assert "fields that exist: format, mtime, path, size, year" in r.text
 
 
 
@@ -138,3 +162,24 @@ def test_a_retriever_without_run_cannot_be_built() -> None:
 
     with pytest.raises(TypeError, match="abstract"):
         OnlySearch()  # type: ignore[abstract]
+
+
+def test_the_agents_search_tool_filters_with_and_without_an_index(make_corpus) -> None:
+    from sleuth.agents.defaults import default_config, default_toolkit
+    from sleuth.agents.fallback import GrepRetriever
+    from sleuth.tracing import MemoryTracer
+
+    root = make_corpus({"a.md": "---\nyear: 2021\n---\nOtters eat fish.\n",
+                        "b.md": "---\nyear: 2010\n---\nOtters sleep; otters swim.\n", "c.txt": "otters"})
+    config = default_config(root, model=ScriptedModel(), agent="react")
+    full = next(s for s in config.toolkit.openai_schemas() if s["function"]["name"] == "search")
+    assert "where" in full["function"]["parameters"]["properties"]
+    # the slimmed schema a small model is shown leaves it out (a 0.5B model fills every field it sees)
+    slim = next(s for s in config.react_schemas if s["function"]["name"] == "search")
+    assert "where" not in slim["function"]["parameters"]["properties"]
+    for tracer in (None, MemoryTracer()):  # with a tracer, the run's per-call retriever wrapper
+        r = config.toolkit.invoke("search", {"query": "otters", "where": ["year>=2020"]}, tracer=tracer)
+        assert not r.is_error and [d["doc_id"] for d in r.data] == ["a.md"], r.text
+    kit = default_toolkit(Corpus(root), {"grep": GrepRetriever(Corpus(root))})  # no index: the grep ranking
+    r = kit.invoke("search", {"query": "otters", "where": ["path=*.md", "year<2020"]}, tracer=MemoryTracer())
+    assert not r.is_error and [d["doc_id"] for d in r.data] == ["b.md"], r.text

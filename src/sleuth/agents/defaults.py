@@ -127,7 +127,7 @@ def default_toolkit(
         from sleuth.retrieval.bm25 import BM25Retriever
 
         retrievers = {"bm25": BM25Retriever.open(corpus)}
-    search = PerCallTool(lambda tracer: search_tool(call_retrievers(retrievers, tracer)))
+    search = PerCallTool(lambda tracer: search_tool(call_retrievers(retrievers, tracer), corpus=corpus))
     tools: list[Tool[Any]] = [*corpus_tools(corpus), search]
     if "grep" not in retrievers:  # df reads the BM25 index (none in the grep fallback)
         tools.append(search_tools(corpus, retrievers)[1])

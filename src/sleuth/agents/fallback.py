@@ -17,7 +17,7 @@ from typing import Any
 from sleuth.agents.policies import terms
 from sleuth.errors import ToolArgumentError
 from sleuth.records import Hit, SearchResult
-from sleuth.retrieval.base import Retriever, RetrieverBase, timed_result
+from sleuth.retrieval.base import Retriever, RetrieverBase, run_filtered, timed_result, where_filter
 
 MAX_QUERY_WORDS = 8
 HIT_CHARS = 4000
@@ -36,6 +36,7 @@ class GrepRetriever(RetrieverBase):
     """Keyword ranking over the raw files with ripgrep (no index). ``name`` is ``grep``."""
 
     name = "grep"
+    filters = True
 
     def __init__(self, corpus: Any, *, timeout: float = 30.0) -> None:
         self.corpus = corpus
@@ -47,13 +48,15 @@ class GrepRetriever(RetrieverBase):
             self._n_docs = max(1, len(self.corpus))
         return self._n_docs
 
-    def run(self, query: str, k: int = 10, *, tracer: Any = None) -> SearchResult:
-        """No model call: ``tracer`` is accepted and unused."""
+    def run(self, query: str, k: int = 10, *, tracer: Any = None, where: Any = None) -> SearchResult:
+        """No model call: ``tracer`` is accepted and unused. ``where``: a metadata filter (every document with a
+        match is ranked, so the top ``k`` of the matching ones is exact)."""
         if not isinstance(query, str) or not query.strip():
             raise ToolArgumentError("empty query", hint="pass some words to search for")
-        return timed_result(self.name, query, k, lambda: self._search(query, k))
+        flt = where_filter(where, self.corpus)
+        return timed_result(self.name, query, k, lambda: self._search(query, k, flt))
 
-    def _search(self, query: str, k: int) -> list[Hit]:
+    def _search(self, query: str, k: int, flt: Any = None) -> list[Hit]:
         from sleuth.tools.grep import GrepArgs, grep
 
         scores: dict[str, float] = {}
@@ -66,6 +69,8 @@ class GrepRetriever(RetrieverBase):
             idf = math.log(1 + n / len(counts))
             for doc, c in counts.items():
                 scores[doc] = scores.get(doc, 0.0) + idf * (1 + math.log(max(c, 1)))
+        if flt is not None:
+            scores = {d: s for d, s in scores.items() if d in flt.matching}
         ranked = sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))[:k]
         return [Hit(doc_id=d, score=round(s, 4), text=self._text(d), source=self.name) for d, s in ranked]
 
@@ -93,5 +98,9 @@ class LazyRetriever(RetrieverBase):
                 self._inner = self._build()
             return self._inner
 
-    def run(self, query: str, k: int = 10, *, tracer: Any = None) -> SearchResult:
-        return self.inner().run(query, k, tracer=tracer)
+    @property
+    def filters(self) -> bool:  # type: ignore[override]
+        return bool(getattr(self.inner(), "filters", False))
+
+    def run(self, query: str, k: int = 10, *, tracer: Any = None, where: Any = None) -> SearchResult:
+        return run_filtered(self.inner(), query, k, where=where, tracer=tracer)

@@ -16,7 +16,7 @@ from typing import Any
 from sleuth.callcontrol import CallControl
 from sleuth.records import Hit, RerankResult, SearchResult
 from sleuth.rerank.base import Reranker, RerankerBase
-from sleuth.retrieval.base import Retriever, RetrieverBase
+from sleuth.retrieval.base import Retriever, RetrieverBase, run_filtered
 from sleuth.tools.base import Tool, ToolResult, tool_span
 
 
@@ -49,8 +49,12 @@ class CallRetriever(RetrieverBase):
         self.tracer = tracer
         self.name = getattr(inner, "name", "")
 
-    def run(self, query: str, k: int = 10, *, tracer: Any = None) -> SearchResult:
-        return self.inner.run(query, k, tracer=tracer if tracer is not None else self.tracer)
+    @property
+    def filters(self) -> bool:  # type: ignore[override]
+        return bool(getattr(self.inner, "filters", False))
+
+    def run(self, query: str, k: int = 10, *, tracer: Any = None, where: Any = None) -> SearchResult:
+        return run_filtered(self.inner, query, k, where=where, tracer=tracer if tracer is not None else self.tracer)
 
 
 def call_retrievers(retrievers: Mapping[str, Retriever], tracer: Any) -> dict[str, Retriever]:

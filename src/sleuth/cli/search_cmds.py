@@ -48,20 +48,25 @@ def _indexed_corpus(path: Path | None, state_dir: Path | None, build_index: bool
     return c
 
 
-def traced_search(retriever: Any, query: str, k: int, tracer: Any, method: str) -> Any:
-    """``retriever.run(query, k)``; with a tracer, inside a ``retrieval`` span that records the hits."""
+def traced_search(retriever: Any, query: str, k: int, tracer: Any, method: str, where: Any = None) -> Any:
+    """``retriever.run(query, k)`` (filtered by ``where``, a DocFilter); with a tracer, inside a ``retrieval``
+    span that records the hits."""
     import time
 
     from sleuth.records import TraceEvent
+    from sleuth.retrieval.base import run_filtered
     from sleuth.tracing import ForwardingTracer
 
     if tracer is None:
-        return retriever.run(query, k)
+        return run_filtered(retriever, query, k, where=where)
     span = ForwardingTracer(tracer, span=True)
     t0 = time.perf_counter()
-    res = retriever.run(query, k, tracer=span)
+    res = run_filtered(retriever, query, k, where=where, tracer=span)
+    args: dict[str, Any] = {"query": query, "k": k}
+    if where is not None:
+        args["where"] = str(where.where)
     span.emit(span.own(TraceEvent(
-        kind="retrieval", name=method, args={"query": query, "k": k}, latency_s=time.perf_counter() - t0,
+        kind="retrieval", name=method, args=args, latency_s=time.perf_counter() - t0,
         usage=res.usage if res.usage.calls else None, preview=", ".join(h.doc_id for h in res.hits)[:300],
         data={"hits": [{"doc_id": h.doc_id, "score": h.score} for h in res.hits]},
     )))
@@ -165,6 +170,14 @@ def search_cmd(
     rerank: str = typer.Option(None, "--rerank", help="Rerank the candidates: listwise, first or icr."),
     candidates: int = typer.Option(20, "--candidates", min=1, max=200, help="With --rerank: candidates to rerank."),
     rerank_opt: list[str] = RERANK_OPT_OPTION,
+    where: list[str] = typer.Option(
+        None, "--where", "-w",
+        help="Metadata filter FIELD OP VALUE (OP: = != < <= > >= ~ glob !~); repeat to AND. E.g. 'year>=2020', "
+             "'author=Smith', \"title~'*cancer*'\", 'path=notes/*.md'. A field no document has is an error that "
+             "lists the fields that exist.",
+    ),
+    glob: str = typer.Option(None, "--glob", "-g", help="Only documents whose path matches this glob (= --where "
+                             "'path=GLOB')."),
     state_dir: Path = STATE_DIR_OPTION,
     build_index: bool = BUILD_INDEX_OPTION,
     quiet: bool = QUIET_OPTION,
@@ -216,11 +229,13 @@ def search_cmd(
             if sira:
                 opts["sira"] = sira
         retriever = get_retriever(method, c, model=llm, **opts)
+        conditions = [*(where or []), *([f"path={glob}"] if glob else [])]
+        flt = c.filter(conditions) if conditions else None  # after the index's open: the corpus as it is now
         first_k = max(k, candidates) if rerank else k
         if tracer is not None:
             tracer.record("run", "start", args={"query": query, "name": f"search {method}", "method": method,
                                                 "k": k, "rerank": rerank})
-        res: Any = traced_search(retriever, query, first_k, tracer, method)
+        res: Any = traced_search(retriever, query, first_k, tracer, method, flt)
         hits = res.hits
         if method == "sira":  # a SiraResult: proposed, kept and rejected phrases
             data: dict[str, Any] = {"query": query, "method": method, "hits": hits,
@@ -230,6 +245,8 @@ def search_cmd(
                     "signals": res.signals}
         else:
             data = {"query": query, "method": method, "hits": hits}
+        if flt is not None:
+            data["where"] = {"filter": str(flt.where), "matching": len(flt.matching), "documents": flt.n_docs}
         if rerank:
             from sleuth.rerank import get_reranker
 
@@ -252,6 +269,8 @@ def search_cmd(
             lines.append(f"  usage: {res.usage.total_tokens} tokens, cost {res.usage.cost_text()}")
         if method == "hybrid":
             lines.append(f"fusion {res.fusion}: " + ", ".join(f"{n} {w:.3f}" for n, w in res.weights.items()))
+        if flt is not None:
+            lines.append(f"where {flt.where}: {len(flt.matching)} of {flt.n_docs} documents")
         if not hits:
             lines.append("no hits")
         for rank, h in enumerate(hits, 1):

@@ -48,11 +48,15 @@ def _retriever_class() -> type:
         sleuth_retriever: Any
         k: int = Field(10, ge=1)
         tracer: Any = None
+        where: Any = None  # a metadata filter (sleuth.filters): conditions or a DocFilter
 
         def _get_relevant_documents(
             self, query: str, *, run_manager: CallbackManagerForRetrieverRun, k: int | None = None
         ) -> list[Document]:
-            res = self.sleuth_retriever.run(query, self.k if k is None else k, tracer=self.tracer)
+            from sleuth.retrieval.base import run_filtered
+
+            res = run_filtered(self.sleuth_retriever, query, self.k if k is None else k, where=self.where,
+                               tracer=self.tracer)
             return [Document(id=h.doc_id, page_content=h.text, metadata=hit_metadata(h, rank))
                     for rank, h in enumerate(res.hits, 1)]
 
@@ -60,10 +64,12 @@ def _retriever_class() -> type:
     return SleuthRetriever
 
 
-def to_langchain_retriever(retriever: Any, *, k: int = 10, tracer: Any = None, **fields: Any) -> Any:
-    """``retriever`` (a sleuth retriever) as a LangChain ``BaseRetriever`` returning ``k`` documents a call.
-    ``fields`` are LangChain's own (``tags``, ``metadata``)."""
-    return _retriever_class()(sleuth_retriever=retriever, k=k, tracer=tracer, **fields)
+def to_langchain_retriever(retriever: Any, *, k: int = 10, tracer: Any = None, where: Any = None, **fields: Any
+                           ) -> Any:
+    """``retriever`` (a sleuth retriever) as a LangChain ``BaseRetriever`` returning ``k`` documents a call,
+    filtered by ``where`` (metadata conditions, :mod:`sleuth.filters`). ``fields`` are LangChain's own (``tags``,
+    ``metadata``)."""
+    return _retriever_class()(sleuth_retriever=retriever, k=k, tracer=tracer, where=where, **fields)
 
 
 def langchain_retriever_class() -> type:

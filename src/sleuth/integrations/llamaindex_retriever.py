@@ -40,7 +40,8 @@ def _retriever_class() -> type:
     class SleuthLlamaRetriever(BaseRetriever):
         """A LlamaIndex retriever that runs a sleuth retriever."""
 
-        def __init__(self, retriever: Any, *, k: int = 10, tracer: Any = None, **kwargs: Any) -> None:
+        def __init__(self, retriever: Any, *, k: int = 10, tracer: Any = None, where: Any = None, **kwargs: Any
+                     ) -> None:
             if not isinstance(k, int) or k < 1:
                 from sleuth.errors import ConfigError
 
@@ -48,10 +49,14 @@ def _retriever_class() -> type:
             self.sleuth_retriever = retriever
             self.k = k
             self.tracer = tracer
+            self.where = where
             super().__init__(**kwargs)
 
         def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
-            res = self.sleuth_retriever.run(query_bundle.query_str, self.k, tracer=self.tracer)
+            from sleuth.retrieval.base import run_filtered
+
+            res = run_filtered(self.sleuth_retriever, query_bundle.query_str, self.k, where=self.where,
+                               tracer=self.tracer)
             return [NodeWithScore(node=TextNode(id_=h.doc_id, text=h.text, metadata=_node_metadata(h)), score=h.score)
                     for h in res.hits]
 
@@ -59,7 +64,8 @@ def _retriever_class() -> type:
     return SleuthLlamaRetriever
 
 
-def to_llamaindex_retriever(retriever: Any, *, k: int = 10, tracer: Any = None, **kwargs: Any) -> Any:
-    """``retriever`` (a sleuth retriever) as a LlamaIndex ``BaseRetriever`` returning ``k`` nodes a call;
-    ``kwargs`` are LlamaIndex's own (``callback_manager``, ``verbose``)."""
-    return _retriever_class()(retriever, k=k, tracer=tracer, **kwargs)
+def to_llamaindex_retriever(retriever: Any, *, k: int = 10, tracer: Any = None, where: Any = None, **kwargs: Any
+                            ) -> Any:
+    """``retriever`` (a sleuth retriever) as a LlamaIndex ``BaseRetriever`` returning ``k`` nodes a call, filtered
+    by ``where`` (metadata conditions); ``kwargs`` are LlamaIndex's own (``callback_manager``, ``verbose``)."""
+    return _retriever_class()(retriever, k=k, tracer=tracer, where=where, **kwargs)

@@ -169,6 +169,9 @@ def default_instructions(toolkit: Toolkit, corpus_root: Any = None, omitted: dic
         lines.append(f"Corpus: {corpus_root}. Doc ids are paths relative to it.")
     lines.append(f"Tools: {', '.join(toolkit.names())}.")
     lines.append("Start with ls or a search, then read the documents you need; cite doc ids.")
+    if "search" in toolkit.names():
+        lines.append("search's `where` filters on document metadata (e.g. [\"year>=2020\", \"path=notes/*.md\"]; "
+                     "a field no document has is an error listing the fields that exist).")
     if corpus_root is not None:
         lines.append("Documents are also resources (sleuth://doc/{id}); prompts: answer, find-documents.")
     if omitted:

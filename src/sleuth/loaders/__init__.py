@@ -81,13 +81,15 @@ def load_text(path: Path, caps: LoaderCaps) -> Converted:
 
 
 def load_html(path: str | Path, caps: LoaderCaps) -> Converted:
-    from sleuth.loaders.html import html_to_text
+    from sleuth.loaders.html import html_document
     from sleuth.loaders.text import decode
 
     data = _read_capped(Path(path), caps, "HTML")
     declared = _CHARSET.search(data[:4096])
     decoded = decode(data, declared=declared[1].decode("ascii") if declared else None)
-    text, notes = _cut(html_to_text(decoded.text), caps)
+    full, title = html_document(decoded.text)
+    text, notes = _cut(full, caps)
     if not text.strip():
         raise UnreadableDocumentError("an HTML page without visible text", reason="no text")
-    return Converted(text=text, loader="html", meta={"encoding": decoded.encoding}, notes=notes)
+    meta = {"encoding": decoded.encoding, **({"title": title} if title else {})}
+    return Converted(text=text, loader="html", meta=meta, notes=notes)

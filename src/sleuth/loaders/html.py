@@ -88,6 +88,11 @@ class _Text(HTMLParser):
 
 def html_to_text(markup: str) -> str:
     """The visible text of an HTML document (title first), lines trimmed, at most one blank line in a row."""
+    return html_document(markup)[0]
+
+
+def html_document(markup: str) -> tuple[str, str]:
+    """(:func:`html_to_text`'s text, the page's ``<title>`` or "")."""
     p = _Text()
     p.feed(markup)
     p.close()
@@ -97,4 +102,4 @@ def html_to_text(markup: str) -> str:
     title = " ".join(" ".join(p.title).split())
     if title and not text.startswith(title):
         text = f"{title}\n\n{text}" if text else title
-    return text + "\n" if text else ""
+    return (text + "\n" if text else ""), title[:500]

@@ -27,6 +27,7 @@ from pydantic import BaseModel, Field
 
 from sleuth.errors import MissingExtraError, UnreadableDocumentError
 from sleuth.loaders import CONVERTED, Converted, LoaderCaps, format_of, load_text, utf8_file
+from sleuth.metadata import front_matter, is_markdown, read_front_matter
 
 STORE_DIRNAME = "text"
 MANIFEST = "manifest.json"
@@ -41,7 +42,7 @@ class Entry(BaseModel):
     format: str = "text"  # the loader's format: text, pdf, docx, pptx, html, image
     reason: str = ""  # unreadable: a short key (encrypted, no text, image, binary, too large, timeout, ...)
     message: str = ""  # unreadable: the sentence that says why
-    meta: dict[str, Any] = Field(default_factory=dict)  # pages, slides, title, author, encoding
+    meta: dict[str, Any] = Field(default_factory=dict)  # pages, slides, title, author, encoding, front_matter
     notes: list[str] = Field(default_factory=list)  # what a conversion left out (page or character caps)
 
     @property
@@ -101,6 +102,8 @@ class DocumentStore:
             return False
         if e.status == "converted" and not self.text_path(doc_id).is_file():
             return False  # its text was removed (someone cleared the state folder): convert again
+        if e.status != "unreadable" and "front_matter" not in e.meta and is_markdown(doc_id):
+            return False  # judged before front matter was read: read it now
         module = e.meta.get("module") if e.reason == "missing extra" else None
         return not (module and importlib.util.find_spec(module) is not None)  # False: the extra is installed now
 
@@ -197,12 +200,16 @@ class DocumentStore:
                          message="an image: no text layer (sleuth does not run OCR)")
         if fmt != "text":
             return None
+        path = self.root.joinpath(*PurePosixPath(doc_id).parts)
         try:
-            utf8 = utf8_file(self.root.joinpath(*PurePosixPath(doc_id).parts))
+            utf8 = utf8_file(path)
         except OSError as e:
             return Entry(status="unreadable", reason="unreadable", size=size, mtime_ns=mtime_ns,
                          message=f"cannot be read ({type(e).__name__}: {e.strerror})")
-        return Entry(status="text", size=size, mtime_ns=mtime_ns) if utf8 else None
+        if not utf8:
+            return None
+        meta = {"front_matter": read_front_matter(path)} if is_markdown(doc_id) else {}
+        return Entry(status="text", size=size, mtime_ns=mtime_ns, meta=meta)
 
     def _judge(self, doc_id: str, size: int, mtime_ns: int, conv: Any) -> Entry:
         """Convert a file that is not UTF-8 text; store its text, or say why it cannot be read."""
@@ -225,7 +232,10 @@ class DocumentStore:
         from sleuth.fsutil import atomic_write_text
 
         atomic_write_text(self.text_path(doc_id), converted.text)
-        return Entry(status="converted", meta=converted.meta, notes=converted.notes,
+        meta = dict(converted.meta)
+        if is_markdown(doc_id):  # a Markdown file in another encoding: its front matter, from the decoded text
+            meta["front_matter"] = front_matter(converted.text)
+        return Entry(status="converted", meta=meta, notes=converted.notes,
                      **{**base, "format": converted.loader})
 
     def _remove_text(self, doc_id: str) -> None:

@@ -18,14 +18,14 @@ from __future__ import annotations
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
 from sleuth.records import Hit, SearchResult
 
 if TYPE_CHECKING:
     from sleuth.tracing import Tracer
 
-__all__ = ["Retriever", "RetrieverBase", "SearchResult", "timed_result"]
+__all__ = ["Retriever", "RetrieverBase", "SearchResult", "run_filtered", "timed_result", "where_filter"]
 
 
 @runtime_checkable
@@ -41,17 +41,52 @@ class Retriever(Protocol):
 
 
 class RetrieverBase(ABC):
-    """What every retriever subclasses: write :meth:`run`; :meth:`search` is its hits."""
+    """What every retriever subclasses: write :meth:`run`; :meth:`search` is its hits.
+
+    A retriever that can filter by metadata sets ``filters = True`` and takes ``where`` in :meth:`run`
+    (``run(query, k, *, tracer=None, where=None)``: a :class:`~sleuth.filters.DocFilter`, or conditions it
+    resolves against its corpus), returning the best ``k`` of the matching documents; :func:`run_filtered` is
+    how callers pass one."""
 
     name: str = ""
+    filters: ClassVar[bool] = False
 
     @abstractmethod
     def run(self, query: str, k: int = 10, *, tracer: Tracer | None = None) -> SearchResult:
         """One retrieval: the hits and what the method decided (see the module docstring)."""
 
-    def search(self, query: str, k: int = 10, *, tracer: Tracer | None = None) -> list[Hit]:
-        """The hits of :meth:`run`, best first."""
-        return self.run(query, k, tracer=tracer).hits
+    def search(self, query: str, k: int = 10, *, tracer: Tracer | None = None, where: Any = None) -> list[Hit]:
+        """The hits of :meth:`run`, best first (``where``: a metadata filter, see :func:`run_filtered`)."""
+        return run_filtered(self, query, k, where=where, tracer=tracer).hits
+
+
+def run_filtered(retriever: Any, query: str, k: int = 10, *, where: Any = None, tracer: Tracer | None = None
+                 ) -> SearchResult:
+    """``retriever.run(query, k)``, filtered by ``where`` (:mod:`sleuth.filters`) when one is given: the best
+    ``k`` among the matching documents. A retriever that cannot filter raises :class:`ToolArgumentError`."""
+    if where is None:
+        return retriever.run(query, k, tracer=tracer)
+    if not getattr(retriever, "filters", False):
+        from sleuth.errors import ToolArgumentError
+
+        raise ToolArgumentError(f"search method {getattr(retriever, 'name', '') or type(retriever).__name__!r} cannot "
+                          "filter by metadata", hint="filter with bm25, sira, dense or hybrid")
+    result: SearchResult = retriever.run(query, k, tracer=tracer, where=where)
+    return result
+
+
+def where_filter(where: Any, corpus: Any) -> Any:
+    """``where`` as a :class:`~sleuth.filters.DocFilter` over ``corpus`` (None: no filter)."""
+    from sleuth.filters import DocFilter, resolve
+
+    if where is None or isinstance(where, DocFilter):
+        return where
+    if corpus is None:
+        from sleuth.errors import ConfigError
+
+        raise ConfigError("this retriever's index has no corpus to read metadata from",
+                          hint="pass corpus.filter(where) instead of the conditions")
+    return resolve(where, corpus)
 
 
 def timed_result(method: str, query: str, k: int, search: Callable[[], list[Hit]]) -> SearchResult:

@@ -42,7 +42,7 @@ from sleuth.errors import (
     ToolArgumentError,
 )
 from sleuth.records import Hit, SearchResult
-from sleuth.retrieval.base import RetrieverBase, timed_result
+from sleuth.retrieval.base import RetrieverBase, timed_result, where_filter
 from sleuth.retrieval.bm25_kernels import (  # numba when importable, numpy otherwise; the numpy ones importable here
     Backend,
     Kernels,
@@ -387,10 +387,14 @@ class BM25Index:
             return np.zeros(0, np.int32), np.zeros(0, np.float32)
         return np.fromiter(acc.keys(), np.int32, len(acc)), np.fromiter(acc.values(), np.float32, len(acc))
 
-    def topk_ids(self, tok: np.ndarray, w: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """Top ``k`` (scores, doc indices) for token ids with weights; documents scoring 0 are dropped."""
+    def topk_ids(self, tok: np.ndarray, w: np.ndarray, k: int, mask: np.ndarray | None = None
+                 ) -> tuple[np.ndarray, np.ndarray]:
+        """Top ``k`` (scores, doc indices) for token ids with weights; documents scoring 0 are dropped. ``mask``
+        (a boolean per document, a metadata filter's): only those documents compete for the top ``k``."""
         if len(tok) == 0 or k <= 0 or self.n_docs == 0:
             return np.zeros(0, np.float32), np.zeros(0, np.int64)
+        if mask is not None:
+            return self.masked_topk(self.score_vector(tok, w), mask, k)
         try:
             scores, idx = self._kernel(1)(
                 tok, w, self.data, self.indices, self.indptr, self.n_docs, min(k, self.n_docs)
@@ -399,6 +403,15 @@ class BM25Index:
             raise self._out_of_bounds(e) from None
         keep = scores > 0
         return scores[keep], idx[keep]
+
+    def masked_topk(self, scores: np.ndarray, mask: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """The top ``k`` of a full score vector among the documents ``mask`` keeps (the others score 0), in the
+        kernels' order (score, then document index); documents scoring 0 are dropped."""
+        if mask.shape != (self.n_docs,) or mask.dtype != np.bool_:
+            raise ConfigError(f"a filter mask must be {self.n_docs} booleans, got {mask.dtype} {mask.shape}")
+        top, idx = _topk_numpy(np.where(mask, scores, np.float32(0)), min(k, self.n_docs))
+        keep = top > 0
+        return top[keep], idx[keep]
 
     def score_vector(self, tok: np.ndarray, w: np.ndarray) -> np.ndarray:
         """The full score vector (float32, one per document) for token ids with weights."""
@@ -410,17 +423,20 @@ class BM25Index:
             raise self._out_of_bounds(e) from None
 
     def tier_topk(
-        self, tok: np.ndarray, w: np.ndarray, btok: np.ndarray, bw: np.ndarray, k: int
+        self, tok: np.ndarray, w: np.ndarray, btok: np.ndarray, bw: np.ndarray, k: int,
+        mask: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Top ``k`` over both tiers: unigram ids ``tok`` with weights ``w`` plus bigram ids ``btok`` with weights
-        ``bw`` (the index must have a bigram tier when ``btok`` is not empty)."""
+        ``bw`` (the index must have a bigram tier when ``btok`` is not empty); ``mask`` as in :meth:`topk_ids`."""
         if (len(tok) == 0 and len(btok) == 0) or k <= 0 or self.n_docs == 0:
             return np.zeros(0, np.float32), np.zeros(0, np.int64)
         tier = self.bigrams
         if tier is None:
             if len(btok):
                 raise ConfigError(f"the index at {self.path} has no bigram tier")
-            return self.topk_ids(tok, w, k)
+            return self.topk_ids(tok, w, k, mask)
+        if mask is not None:
+            return self.masked_topk(self.tier_score_vector(tok, w, btok, bw), mask, k)
         try:
             scores, idx = self._kernel(3)(tok, w, self.data, self.indices, self.indptr, btok, bw, tier.data,
                                              tier.indices, tier.indptr, self.n_docs, min(k, self.n_docs))
@@ -486,6 +502,7 @@ class BM25Retriever(RetrieverBase):
     """``run``/``search(query, k)`` and ``search_weighted([(term_or_phrase, weight), ...], k)`` over a BM25Index."""
 
     name = "bm25"
+    filters = True
 
     def __init__(self, index: BM25Index, *, with_text: bool = True) -> None:
         self.index = index
@@ -496,11 +513,13 @@ class BM25Retriever(RetrieverBase):
         with_text = kwargs.pop("with_text", True)
         return cls(BM25Index.open(corpus, **kwargs), with_text=with_text)
 
-    def run(self, query: str, k: int = 10, *, tracer: Any = None) -> SearchResult:
-        """No model call: ``tracer`` is accepted and unused."""
+    def run(self, query: str, k: int = 10, *, tracer: Any = None, where: Any = None) -> SearchResult:
+        """No model call: ``tracer`` is accepted and unused. ``where``: a metadata filter (the best ``k`` of the
+        matching documents)."""
         if not isinstance(query, str) or not query.strip():
             raise ToolArgumentError("empty query", hint="pass some words to search for")
-        return timed_result(self.name, query, k, lambda: self.search_weighted([(query, 1.0)], k))
+        flt = where_filter(where, self.index.corpus)
+        return timed_result(self.name, query, k, lambda: self.search_weighted([(query, 1.0)], k, where=flt))
 
     def doc_freqs(self, query: str) -> tuple[int, list[tuple[str, int]]]:
         """``(number of documents, [(token, df), ...])`` for the query's analyzed tokens (stopwords dropped, stemmed,
@@ -508,13 +527,16 @@ class BM25Retriever(RetrieverBase):
         vocab, idx = self.index.vocab, self.index
         return idx.n_docs, [(t, idx.doc_freq(vocab[t]) if t in vocab else 0) for t in idx.analyzer.tokens(query)]
 
-    def search_weighted(self, terms: Sequence[tuple[str, float]], k: int = 10) -> list[Hit]:
+    def search_weighted(self, terms: Sequence[tuple[str, float]], k: int = 10, *, where: Any = None
+                        ) -> list[Hit]:
         """One pass: ``score(d) = sum over terms of weight * BM25(term's tokens, d)``. Terms that analyze to no
-        indexed token (stopwords, unknown words) contribute nothing; no token at all gives no hits."""
+        indexed token (stopwords, unknown words) contribute nothing; no token at all gives no hits. ``where``: a
+        metadata filter."""
         if k < 1:
             raise ToolArgumentError(f"k must be at least 1, got {k}")
+        flt = where_filter(where, self.index.corpus)
         tok, w = self.index.weighted_token_ids(terms)
-        scores, idx = self.index.topk_ids(tok, w, k)
+        scores, idx = self.index.topk_ids(tok, w, k, None if flt is None else flt.mask(self.index.doc_ids))
         return self.index.hits(scores, idx, self.name, self.with_text)
 
 

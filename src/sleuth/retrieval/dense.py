@@ -28,7 +28,7 @@ import numpy as np
 
 from sleuth.errors import ConfigError, IndexCorruptError, IndexMissingError, StaleIndexError, ToolArgumentError
 from sleuth.records import Hit, SearchResult
-from sleuth.retrieval.base import RetrieverBase, timed_result
+from sleuth.retrieval.base import RetrieverBase, timed_result, where_filter
 from sleuth.retrieval.embeddings import Embedder, get_embedder
 from sleuth.retrieval.vector_index import (
     APPROX_THRESHOLD,
@@ -280,6 +280,7 @@ class DenseRetriever(RetrieverBase):
     """``run``/``search(query, k)``: embed the query (cut to the model window) and return the nearest documents."""
 
     name = "dense"
+    filters = True
 
     def __init__(self, index: DenseIndex, embedder: Embedder, *, with_text: bool = True) -> None:
         if index.meta.get("embedder") != embedder.name:
@@ -297,19 +298,22 @@ class DenseRetriever(RetrieverBase):
         emb = embedder if embedder is not None and not isinstance(embedder, str) else get_embedder(embedder)
         return cls(DenseIndex.open(corpus, emb, **kwargs), emb, with_text=with_text)
 
-    def run(self, query: str, k: int = 10, *, tracer: Any = None) -> SearchResult:
+    def run(self, query: str, k: int = 10, *, tracer: Any = None, where: Any = None) -> SearchResult:
         """``tracer`` is accepted and unused: the Embedder protocol records no usage yet (an API embedder's query
-        embedding is not in the result's usage)."""
+        embedding is not in the result's usage). ``where``: a metadata filter; the matching documents are then
+        scored exactly (every matching vector, also when the index is approximate)."""
         if not isinstance(query, str) or not query.strip():
             raise ToolArgumentError("empty query", hint="pass some words to search for")
         if k < 1:
             raise ToolArgumentError(f"k must be at least 1, got {k}")
-        return timed_result(self.name, query, k, lambda: self._nearest(query, k))
+        flt = where_filter(where, self.index.corpus)
+        return timed_result(self.name, query, k, lambda: self._nearest(query, k, flt))
 
-    def _nearest(self, query: str, k: int) -> list[Hit]:
+    def _nearest(self, query: str, k: int, flt: Any = None) -> list[Hit]:
         q = self.embedder.embed([query])
+        pairs = self.index.search_vectors(q, k)[0] if flt is None else self._exact_among(q, k, flt)
         out = []
-        for row, score in self.index.search_vectors(q, k)[0]:
+        for row, score in pairs:
             doc_id = self.index.doc_ids[row]
             text = ""
             if self.with_text and self.index.corpus is not None:
@@ -319,6 +323,17 @@ class DenseRetriever(RetrieverBase):
                     text = ""
             out.append(Hit(doc_id=doc_id, score=score, text=text, source=self.name))
         return out
+
+
+    def _exact_among(self, q: np.ndarray, k: int, flt: Any) -> list[tuple[int, float]]:
+        """The ``k`` nearest of the documents ``flt`` keeps, by exact inner product (ties: the lower row)."""
+        rows = np.flatnonzero(flt.mask(self.index.doc_ids))
+        if len(rows) == 0:
+            return []
+        vectors = np.asarray(self.index.vindex.vectors)
+        scores = vectors[rows] @ np.asarray(q, dtype=np.float32)[0]
+        order = np.lexsort((rows, -scores))[:k]
+        return [(int(rows[i]), float(scores[i])) for i in order]
 
 
 def dense_retriever(corpus: Corpus, *, model: Any = None, **opts: Any) -> DenseRetriever:

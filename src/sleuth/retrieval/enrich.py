@@ -40,7 +40,7 @@ from sleuth.cluster import PidMixin
 from sleuth.errors import BinaryDocumentError, ModelOutputError, ToolArgumentError
 from sleuth.llm.base import ChatModel
 from sleuth.records import Hit, SearchResult, Usage
-from sleuth.retrieval.base import RetrieverBase, timed_result
+from sleuth.retrieval.base import RetrieverBase, timed_result, where_filter
 from sleuth.retrieval.bm25 import BM25Index, BM25Retriever, _topk_numpy
 from sleuth.retrieval.bm25_build import build_index
 from sleuth.retrieval.bm25_ngrams import MAX_N, ensure_bigrams, ngram_dfs
@@ -403,6 +403,7 @@ class EnrichedBM25Retriever(RetrieverBase):
     """BM25 over the text fused with BM25 over the enrichment field: ``bm25(text) + weight * bm25(enrich)``."""
 
     name = "bm25"
+    filters = True
 
     def __init__(self, base: BM25Retriever, enrich: BM25Index, weight: float = 0.3) -> None:
         if enrich.doc_ids != base.index.doc_ids:
@@ -436,21 +437,25 @@ class EnrichedBM25Retriever(RetrieverBase):
             enrich = BM25Index.load(path)
         return cls(base, enrich, weight)
 
-    def run(self, query: str, k: int = 10, *, tracer: Any = None) -> SearchResult:
-        """No model call at query time: ``tracer`` is accepted and unused."""
+    def run(self, query: str, k: int = 10, *, tracer: Any = None, where: Any = None) -> SearchResult:
+        """No model call at query time: ``tracer`` is accepted and unused. ``where``: a metadata filter."""
         if not isinstance(query, str) or not query.strip():
             raise ToolArgumentError("empty query", hint="pass some words to search for")
-        return timed_result(self.name, query, k, lambda: self.search_weighted([(query, 1.0)], k))
+        return timed_result(self.name, query, k, lambda: self.search_weighted([(query, 1.0)], k, where=where))
 
-    def search_weighted(self, terms: Sequence[tuple[str, float]], k: int = 10) -> list[Hit]:
+    def search_weighted(self, terms: Sequence[tuple[str, float]], k: int = 10, *, where: Any = None
+                        ) -> list[Hit]:
         if k < 1:
             raise ToolArgumentError(f"k must be at least 1, got {k}")
+        flt = where_filter(where, self.index.corpus)
         tok, w = self.index.weighted_token_ids(terms)
         scores = self.index.score_vector(tok, w)
         if self.weight > 0:
             etok, ew = self.enrich.weighted_token_ids(terms)
             if len(etok):
                 scores = scores + np.float32(self.weight) * self.enrich.score_vector(etok, ew)
+        if flt is not None:
+            scores = np.where(flt.mask(self.index.doc_ids), scores, np.float32(0))
         top, idx = _topk_numpy(scores, k)
         keep = top > 0
         return self.index.hits(top[keep], idx[keep], "bm25+enrich", self.with_text)

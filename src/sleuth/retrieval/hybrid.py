@@ -23,7 +23,7 @@ from pydantic import Field, SerializeAsAny, field_validator
 
 from sleuth.errors import ConfigError
 from sleuth.records import SearchResult, TraceEvent, Usage
-from sleuth.retrieval.base import Retriever, RetrieverBase
+from sleuth.retrieval.base import Retriever, RetrieverBase, run_filtered, where_filter
 from sleuth.retrieval.fusion import (
     FUSIONS,
     RRF_K,
@@ -169,11 +169,21 @@ class HybridRetriever(RetrieverBase):
         """The score normalisation of ``zscore``/``minmax`` fusion (``None`` for the others)."""
         return self.fusion if self.fusion in ("zscore", "minmax") else None
 
-    def run(self, query: str, k: int = 10, *, tracer: Tracer | None = None) -> HybridResult:
-        """Each retriever's ``run`` to ``depth`` (``tracer`` is passed to each), then the fusion."""
+    @property
+    def filters(self) -> bool:  # type: ignore[override]
+        """Filterable when every fused retriever is."""
+        return all(getattr(r, "filters", False) for r in self.retrievers)
+
+    def run(self, query: str, k: int = 10, *, tracer: Tracer | None = None, where: Any = None) -> HybridResult:
+        """Each retriever's ``run`` to ``depth`` (``tracer`` is passed to each), then the fusion. ``where``: a
+        metadata filter (a :class:`~sleuth.filters.DocFilter`) applied by each retriever before its top
+        ``depth``, so the fusion ranks matching documents only."""
         t0 = time.perf_counter()
         depth = max(self.depth, k)
-        parts = [r.run(query, depth, tracer=tracer) for r in self.retrievers]
+        if where is not None:  # resolved once, for every part
+            corpora = [getattr(getattr(r, "index", None), "corpus", None) for r in self.retrievers]
+            where = where_filter(where, next((c for c in corpora if c is not None), None))
+        parts = [run_filtered(r, query, depth, tracer=tracer, where=where) for r in self.retrievers]
         rankings = [p.hits for p in parts]
         names = list_names(rankings, [r.name or f"r{i}" for i, r in enumerate(self.retrievers)])
         idf = None

@@ -44,7 +44,7 @@ from pydantic import BaseModel, Field, ValidationError, create_model, field_vali
 from sleuth.errors import ConfigError, IndexBusyError, ModelOutputError, ToolArgumentError
 from sleuth.llm.base import ChatModel
 from sleuth.records import Hit, SearchResult, TraceEvent, Usage
-from sleuth.retrieval.base import RetrieverBase
+from sleuth.retrieval.base import RetrieverBase, where_filter
 from sleuth.retrieval.bm25 import BM25Index, BM25Retriever
 from sleuth.retrieval.bm25_ngrams import MAX_N, TIERS, ensure_bigrams, ngram_dfs, targets
 from sleuth.retrieval.df import DocFrequency
@@ -209,6 +209,7 @@ class SiraRetriever(RetrieverBase):
     the search runs on the unigram tier and says so in ``stats["tier_note"]``."""
 
     name = "sira"
+    filters = True
 
     def __init__(
         self,
@@ -376,14 +377,17 @@ class SiraRetriever(RetrieverBase):
         return out
 
     def combine(
-        self, query: str, decisions: list[PhraseDecision], k: int, params: SiraParams | None = None
+        self, query: str, decisions: list[PhraseDecision], k: int, params: SiraParams | None = None,
+        where: Any = None,
     ) -> list[Hit]:
-        """The scoring step: the reference's formula (one weight) or sleuth's per-phrase weighted sum."""
+        """The scoring step: the reference's formula (one weight) or sleuth's per-phrase weighted sum; ``where``
+        (a :class:`~sleuth.filters.DocFilter`): only matching documents compete for the top ``k``."""
         p = params or self.params
         tiers = self.usable_tiers(p.tiers)
         kept = [d for d in decisions if d.kept]
         if p.use_model_weights and tiers == ("unigram",):  # sleuth's form: BM25(q) + sum_p w_p BM25(p)
-            hits = self.bm25.search_weighted([(query, 1.0)] + [(d.phrase, float(d.weight or 0.0)) for d in kept], k)
+            hits = self.bm25.search_weighted([(query, 1.0)] + [(d.phrase, float(d.weight or 0.0)) for d in kept], k,
+                                             where=where)
             for h in hits:
                 h.source = self.name
             return hits
@@ -395,7 +399,8 @@ class SiraRetriever(RetrieverBase):
         else:  # the reference: distinct targets of the query, plus weight x those of the kept stems concatenated
             uni, bi = _weighted_targets(index, [(q_stems, 1.0), ([t for d in kept for t in d.tokens], p.weight)],
                                         tiers, distinct=True)
-        scores, idx = index.tier_topk(*_arrays(uni), *_arrays(bi), k)
+        mask = None if where is None else where.mask(index.doc_ids)
+        scores, idx = index.tier_topk(*_arrays(uni), *_arrays(bi), k, mask)
         return index.hits(scores, idx, self.name, self.bm25.with_text)
 
     def stats(self, decisions: list[PhraseDecision]) -> dict[str, Any]:
@@ -413,10 +418,12 @@ class SiraRetriever(RetrieverBase):
         }
 
     # -- entry points ------------------------------------------------------------------------------------------
-    def run(self, query: str, k: int = 10, *, tracer: Tracer | None = None) -> SiraResult:
-        """``tracer`` (optional) receives this call's model and ``sira`` events instead of the constructor's."""
+    def run(self, query: str, k: int = 10, *, tracer: Tracer | None = None, where: Any = None) -> SiraResult:
+        """``tracer`` (optional) receives this call's model and ``sira`` events instead of the constructor's.
+        ``where``: a metadata filter, applied to the final scoring (the df filter stays corpus-wide)."""
         if not isinstance(query, str) or not query.strip():
             raise ToolArgumentError("empty query", hint="pass some words to search for")
+        flt = where_filter(where, self.bm25.index.corpus)
         tracer = tracer if tracer is not None else self.tracer
         span = UsageTap(tracer, span=True) if tracer is not None else None  # this call's span: its model call nests
         t0 = time.perf_counter()
@@ -424,7 +431,7 @@ class SiraRetriever(RetrieverBase):
         decisions = self.decide(query, phrases)
         if not fallback and phrases and not any(d.kept for d in decisions):
             fallback = "no proposed phrase passed the df filter"
-        hits = self.combine(query, decisions, k)
+        hits = self.combine(query, decisions, k, where=flt)
         result = SiraResult(
             query=query, k=k, hits=hits, proposed=[p.text for p in phrases], decisions=decisions, fallback=fallback,
             usage=usage, latency_s=time.perf_counter() - t0, n_docs=self.bm25.index.n_docs,

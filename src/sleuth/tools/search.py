@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from sleuth.errors import ToolArgumentError
-from sleuth.retrieval.base import Retriever
-from sleuth.retrieval.fresh import FreshRetrievers
+from sleuth.filters import resolve
+from sleuth.retrieval.base import Retriever, run_filtered
+from sleuth.retrieval.fresh import FreshRetrievers, bm25_index_of
 from sleuth.tools.base import Tool, ToolArgs, ToolResult
 
 if TYPE_CHECKING:
@@ -22,6 +23,17 @@ class SearchArgs(ToolArgs):
     query: str = Field(..., description="What to look for: keywords or a natural-language question.")
     k: int = Field(10, ge=1, le=50, description="How many documents to return.")
     method: str | None = Field(None, description="Retrieval method; default: the first available.")
+    where: list[str] | None = Field(
+        None,
+        description="Metadata filters, all of which must hold: FIELD OP VALUE with OP = != < <= > >= ~ (glob), "
+        "e.g. [\"year>=2020\", \"author=Smith\", \"title~*cancer*\", \"path=notes/*.md\"]. Fields every document "
+        "has: path, mtime, size, format; others come from the documents (title, author, front matter, ...).",
+    )
+
+    @field_validator("where", mode="before")
+    @classmethod
+    def _one_filter(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
 
 
 class SearchHitData(BaseModel):
@@ -37,10 +49,16 @@ def _snippet(text: str, n: int = SNIPPET_CHARS) -> str:
     return text if len(text) <= n else text[:n].rsplit(" ", 1)[0] + " ..."
 
 
-def search_tool(retrievers: Mapping[str, Retriever], *, snippet_chars: int = SNIPPET_CHARS) -> Tool[SearchArgs]:
+def search_tool(retrievers: Mapping[str, Retriever], *, snippet_chars: int = SNIPPET_CHARS,
+                corpus: Corpus | None = None) -> Tool[SearchArgs]:
+    """``corpus``: whose metadata ``where`` filters read (default: the fresh retrievers' or the BM25 index's)."""
     if not retrievers:
         raise ValueError("search_tool needs at least one retriever")
     names = list(retrievers)
+    if corpus is None:
+        corpus = retrievers.corpus if isinstance(retrievers, FreshRetrievers) else next(
+            (i.corpus for i in map(bm25_index_of, retrievers.values()) if i is not None and i.corpus is not None),
+            None)
 
     def run(args: SearchArgs) -> ToolResult:
         if not args.query.strip():
@@ -53,18 +71,30 @@ def search_tool(retrievers: Mapping[str, Retriever], *, snippet_chars: int = SNI
             retriever = retrievers.get(method)
         if retriever is None:
             raise ToolArgumentError(f"unknown method {method!r}; available: {', '.join(names)}")
-        result = retriever.run(args.query, args.k)  # this call's own record: safe under concurrent calls
+        flt = None
+        if args.where:
+            if corpus is None:
+                raise ToolArgumentError("this search tool has no corpus to filter by metadata")
+            flt = resolve(args.where, corpus)  # after the refresh: the metadata of the corpus as it is now
+        # this call's own record: safe under concurrent calls
+        result = run_filtered(retriever, args.query, args.k, where=flt)
         hits = result.hits
         meta: dict[str, Any] = {"method": method}
+        among = ""
+        if flt is not None:
+            meta["where"] = {"filter": str(flt.where), "matching": len(flt.matching), "documents": flt.n_docs}
+            among = f", among the {len(flt.matching)} of {flt.n_docs} documents where {flt.where}"
         if refreshed:
             meta["index"] = refreshed  # e.g. "updated (1 added, 0 changed, 1 removed; ...)"
         if decided := result.decided():
             meta[result.method] = decided  # e.g. meta["sira"] = {"kept": [...], "rejected": [...], "fallback": ...}
         if not hits:
-            text = (f"no documents match {args.query!r} (method {method}); the query may consist only of "
+            text = (f"no documents match {args.query!r} (method {method}{among}); the query may consist only of "
                     "stopwords or words absent from the corpus: try other words or grep")
+            if flt is not None and not flt.matching:
+                text = f"no document has metadata where {flt.where} (of {flt.n_docs} documents): loosen the filter"
             return ToolResult(text=text, data=[], meta=meta)
-        lines = [f"{len(hits)} results for {args.query!r} (method {method}):"]
+        lines = [f"{len(hits)} results for {args.query!r} (method {method}{among}):"]
         if note := result.note():
             lines.append(f"({note})")
         for rank, h in enumerate(hits, 1):
@@ -75,7 +105,7 @@ def search_tool(retrievers: Mapping[str, Retriever], *, snippet_chars: int = SNI
 
     desc = (
         "Ranked search over the corpus; returns doc ids with scores and snippets (read a doc id for its full "
-        f"text). Methods: {', '.join(names)}."
+        f"text); `where` filters by metadata. Methods: {', '.join(names)}."
     )
     tool = Tool("search", desc, SearchArgs, run, tags={"index"}, output_type=list[SearchHitData])
     return tool
@@ -90,7 +120,7 @@ def search_tools(corpus: Corpus, retrievers: Mapping[str, Retriever] | None = No
     from sleuth.tools.df import df_tool
 
     if isinstance(retrievers, FreshRetrievers):
-        return [search_tool(retrievers), df_tool(FreshDocFrequency(retrievers))]
+        return [search_tool(retrievers, corpus=corpus), df_tool(FreshDocFrequency(retrievers))]
     if not retrievers:
         retrievers = {"bm25": BM25Retriever.open(corpus)}
     index = None
@@ -101,4 +131,4 @@ def search_tools(corpus: Corpus, retrievers: Mapping[str, Retriever] | None = No
             break
     if index is None:
         index = BM25Index.open(corpus)
-    return [search_tool(retrievers), df_tool(DocFrequency(index))]
+    return [search_tool(retrievers, corpus=corpus), df_tool(DocFrequency(index))]
