@@ -240,3 +240,23 @@ def test_local_statistics_would_not_do(pair, tmp_path: Path, monkeypatch) -> Non
               if [(h.doc_id, h.score) for h in BM25Retriever(one).search(q, 10)]
               != [(h.doc_id, h.score) for h in BM25Retriever(local).search(q, 10)]]
     assert len(differ) == 3
+
+
+def test_a_filter_mask_on_a_sharded_index_equals_one_index(pair) -> None:  # type: ignore[no-untyped-def]
+    """A metadata filter's mask (one boolean per document of the whole index) gives the same top k on shards."""
+    _, one, sharded = pair
+    mask = np.array([i % 2 == 0 for i in range(one.n_docs)], dtype=bool)
+    for q in ("heart failure", "blood pressure insulin", "heart"):
+        tok, w = one.weighted_token_ids([(q, 1.0)])
+        s1, i1 = one.topk_ids(tok, w, 5, mask)
+        s2, i2 = sharded.topk_ids(tok, w, 5, mask)
+        assert i1.tolist() == i2.tolist() and s1.tobytes() == s2.tobytes() and all(mask[i1]), q
+        btok = np.asarray(one.bigrams.pair_ids(one.token_ids(q)), np.int32)
+        bw = np.full(len(btok), 0.5, np.float32)
+        t1, j1 = one.tier_topk(tok, w, btok, bw, 5, mask)
+        t2, j2 = sharded.tier_topk(tok, w, btok, bw, 5, mask)
+        assert j1.tolist() == j2.tolist() and t1.tobytes() == t2.tobytes(), q
+    from sleuth.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="filter mask"):
+        sharded.topk_ids(*one.weighted_token_ids([("heart", 1.0)]), 5, np.ones(3, dtype=bool))

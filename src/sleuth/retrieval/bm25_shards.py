@@ -342,18 +342,30 @@ class ShardedBM25Index(BM25Index):
         found[inside] = np.asarray(tier.keys[at[inside]]) == keys[inside]
         return at[found].astype(np.int32), np.asarray(bw)[found]
 
-    def topk_ids(self, tok: np.ndarray, w: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    def _mask_of(self, mask: np.ndarray | None, shard: BM25Index) -> np.ndarray | None:
+        """The part of a filter's mask (one boolean per document of the whole index) that is ``shard``'s."""
+        if mask is None:
+            return None
+        if mask.shape != (self.n_docs,) or mask.dtype != np.bool_:
+            raise ConfigError(f"a filter mask must be {self.n_docs} booleans, got {mask.dtype} {mask.shape}")
+        i = next(j for j, s in enumerate(self.shards) if s is shard)
+        return mask[int(self.offsets[i]): int(self.offsets[i + 1])]
+
+    def topk_ids(self, tok: np.ndarray, w: np.ndarray, k: int, mask: np.ndarray | None = None
+                 ) -> tuple[np.ndarray, np.ndarray]:
         if len(tok) == 0 or k <= 0 or self.n_docs == 0:
             return _EMPTY
-        return self._fan_out(lambda s: s.topk_ids(tok, w, k), k)
+        return self._fan_out(lambda s: s.topk_ids(tok, w, k, self._mask_of(mask, s)), k)
 
     def tier_topk(
-        self, tok: np.ndarray, w: np.ndarray, btok: np.ndarray, bw: np.ndarray, k: int
+        self, tok: np.ndarray, w: np.ndarray, btok: np.ndarray, bw: np.ndarray, k: int,
+        mask: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         if (len(tok) == 0 and len(btok) == 0) or k <= 0 or self.n_docs == 0:
             return _EMPTY
         keys = np.asarray(self.global_bigrams.keys)[np.asarray(btok, dtype=np.int64)]
-        return self._fan_out(lambda s: s.tier_topk(tok, w, *self._local_bigrams(s, keys, bw), k), k)
+        return self._fan_out(
+            lambda s: s.tier_topk(tok, w, *self._local_bigrams(s, keys, bw), k, self._mask_of(mask, s)), k)
 
     def score_vector(self, tok: np.ndarray, w: np.ndarray) -> np.ndarray:
         return np.concatenate([s.score_vector(tok, w) for s in self.shards])
