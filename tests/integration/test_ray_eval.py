@@ -15,6 +15,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from tests.conftest import shared_path
@@ -133,7 +134,7 @@ def test_a_ray_address_that_does_not_answer_fails_within_seconds(tmp_path: Path)
     from sleuth.errors import ClusterError
 
     t0 = time.perf_counter()
-    with pytest.raises(ClusterError, match="no Ray cluster answers at 127.0.0.1:9"):
+    with pytest.raises(ClusterError, match=r"no Ray cluster answers at 127\.0\.0\.1:9"):
         check_reachable("127.0.0.1:9")
     with pytest.raises(ClusterError, match="not a Ray address"):
         check_reachable("nowhere")
@@ -147,3 +148,22 @@ def test_a_ray_address_that_does_not_answer_fails_within_seconds(tmp_path: Path)
     assert proc.returncode == 2 and "error (ClusterError)" in proc.stderr, proc.stderr[-1500:]
     assert "no Ray cluster answers" in proc.stderr or "could not join the Ray cluster" in proc.stderr
     assert time.perf_counter() - t0 < 120
+
+
+def test_dense_embedding_on_ray_gives_the_local_index(cluster: Any, tmp_path: Path) -> None:
+    """`sleuth index --dense --ray`'s embedder: the packaged MiniLM on two actors, batches of 4 texts; the index it
+    builds holds the local build's vectors, row for row (the bundled sample corpus, 11 documents)."""
+    pytest.importorskip("sentence_transformers", reason="the dense extra")
+    from sleuth.corpus import Corpus
+    from sleuth.retrieval.dense import DenseIndex
+    from sleuth.retrieval.embed_ray import RayEmbedder
+    from sleuth.retrieval.embeddings import get_embedder
+
+    sample = Path(__file__).resolve().parents[2] / "examples" / "corpus"
+    local = DenseIndex.open(Corpus(sample, state_dir=tmp_path / "local"), get_embedder("minilm"))
+    emb = RayEmbedder("minilm", address="local", workers=2, batch=4)
+    on_ray = DenseIndex.open(Corpus(sample, state_dir=tmp_path / "ray"), emb)
+    assert on_ray.doc_ids == local.doc_ids and on_ray.meta["embedder"] == local.meta["embedder"] == "minilm"
+    a, b = np.asarray(local.vindex.vectors), np.asarray(on_ray.vindex.vectors)
+    assert a.shape == b.shape == (11, emb.dim) and np.allclose(a, b, atol=1e-5)
+    assert float(np.abs(a - b).max()) < 1e-5 and not np.allclose(a[0], a[1])  # distinct documents: it can fail

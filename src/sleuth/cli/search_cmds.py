@@ -73,6 +73,25 @@ def traced_search(retriever: Any, query: str, k: int, tracer: Any, method: str, 
     return res
 
 
+def _dense_index(c: Any, spec: str | None, ray: str | None, ray_workers: int, rebuild: bool,
+                 progress: bool | None) -> dict[str, Any]:
+    """``sleuth index --dense``: the dense index opened, built or updated, its embedding on Ray with ``--ray``."""
+    from sleuth.errors import ConfigError
+    from sleuth.retrieval.dense import DenseIndex
+    from sleuth.retrieval.embeddings import get_embedder
+
+    emb: Any = get_embedder(spec)
+    if ray:
+        from sleuth.retrieval.embed_ray import RayEmbedder
+
+        emb = RayEmbedder(spec, address=ray, workers=ray_workers, local=emb)
+    elif ray_workers != 2:
+        raise ConfigError("--ray-workers goes with --ray", hint="add --ray local (or an address), or drop it")
+    dense = DenseIndex.open(c, emb, rebuild=True, force=rebuild, progress=progress)
+    return {"index": str(dense.path), "status": dense.status, "documents": len(dense), "embedder": emb.name,
+            "ray": ray}
+
+
 def index_cmd(
     corpus: Path = typer.Argument(None, help="The corpus folder (default: $SLEUTH_CORPUS)."),
     rebuild: bool = typer.Option(False, "--rebuild", help="Rebuild even if the index is up to date."),
@@ -87,6 +106,12 @@ def index_cmd(
         None, "--shards", help="Split the index into N shards scored with global statistics (same results as one "
         "index); built in parallel processes. Default: keep the index's layout."),
     workers: int = typer.Option(None, "--workers", help="Processes that build the shards (default: the cores)."),
+    dense: bool = typer.Option(False, "--dense", help="Build (or update) the dense index too (MiniLM by default)."),
+    embedder: str = typer.Option(None, "--embedder", help="With --dense: the embedder (default: $SLEUTH_EMBEDDER, "
+                                 "else minilm)."),
+    ray: str = typer.Option(None, "--ray", metavar="ADDRESS", help="With --dense: embed on Ray workers (the ray "
+                            "extra): local, auto or HOST:PORT."),
+    ray_workers: int = typer.Option(2, "--ray-workers", min=1, help="With --ray: how many workers."),
     state_dir: Path = STATE_DIR_OPTION,
     quiet: bool = QUIET_OPTION,
     as_json: bool = JSON_OPTION,
@@ -124,17 +149,23 @@ def index_cmd(
 
             index = ensure_bigrams(index)
         status = index.status
+        dense_data = None
+        if dense:
+            dense_data = _dense_index(c, embedder, ray, ray_workers, rebuild, cli_progress(as_json, quiet))
         n_bigrams = len(index.bigrams) if index.bigrams is not None else None
         data = {"corpus": str(c.root), "index": str(index.path), "status": status, "documents": index.n_docs,
                 "vocabulary": len(index.vocab), "bigrams": n_bigrams, "tokens": int(index.meta["n_tokens"]),
                 "backend": index.backend, "params": index.params.model_dump(),
                 "shards": len(index.parts) if index.sharded else None,
                 "seconds": round(time.perf_counter() - t0, 2),
-                "converted": converted, "unreadable": unreadable, "notes": notes}
+                "converted": converted, "unreadable": unreadable, "notes": notes, "dense": dense_data}
         tier = f", {n_bigrams} bigrams" if n_bigrams is not None else ", no bigram tier"
         tier += f", {len(index.parts)} shards" if index.sharded else ""
         text = (f"{status}: {index.n_docs} documents, {len(index.vocab)} terms{tier}, {data['tokens']} tokens "
                 f"({index.backend} backend) at {index.path} in {data['seconds']} s")
+        if dense_data:
+            text += (f"\ndense: {dense_data['status']}, {dense_data['documents']} documents ({dense_data['embedder']}"
+                     + (f", embedded on ray {ray}" if ray else "") + f") at {dense_data['index']}")
         if converted:
             text += "\n  text converted from " + ", ".join(f"{n} {fmt.upper()}" for fmt, n in sorted(converted.items()))
         for d, why in notes.items():
