@@ -26,12 +26,9 @@ into one, with the same doc ids, line numbers (those of ``read``) and totals as 
 from __future__ import annotations
 
 import re
-import subprocess
-import threading
 import time
-from collections.abc import Iterator
 from pathlib import PurePosixPath
-from typing import IO, TYPE_CHECKING
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, Field
 
@@ -49,11 +46,11 @@ from sleuth.errors import (
 from sleuth.globs import MAX_GLOB_CHARS, compile_glob
 from sleuth.rg import base_args
 from sleuth.tools.base import Tool, ToolArgs, ToolResult
+from sleuth.tools.grep_process import Lines, Runner, file_errors, nul_records, out_of_memory, regex_error
 
 if TYPE_CHECKING:
     from sleuth.loaders.store import Entry
 
-CHUNK = 1 << 16
 MAX_COLUMNS = 10_000  # bytes of one line ripgrep prints; longer lines are read back around the match
 LINE_BUDGET = MAX_COLUMNS + 8192  # bytes of one output line sleuth keeps (path, numbers, text)
 MAX_PATTERN_CHARS = 10_000
@@ -62,7 +59,6 @@ LONG_LINE_NOTE = " …[line too long, shown cut]"
 _MATCH_RE = re.compile(rb"(\d+):(\d+):(\d+):")
 _CONTEXT_RE = re.compile(rb"(\d+)-(\d+)-")
 _OMITTED_RE = re.compile(rb"\[Omitted long line with \d+ matches\]")
-_COUNT_RE = re.compile(rb"\x00\d+:\d+:\d+:")
 _STAT_LINES_RE = re.compile(rb"(?m)^(\d+) matched lines$")
 _STAT_FILES_RE = re.compile(rb"(?m)^(\d+) files contained matches$")
 _COMPILE_ERRORS = ("regex parse error", "error compiling pattern", "size limit", "error parsing glob",
@@ -115,110 +111,11 @@ class GrepResult(BaseModel):
     seconds: float = 0.0
 
 
-class _Lines:
-    """Lines of a byte stream, each cut to ``budget`` bytes (the rest of a longer line is skipped, not stored)."""
-
-    def __init__(self, stream: IO[bytes], budget: int) -> None:
-        self.stream = stream
-        self.budget = budget
-        self.buf = b""
-        self.eof = False
-
-    def _fill(self) -> bool:
-        chunk = self.stream.read1(CHUNK) if hasattr(self.stream, "read1") else self.stream.read(CHUNK)
-        if not chunk:
-            self.eof = True
-            return False
-        self.buf += chunk
-        return True
-
-    def __iter__(self) -> _Lines:
-        return self
-
-    def __next__(self) -> tuple[bytes, bool]:
-        while True:
-            i = self.buf.find(b"\n", 0, self.budget + 1)
-            if i != -1:
-                line, self.buf = self.buf[:i], self.buf[i + 1:]
-                return line, False
-            if len(self.buf) > self.budget:
-                line = self.buf[: self.budget]
-                self._skip_line()
-                return line, True
-            if not self._fill():
-                if self.buf:
-                    line, self.buf = self.buf, b""
-                    return line, True  # a torn last line (the process was killed)
-                raise StopIteration
-
-    def _skip_line(self) -> None:
-        while True:
-            i = self.buf.find(b"\n")
-            if i != -1:
-                self.buf = self.buf[i + 1:]
-                return
-            self.buf = b""
-            if not self._fill():
-                return
-
-    def drain(self) -> tuple[int, bytes]:
-        """Read the rest without splitting it: (matching records seen, the last 4 KiB)."""
-        count = len(_COUNT_RE.findall(self.buf))
-        tail = self.buf[-4096:]
-        self.buf = b""
-        while self._fill():
-            count += len(_COUNT_RE.findall(self.buf))
-            tail = (tail + self.buf)[-4096:]
-            self.buf = b""
-        return count, tail
-
-
-class _Runner:
-    """A ripgrep process with a deadline and a stderr reader (so neither pipe can block the other)."""
-
-    def __init__(self, cmd: list[str], cwd: str, timeout: float) -> None:
-        try:
-            self.proc = subprocess.Popen(cmd, cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                         stderr=subprocess.PIPE, bufsize=CHUNK)
-        except OSError as e:  # E2BIG and the like: never a traceback
-            raise ToolExecutionError(f"could not start ripgrep ({type(e).__name__}: {e.strerror})") from e
-        self.timed_out = False
-        self._stderr = bytearray()
-        self._t_err = threading.Thread(target=self._drain_stderr, daemon=True)
-        self._t_err.start()
-        self._timer = threading.Timer(timeout, self._kill)
-        self._timer.daemon = True
-        self._timer.start()
-
-    def _drain_stderr(self) -> None:
-        assert self.proc.stderr is not None
-        for chunk in iter(lambda: self.proc.stderr.read(4096), b""):  # type: ignore[union-attr]
-            if len(self._stderr) < 65536:
-                self._stderr.extend(chunk)
-
-    def _kill(self) -> None:
-        self.timed_out = True
-        self.proc.kill()
-
-    def finish(self) -> tuple[int, str]:
-        rc = self.proc.wait()
-        self._timer.cancel()
-        self._t_err.join(timeout=5)
-        return rc, self._stderr.decode("utf-8", "replace")
-
-    def stop(self) -> None:
-        """Kill ripgrep now (used when reading fails); safe to call twice."""
-        self._timer.cancel()
-        if self.proc.poll() is None:
-            self.proc.kill()
-        self.proc.wait()
-
-
-def _check(rc: int, stderr: str, pattern: str, runner: _Runner, result: GrepResult) -> None:
+def _check(rc: int, stderr: str, pattern: str, runner: Runner, result: GrepResult) -> None:
     """Turn ripgrep's errors into an InvalidPatternError (nothing can match) or per-document notes."""
     if runner.timed_out:
         return
-    if _out_of_memory(rc, stderr):
+    if out_of_memory(rc, stderr):
         why = "ripgrep ran out of memory (a very long line in some file?)"
         if result.matches or result.files or result.counts:  # what was found before it died stands, said so
             result.complete, result.stopped_by = False, "memory"
@@ -234,36 +131,11 @@ def _check(rc: int, stderr: str, pattern: str, runner: _Runner, result: GrepResu
     if low.startswith("rg: no files were searched"):  # the glob or path left nothing in this run: no match
         return
     found = result.matches or result.files or result.counts
-    if not found and any(k in low for k in _COMPILE_ERRORS) and not _file_errors(text):
-        raise InvalidPatternError(f"invalid regex {shown(pattern)}: {_regex_error(text)}")
-    result.errors = _file_errors(text)[:MAX_ERRORS_SHOWN]
+    if not found and any(k in low for k in _COMPILE_ERRORS) and not file_errors(text):
+        raise InvalidPatternError(f"invalid regex {shown(pattern)}: {regex_error(text)}")
+    result.errors = file_errors(text)[:MAX_ERRORS_SHOWN]
     if not result.errors and not found and text:
         raise InvalidPatternError(f"ripgrep refused the search for {shown(pattern)}: {text[:300]}")
-
-
-def _out_of_memory(rc: int, stderr: str) -> bool:
-    """ripgrep aborted on a refused allocation (a memory cap such as RLIMIT_AS or a cgroup) or was killed."""
-    return rc < 0 and ("memory allocation of" in stderr or rc == -9)
-
-
-def _file_errors(stderr: str) -> list[str]:
-    """`rg: path: why` lines (a file that could not be searched), as `path: why` with hidden files left out."""
-    out = []
-    for line in stderr.splitlines():
-        if not line.startswith("rg: "):
-            continue  # the detail lines of a compile error are indented or start with "error:"
-        path, sep, why = line[4:].partition(": ")
-        path = path[2:] if path.startswith("./") else path
-        if sep and why and not path.startswith(("regex parse error", "PCRE2", "error")) and is_document_id(path):
-            out.append(f"{path}: {why.strip()[:200]}")
-    return out
-
-
-def _regex_error(stderr: str) -> str:
-    """ripgrep's multi-line report (a banner, the pattern with a caret, one error per engine) as one line."""
-    lines = [ln.strip() for ln in stderr.replace("rg: ", "").splitlines()]
-    found = [ln.removeprefix("error: ") for ln in lines if ln.startswith(("error:", "PCRE2:"))]
-    return "; ".join(dict.fromkeys(found))[:400] or " ".join(ln for ln in lines if ln)[:400]
 
 
 def _command(args: GrepArgs, mode: str, excludes: list[str] | None = None) -> list[str]:
@@ -396,7 +268,7 @@ def grep(corpus: Corpus, args: GrepArgs, *, timeout: float = 30.0, max_line_char
 def _run(corpus: Corpus, args: GrepArgs, mode: str, cmd: list[str], cwd: str, timeout: float,
          max_line_chars: int) -> tuple[GrepResult, bool]:
     """One ripgrep run into its own result; True when it was stopped at the time limit."""
-    runner = _Runner(cmd, cwd, timeout)
+    runner = Runner(cmd, cwd, timeout)
     result = GrepResult(pattern=args.pattern, mode=mode)
     try:
         if mode == "lines":
@@ -455,32 +327,11 @@ def _strip(p: str) -> str:
     return p[2:] if p.startswith("./") else p
 
 
-def _nul_records(stream: IO[bytes], budget: int) -> Iterator[bytes]:
-    """The NUL-terminated records of a byte stream; a record longer than ``budget`` bytes is skipped whole."""
-    buf = b""
-    skipping = False
-    while True:
-        chunk = stream.read1(CHUNK) if hasattr(stream, "read1") else stream.read(CHUNK)
-        if not chunk:
-            if buf and not skipping:
-                yield buf  # a torn last record (the process was killed)
-            return
-        buf += chunk
-        *records, buf = buf.split(b"\0")
-        for i, rec in enumerate(records):
-            if skipping and i == 0:
-                skipping = False
-                continue
-            yield rec
-        if len(buf) > budget:
-            buf, skipping = b"", True
-
-
-def _read_null(runner: _Runner, args: GrepArgs, result: GrepResult, mode: str) -> None:
+def _read_null(runner: Runner, args: GrepArgs, result: GrepResult, mode: str) -> None:
     assert runner.proc.stdout is not None
     if mode == "files":
         files: list[str] = []
-        for raw in _nul_records(runner.proc.stdout, 8192):  # `--null`: each path ends with a NUL, no newline
+        for raw in nul_records(runner.proc.stdout, 8192):  # `--null`: each path ends with a NUL, no newline
             doc = _strip(raw.decode("utf-8", "surrogateescape"))
             if doc and is_document_id(doc):
                 files.append(doc)
@@ -490,7 +341,7 @@ def _read_null(runner: _Runner, args: GrepArgs, result: GrepResult, mode: str) -
         result.not_shown_docs = len(files) - len(result.files)
         return
     counts: dict[str, int] = {}
-    for raw, _cut in _Lines(runner.proc.stdout, 8192):
+    for raw, _cut in Lines(runner.proc.stdout, 8192):
         path, _, n = raw.partition(b"\0")
         doc = _strip(path.decode("utf-8", "surrogateescape"))
         if n.strip().isdigit() and is_document_id(doc):
@@ -549,10 +400,10 @@ def _long_line(corpus: Corpus, doc_id: str, offset: int, column: int | None, lim
     return ("…" if lo or seg_start > offset else "") + text[lo: lo + limit] + LONG_LINE_NOTE
 
 
-def _read_lines(runner: _Runner, corpus: Corpus, args: GrepArgs, result: GrepResult, max_line_chars: int) -> None:
+def _read_lines(runner: Runner, corpus: Corpus, args: GrepArgs, result: GrepResult, max_line_chars: int) -> None:
     stdout = runner.proc.stdout
     assert stdout is not None
-    lines = _Lines(stdout, LINE_BUDGET)
+    lines = Lines(stdout, LINE_BUDGET)
     shown_docs: set[str] = set()
     docs_seen: list[str] = []
     pending_before: list[tuple[int, str]] = []
