@@ -54,6 +54,25 @@ def check_reachable(address: str, timeout_s: float = CHECK_TIMEOUT_S) -> None:
         raise ClusterError(f"no Ray cluster answers at {address} within {timeout_s:g} s ({e.strerror or e})") from None
 
 
+def connect(address: str) -> Any:
+    """Ray, connected to ``address`` for the rest of this process (a tool called at every agent step joins once;
+    ``local`` starts an instance that lives as long as the process). Already connected: as it is."""
+    ray = import_ray()
+    if ray.is_initialized():
+        return ray
+    if address == "local":
+        ray.init(include_dashboard=False, log_to_driver=False, runtime_env={"env_vars": worker_env()},
+                 configure_logging=False)
+        return ray
+    if address != "auto":
+        check_reachable(address)
+    try:
+        ray.init(address=address, log_to_driver=False, runtime_env={"env_vars": worker_env()}, configure_logging=False)
+    except (ConnectionError, RuntimeError, ValueError) as e:
+        raise ClusterError(f"could not join the Ray cluster at {address}: {e}") from None
+    return ray
+
+
 def worker_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if k.startswith(ENV_PREFIXES)}
 

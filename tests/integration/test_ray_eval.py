@@ -167,3 +167,22 @@ def test_dense_embedding_on_ray_gives_the_local_index(cluster: Any, tmp_path: Pa
     a, b = np.asarray(local.vindex.vectors), np.asarray(on_ray.vindex.vectors)
     assert a.shape == b.shape == (11, emb.dim) and np.allclose(a, b, atol=1e-5)
     assert float(np.abs(a - b).max()) < 1e-5 and not np.allclose(a[0], a[1])  # distinct documents: it can fail
+
+
+def test_sharded_grep_as_ray_tasks_returns_one_ripgrep_run(cluster: Any, tmp_path: Path) -> None:
+    """`grep --shards N --ray`: the shards as Ray tasks (each opens the corpus from its path), merged by the driver:
+    field for field one ripgrep run's result, on the sharded-grep tests' generated corpus (2,000 files)."""
+    from sleuth.corpus import Corpus
+    from sleuth.tools.grep import GrepArgs, grep
+    from sleuth.tools.grep_shards import grep_sharded
+    from tests.integration.test_grep_shards import CASES, generate
+
+    corpus = Corpus(generate(tmp_path / "corpus", 2000))
+    corpus.entries()  # the HTML page converted once, before the comparison
+    for case in CASES:
+        args = GrepArgs(**case)
+        one = grep(corpus, args, timeout=120).model_dump(exclude={"seconds"})
+        on_ray = grep_sharded(corpus, args, shards=3, timeout=120, ray="auto").model_dump(exclude={"seconds"})
+        assert on_ray == one, case
+    first = grep(corpus, GrepArgs(pattern="needle", max_matches=2000))
+    assert first.total_matches > 100  # the comparison above is over real matches

@@ -32,6 +32,8 @@ def grep_cmd(
     timeout: float = typer.Option(30.0, "--timeout", help="Seconds before the search is stopped."),
     shards: int = typer.Option(None, "--shards", help="Split the corpus into N parts searched in parallel (the "
                                "same result as one search)."),
+    ray: str = typer.Option(None, "--ray", metavar="ADDRESS", help="With --shards: run the shards as Ray tasks on "
+                            "that cluster (auto, HOST:PORT; the ray extra), the corpus at the same path on its nodes."),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Search the raw documents with ripgrep."""
@@ -51,10 +53,14 @@ def grep_cmd(
         except ValidationError as e:
             raise ToolArgumentError(flag_errors(e, {"pattern": "PATTERN", "glob": "--glob"}),
                                     hint="see `sleuth grep --help`") from None
+        if ray and shards is None:
+            from sleuth.errors import UsageError
+
+            raise UsageError("--ray runs the shards of a sharded grep", hint="add --shards N")
         if shards is not None:
             from sleuth.tools.grep_shards import grep_sharded
 
-            result = grep_sharded(_corpus(corpus), args, shards=shards, timeout=timeout)
+            result = grep_sharded(_corpus(corpus), args, shards=shards, timeout=timeout, ray=ray)
         else:
             result = grep(_corpus(corpus), args, timeout=timeout)
         return Output(result, render(result, max_chars)[0])

@@ -551,9 +551,10 @@ def render(result: GrepResult, max_chars: int) -> tuple[str, bool]:
     return "\n".join(lines), truncated
 
 
-def grep_tool(corpus: Corpus, *, timeout: float = 30.0, shards: int | None = None) -> Tool[GrepArgs]:
+def grep_tool(corpus: Corpus, *, timeout: float = 30.0, shards: int | None = None, ray: str | None = None
+              ) -> Tool[GrepArgs]:
     """The ``grep`` tool; ``shards``: search that many parts of the corpus in parallel
-    (:mod:`sleuth.tools.grep_shards`: the same results as one search)."""
+    (:mod:`sleuth.tools.grep_shards`: the same results as one search), as Ray tasks on ``ray``'s cluster if given."""
     if shards is not None:
         from sleuth.tools.grep_shards import check_shards
 
@@ -563,7 +564,7 @@ def grep_tool(corpus: Corpus, *, timeout: float = 30.0, shards: int | None = Non
         if shards is not None:
             from sleuth.tools.grep_shards import grep_sharded
 
-            result = grep_sharded(corpus, args, shards=shards, timeout=timeout)
+            result = grep_sharded(corpus, args, shards=shards, timeout=timeout, ray=ray)
         else:
             result = grep(corpus, args, timeout=timeout)
         text, truncated = render(result, args.max_chars)

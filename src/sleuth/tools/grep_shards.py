@@ -13,7 +13,8 @@ so sleuth applies the same rules to them first: :func:`sleuth.globs.compile_glob
 grep leaves to the converted-text run). The time limit is the whole call's: every run gets what is left of it.
 
 On one machine this spreads ripgrep's single-threaded line mode (sleuth streams it with ``--threads=1``) over the
-cores; the same split is what a cluster would hand to its workers.
+cores; with ``ray`` the same split goes to a Ray cluster's workers as tasks (each opens the corpus from its path)
+and the driver merges what they return.
 """
 
 from __future__ import annotations
@@ -117,9 +118,11 @@ def check_shards(shards: object) -> None:
 
 
 def grep_sharded(corpus: Corpus, args: GrepArgs, *, shards: int, timeout: float = 30.0,
-                 max_line_chars: int = 300) -> GrepResult:
+                 max_line_chars: int = 300, ray: str | None = None) -> GrepResult:
     """:func:`sleuth.tools.grep.grep` over ``shards`` parts of the corpus searched in parallel, merged into the
-    result of one run (see the module docstring). One document (``path`` names a file) is one run."""
+    result of one run (see the module docstring). One document (``path`` names a file) is one run. ``ray``: the
+    shards run as Ray tasks on that cluster (:func:`sleuth.cluster.connect`; the corpus at the same path on every
+    node) instead of threads here."""
     check_shards(shards)
     t0 = time.perf_counter()
     mode = "files" if args.files_with_matches else "count" if args.count else "lines"
@@ -146,7 +149,7 @@ def grep_sharded(corpus: Corpus, args: GrepArgs, *, shards: int, timeout: float 
             kept = [p for p, folder in paths if folder or named_ok(p)]
             for chunk in _chunks(kept):
                 runs[i].append((cwd, [*cmd, "--", *chunk]))
-    return _execute(corpus, args, mode, runs, t0, timeout, max_line_chars)
+    return _execute(corpus, args, mode, runs, t0, timeout, max_line_chars, ray)
 
 
 def grep_documents(corpus: Corpus, args: GrepArgs, doc_ids: list[str], *, timeout: float = 30.0,
@@ -186,29 +189,50 @@ def grep_documents(corpus: Corpus, args: GrepArgs, doc_ids: list[str], *, timeou
     return _execute(corpus, args, mode, runs, t0, timeout, max_line_chars)
 
 
+def _shard_runs(corpus: Corpus, args: GrepArgs, mode: str, todo: list[tuple[str, list[str]]], left: float,
+                max_line_chars: int) -> list[tuple[GrepResult, bool]]:
+    """One shard's runs in order within ``left`` seconds (from now): each part's result and whether it stopped."""
+    t0 = time.perf_counter()
+    done = []
+    for cwd, cmd in todo:
+        remaining = left - (time.perf_counter() - t0)
+        if remaining <= 0:
+            done.append((GrepResult(pattern=args.pattern, mode=mode), True))
+            break
+        done.append(_run(corpus, args, mode, cmd, cwd, remaining, max_line_chars))
+        if done[-1][1]:
+            break
+    return done
+
+
+def _remote_shard_runs(root: str, state_dir: str, args: GrepArgs, mode: str, todo: list[tuple[str, list[str]]],
+                       left: float, max_line_chars: int) -> list[tuple[GrepResult, bool]]:
+    """A shard on a Ray worker: the corpus opened from its path (the same path on every node)."""
+    return _shard_runs(Corpus(root, state_dir=state_dir), args, mode, todo, left, max_line_chars)
+
+
 def _execute(corpus: Corpus, args: GrepArgs, mode: str, runs: list[list[tuple[str, list[str]]]], t0: float,
-             timeout: float, max_line_chars: int) -> GrepResult:
-    """Each shard's runs in order, the shards in parallel threads, within one time limit; one merged result."""
+             timeout: float, max_line_chars: int, ray: str | None = None) -> GrepResult:
+    """Each shard's runs in order, the shards in parallel (threads here, or Ray tasks on the cluster at ``ray``),
+    within one time limit; one merged result."""
     parts: list[GrepResult] = []
     stopped: list[bool] = []
-
-    def shard(todo: list[tuple[str, list[str]]]) -> list[tuple[GrepResult, bool]]:
-        done = []
-        for cwd, cmd in todo:
-            left = timeout - (time.perf_counter() - t0)
-            if left <= 0:
-                done.append((GrepResult(pattern=args.pattern, mode=mode), True))
-                break
-            done.append(_run(corpus, args, mode, cmd, cwd, left, max_line_chars))
-            if done[-1][1]:
-                break
-        return done
-
     busy = [r for r in runs if r]
-    with ThreadPoolExecutor(max(1, len(busy)), thread_name_prefix="grep-shard") as pool:
-        for done in pool.map(shard, busy):
-            parts += [p for p, _ in done]
-            stopped += [s for _, s in done]
+    left = timeout - (time.perf_counter() - t0)
+    if ray:
+        from sleuth.cluster import connect
+
+        rt = connect(ray)
+        task = rt.remote(num_cpus=1)(_remote_shard_runs)
+        refs = [task.remote(str(corpus.root), str(corpus.state_dir), args, mode, todo, left, max_line_chars)
+                for todo in busy]
+        results = rt.get(refs, timeout=max(left, 0) + 30)  # a task's own limit is left; the rest is transport
+    else:
+        with ThreadPoolExecutor(max(1, len(busy)), thread_name_prefix="grep-shard") as pool:
+            results = list(pool.map(lambda todo: _shard_runs(corpus, args, mode, todo, left, max_line_chars), busy))
+    for done in results:
+        parts += [p for p, _ in done]
+        stopped += [s for _, s in done]
     result = _merge(parts, args, mode) if parts else GrepResult(pattern=args.pattern, mode=mode)
     if any(stopped):
         result.complete, result.stopped_by = False, "time limit"
