@@ -186,3 +186,34 @@ def test_sharded_grep_as_ray_tasks_returns_one_ripgrep_run(cluster: Any, tmp_pat
         assert on_ray == one, case
     first = grep(corpus, GrepArgs(pattern="needle", max_matches=2000))
     assert first.total_matches > 100  # the comparison above is over real matches
+
+
+def test_shards_served_by_ray_actors_answer_as_the_local_shards(cluster: Any, tmp_path: Path) -> None:
+    """A sharded SciFact index whose 3 shards are Ray actors (`serve_on_ray`): plain and SIRA-weighted (both tiers)
+    top 100, a filter mask, phrase document frequencies and stored texts equal the local sharded index's."""
+    from sleuth.corpus import Corpus
+    from sleuth.importers import import_corpus
+    from sleuth.retrieval.bm25 import BM25Index, BM25Retriever
+    from sleuth.retrieval.bm25_ray import serve_on_ray
+    from sleuth.retrieval.df import DocFrequency
+
+    root = tmp_path / "scifact"
+    import_corpus(shared_path("beir", "scifact") / "corpus.jsonl", root, progress=False)
+    local = BM25Index.open(Corpus(root), shards=3, workers=1)
+    remote = serve_on_ray(BM25Index.open(Corpus(root), shards=3, workers=1), "auto")
+    assert all(getattr(s, "remote", False) for s in remote.shards)
+    queries = [json.loads(line)["text"] for line in
+               (shared_path("beir", "scifact") / "queries.jsonl").read_text().splitlines()[:25]]
+    mask = np.arange(local.n_docs) % 3 != 0
+    for q in queries:
+        a = [(h.doc_id, h.score) for h in BM25Retriever(local).search(q, 100)]
+        assert a == [(h.doc_id, h.score) for h in BM25Retriever(remote).search(q, 100)], q
+        tok, w = local.weighted_token_ids([(q, 1.0)])
+        btok = np.asarray(local.bigrams.pair_ids(local.token_ids(q)), np.int32)
+        bw = np.full(len(btok), 0.5, np.float32)
+        s1, i1 = local.tier_topk(tok, w, btok, bw, 100, mask)
+        s2, i2 = remote.tier_topk(tok, w, btok, bw, 100, mask)
+        assert i1.tolist() == i2.tolist() and s1.tobytes() == s2.tobytes(), q
+    for phrase in ("white matter", "diffusion tensor imaging", "cancer cells"):
+        assert DocFrequency(remote).df(phrase).df == DocFrequency(local).df(phrase).df > 0
+    assert remote.text_of(4000) == local.text_of(4000)

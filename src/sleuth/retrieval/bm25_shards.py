@@ -43,6 +43,7 @@ from sleuth.errors import (
 )
 from sleuth.retrieval.bm25 import INDEX_NAME, META, Analyzer, Backend, BM25Index, BM25Params, rebuild_hint
 from sleuth.retrieval.bm25_ngrams import BigramTier
+from sleuth.retrieval.bm25_ray import local_bigrams
 
 if TYPE_CHECKING:
     from sleuth.corpus import Corpus
@@ -331,17 +332,6 @@ class ShardedBM25Index(BM25Index):
         order = np.lexsort((idx, -scores))[:k]
         return scores[order], idx[order]
 
-    def _local_bigrams(self, shard: BM25Index, keys: np.ndarray, bw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """The shard's column ids of the global bigram ``keys`` it holds (with their weights), in query order."""
-        tier = shard.bigrams
-        if tier is None or not len(keys) or not len(tier):
-            return np.zeros(0, np.int32), np.zeros(0, np.float32)
-        at = np.searchsorted(tier.keys, keys)
-        found = np.zeros(len(keys), dtype=bool)
-        inside = at < len(tier)
-        found[inside] = np.asarray(tier.keys[at[inside]]) == keys[inside]
-        return at[found].astype(np.int32), np.asarray(bw)[found]
-
     def _mask_of(self, mask: np.ndarray | None, shard: BM25Index) -> np.ndarray | None:
         """The part of a filter's mask (one boolean per document of the whole index) that is ``shard``'s."""
         if mask is None:
@@ -364,15 +354,21 @@ class ShardedBM25Index(BM25Index):
         if (len(tok) == 0 and len(btok) == 0) or k <= 0 or self.n_docs == 0:
             return _EMPTY
         keys = np.asarray(self.global_bigrams.keys)[np.asarray(btok, dtype=np.int64)]
-        return self._fan_out(
-            lambda s: s.tier_topk(tok, w, *self._local_bigrams(s, keys, bw), k, self._mask_of(mask, s)), k)
+        def one(s: Any) -> tuple[np.ndarray, np.ndarray]:
+            if getattr(s, "remote", False):  # served by a Ray actor (sleuth.retrieval.bm25_ray)
+                return s.tier_topk_keys(tok, w, keys, bw, k, self._mask_of(mask, s))
+            return s.tier_topk(tok, w, *local_bigrams(s, keys, bw), k, self._mask_of(mask, s))
+
+        return self._fan_out(one, k)
 
     def score_vector(self, tok: np.ndarray, w: np.ndarray) -> np.ndarray:
         return np.concatenate([s.score_vector(tok, w) for s in self.shards])
 
     def tier_score_vector(self, tok: np.ndarray, w: np.ndarray, btok: np.ndarray, bw: np.ndarray) -> np.ndarray:
         keys = np.asarray(self.global_bigrams.keys)[np.asarray(btok, dtype=np.int64)]
-        return np.concatenate([s.tier_score_vector(tok, w, *self._local_bigrams(s, keys, bw)) for s in self.shards])
+        return np.concatenate([s.tier_score_vector_keys(tok, w, keys, bw)  # type: ignore[attr-defined]
+                               if getattr(s, "remote", False)
+                               else s.tier_score_vector(tok, w, *local_bigrams(s, keys, bw)) for s in self.shards])
 
     def text_of(self, i: int) -> str:
         at = int(np.searchsorted(self.offsets, i, side="right")) - 1

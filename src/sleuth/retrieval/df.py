@@ -16,7 +16,7 @@ Consequence to know: stopwords inside a phrase are ignored ("cause of death" cou
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, computed_field
@@ -95,7 +95,10 @@ class DocFrequency:
         if len(ids) == 1:
             return DocFreq(term=term, tokens=toks, df=index.doc_freq(ids[0]), n_docs=n, method="vocabulary")
         # a sharded index: the documents are split between its parts, so the phrase count is the sum of theirs
-        count = sum(self._phrase_docs(part, ids) for part in index.parts)
+        count = 0
+        for part in index.parts:  # a shard served by a Ray actor counts its own
+            remote: Any = part
+            count += int(remote.phrase_docs(ids)) if getattr(part, "remote", False) else self._phrase_docs(part, ids)
         return DocFreq(term=term, tokens=toks, df=count, n_docs=n, method="token_ngram")
 
     def _phrase_docs(self, index: BM25Index, ids: list[int]) -> int:
