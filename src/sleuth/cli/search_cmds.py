@@ -73,6 +73,19 @@ def traced_search(retriever: Any, query: str, k: int, tracer: Any, method: str, 
     return res
 
 
+def _serve_shards_on_ray(retriever: Any, address: str) -> None:
+    """``search --ray``: the sharded BM25 index behind ``retriever`` (bm25, sira) served by Ray actors."""
+    from sleuth.errors import ConfigError
+    from sleuth.retrieval.bm25_ray import serve_on_ray
+
+    bm25 = getattr(retriever, "bm25", retriever)
+    index = getattr(bm25, "index", None)
+    if index is None or not getattr(index, "sharded", False):
+        raise ConfigError("--ray serves the shards of a sharded BM25 index (--method bm25 or sira)",
+                          hint="build it with `sleuth index CORPUS --shards N`, or drop --ray")
+    serve_on_ray(index, address)
+
+
 def _dense_index(c: Any, spec: str | None, ray: str | None, ray_workers: int, rebuild: bool,
                  progress: bool | None) -> dict[str, Any]:
     """``sleuth index --dense``: the dense index opened, built or updated, its embedding on Ray with ``--ray``."""
@@ -209,6 +222,8 @@ def search_cmd(
     ),
     glob: str = typer.Option(None, "--glob", "-g", help="Only documents whose path matches this glob (= --where "
                              "'path=GLOB')."),
+    ray: str = typer.Option(None, "--ray", metavar="ADDRESS", help="Serve the shards of a sharded BM25 index from Ray "
+                            "actors (auto, HOST:PORT; the ray extra); the index at the same path on every node."),
     state_dir: Path = STATE_DIR_OPTION,
     build_index: bool = BUILD_INDEX_OPTION,
     quiet: bool = QUIET_OPTION,
@@ -260,6 +275,8 @@ def search_cmd(
             if sira:
                 opts["sira"] = sira
         retriever = get_retriever(method, c, model=llm, **opts)
+        if ray:
+            _serve_shards_on_ray(retriever, ray)
         conditions = [*(where or []), *([f"path={glob}"] if glob else [])]
         flt = c.filter(conditions) if conditions else None  # after the index's open: the corpus as it is now
         first_k = max(k, candidates) if rerank else k
