@@ -202,3 +202,29 @@ def test_digest_names_the_documents_and_the_sentence_that_matters(sample_corpus)
     assert digest("grep", {"pattern": "zzzz-nothing"}, r, QUESTION).endswith("-> no matches")
     r = tools["read"].invoke({"doc_id": "missing.md"})
     assert "-> error:" in digest("read", {"doc_id": "missing.md"}, r, QUESTION)
+
+
+def test_dci_workspace_greps_inside_a_bm25_workspace_past_the_scan_budget(sample_corpus):
+    """``dci_workspace=N`` (#13): on a corpus over the scan budget, dci offers workspace_grep/read/answer (no
+    whole-corpus grep or ls), its own prompt, and the workspace (query, n, doc ids) is in the trace."""
+    script = [
+        tool("grep", pattern="Kestrel Bridge"),  # the whole-corpus grep is not offered: an observation
+        tool("workspace_grep", query="Kestrel Bridge designer", pattern="Kestrel Bridge", n=5),
+        tool("read", doc_id=OKAFOR),
+        tool("answer", answer="Saltmarsh", doc_ids=[OKAFOR, BRIDGE]),
+    ]
+    model = ScriptedModel(script)
+    config = default_config(Corpus(sample_corpus), model=model, agent="dci", max_scan_bytes=1000, dci_workspace=5,
+                            build_index=True)
+    tracer = MemoryTracer()
+    with Agent(config, agent="dci") as agent:
+        result = agent.run(QUESTION, trace=tracer)
+    assert result.answer == "Saltmarsh" and result.doc_ids == [OKAFOR, BRIDGE]
+    assert sorted(_tool_names(model.calls[0])) == ["answer", "read", "workspace_grep"]
+    assert "only inside the documents that best match its query" in model.calls[0]["messages"][0]["content"]
+    assert "unknown tool 'grep'" in next(m for m in model.calls[1]["messages"] if m["role"] == "tool")["content"]
+    ws = next(e for e in tracer.of_kind("tool") if e.name == "workspace_grep")
+    assert ws.data["workspace"]["query"] == "Kestrel Bridge designer" and ws.data["workspace"]["n"] == 5
+    assert BRIDGE in ws.data["workspace"]["doc_ids"]
+    with pytest.raises(CorpusTooLargeError):  # the same corpus and budget without the workspace
+        default_config(Corpus(sample_corpus), model=ScriptedModel(), agent="dci", max_scan_bytes=1000)

@@ -60,6 +60,9 @@ class AgentConfig:
     policies: Policies | None = None  # small-model policies; None: the agent's defaults (Policies.for_agent)
     dci_context: DCIContext = field(default_factory=DCIContext)  # context management of the dci loop
     max_scan_bytes: int = DEFAULT_SCAN_BYTES  # dci: the largest corpus it may grep (every grep reads all of it)
+    # dci on a corpus too large to grep whole: grep inside the top N documents of a BM25 search (workspace_grep)
+    # instead, with read; the scan budget does not apply (an adaptation of DCI, named in the trace)
+    dci_workspace: int | None = None
     search_methods: list[str] | None = None  # the `search` tool's methods (the enum under constrain_args)
     step_costs: dict[str, StepCost] = field(default_factory=lambda: dict(STEP_COSTS))  # auto's planning estimates
     setup_notes: list[dict[str, Any]] = field(default_factory=list)  # set-up facts each run's trace starts with
@@ -161,6 +164,11 @@ class AgentConfig:
     def require(self, strategy: str) -> None:
         if strategy == "dci":
             names = self.toolkit.names() if self.toolkit is not None else []
+            if self.dci_workspace:
+                if not {"workspace_grep", "read"} <= set(names):
+                    raise ConfigError("dci_workspace needs the workspace_grep and read tools",
+                                      hint="pass toolkit=build_toolkit(corpus, workspace=True).toolkit")
+                return
             if not {"grep", "read"} <= set(names):
                 raise ConfigError(
                     "the dci agent needs grep and read tools", hint="pass toolkit=sleuth.corpus_tools(corpus)"

@@ -167,13 +167,20 @@ def default_config(
     from sleuth.tools import corpus_tools
 
     c = corpus if isinstance(corpus, Corpus) else Corpus(corpus)
-    if agent == "dci":  # before any model starts: a corpus too large to grep is refused at once
+    workspace_tools: list[Any] = []
+    if agent == "dci" and kwargs.get("dci_workspace"):  # grep inside a BM25 workspace: no scan budget
+        from sleuth.retrieval.bm25 import BM25Index, BM25Retriever
+        from sleuth.tools.workspace import workspace_tool
+
+        index = BM25Index.open(c, build_missing=build_index, rebuild=build_index)
+        workspace_tools.append(workspace_tool(c, BM25Retriever(index)))
+    elif agent == "dci":  # before any model starts: a corpus too large to grep is refused at once
         check_scan_budget(c, int(kwargs.get("max_scan_bytes", DEFAULT_SCAN_BYTES)))
     chat_model, owned = resolve_model(model)
     common: dict[str, Any] = {"model": chat_model, "budget": budget or Budget(), "context": context or ContextPolicy(),
                               "corpus": c, "owns_model": owned}
     if agent == "dci":
-        return AgentConfig(toolkit=Toolkit(corpus_tools(c)), **common, **kwargs)
+        return AgentConfig(toolkit=Toolkit([*corpus_tools(c), *workspace_tools]), **common, **kwargs)
     retrievers = default_retrievers(c, chat_model, build_index=build_index, dense=agent == "auto")
     notes = list(kwargs.pop("setup_notes", []))
     if "grep" in retrievers:

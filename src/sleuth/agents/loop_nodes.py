@@ -42,8 +42,9 @@ from sleuth.prompts import load
 from sleuth.tools.answer import ANSWER_TOOL
 from sleuth.tools.base import ERROR_TEMPLATE, error_result
 
-SYSTEM_PROMPTS = {"dci": "agent_dci", "auto": "agent_explore"}  # others: agent_react
-FEWSHOT = {"dci": "agent_fewshot_dci"}  # others: agent_fewshot_search
+SYSTEM_PROMPTS = {"dci": "agent_dci", "dci-workspace": "agent_dci_workspace", "auto": "agent_explore"}  # else react
+FEWSHOT = {"dci": "agent_fewshot_dci", "dci-workspace": "agent_fewshot_dci"}  # others: agent_fewshot_search
+DCI_WORKSPACE_TOOLS = ("workspace_grep", "read", "answer")  # dci_workspace: no whole-corpus grep or ls
 SEARCH_TOOLS = ("search", "grep", "read", "iter_retgen", "rerank")  # what counts as having searched
 
 
@@ -73,7 +74,7 @@ def offered_names(state: AgentState, cx: NodeContext) -> tuple[str, ...] | None:
     """The tools this loop may call: grep/read/ls/answer in dci, every tool otherwise (None)."""
     if state.get("strategy") == "dci":
         have = cx.config.toolkit.names() if cx.config.toolkit is not None else []
-        return tuple(n for n in DCI_TOOLS if n in have)
+        return tuple(n for n in (DCI_WORKSPACE_TOOLS if cx.config.dci_workspace else DCI_TOOLS) if n in have)
     return None
 
 
@@ -86,8 +87,11 @@ def offered_schemas(state: AgentState, cx: NodeContext, policies: Policies) -> l
 
 
 def _history(state: AgentState, cx: NodeContext, policies: Policies) -> list[Message]:
+    strategy = state.get("strategy") or "react"
+    if strategy == "dci" and cx.config.dci_workspace:
+        strategy = "dci-workspace"
     return state.get("messages") or initial_messages(
-        state["question"], state.get("strategy") or "react", policies.fewshot
+        state["question"], strategy, policies.fewshot
     )
 
 

@@ -17,6 +17,7 @@ def agent_options(
     policies: str | None = None,
     context_level: int | None = None,
     scan_budget_mb: float | None = None,
+    dci_workspace: int | None = None,
 ) -> dict[str, Any]:
     """``Agent.for_corpus`` keyword arguments: ``--budget`` with ``--budget-tokens``/``--budget-seconds`` on top,
     ``--policies`` (the agent's defaults when None), ``--context-level`` and ``--scan-budget`` (MB) for dci."""
@@ -30,6 +31,12 @@ def agent_options(
         out["dci_context"] = DCIContext(level=context_level)
     if scan_budget_mb is not None:
         out["max_scan_bytes"] = int(scan_budget_mb * 2**20)
+    if dci_workspace is not None:
+        from sleuth.errors import ConfigError
+
+        if agent != "dci":
+            raise ConfigError("--dci-workspace goes with --agent dci", hint="add --agent dci, or drop it")
+        out["dci_workspace"] = dci_workspace
     return out
 
 
@@ -64,4 +71,6 @@ def recorded(options: dict[str, Any]) -> dict[str, Any]:
         out["dci_context"] = options["dci_context"].model_dump()
     if "max_scan_bytes" in options:
         out["max_scan_bytes"] = options["max_scan_bytes"]
+    if "dci_workspace" in options:
+        out["dci_workspace"] = options["dci_workspace"]
     return out

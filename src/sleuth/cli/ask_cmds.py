@@ -84,6 +84,10 @@ def ask_cmd(
     scan_budget: float = typer.Option(
         None, "--scan-budget", min=0.001, help="dci: the largest corpus it may grep, in MB (default 1024)."
     ),
+    dci_workspace: int = typer.Option(
+        None, "--dci-workspace", min=1, max=2000, help="dci on a corpus too large to grep whole: grep inside the "
+        "top N documents of a BM25 search (workspace_grep) instead; no scan budget. Needs the BM25 index."
+    ),
     index: bool = typer.Option(
         False, "--index", help="Build a missing BM25 index into a folder that has none yet (without it, search "
         "falls back to grep there and the trace says so)."
@@ -128,7 +132,8 @@ def ask_cmd(
         if api_base or api_key_env:
             chat = get_model(model, api_base, api_key_env)
         iter_retgen = iter_retgen_settings(agent, iter_retgen_answer, iter_retgen_steps)
-        options = agent_options(agent, budget, budget_tokens, budget_seconds, policies, context_level, scan_budget)
+        options = agent_options(agent, budget, budget_tokens, budget_seconds, policies, context_level, scan_budget,
+                                dci_workspace)
         root = resolve_corpus(corpus)
         # an index is built only where one was built before (the state folder exists) or with --index
         options["build_index"] = index or (root / ".sleuth").is_dir()
