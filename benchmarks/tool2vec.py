@@ -1,7 +1,12 @@
-"""tool2vec against bm25, dense and hybrid on MetaTool's single-tool queries, split 80/20 by query (seeded):
-the 80% are the usage requests, the 20% the test requests. No model: embeddings only (MiniLM, cached).
+"""tool2vec against bm25, dense and hybrid, with real usage from a train split. No model: embeddings only
+(MiniLM, cached).
 
-    nice -n 10 .venv/bin/python benchmarks/tool2vec.py [--seed 0] [--sample N] [--json OUT]
+* ``--set metatool`` (default): MetaTool's single-tool queries split 80/20 by query (seeded; equal texts on one
+  side): the 80% are the usage requests, the 20% the test requests.
+* ``--set stabletoolbench``: the G1 queries (474) are the usage, G2 and G3 (291) the test requests; only part of
+  the G2/G3 gold APIs ever appear in G1 (the others fall back to their descriptions).
+
+    nice -n 10 .venv/bin/python benchmarks/tool2vec.py [--set metatool] [--seed 0] [--sample N] [--json OUT]
 
 ``--sample N`` scores a seeded sample of N test requests (all by default). The catalog is built as ``sleuth eval
 tools`` builds it (tool name, then its description), scored by ``evaluate_tool_retrieval`` (trec_eval through
@@ -33,7 +38,8 @@ VARIANTS = {  # name -> (method, catalog options)
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--data", default=str(DATA / "metatool"))
+    ap.add_argument("--set", default="metatool", choices=["metatool", "stabletoolbench"])
+    ap.add_argument("--data", default=None, help="the set's folder (default: ../shared/data/<set>)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--sample", type=int, default=0)
     ap.add_argument("--variants", default=",".join(VARIANTS))
@@ -44,9 +50,14 @@ def main() -> None:
     from sleuth.retrieval.embeddings import CachedEmbedder, get_embedder
 
     emb = CachedEmbedder(get_embedder(args.embedder), args.cache)
-    es = load_tools(args.data)
-    single = [q for q in es.questions if len(q.relevance) == 1]
-    train, test = split_by_query(single, seed=args.seed, train=0.8)
+    es = load_tools(args.data or DATA / args.set)
+    if args.set == "metatool":
+        single = [q for q in es.questions if len(q.relevance) == 1]
+        train, test = split_by_query(single, seed=args.seed, train=0.8)
+    else:
+        single = es.questions
+        train = [q for q in es.questions if q.id.startswith("G1_")]
+        test = [q for q in es.questions if not q.id.startswith("G1_")]
     if args.sample and len(test) > args.sample:
         test = random.Random(args.seed).sample(test, args.sample)
     usage = usage_records(train)
@@ -54,7 +65,7 @@ def main() -> None:
              for t in es.tools]
     queries = {q.id: q.question for q in test}
     gold = {q.id: list(q.relevance) for q in test}
-    print(f"<!-- {es.name}: {len(tools)} tools, {len(single)} single-tool queries; seed {args.seed}: "
+    print(f"<!-- {es.name}: {len(tools)} tools, {len(single)} queries; seed {args.seed}: "
           f"{len(train)} train (usage), {len(test)} test; embedder {emb.name} -->")
     print("| method | R@1 | R@3 | R@5 | R@10 | nDCG@10 | s |")
     print("|---|---|---|---|---|---|---|")

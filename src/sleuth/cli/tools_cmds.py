@@ -16,6 +16,9 @@ tools_app = typer.Typer(help="Tool retrieval over a catalog of function-calling 
 usage_app = typer.Typer(help="Usage requests of a catalog's tools (for --method tool2vec).", no_args_is_help=True)
 tools_app.add_typer(usage_app, name="usage")
 CATALOG = typer.Option(..., "--catalog", help="JSON/JSONL file: OpenAI tool specs or an MCP tool listing.")
+USAGE_CATALOG = typer.Option(None, "--catalog", help="JSON/JSONL file: OpenAI tool specs or an MCP tool listing.")
+DATA = typer.Option(None, "--data", help="Or the tools of an evaluation set (as `sleuth eval tools --data`).")
+SUBSET = typer.Option(None, "--subset", help="With --data: which set inside it (gorilla: torchhub, ...).")
 USAGE_DIR = typer.Option(None, "--usage-dir", help="Where the usage index is kept (default: beside the catalog).")
 EMBEDDER = typer.Option(None, "--embedder", help="Embedding model for dense/hybrid/tool2vec (default: minilm).")
 
@@ -25,12 +28,30 @@ def state_dir(catalog: Path) -> Path:
     return catalog.resolve().parent / ".sleuth" / "tools" / catalog.name
 
 
-def _catalog(catalog: Path, usage_dir: Path | None, embedder: str | None, **kw: Any) -> Any:
+def _catalog(catalog: Path | None, usage_dir: Path | None, embedder: str | None, data: str | None = None,
+             subset: str | None = None) -> tuple[Any, Path]:
+    """The catalog (a file, or an evaluation set's tools as `sleuth eval tools` builds them) and its state folder
+    (an evaluation set's: ``$SLEUTH_HOME/tools/<set name>``)."""
     from sleuth.retrieval.embeddings import get_embedder
     from sleuth.retrieval.tool_catalog import ToolCatalog
 
-    return ToolCatalog.from_file(catalog, embedder=get_embedder(embedder, cache=True),
-                                 usage_dir=usage_dir or state_dir(catalog) / "usage", **kw)
+    emb = get_embedder(embedder, cache=True)
+    if (catalog is None) == (data is None):
+        from sleuth.errors import UsageError
+
+        raise UsageError("pass one of --catalog FILE or --data DIR", hint="e.g. --catalog tools.json")
+    if catalog is not None:
+        where = usage_dir.parent if usage_dir else state_dir(catalog)
+        return ToolCatalog.from_file(catalog, embedder=emb, usage_dir=usage_dir or where / "usage"), where
+    from sleuth.config import sleuth_home
+    from sleuth.evals.build import _tool_catalog
+    from sleuth.evals.datasets.tools import load_tools
+
+    es = load_tools(data, subset)  # type: ignore[arg-type]
+    where = usage_dir.parent if usage_dir else sleuth_home() / "tools" / es.name
+    cat = _tool_catalog(es, None, usage_dir=usage_dir or where / "usage")
+    cat.embedder = emb
+    return cat, where
 
 
 @tools_app.command("search")
@@ -117,12 +138,13 @@ def search_cmd(
 @usage_app.command("add")
 def usage_add_cmd(
     usage: Path = typer.Argument(..., help='JSONL file: one {"request": ..., "tool": ...} per line.'),
-    catalog: Path = CATALOG, usage_dir: Path = USAGE_DIR, embedder: str = EMBEDDER, as_json: bool = JSON_OPTION,
+    catalog: Path = USAGE_CATALOG, data: str = DATA, subset: str = SUBSET, usage_dir: Path = USAGE_DIR,
+    embedder: str = EMBEDDER, as_json: bool = JSON_OPTION,
 ) -> None:
     """Add real usage requests to the catalog's usage index (only new ones are embedded)."""
 
     def work() -> Any:
-        cat = _catalog(catalog, usage_dir, embedder)
+        cat, _ = _catalog(catalog, usage_dir, embedder, data, subset)
         rep = cat.add_usage(usage)
         text = "\n".join([rep.summary(), *(f"warning: {w}" for w in rep.warnings())])
         return Output(rep.model_dump() | {"usage_dir": str(cat.usage_dir)}, text)
@@ -132,7 +154,7 @@ def usage_add_cmd(
 
 @usage_app.command("generate")
 def usage_generate_cmd(
-    catalog: Path = CATALOG,
+    catalog: Path = USAGE_CATALOG, data: str = DATA, subset: str = SUBSET,
     model: str = typer.Option(None, "--model", help="Chat model that writes the requests (default: local)."),
     api_base: str = API_BASE_OPTION,
     api_key_env: str = API_KEY_ENV_OPTION,
@@ -154,10 +176,9 @@ def usage_generate_cmd(
             from sleuth.cli.common import get_model
 
             chat = get_model(model, api_base, api_key_env)
-        cat = _catalog(catalog, usage_dir, embedder)
-        where = (usage_dir.parent if usage_dir else state_dir(catalog)) / "generated.jsonl"
-        rep = generate_usage(cat, chat, where, params=UsageGenParams(n=n, concurrency=concurrency), limit=limit,
-                             progress=progress)
+        cat, folder = _catalog(catalog, usage_dir, embedder, data, subset)
+        params = UsageGenParams(n=n, concurrency=concurrency)
+        rep = generate_usage(cat, chat, folder / "generated.jsonl", params=params, limit=limit, progress=progress)
         return Output(rep.model_dump(mode="json") | {"tokens_per_tool": rep.tokens_per_tool()}, rep.summary())
 
     run_command(as_json, work, typer.echo)
@@ -165,21 +186,22 @@ def usage_generate_cmd(
 
 @usage_app.command("show")
 def usage_show_cmd(
-    catalog: Path = CATALOG, usage_dir: Path = USAGE_DIR, embedder: str = EMBEDDER, as_json: bool = JSON_OPTION,
+    catalog: Path = USAGE_CATALOG, data: str = DATA, subset: str = SUBSET, usage_dir: Path = USAGE_DIR,
+    embedder: str = EMBEDDER, as_json: bool = JSON_OPTION,
 ) -> None:
     """What the usage index holds: requests per source, tools without usage."""
 
     def work() -> Any:
-        cat = _catalog(catalog, usage_dir, embedder)
+        cat, _ = _catalog(catalog, usage_dir, embedder, data, subset)
         idx = cat.usage_index()
         rep = idx.report([t.name for t in cat.tools])
         m = idx.manifest()
-        data = {k: m[k] for k in ("embedder", "requests", "sources", "generated_by")} | {
+        out = {k: m[k] for k in ("embedder", "requests", "sources", "generated_by")} | {
             "tools": len(cat), "tools_with_usage": rep.tools_with_usage, "fallback": rep.fallback,
             "usage_dir": str(cat.usage_dir)}
         text = (f"{m['requests']} usage requests ({', '.join(f'{v} {k}' for k, v in m['sources'].items()) or 'none'})"
                 f" for {rep.tools_with_usage} of {len(cat)} tools, embedded with {m['embedder']}, in {cat.usage_dir}")
-        return Output(data, "\n".join([text, *(f"warning: {w}" for w in rep.warnings())]))
+        return Output(out, "\n".join([text, *(f"warning: {w}" for w in rep.warnings())]))
 
     run_command(as_json, work, typer.echo)
 
