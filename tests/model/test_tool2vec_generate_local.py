@@ -26,6 +26,9 @@ def test_local_model_writes_usage_that_tool2vec_finds(local_model, tmp_path: Pat
     gen = tmp_path / "generated.jsonl"
     rep = generate_usage(cat, local_model, gen, params=UsageGenParams(n=5, concurrency=1))
     recs = read_gen_records(gen)
+    print(rep.summary())  # shown with -s: tokens per tool, kept and rejected
+    for r in recs.values():
+        print(r.tool, r.usage.prompt_tokens, r.usage.completion_tokens, "kept", r.kept, "rejected", r.rejected)
     assert rep.errors == 0 and sorted(recs) == sorted(t.name for t in TOOLS)
     for t in TOOLS:
         assert recs[t.name].kept, f"no request kept for {t.name}: {recs[t.name].rejected}"
