@@ -67,6 +67,8 @@ def main() -> None:
     gold = {q.id: list(q.relevance) for q in test}
     print(f"<!-- {es.name}: {len(tools)} tools, {len(single)} queries; seed {args.seed}: "
           f"{len(train)} train (usage), {len(test)} test; embedder {emb.name} -->")
+    for a in range(0, len(usage), 1000):  # into the vector cache in chunks: a killed run resumes where it was
+        emb.embed([u.request for u in usage[a : a + 1000]])
     print("| method | R@1 | R@3 | R@5 | R@10 | nDCG@10 | s |")
     print("|---|---|---|---|---|---|---|")
     out = []

@@ -264,3 +264,10 @@ def test_generation_records_a_bad_reply_and_retries_it_next_run(tmp_path: Path) 
     assert (rep2.done_before, rep2.generated_now, rep2.errors) == (0, 1, 0)
     with pytest.raises(ConfigError, match="needs a model"):
         generate_usage(ToolCatalog([ToolSpec(name="b", description="x")]), None, tmp_path / "h.jsonl")
+
+
+def test_eval_tools_with_tool2vec_needs_usage() -> None:
+    from sleuth.evals.build import Options, tool_catalog_for
+
+    with pytest.raises(ConfigError, match="needs usage requests"):
+        tool_catalog_for(None, Options(task="tools", data="x", method="tool2vec"))  # type: ignore[arg-type]
