@@ -33,6 +33,8 @@ VARIANTS = {  # name -> (method, catalog options)
     "tool2vec centroid": ("tool2vec", {"usage_form": "centroid"}),
     "tool2vec + dense (rrf)": ("tool2vec", {"usage_fusion": "rrf"}),
     "tool2vec + dense (zscore)": ("tool2vec", {"usage_fusion": "zscore"}),
+    "tool2vec centroid + dense (rrf)": ("tool2vec", {"usage_form": "centroid", "usage_fusion": "rrf"}),
+    "tool2vec centroid + dense (zscore)": ("tool2vec", {"usage_form": "centroid", "usage_fusion": "zscore"}),
 }
 
 
