@@ -186,16 +186,33 @@ class ToolRetrievalSystem:
 CALIBRATION_LIMIT = 1000  # distinct questions per half for --calibrate
 
 
-def _tool_catalog(es: EvalSet, chat_model: Any, fusion: str | None = None) -> Any:
+def _tool_catalog(es: EvalSet, chat_model: Any, fusion: str | None = None, **kw: Any) -> Any:
     """The set's tools as a ``ToolCatalog``; tool texts are embedded through the on-disk vector cache
-    (``$SLEUTH_HOME/embeddings``), so a rerun of a set embeds nothing."""
+    (``$SLEUTH_HOME/embeddings``), so a rerun of a set embeds nothing. ``kw``: tool2vec's ``usage_dir``,
+    ``usage_form``, ``usage_fusion``."""
     from sleuth.retrieval.tool_catalog import ToolCatalog, ToolSpec as CatalogTool
 
     tools = []
     for t in es.tools:
         desc = t.description if t.name == t.id else f"{t.name}. {t.description}"
         tools.append(CatalogTool(name=t.id, description=desc))
-    return ToolCatalog(tools, model=chat_model, fusion=fusion, cache_embeddings=True)
+    return ToolCatalog(tools, model=chat_model, fusion=fusion, cache_embeddings=True, **kw)
+
+
+def tool_catalog_for(es: EvalSet, opts: Options, chat_model: Any = None) -> Any:
+    """:func:`_tool_catalog` with tool2vec's options from ``opts.extra``: ``usage`` is a usage folder (opened
+    read-write) or a JSONL file of ``{request, tool}`` (added in memory)."""
+    from pathlib import Path
+
+    usage = opts.extra.get("usage")
+    if opts.method == "tool2vec" and not usage:
+        raise ConfigError("--method tool2vec needs usage requests", hint="pass --usage FILE.jsonl or a usage folder")
+    folder = Path(usage) if usage and Path(usage).is_dir() else None
+    kw = {k: opts.extra[k] for k in ("usage_form", "usage_fusion") if opts.extra.get(k)}
+    catalog = _tool_catalog(es, chat_model, opts.fusion, usage_dir=folder, **kw)
+    if usage and folder is None:
+        catalog.add_usage(usage)
+    return catalog
 
 
 def _uses_iter_retgen(opts: Options) -> bool:
@@ -352,7 +369,7 @@ def _system(es: EvalSet, opts: Options, corpus: Any, chat_model: Any) -> System:
                           hint="add --method hybrid --fusion adaptive, or drop --calibrate")
     questions = [q.question for q in es.questions]
     if es.kind == "tools":
-        catalog = _tool_catalog(es, chat_model, opts.fusion)
+        catalog = tool_catalog_for(es, opts, chat_model)
         if opts.calibrate:
             catalog.calibrate(questions, cross=True, limit=CALIBRATION_LIMIT)
         return ToolRetrievalSystem(catalog, opts.method or "bm25", opts.k)

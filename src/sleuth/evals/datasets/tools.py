@@ -167,3 +167,25 @@ def load_tools(path: str | Path, subset: str | None = None, split: str = "test")
     es.tools = _tools_from_beir_corpus(root / "corpus.jsonl")
     es.info["tools"] = len(es.tools)
     return es
+
+
+def split_by_query(questions: list[EvalQuestion], *, seed: int = 0, train: float = 0.8) -> tuple[list[EvalQuestion],
+                                                                                                    list[EvalQuestion]]:
+    """A seeded ``train``/rest split *by query*: questions whose texts are equal (whitespace and case aside) fall
+    on the same side, so no test request is also a usage request. Deterministic for a given seed and set."""
+    import random
+
+    groups: dict[str, list[EvalQuestion]] = {}
+    for q in questions:
+        groups.setdefault(" ".join(q.question.split()).casefold(), []).append(q)
+    keys = sorted(groups)
+    random.Random(seed).shuffle(keys)
+    cut = round(len(keys) * train)
+    return ([q for k in keys[:cut] for q in groups[k]], [q for k in keys[cut:] for q in groups[k]])
+
+
+def usage_records(questions: list[EvalQuestion]) -> list[Any]:
+    """The questions of a train split as tool2vec usage: one ``(request, tool)`` per gold tool."""
+    from sleuth.retrieval.tools.usage import UsageRecord
+
+    return [UsageRecord(request=q.question, tool=t) for q in questions for t, g in q.relevance.items() if g > 0]

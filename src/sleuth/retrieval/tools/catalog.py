@@ -20,6 +20,13 @@ its description, and each parameter's name and description. Methods:
   LLMs for Query Generation"); the request and each line are searched with ``llm_base`` (dense by default) and
   the ranked lists are interleaved round-robin, the request's list first (the paper interleaves the generated
   queries' lists; keeping the request's guards against a bad rewrite), duplicates dropped.
+* ``tool2vec``: each tool embedded as the average of the embeddings of the requests that used it (Moon et al.
+  2024; :mod:`sleuth.retrieval.tools.usage`), scored by dot product with the request's embedding; usage comes from
+  :meth:`ToolCatalog.add_usage` (a JSONL of ``{request, tool}``, a train split, or generated requests,
+  :mod:`sleuth.retrieval.tools.usage_gen`), kept in ``usage_dir`` when given. A tool without usage falls back to
+  its description vector (listed in ``catalog.warnings``). Options: ``usage_form="centroid"`` (unit-length
+  averages) and ``usage_fusion=NAME`` (fuse the usage ranking with the description's dense ranking, any fusion
+  of :data:`sleuth.retrieval.fusion.FUSIONS`); the default is the paper's form, the usage ranking alone.
 
 Documented behaviour for bad input (each tested):
 
@@ -46,8 +53,8 @@ from sleuth.records import Hit, Usage
 from sleuth.retrieval.tools.rankers import ToolBM25, ToolDense, interleave
 from sleuth.retrieval.tools.spec import ToolCatalogError, ToolSpec, spec_from_callable, spec_from_function
 
-Method = Literal["bm25", "dense", "hybrid", "llm-query"]
-METHODS: tuple[str, ...] = ("bm25", "dense", "hybrid", "llm-query")
+Method = Literal["bm25", "dense", "hybrid", "llm-query", "tool2vec"]
+METHODS: tuple[str, ...] = ("bm25", "dense", "hybrid", "llm-query", "tool2vec")
 HYBRID_DEPTH = 50  # each list's depth before fusion
 Ranked = list[list[tuple[int, float]]]  # per request: (tool position, score), best first
 
@@ -65,14 +72,28 @@ class ToolCatalog:
         fusion: str | None = None,
         adaptive: Any = None,
         cache_embeddings: bool = False,
+        usage_dir: str | Path | None = None,
+        usage_form: str = "mean",
+        usage_fusion: str | None = None,
     ) -> None:
         from sleuth.retrieval.fusion import FUSIONS
         from sleuth.retrieval.hybrid import DEFAULT_FUSION
 
         fusion = fusion or DEFAULT_FUSION
-        if fusion not in FUSIONS:
-            raise ConfigError(f"unknown fusion {fusion!r}", hint=f"use one of {', '.join(FUSIONS)}")
+        for f in (fusion, usage_fusion or fusion):
+            if f not in FUSIONS:
+                raise ConfigError(f"unknown fusion {f!r}", hint=f"use one of {', '.join(FUSIONS)}")
+        from sleuth.retrieval.tools.usage import FORMS
+
+        if usage_form not in FORMS:
+            raise ConfigError(f"unknown tool2vec form {usage_form!r}", hint=f"use one of {', '.join(FORMS)}")
         self.fusion = fusion
+        self.usage_dir = Path(usage_dir) if usage_dir is not None else None
+        self.usage_form = usage_form
+        self.usage_fusion = usage_fusion
+        self._usage: Any = None  # the UsageIndex, opened on first use
+        self._t2v: np.ndarray | None = None  # the tool2vec matrix and each tool's usage count, built on first use
+        self._t2v_counts: np.ndarray = np.zeros(0, np.int64)
         self.adaptive = adaptive  # AdaptiveParams for fusion="adaptive" (None: the defaults)
         self.prior: Any = None  # adaptive fusion's calibration to this catalog (see calibrate)
         self.fold_priors: dict[int, Any] | None = None  # cross-calibration (calibrate(..., cross=True))
@@ -188,6 +209,66 @@ class ToolCatalog:
         qv = dict(zip(requests, emb.embed(list(requests)), strict=True)) if requests else {}
         return ToolDense([t.name for t in self.tools], self.documents, self._doc_vectors(), emb, qv)
 
+    # -- usage (tool2vec) ---------------------------------------------------------------------------------------
+    def usage_index(self) -> Any:
+        """The :class:`~sleuth.retrieval.tools.usage.UsageIndex` (from ``usage_dir`` when set, else in memory)."""
+        if self._usage is None:
+            from sleuth.retrieval.tools.usage import UsageIndex
+
+            emb = self._get_embedder()
+            self._usage = (UsageIndex.open(self.usage_dir, emb) if self.usage_dir is not None
+                           else UsageIndex.empty(emb.name, emb.dim))
+        return self._usage
+
+    def add_usage(self, records: Any) -> Any:
+        """Add usage requests (:class:`UsageRecord` s, ``{request, tool}`` dicts, or a JSONL file path); only new
+        ones are embedded; requests naming tools this catalog lacks are counted and skipped. Returns the
+        :class:`~sleuth.retrieval.tools.usage.UsageReport`; its warnings go to :attr:`warnings` too."""
+        from sleuth.retrieval.tools.usage import UsageRecord, read_usage_file
+
+        if isinstance(records, str | Path):
+            records = read_usage_file(records)
+        recs = [r if isinstance(r, UsageRecord) else UsageRecord.model_validate(r) for r in records]
+        idx = self.usage_index()
+        rep = idx.add(recs, self._get_embedder(), self.by_name)
+        rep = rep.model_copy(update=idx.report([t.name for t in self.tools]).model_dump(
+            include={"tools_with_usage", "fallback"}))
+        self._t2v = None
+        self.warnings = [w for w in self.warnings if not w.startswith("usage: ")]
+        self.warnings += [f"usage: {w}" for w in rep.warnings()]
+        return rep
+
+    def tool2vec(self, requests: Sequence[str] = ()) -> ToolDense:
+        """The usage-vector retriever (``name="tool2vec"``); ``requests`` are embedded now, in one batch."""
+        if self._t2v is None:
+            vectors, counts = self.usage_index().tool_vectors([t.name for t in self.tools], self._doc_vectors(),
+                                                              self.usage_form)
+            if not counts.any():
+                raise ConfigError("method tool2vec needs usage requests for the catalog's tools, and there are none",
+                                  hint="add some with ToolCatalog.add_usage (a JSONL of {request, tool}), "
+                                       "`sleuth tools usage add`, or generate them (`sleuth tools usage generate`)")
+            self._t2v, self._t2v_counts = vectors, counts
+        emb = self._get_embedder()
+        qv = dict(zip(requests, emb.embed(list(requests)), strict=True)) if requests else {}
+        t2v = ToolDense([t.name for t in self.tools], self.documents, self._t2v, emb, qv)
+        t2v.name = "tool2vec"
+        return t2v
+
+    def _rank_tool2vec(self, requests: Sequence[str], depth: int, tracer: Any) -> Ranked:
+        qv = self._get_embedder().embed(list(requests))
+        t2v = self.tool2vec()
+        if self.usage_fusion is None:
+            return t2v.rank_vectors(qv, depth)
+        from sleuth.retrieval.hybrid import HybridRetriever
+
+        vecs = dict(zip(requests, qv, strict=True))
+        t2v.query_vectors = vecs
+        desc = ToolDense([t.name for t in self.tools], self.documents, self._doc_vectors(), self._get_embedder(), vecs)
+        fused = HybridRetriever([t2v, desc], fusion=self.usage_fusion, depth=HYBRID_DEPTH, params=self.adaptive)
+        pos = self._positions()
+        return [[(pos[h.doc_id], float(h.score or 0.0)) for h in fused.search(r, depth, tracer=tracer)]
+                for r in requests]
+
     def hybrid(self, requests: Sequence[str] = (), *, prior: Any = None) -> Any:
         """The shared :class:`~sleuth.retrieval.hybrid.HybridRetriever` over :meth:`lexical` and :meth:`dense`
         (each to depth 50), with this catalog's fusion."""
@@ -228,6 +309,8 @@ class ToolCatalog:
             return [bm.rank(r, depth) for r in requests]
         if method == "dense":
             return self.dense().rank_vectors(self._get_embedder().embed(list(requests)), depth)
+        if method == "tool2vec":
+            return self._rank_tool2vec(requests, depth, tracer)
         if method == "hybrid":
             from sleuth.retrieval.fusion import calibration_fold
 
@@ -290,13 +373,16 @@ class ToolCatalog:
             ranked, gens = self._rank_llm(requests, k, llm_base, tracer)
         else:
             ranked = self._rank(method, requests, k, tracer)
-        embeds = method in ("dense", "hybrid") or (method == "llm-query" and llm_base in ("dense", "hybrid"))
+        embeds = method in ("dense", "hybrid", "tool2vec") or (
+            method == "llm-query" and llm_base in ("dense", "hybrid"))
         if not embeds:
             truncated = [False] * len(requests)
         elif gens is not None:  # llm-query embeds the generated lines, not the request
             truncated = [any(self._truncated(line) for line in lines) for lines in gens]
         else:
             truncated = [self._truncated(r) for r in requests]
+        if method == "tool2vec" and tracer is not None:
+            self._trace_tool2vec(tracer, len(requests))
         out = []
         for n, rows in enumerate(ranked):
             hits = []
@@ -304,10 +390,23 @@ class ToolCatalog:
                 meta: dict[str, Any] = {"query_truncated": truncated[n]}
                 if gens is not None:
                     meta["generated_queries"] = gens[n]
+                if method == "tool2vec":
+                    meta["usage_requests"] = int(self._t2v_counts[i])
+                    meta["represented_by"] = "usage" if self._t2v_counts[i] else "description"
                 tool, text = self.tools[i].name, self.documents[i]
                 hits.append(Hit(doc_id=tool, score=s, text=text, source=method, metadata=meta))
             out.append(hits)
         return out
+
+    def _trace_tool2vec(self, tracer: Any, n: int) -> None:
+        from sleuth.records import TraceEvent
+
+        counts = self._t2v_counts
+        tracer.emit(TraceEvent(kind="retrieval", name="tool2vec", args={"requests": n}, preview=(
+            f"form {self.usage_form}, fusion {self.usage_fusion or 'none'}; {int((counts > 0).sum())} tools by "
+            f"usage, {int((counts == 0).sum())} by description"), data={
+            "form": self.usage_form, "fusion": self.usage_fusion, "usage_requests": int(counts.sum()),
+            "tools_by_usage": int((counts > 0).sum()), "tools_by_description": int((counts == 0).sum())}))
 
     def _truncated(self, request: str) -> bool:
         emb = self._get_embedder()

@@ -1,0 +1,95 @@
+"""tool2vec against bm25, dense and hybrid, with real usage from a train split. No model: embeddings only
+(MiniLM, cached).
+
+* ``--set metatool`` (default): MetaTool's single-tool queries split 80/20 by query (seeded; equal texts on one
+  side): the 80% are the usage requests, the 20% the test requests.
+* ``--set stabletoolbench``: the G1 queries (474) are the usage, G2 and G3 (291) the test requests; only part of
+  the G2/G3 gold APIs ever appear in G1 (the others fall back to their descriptions).
+
+    nice -n 10 .venv/bin/python benchmarks/tool2vec.py [--set metatool] [--seed 0] [--sample N] [--json OUT]
+
+``--sample N`` scores a seeded sample of N test requests (all by default). The catalog is built as ``sleuth eval
+tools`` builds it (tool name, then its description), scored by ``evaluate_tool_retrieval`` (trec_eval through
+``sleuth.evals.metrics``). Prints a Markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import time
+from pathlib import Path
+
+from sleuth.evals.datasets.tools import load_tools, split_by_query, usage_records
+from sleuth.retrieval.tools import ToolCatalog, ToolSpec, evaluate_tool_retrieval
+
+DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+VARIANTS = {  # name -> (method, catalog options)
+    "bm25": ("bm25", {}),
+    "dense": ("dense", {}),
+    "hybrid": ("hybrid", {}),
+    "tool2vec": ("tool2vec", {}),
+    "tool2vec centroid": ("tool2vec", {"usage_form": "centroid"}),
+    "tool2vec + dense (rrf)": ("tool2vec", {"usage_fusion": "rrf"}),
+    "tool2vec + dense (zscore)": ("tool2vec", {"usage_fusion": "zscore"}),
+    "tool2vec centroid + dense (rrf)": ("tool2vec", {"usage_form": "centroid", "usage_fusion": "rrf"}),
+    "tool2vec centroid + dense (zscore)": ("tool2vec", {"usage_form": "centroid", "usage_fusion": "zscore"}),
+}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--set", default="metatool", choices=["metatool", "stabletoolbench"])
+    ap.add_argument("--data", default=None, help="the set's folder (default: ../shared/data/<set>)")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--sample", type=int, default=0)
+    ap.add_argument("--variants", default=",".join(VARIANTS))
+    ap.add_argument("--embedder", default="minilm")
+    ap.add_argument("--cache", default="/tmp/sleuth-tool-eval-embeddings.sqlite")
+    ap.add_argument("--json", default=None, help="write the figures here too")
+    args = ap.parse_args()
+    from sleuth.retrieval.embeddings import CachedEmbedder, get_embedder
+
+    emb = CachedEmbedder(get_embedder(args.embedder), args.cache)
+    es = load_tools(args.data or DATA / args.set)
+    if args.set == "metatool":
+        single = [q for q in es.questions if len(q.relevance) == 1]
+        train, test = split_by_query(single, seed=args.seed, train=0.8)
+    else:
+        single = es.questions
+        train = [q for q in es.questions if q.id.startswith("G1_")]
+        test = [q for q in es.questions if not q.id.startswith("G1_")]
+    if args.sample and len(test) > args.sample:
+        test = random.Random(args.seed).sample(test, args.sample)
+    usage = usage_records(train)
+    tools = [ToolSpec(name=t.id, description=t.description if t.name == t.id else f"{t.name}. {t.description}")
+             for t in es.tools]
+    queries = {q.id: q.question for q in test}
+    gold = {q.id: list(q.relevance) for q in test}
+    print(f"<!-- {es.name}: {len(tools)} tools, {len(single)} queries; seed {args.seed}: "
+          f"{len(train)} train (usage), {len(test)} test; embedder {emb.name} -->")
+    for a in range(0, len(usage), 1000):  # into the vector cache in chunks: a killed run resumes where it was
+        emb.embed([u.request for u in usage[a : a + 1000]])
+    print("| method | R@1 | R@3 | R@5 | R@10 | nDCG@10 | s |")
+    print("|---|---|---|---|---|---|---|")
+    out = []
+    for name in args.variants.split(","):
+        method, opts = VARIANTS[name]
+        cat = ToolCatalog(tools, embedder=emb, **opts)
+        t0 = time.perf_counter()
+        if method == "tool2vec":
+            rep = cat.add_usage(usage)
+            print(f"<!-- {name}: {rep.summary()} -->", flush=True)
+        r = evaluate_tool_retrieval(cat, queries, gold, method, (1, 3, 5, 10))
+        dt = time.perf_counter() - t0
+        r |= {"variant": name, "seconds": round(dt, 1), "train": len(train), "seed": args.seed}
+        out.append(r)
+        print(f"| {name} | {r['recall@1']:.4f} | {r['recall@3']:.4f} | {r['recall@5']:.4f} | {r['recall@10']:.4f} | "
+              f"{r['ndcg@10']:.4f} | {dt:.0f} |", flush=True)
+    if args.json:
+        Path(args.json).write_text(json.dumps(out, indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,41 @@
+"""Generated usage with the real embedded model (Qwen2.5-Coder-0.5B): three MetaTool-like tools, five requests
+each; the kept requests must exist for every tool, pass the filter, and be found by tool2vec."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from sleuth.retrieval.tools import ToolCatalog, ToolSpec
+from sleuth.retrieval.tools.usage_gen import UsageGenParams, generate_usage, read_gen_records
+
+pytestmark = [pytest.mark.model, pytest.mark.slow]
+
+TOOLS = [
+    ToolSpec(name="airqualityforeast", description="Get the 2-day air quality forecast for any US zip code."),
+    ToolSpec(name="recipe_finder", description="Find cooking recipes from the ingredients you have at home."),
+    ToolSpec(name="flight_tracker", description="Track the live status, delays and gate of a flight by its number."),
+]
+
+
+def test_local_model_writes_usage_that_tool2vec_finds(local_model, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from sleuth.retrieval.embeddings import get_embedder
+
+    cat = ToolCatalog(TOOLS, embedder=get_embedder("minilm"), usage_dir=tmp_path / "usage")
+    gen = tmp_path / "generated.jsonl"
+    rep = generate_usage(cat, local_model, gen, params=UsageGenParams(n=5, concurrency=1))
+    recs = read_gen_records(gen)
+    print(rep.summary())  # shown with -s: tokens per tool, kept and rejected
+    for r in recs.values():
+        print(r.tool, r.usage.prompt_tokens, r.usage.completion_tokens, "kept", r.kept, "rejected", r.rejected)
+    assert rep.errors == 0 and sorted(recs) == sorted(t.name for t in TOOLS)
+    for t in TOOLS:
+        assert recs[t.name].kept, f"no request kept for {t.name}: {recs[t.name].rejected}"
+        assert all(t.name not in q.casefold() for q in recs[t.name].kept)
+    assert rep.usage.calls == 3 and rep.usage.total_tokens > 0 and rep.added.tools_with_usage == 3
+    # each tool's generated requests, as queries, find that tool first (its vector is their average)
+    for t in TOOLS:
+        assert cat.search(recs[t.name].kept[0], k=1, method="tool2vec")[0].doc_id == t.name
+    # a rerun asks nothing
+    assert generate_usage(cat, local_model, gen, params=UsageGenParams(n=5)).usage.calls == 0
