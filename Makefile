@@ -5,7 +5,7 @@ export LITELLM_LOCAL_MODEL_COST_MAP := True
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: venv demo test test-fast bench clean
+.PHONY: venv demo test test-long test-fast bench clean
 
 venv:
 	@bash scripts/bootstrap.sh
@@ -15,6 +15,9 @@ demo: venv
 
 test: venv
 	@bash scripts/test.sh
+
+test-long: venv
+	@bash scripts/test.sh -m long
 
 test-fast: venv
 	@bash scripts/test.sh -m "not model and not attention and not slow"

@@ -11,7 +11,9 @@ echo "== ruff check src"
 "$VENV/bin/ruff" check src || { echo "error: ruff found problems in src/" >&2; exit 1; }
 echo "== mypy (src/sleuth, config in pyproject.toml)"
 "$VENV/bin/mypy" || { echo "error: mypy found problems in src/" >&2; exit 1; }
-"$VENV/bin/python" -m pytest -q -p no:cacheprovider -p pytest_parts --durations=15 "$@"
+# Evidence runs of minutes (marker `long`: 100k files, long real-model jobs) are left out unless asked for
+# (`make test-long`, or any -m of the caller's, which comes last and wins).
+"$VENV/bin/python" -m pytest -q -p no:cacheprovider -p pytest_parts --durations=15 -m "not long" "$@"
 rc=$?
 if [ "$rc" -eq 5 ]; then
   echo "error: pytest collected no tests (exit code 5); the test setup is broken" >&2

@@ -80,6 +80,7 @@ def _check_corpus(root: Path, shard_counts: tuple[int, ...]) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.long
 def test_sharded_grep_equals_one_run_10k(tmp_path: Path) -> None:
     _check_corpus(generate(tmp_path / "c", 10_000), (1, 2, 3, 8))
 
@@ -89,6 +90,7 @@ def test_sharded_grep_equals_one_run_small(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.long
 def test_sharded_grep_equals_one_run_100k(tmp_path: Path) -> None:
     t0 = time.perf_counter()
     root = generate(tmp_path / "c", 100_000)

@@ -14,7 +14,7 @@ import pytest
 
 from tests.conftest import shared_path
 
-pytestmark = [pytest.mark.data, pytest.mark.slow]
+pytestmark = [pytest.mark.data, pytest.mark.slow, pytest.mark.long]
 
 
 @pytest.fixture(scope="module")

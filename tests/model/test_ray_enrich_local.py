@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 pytest.importorskip("ray", reason="Ray is the `ray` extra (pip install 'sleuth-search[ray]')")
-pytestmark = [pytest.mark.model, pytest.mark.slow]
+pytestmark = [pytest.mark.model, pytest.mark.slow, pytest.mark.long]
 
 SAMPLE = Path(__file__).resolve().parents[2] / "examples" / "corpus"
 CLI = [sys.executable, "-c", "from sleuth.cli.main import main; main()"]

@@ -10,7 +10,7 @@ import pytest
 from sleuth.retrieval.tools import ToolCatalog, ToolSpec
 from sleuth.retrieval.tools.usage_gen import UsageGenParams, generate_usage, read_gen_records
 
-pytestmark = [pytest.mark.model, pytest.mark.slow]
+pytestmark = [pytest.mark.model, pytest.mark.slow, pytest.mark.long]
 
 TOOLS = [
     ToolSpec(name="airqualityforeast", description="Get the 2-day air quality forecast for any US zip code."),
