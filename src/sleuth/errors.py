@@ -283,3 +283,17 @@ class UnreadableDocumentError(BinaryDocumentError):
     def __init__(self, message: str, *, reason: str = "unreadable", hint: str | None = None) -> None:
         super().__init__(message, hint=hint, reason=reason)
         self.reason = reason
+# --- passages ------------------------------------------------------------------------------------------------
+
+
+class ChunkingError(ConfigError):
+    """Chunking parameters that cannot make passages: a size below 1 character, an overlap below 0 or not below
+    the size."""
+
+    hint = "pass a chunk size of at least 1 (default 1000 characters) and an overlap from 0 to size - 1"
+
+
+class PassageNotFoundError(DocumentNotFoundError):
+    """A passage id (``doc_id#p3``) whose document has fewer passages (or none: a document without text)."""
+
+    hint = "use a passage id from a search result, or read the document by its doc id"

@@ -229,14 +229,27 @@ def _build_locked(
     corpus: Corpus, embedder: Embedder, target: Path, kind: IndexKind, threshold: int, progress: bool | None,
     fingerprint: str | None, timeout: float, t0: float,
 ) -> DenseBuildStats:
+    fp = fingerprint or corpus.fingerprint()
+    doc_ids = corpus.doc_ids()
+    return write_dense_units(target, doc_ids, _read_texts(corpus, doc_ids), embedder, kind=kind, threshold=threshold,
+                             progress=progress, fingerprint=fp, timeout=timeout, t0=t0)
+
+
+def write_dense_units(
+    target: Path, unit_ids: list[str], texts: list[str], embedder: Embedder, *, kind: IndexKind = "auto",
+    threshold: int = APPROX_THRESHOLD, progress: bool | None = False, fingerprint: str = "",
+    timeout: float | None = None, t0: float | None = None, extra_meta: dict[str, Any] | None = None,
+) -> DenseBuildStats:
+    """Write the dense index ``target`` over ``texts`` (one row per ``unit_ids`` entry: documents, or passages for
+    :mod:`sleuth.retrieval.passages`), reusing the previous index's vector of every unchanged text (same
+    embedder). ``extra_meta`` goes into ``meta.json`` (checksummed with it). The caller holds the build lock."""
     import time
 
     from sleuth.retrieval import index_check as ic
-    from sleuth.retrieval.index_store import building
+    from sleuth.retrieval.index_store import LOCK_TIMEOUT_S, building
 
-    fp = fingerprint or corpus.fingerprint()
-    doc_ids = corpus.doc_ids()
-    texts = _read_texts(corpus, doc_ids)
+    t0 = time.perf_counter() if t0 is None else t0
+    timeout = LOCK_TIMEOUT_S if timeout is None else timeout
     hashes = [text_hash(t) for t in texts]
     old: dict[str, np.ndarray] = {}
     try:
@@ -252,14 +265,14 @@ def _build_locked(
         dim = int(new.shape[1])
     else:
         dim = len(next(iter(old.values()))) if old else embedder.dim
-    vectors = np.zeros((len(doc_ids), dim), dtype=np.float32)
+    vectors = np.zeros((len(unit_ids), dim), dtype=np.float32)
     new_pos = {i: j for j, i in enumerate(todo)}
     for i, h in enumerate(hashes):
         vectors[i] = new[new_pos[i]] if i in new_pos else old[h]  # type: ignore[index]
     vindex = build_vector_index(vectors, kind, threshold)
     with building(target, timeout=timeout) as tmp:
         vindex.save(tmp)
-        (tmp / "docs.json").write_text(json.dumps({"doc_ids": doc_ids, "hashes": hashes}), encoding="utf-8")
+        (tmp / "docs.json").write_text(json.dumps({"doc_ids": unit_ids, "hashes": hashes}), encoding="utf-8")
         meta = {
             "format": FORMAT,
             "format_version": FORMAT_VERSION,
@@ -267,13 +280,14 @@ def _build_locked(
             "dim": dim,
             "max_tokens": embedder.max_tokens,
             "kind": vindex.kind,
-            "fingerprint": fp,
-            "n_docs": len(doc_ids),
+            "fingerprint": fingerprint,
+            "n_docs": len(unit_ids),
+            **(extra_meta or {}),
         }
         meta["checksums"] = {**ic.file_checksums(tmp, CHECKSUMMED), "meta.json": ic.meta_digest(meta)}
         (tmp / "meta.json").write_text(json.dumps(meta), encoding="utf-8")  # written last
     ic.VerifiedCache.default().remember(target, ic.stat_names(target, ("meta.json", *CHECKSUMMED)))
-    return DenseBuildStats(len(doc_ids), len(todo), len(doc_ids) - len(todo), vindex.kind, time.perf_counter() - t0)
+    return DenseBuildStats(len(unit_ids), len(todo), len(unit_ids) - len(todo), vindex.kind, time.perf_counter() - t0)
 
 
 class DenseRetriever(RetrieverBase):
