@@ -29,7 +29,7 @@ def corpus(make_corpus) -> Corpus:
     root = make_corpus({
         "long.txt": LONG,
         "short.txt": "A note about brass instruments and the lantern festival.",
-        "other.md": "# Gardens\n\nRoses and tulips bloom in spring.",
+        "other.md": "# Gardens\n\nRoses and tulips bloom in spring.\n",
         "empty.txt": "",
     })
     return Corpus(root)
@@ -150,3 +150,54 @@ def test_empty_corpus_builds_an_empty_passage_index(tmp_path: Path) -> None:
     (root / "blank.txt").write_text("   \n\n", encoding="utf-8")
     r = get_retriever("bm25", Corpus(root), passages=True)
     assert r.search("anything", 5) == []
+
+
+class WordHashEmbedder:
+    """A small deterministic embedder (bag of hashed words, L2-normalised) that counts what it embeds: the unit
+    under test is the passage index around it, not the embedding."""
+
+    name, dim, max_tokens = "wordhash", 1024, 10_000
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def embed(self, texts, *, progress=False):  # type: ignore[no-untyped-def]
+        import zlib
+
+        import numpy as np
+
+        self.count += len(texts)
+        out = np.zeros((len(texts), self.dim), np.float32)
+        for i, t in enumerate(texts):
+            for w in t.lower().split():
+                out[i, zlib.crc32(w.strip(".,!?").encode()) % self.dim] += 1
+        norms = np.linalg.norm(out, axis=1, keepdims=True)
+        norms[norms == 0] = 1
+        return out / norms
+
+
+def test_dense_passages_aggregate_slice_and_share_vectors_with_the_document_index(corpus: Corpus) -> None:
+    emb = WordHashEmbedder()
+    dense = get_retriever("dense", corpus, embedder=emb, chunking={"size": 300})  # passages: dense's default
+    n_passages = len(dense.table.ids)  # type: ignore[attr-defined]
+    assert emb.count == n_passages and (corpus.state_path / "dense-passages").is_dir()
+    hit = dense.search("the lighthouse keeper Ilse Varga repaired", 1)[0]
+    p = hit.metadata["passage"]
+    assert hit.doc_id == "long.txt" and hit.text == corpus.read_text("long.txt")[p["start"]:p["end"]]
+    assert "Ilse Varga" in hit.text
+    before = emb.count
+    get_retriever("dense", corpus, embedder=emb, passages=False)
+    # the document index embeds only the documents that are more than one passage (long.txt) and empty.txt (no
+    # passage); the others are one passage, whole: their vectors are reused (other.md ends with a newline the
+    # passage leaves out and the embedder ignores)
+    assert emb.count - before == 2
+
+
+def test_a_passage_index_reuses_the_document_index_vectors(make_corpus) -> None:
+    c = Corpus(make_corpus({"a.txt": "Alpha beta gamma.\n", "b.txt": "Delta epsilon.\n\n", "c.txt": LONG}))
+    emb = WordHashEmbedder()
+    get_retriever("dense", c, embedder=emb, passages=False)
+    assert emb.count == 3
+    r = get_retriever("dense", c, embedder=emb, chunking={"size": 300})
+    assert emb.count == 3 + len(r.table.ids) - 2  # type: ignore[attr-defined]  # a.txt and b.txt reused
+    assert r.search("delta epsilon", 1)[0].doc_id == "b.txt"

@@ -139,8 +139,10 @@ def _table(corpus: Corpus, chunker: Chunker) -> tuple[list[str], list[list[int]]
     return ids, spans
 
 
-def _texts(corpus: Corpus, ids: list[str], spans: list[list[int]]) -> Iterator[str]:
-    """The text of every passage, reading each document once (in order: a document's passages are adjacent)."""
+def _texts(corpus: Corpus, ids: list[str], spans: list[list[int]], whole: list[str | None] | None = None
+           ) -> Iterator[str]:
+    """The text of every passage, reading each document once (in order: a document's passages are adjacent).
+    ``whole``, when given, gets the document's text for a passage that is all of it (else None)."""
     doc, text = None, ""
     for pid, (s, e, _, _) in zip(ids, spans, strict=True):
         d = pid.rsplit("#p", 1)[0]
@@ -150,7 +152,10 @@ def _texts(corpus: Corpus, ids: list[str], spans: list[list[int]]) -> Iterator[s
                 text = corpus.read_text(d)
             except CorpusError:
                 text = ""
-        yield text[s:e]
+        piece = text[s:e]
+        if whole is not None:
+            whole.append(text if len(piece) == len(text.strip()) else None)
+        yield piece
 
 
 def open_bm25_passages(
@@ -199,7 +204,7 @@ def open_dense_passages(
     check_stale: bool = True, force: bool = False, lock_timeout: float | None = None,
 ) -> DenseIndex:
     """The corpus's passage dense index (see the module docstring); another embedder than the built one is stale."""
-    from sleuth.retrieval.dense import DenseIndex, write_dense_units
+    from sleuth.retrieval.dense import DenseIndex, text_hash, write_dense_units
     from sleuth.retrieval.index_store import LOCK_TIMEOUT_S, build_lock, open_or_build
     from sleuth.retrieval.vector_index import APPROX_THRESHOLD
 
@@ -216,9 +221,12 @@ def open_dense_passages(
     def build() -> None:
         with build_lock(target, timeout=timeout):
             ids, spans = _table(corpus, chunker)
-            write_dense_units(target, ids, list(_texts(corpus, ids, spans)), embedder, kind=kind,
+            whole: list[str | None] = []
+            texts = list(_texts(corpus, ids, spans, whole))
+            aliases = [text_hash(w) if w is not None else None for w in whole]  # a document that is one passage
+            write_dense_units(target, ids, texts, embedder, kind=kind, aliases=aliases,
                               threshold=APPROX_THRESHOLD if threshold is None else threshold, progress=progress,
-                              fingerprint=fp, timeout=timeout,
+                              fingerprint=fp, timeout=timeout, reuse_from=[corpus.state_dir / "dense"],
                               extra_meta={"passages": {"chunking": chunker.params(), "spans": spans}})
 
     opened = open_or_build(
