@@ -72,8 +72,7 @@ class PassageTable:
         from sleuth.errors import IndexCorruptError
 
         info = meta.get("passages")
-        ok = isinstance(info, dict) and isinstance(info.get("spans"), list) and len(info["spans"]) == len(ids)
-        if not ok:
+        if not (isinstance(info, dict) and isinstance(info.get("spans"), list) and len(info["spans"]) == len(ids)):
             raise IndexCorruptError(f"{path}/meta.json has no passage table for its {len(ids)} rows",
                                     hint="rebuild it: `sleuth index CORPUS --passages --rebuild`", path=str(path))
         return cls(Chunker.from_params(info["chunking"]), ids, info["spans"])

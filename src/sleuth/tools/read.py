@@ -107,12 +107,12 @@ def _read_passage(corpus: Corpus, args: ReadArgs, p: Passage, text: str) -> Read
         shown_last = n
     note = (f"showing lines {first}-{shown_last} of the passage's {first}-{last}; read {p.doc_id} with "
             f"start_line={shown_last + 1} to continue") if cut else ""
-    entry = corpus.entry(p.doc_id)
+    kind = corpus.entry(p.doc_id)
     return ReadResult(
         doc_id=p.doc_id, start_line=first, end_line=shown_last,
         total_lines=text.count("\n") + (not text.endswith("\n")), total_chars=len(text), text="\n".join(out),
         truncated=cut, note=note,
-        converted_from=entry.format if entry.status == "converted" else "", passage=p.span(),
+        converted_from=kind.format if kind.status == "converted" else "", passage=p.span(),
     )
 
 
