@@ -3,6 +3,7 @@ highest that fit, bad parameters are typed errors."""
 
 from __future__ import annotations
 
+import itertools
 import random
 
 import pytest
@@ -32,7 +33,7 @@ def _check_cover(text: str, chunker: Chunker) -> None:
     if chunker.overlap == 0:
         covered = "".join(text[p.start:p.end] for p in ps)
         assert "".join(covered.split()) == "".join(text.split())
-        assert all(a.end <= b.start for a, b in zip(ps, ps[1:], strict=False))
+        assert all(a.end <= b.start for a, b in itertools.pairwise(ps))
     assert [p.n for p in ps] == list(range(1, len(ps) + 1))
 
 
@@ -98,8 +99,8 @@ def test_one_huge_paragraph_without_white_space() -> None:
 def test_overlap_repeats_whole_units_and_always_advances() -> None:
     text = " ".join(f"Sentence number {i} ends here." for i in range(60))
     ps = Chunker(size=300, overlap=120).chunk("d", text)
-    assert all(b.start < a.end for a, b in zip(ps, ps[1:], strict=False))  # they overlap
-    assert all(b.start > a.start and b.end > a.end for a, b in zip(ps, ps[1:], strict=False))
+    assert all(b.start < a.end for a, b in itertools.pairwise(ps))  # they overlap
+    assert all(b.start > a.start and b.end > a.end for a, b in itertools.pairwise(ps))
     assert all(text[p.start - 2] == "." for p in ps[1:])  # an overlap starts at a sentence
     assert ps[-1].end == len(text)
 
