@@ -359,3 +359,19 @@ class ReadOnlyCorpusError(CorpusError):
 
     hint = ("make a sleuth corpus with Corpus.create(PATH) (or `sleuth corpus import`), or open your folder with "
             "Corpus(PATH, writable=True) to let sleuth write files there")
+
+
+# --- passages ------------------------------------------------------------------------------------------------
+
+
+class ChunkingError(ConfigError):
+    """Chunking parameters that cannot make passages: a size below 1 character, an overlap below 0 or not below
+    the size."""
+
+    hint = "pass a chunk size of at least 1 (default 1000 characters) and an overlap from 0 to size - 1"
+
+
+class PassageNotFoundError(DocumentNotFoundError):
+    """A passage id (``doc_id#p3``) whose document has fewer passages (or none: a document without text)."""
+
+    hint = "use a passage id from a search result, or read the document by its doc id"

@@ -36,6 +36,20 @@ ITER_RETGEN_ANSWER_OPTION = typer.Option(
 ITER_RETGEN_STEPS_OPTION = typer.Option(
     None, "--iter-retgen-steps", min=1, help="Iter-RetGen's T: retrieve-generate rounds (default 3, the paper's)."
 )
+CHUNK_SIZE_OPTION = typer.Option(
+    None, "--chunk-size", help="Passage size in characters (default 1000: sized for MiniLM's 256-piece window)."
+)
+CHUNK_OVERLAP_OPTION = typer.Option(None, "--chunk-overlap", help="Passage overlap in characters (default 0).")
+
+
+def chunking(size: int | None, overlap: int | None) -> dict[str, int] | None:
+    """``--chunk-size``/``--chunk-overlap`` as the ``chunking`` option of the retrievers (None: the defaults)."""
+    if size is None and overlap is None:
+        return None
+    from sleuth.retrieval.chunking import DEFAULT_OVERLAP, DEFAULT_SIZE
+
+    return {"size": DEFAULT_SIZE if size is None else size, "overlap": DEFAULT_OVERLAP if overlap is None else overlap}
+
 
 RERANK_OPT_OPTION = typer.Option(
     None, "--rerank-opt", help="A reranker option KEY=VALUE (repeatable), e.g. variant=sleuth-best, "

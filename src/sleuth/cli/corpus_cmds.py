@@ -7,7 +7,14 @@ from typing import Any
 
 import typer
 
-from sleuth.cli.common import CORPUS_OPTION, cli_progress, open_corpus
+from sleuth.cli.common import (
+    CHUNK_OVERLAP_OPTION,
+    CHUNK_SIZE_OPTION,
+    CORPUS_OPTION,
+    chunking,
+    cli_progress,
+    open_corpus,
+)
 from sleuth.cli.output import JSON_OPTION, Output, flag_errors, run_command
 
 
@@ -69,13 +76,17 @@ def grep_cmd(
 
 
 def read_cmd(
-    doc_id: str = typer.Argument(..., help="The document's id (path relative to the corpus root)."),
+    doc_id: str = typer.Argument(..., help="The document's id (path relative to the corpus root), or a passage id "
+                                 "from search (DOC_ID#p3)."),
     corpus: Path = CORPUS_OPTION,
     lines: str = typer.Option(None, "--lines", help="A line range A:B (1-based, inclusive); A: or :B work too."),
     max_chars: int = typer.Option(100_000, "--max-chars"),
+    chunk_size: int = CHUNK_SIZE_OPTION,
+    chunk_overlap: int = CHUNK_OVERLAP_OPTION,
     as_json: bool = JSON_OPTION,
 ) -> None:
-    """Print a document or a line range of it."""
+    """Print a document, a line range of it, or a passage (DOC_ID#p3, cut as the search indexes cut it: pass the
+    --chunk-size they were built with)."""
 
     def work() -> Any:
         from pydantic import ValidationError
@@ -99,7 +110,12 @@ def read_cmd(
         except ValidationError as e:
             names = {"doc_id": "DOC_ID", "start_line": "--lines", "end_line": "--lines"}
             raise ToolArgumentError(flag_errors(e, names), hint="see `sleuth read --help`") from None
-        r = read(_corpus(corpus), args)
+        chunker = None
+        if (opts := chunking(chunk_size, chunk_overlap)) is not None:
+            from sleuth.retrieval.chunking import Chunker
+
+            chunker = Chunker(**opts)
+        r = read(_corpus(corpus), args, chunker)
         return Output(r, r.text + (f"\n[truncated: {r.note}]" if r.note else ""))
 
     run_command(as_json, work, typer.echo)

@@ -85,6 +85,13 @@ CALIBRATE = typer.Option(
     False, "--calibrate", help="With --fusion adaptive: calibrate the fusion to the collection on the set's own "
     "questions (labels unused), each question with the prior of the other half of the questions."
 )
+PASSAGES = typer.Option(
+    None, "--passages/--whole-docs", help="With --method bm25, dense or hybrid: search passages (documents scored by "
+    "their best passage) or whole documents (default: passages for dense, whole documents for bm25; "
+    "docs/results/chunking.md)."
+)
+CHUNK_SIZE = typer.Option(None, "--chunk-size", help="Passage size in characters (default 1000).")
+CHUNK_OVERLAP = typer.Option(None, "--chunk-overlap", help="Passage overlap in characters (default 0).")
 CACHE = typer.Option(
     None, "--cache-dir", help="Where imported eval corpora are cached (default $SLEUTH_HOME/eval-corpora)."
 )
@@ -213,6 +220,7 @@ def hotpotqa_cmd(
     sira_form: str = SIRA_FORM, sira_tiers: str = SIRA_TIERS, sira_tune: str = SIRA_TUNE,
     iter_retgen_answer: str = IR_ANSWER,
     iter_retgen_steps: int = IR_STEPS, fusion: str = FUSION, calibrate: bool = CALIBRATE,
+    passages: bool = PASSAGES, chunk_size: int = CHUNK_SIZE, chunk_overlap: int = CHUNK_OVERLAP,
     otel: bool = OTEL, otel_endpoint: str = OTEL_ENDPOINT,
     as_json: bool = JSON_OPTION,
 ) -> None:
@@ -223,7 +231,8 @@ def hotpotqa_cmd(
                     model=model, api_base=api_base, api_key_env=api_key_env, seed=seed, k=k, progress=progress,
                     cache_dir=cache_dir, enriched=enriched, sira_form=sira_form, sira_tiers=sira_tiers,
                     sira_tune=sira_tune, iter_retgen_answer=iter_retgen_answer, iter_retgen_steps=iter_retgen_steps,
-                    fusion=fusion, calibrate=calibrate,
+                    fusion=fusion, calibrate=calibrate, passages=passages, chunk_size=chunk_size,
+                    chunk_overlap=chunk_overlap,
                     extra=_agent_flags(policies, budget_tokens, budget_seconds, context_level))
     _run(opts, out, limit, resume, concurrency, as_json, (otel, otel_endpoint), (ray, ray_workers))
 
@@ -240,6 +249,7 @@ def beir_cmd(
     enriched: bool = ENRICHED, sira_form: str = SIRA_FORM, sira_tiers: str = SIRA_TIERS,
     sira_tune: str = SIRA_TUNE, iter_retgen_answer: str = IR_ANSWER,
     iter_retgen_steps: int = IR_STEPS, fusion: str = FUSION, calibrate: bool = CALIBRATE,
+    passages: bool = PASSAGES, chunk_size: int = CHUNK_SIZE, chunk_overlap: int = CHUNK_OVERLAP,
     otel: bool = OTEL, otel_endpoint: str = OTEL_ENDPOINT,
     as_json: bool = JSON_OPTION,
 ) -> None:
@@ -249,7 +259,8 @@ def beir_cmd(
                     progress=progress, cache_dir=cache_dir, enriched=enriched, sira_form=sira_form,
                     sira_tiers=sira_tiers, sira_tune=sira_tune,
                     iter_retgen_answer=iter_retgen_answer, iter_retgen_steps=iter_retgen_steps,
-                    fusion=fusion, calibrate=calibrate)
+                    fusion=fusion, calibrate=calibrate, passages=passages, chunk_size=chunk_size,
+                    chunk_overlap=chunk_overlap)
     _run(opts, out, limit, resume, concurrency, as_json, (otel, otel_endpoint), (ray, ray_workers))
 
 

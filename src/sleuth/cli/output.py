@@ -34,6 +34,7 @@ def print_json(obj: Any) -> None:
 # Hints written for models name tool arguments; on the command line they name the flags.
 CLI_HINTS = {
     "InvalidPatternError": "fix the regex, or pass -F (--fixed-strings) to search for the literal text",
+    "PassageNotFoundError": "use a passage id from `sleuth search`, with the --chunk-size its index was built with",
     "DocumentNotFoundError": "list doc ids with `sleuth ls` and use one of those",
 }
 

@@ -12,10 +12,13 @@ from sleuth.cli.common import (
     API_BASE_OPTION,
     API_KEY_ENV_OPTION,
     BUILD_INDEX_OPTION,
+    CHUNK_OVERLAP_OPTION,
+    CHUNK_SIZE_OPTION,
     CORPUS_OPTION,
     RERANK_OPT_OPTION,
     STATE_DIR_OPTION,
     allow_index_build,
+    chunking,
     cli_progress,
     get_model,
     open_corpus,
@@ -33,6 +36,19 @@ from sleuth.cli.otel_opts import (
 from sleuth.cli.output import JSON_OPTION, Output, run_command
 
 QUIET_OPTION = typer.Option(False, "--quiet", "-q", help="No progress lines on stderr.")
+PASSAGES_OPTION = typer.Option(
+    None, "--passages/--whole-docs", help="bm25, dense, hybrid: search passages (each document scored by its best "
+    "passage, which the hit names: DOC_ID#p3) or whole documents. Default: passages for dense, whole documents for "
+    "bm25 (measured: docs/results/chunking.md)."
+)
+
+
+def hit_name(h: Any) -> str:
+    """A hit's doc id, with its passage id and lines when it names a passage."""
+    p = h.metadata.get("passage")
+    if not isinstance(p, dict):
+        return str(h.doc_id)
+    return f"{p['id']} (lines {p['start_line']}-{p['end_line']}, chars {p['start']}-{p['end']})"
 # one query per process: numpy scoring (same scores and order) costs less than importing numba and loading its JIT
 ONE_QUERY_BACKEND: Literal["numpy"] = "numpy"
 
@@ -125,6 +141,12 @@ def index_cmd(
     ray: str = typer.Option(None, "--ray", metavar="ADDRESS", help="With --dense: embed on Ray workers (the ray "
                             "extra): local, auto or HOST:PORT."),
     ray_workers: int = typer.Option(2, "--ray-workers", min=1, help="With --ray: how many workers."),
+    passages: bool = typer.Option(
+        False, "--passages", help="Also build the passage BM25 index (CORPUS/.sleuth/bm25-passages), for `search "
+        "--passages`; the document index stays (df, sira and the default bm25 search use it)."
+    ),
+    chunk_size: int = CHUNK_SIZE_OPTION,
+    chunk_overlap: int = CHUNK_OVERLAP_OPTION,
     state_dir: Path = STATE_DIR_OPTION,
     quiet: bool = QUIET_OPTION,
     as_json: bool = JSON_OPTION,
@@ -179,6 +201,16 @@ def index_cmd(
         if dense_data:
             text += (f"\ndense: {dense_data['status']}, {dense_data['documents']} documents ({dense_data['embedder']}"
                      + (f", embedded on ray {ray}" if ray else "") + f") at {dense_data['index']}")
+        if passages or chunk_size is not None or chunk_overlap is not None:
+            from sleuth.retrieval.passages import as_chunker, open_bm25_passages
+
+            chunker = as_chunker(chunking(chunk_size, chunk_overlap))
+            pidx = open_bm25_passages(c, chunker, params=BM25Params(**custom) if custom else None, rebuild=True,
+                                      force=rebuild, progress=cli_progress(as_json, quiet))
+            data["passages"] = {"index": str(pidx.path), "status": pidx.status, "passages": pidx.n_docs,
+                                "chunking": chunker.params()}
+            text += (f"\npassages {pidx.status}: {pidx.n_docs} passages of at most {chunker.size} characters "
+                     f"(overlap {chunker.overlap}) at {pidx.path}")
         if converted:
             text += "\n  text converted from " + ", ".join(f"{n} {fmt.upper()}" for fmt, n in sorted(converted.items()))
         for d, why in notes.items():
@@ -209,6 +241,9 @@ def search_cmd(
     max_df_ratio: float = typer.Option(None, "--max-df-ratio", help="SIRA: the filter's df limit, as a share of N."),
     weight: float = typer.Option(None, "--weight", help="SIRA: weight of the kept phrases."),
     fusion: str = typer.Option(None, "--fusion", help="hybrid: rrf, zscore, minmax, vstash or adaptive."),
+    passages: bool = PASSAGES_OPTION,
+    chunk_size: int = CHUNK_SIZE_OPTION,
+    chunk_overlap: int = CHUNK_OVERLAP_OPTION,
     rebuild: bool = typer.Option(False, "--rebuild", help="Rebuild a stale index instead of failing."),
     snippet: int = typer.Option(200, "--snippet", help="Characters of text per hit (people output)."),
     rerank: str = typer.Option(None, "--rerank", help="Rerank the candidates: listwise, first or icr."),
@@ -258,6 +293,10 @@ def search_cmd(
         opts: dict[str, Any] = {"rebuild": rebuild, "progress": cli_progress(as_json, quiet)}
         if method == "bm25":
             opts["backend"] = ONE_QUERY_BACKEND
+        if passages is not None:
+            opts["passages"] = passages
+        if (chunk := chunking(chunk_size, chunk_overlap)) is not None:
+            opts["chunking"] = chunk
         if enrich_weight:
             opts["enrich_weight"] = enrich_weight
         if enriched:
@@ -324,7 +363,7 @@ def search_cmd(
         for rank, h in enumerate(hits, 1):
             text = " ".join(h.text.split())[:snippet]
             score = f"{h.score:.3f}" if h.score is not None else "-"  # None: a rank-only reranker (listwise, first)
-            lines.append(f"{rank:>3}. {h.doc_id}  {score}  {text}")
+            lines.append(f"{rank:>3}. {hit_name(h)}  {score}  {text}")
         return Output(data, "\n".join(lines))
 
     run_command(as_json, work, typer.echo)

@@ -55,6 +55,9 @@ class Options:
     iter_retgen_steps: int | None = None  # iter-retgen's T (None: 3)
     fusion: str | None = None  # hybrid's fusion (None: sleuth.retrieval.hybrid.DEFAULT_FUSION)
     calibrate: bool = False  # adaptive fusion: cross-calibrate on the set's own questions (labels unused)
+    passages: bool | None = None  # search passages (None: each method's default, retrieval.PASSAGES_DEFAULT)
+    chunk_size: int | None = None  # passages' size and overlap in characters (None: the chunker's defaults)
+    chunk_overlap: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -144,6 +147,13 @@ def retriever_options(opts: Options) -> dict[str, Any]:
         out["sira"] = {**out.get("sira", {}), "prompt": prompt}
     if opts.fusion is not None and method == "hybrid":
         out["fusion"] = opts.fusion
+    if opts.passages is not None:
+        out["passages"] = opts.passages
+    if opts.chunk_size is not None or opts.chunk_overlap is not None:
+        from sleuth.retrieval.chunking import DEFAULT_OVERLAP, DEFAULT_SIZE
+
+        out["chunking"] = {"size": DEFAULT_SIZE if opts.chunk_size is None else opts.chunk_size,
+                           "overlap": DEFAULT_OVERLAP if opts.chunk_overlap is None else opts.chunk_overlap}
     extra = dict(opts.extra.get("retriever", {}))
     if "sira" in out and isinstance(extra.get("sira"), dict):
         extra["sira"] = {**out["sira"], **extra["sira"]}
@@ -329,11 +339,30 @@ def system_config(opts: Options, chat_model: Any) -> dict[str, Any]:
         **({"sira_tiers": opts.sira_tiers} if opts.sira_tiers and opts.method == "sira" else {}),
         **({"fusion": opts.fusion or _default_fusion()} if opts.method == "hybrid" and not opts.agent else {}),
         **({"calibrate": "cross (2 halves of the questions)"} if opts.calibrate else {}),
+        **_passage_config(opts),
         **({"rerank_options": reranker_options(opts)} if opts.rerank and reranker_options(opts) else {}),
         **(_iter_retgen_kwargs(opts) if _uses_iter_retgen(opts) else {}),
         **({"agent_options": _recorded_agent_options(opts)} if opts.agent else {}),
         **{k: v for k, v in opts.extra.items() if k not in ("retriever", "reranker", "agent_flags")},
     }
+
+
+def _passage_config(opts: Options) -> dict[str, Any]:
+    """``{"passages": {method: chunking params}}`` for the lists of the system that search passages; ``{}`` when
+    none does (so runs over whole documents keep the configuration they had before passages existed)."""
+    from sleuth.retrieval import PASSAGES_DEFAULT
+    from sleuth.retrieval.chunking import Chunker
+
+    if opts.agent:
+        return {}
+    method = opts.method or "bm25"
+    lists = ("bm25", "dense") if method == "hybrid" else (method,)
+    on = [m for m in lists if (opts.passages if opts.passages is not None else PASSAGES_DEFAULT.get(m, False))]
+    if not on:
+        return {}
+    chunker = Chunker(size=opts.chunk_size or Chunker().size,
+                      overlap=opts.chunk_overlap if opts.chunk_overlap is not None else Chunker().overlap)
+    return {"passages": {m: chunker.params() for m in on}}
 
 
 def _default_fusion() -> str:
@@ -427,6 +456,8 @@ def default_out_dir(opts: Options) -> Path:
         what += "-sleuth"
     if opts.enriched:
         what += "+enriched"
+    if opts.passages is not None:
+        what += "+passages" if opts.passages else "+whole"
     if opts.rerank:
         what += f"+{opts.rerank}"
     return Path("eval-runs") / f"{opts.task}-{name}-{what}-{time.strftime('%Y%m%d-%H%M%S')}"

@@ -50,6 +50,14 @@ def _corpus_provider(corpus: Any, options: dict[str, Any]) -> list[Tool[Any]]:
 EXTRA_METHODS = ("sira", "dense", "hybrid")
 
 
+def _dense_dir() -> str:
+    """The folder of the dense index the default dense search opens (over passages, or whole documents)."""
+    from sleuth.retrieval import PASSAGES_DEFAULT
+    from sleuth.retrieval.passages import DENSE_PASSAGES
+
+    return DENSE_PASSAGES if PASSAGES_DEFAULT["dense"] else "dense"
+
+
 def _index_provider(corpus: Any, options: dict[str, Any]) -> list[Tool[Any]]:
     """``search`` and ``df`` over the corpus's BM25 index, plus the other search methods that are available.
 
@@ -84,7 +92,7 @@ def _index_provider(corpus: Any, options: dict[str, Any]) -> list[Tool[Any]]:
             if method == "sira" and model is None:
                 failed[method] = "needs a model (start with --model)"
                 continue
-            if method in ("dense", "hybrid") and not build_extra and not (corpus.state_dir / "dense").exists():
+            if method in ("dense", "hybrid") and not build_extra and not (corpus.state_dir / _dense_dir()).exists():
                 # checked before opening: opening imports torch (seconds) only to find no index
                 failed[method] = "no dense index (build it with `sleuth search QUERY --corpus CORPUS --method dense`)"
                 continue

@@ -14,19 +14,49 @@ from typing import Any
 from sleuth.errors import ConfigError
 from sleuth.retrieval.base import Retriever, RetrieverBase, SearchResult
 
-__all__ = ["RETRIEVERS", "Retriever", "RetrieverBase", "SearchResult", "get_retriever"]
+__all__ = ["PASSAGES_DEFAULT", "RETRIEVERS", "Retriever", "RetrieverBase", "SearchResult", "get_retriever"]
+
+
+# Whether a method searches passages (sleuth.retrieval.passages) unless told (``passages=``): measured on SciFact
+# and HotpotQA, docs/results/chunking.md
+PASSAGES_DEFAULT = {"bm25": False, "dense": True}
+
+
+def _passage_opts(method: str, opts: dict[str, Any]) -> dict[str, Any] | None:
+    """The passage options popped from ``opts`` (``chunking``, ``group``) when ``method`` searches passages
+    (``passages``, default :data:`PASSAGES_DEFAULT`), else None (and no passage option may be given)."""
+    passages = opts.pop("passages", None)
+    chunking, group = opts.pop("chunking", None), opts.pop("group", None)
+    if passages is None:
+        passages = PASSAGES_DEFAULT.get(method, False)
+    if not passages:
+        if group is not None:
+            raise ConfigError("group= ranks passages: it needs passages=True", hint="add passages=True")
+        return None
+    return {"chunking": chunking, **({"group": group} if group is not None else {})}
 
 
 def _bm25(corpus: Any, *, model: Any = None, **opts: Any) -> Retriever:
     """Options: rebuild, build_missing, params (BM25Params or dict), with_text, progress, enriched (search the
     in-index SIRA enrichment, :mod:`sleuth.retrieval.enriched`), enrich_weight (>0: fuse the enrichment field
-    index with that lambda, sleuth's earlier corpus-side form)."""
+    index with that lambda, sleuth's earlier corpus-side form); passages (search passages, default
+    :data:`PASSAGES_DEFAULT`), chunking (a Chunker or {size, overlap}), group ("doc" or "passage")."""
     from sleuth.errors import ConfigError as _ConfigError
     from sleuth.retrieval.bm25 import BM25Params, BM25Retriever
 
     params = opts.pop("params", None)
     if isinstance(params, dict):
         params = BM25Params(**params)
+    passage = _passage_opts("bm25", opts)
+    if passage is not None:
+        if opts.get("enriched") or opts.get("enrich_weight"):
+            raise _ConfigError("the SIRA enrichment indexes whole documents, not passages",
+                               hint="drop passages=True (--passages), or drop the enrichment")
+        opts.pop("enriched", None)
+        opts.pop("enrich_weight", None)
+        from sleuth.retrieval.passages import bm25_passage_retriever
+
+        return bm25_passage_retriever(corpus, params=params, **passage, **opts)
     enrich_weight = float(opts.pop("enrich_weight", 0.0) or 0.0)
     enriched = bool(opts.pop("enriched", False))
     retriever = BM25Retriever.open(corpus, params=params, **opts)
@@ -51,6 +81,10 @@ def _sira(corpus: Any, *, model: Any = None, **opts: Any) -> Retriever:
 
     if model is None:
         raise ConfigError("method 'sira' needs a model", hint="pass --model local (or any litellm model string)")
+    if opts.get("passages"):
+        raise ConfigError("sira scores whole documents (its df filter counts documents), not passages",
+                          hint="drop passages=True (--passages) for --method sira")
+    opts.pop("passages", None)
     tracer = opts.pop("tracer", None)
     sira = opts.pop("sira", None)
     if isinstance(sira, dict):
@@ -69,9 +103,15 @@ def _sira(corpus: Any, *, model: Any = None, **opts: Any) -> Retriever:
 
 
 def _dense(corpus: Any, *, model: Any = None, **opts: Any) -> Retriever:
-    """Options: embedder, rebuild, build_missing, kind, threshold, progress, with_text (see retrieval.dense)."""
+    """Options: embedder, rebuild, build_missing, kind, threshold, progress, with_text (see retrieval.dense);
+    passages (default :data:`PASSAGES_DEFAULT`: passages), chunking, group (see retrieval.passages)."""
     from sleuth.retrieval.dense import dense_retriever
 
+    passage = _passage_opts("dense", opts)
+    if passage is not None:
+        from sleuth.retrieval.passages import dense_passage_retriever
+
+        return dense_passage_retriever(corpus, **passage, **opts)
     return dense_retriever(corpus, **opts)
 
 

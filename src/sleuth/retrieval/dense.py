@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -229,37 +230,65 @@ def _build_locked(
     corpus: Corpus, embedder: Embedder, target: Path, kind: IndexKind, threshold: int, progress: bool | None,
     fingerprint: str | None, timeout: float, t0: float,
 ) -> DenseBuildStats:
-    import time
-
-    from sleuth.retrieval import index_check as ic
-    from sleuth.retrieval.index_store import building
-
     fp = fingerprint or corpus.fingerprint()
     doc_ids = corpus.doc_ids()
     texts = _read_texts(corpus, doc_ids)
+    return write_dense_units(target, doc_ids, texts, embedder, kind=kind, threshold=threshold,
+                             progress=progress, fingerprint=fp, timeout=timeout, t0=t0,
+                             reuse_from=[corpus.state_dir / "dense-passages"],
+                             aliases=[text_hash(t.strip()) for t in texts])
+
+
+def write_dense_units(
+    target: Path, unit_ids: list[str], texts: list[str], embedder: Embedder, *, kind: IndexKind = "auto",
+    threshold: int = APPROX_THRESHOLD, progress: bool | None = False, fingerprint: str = "",
+    timeout: float | None = None, t0: float | None = None, extra_meta: dict[str, Any] | None = None,
+    reuse_from: Sequence[Path] = (), aliases: Sequence[str | None] | None = None,
+) -> DenseBuildStats:
+    """Write the dense index ``target`` over ``texts`` (one row per ``unit_ids`` entry: documents, or passages for
+    :mod:`sleuth.retrieval.passages`), reusing the vector of every text already embedded by the same embedder in
+    the previous index or in the indexes ``reuse_from`` (the document and passage indexes of one corpus share the
+    texts of documents that are one passage). ``aliases[i]``: another hash under which row ``i``'s vector may be
+    stored (the hash of the same text with the white space around it, which the embedder ignores, kept or
+    stripped). ``extra_meta`` goes into ``meta.json`` (checksummed with it). The caller holds ``target``'s build
+    lock."""
+    import time
+
+    from sleuth.retrieval import index_check as ic
+    from sleuth.retrieval.index_store import LOCK_TIMEOUT_S, building
+
+    t0 = time.perf_counter() if t0 is None else t0
+    timeout = LOCK_TIMEOUT_S if timeout is None else timeout
     hashes = [text_hash(t) for t in texts]
     old: dict[str, np.ndarray] = {}
-    try:
-        prev = DenseIndex.load(target)
+    alias = list(aliases) if aliases is not None else [None] * len(hashes)
+    wanted = set(hashes) | {a for a in alias if a}
+    for source in (*reuse_from, target):
+        try:
+            prev = DenseIndex.load(source)
+        except (IndexMissingError, IndexCorruptError, StaleIndexError):
+            continue
         if prev.meta.get("embedder") == embedder.name:
-            old = {h: prev.vindex.vectors[i] for i, h in enumerate(prev.hashes)}
+            old.update({h: np.array(prev.vindex.vectors[i]) for i, h in enumerate(prev.hashes) if h in wanted})
         del prev
-    except (IndexMissingError, IndexCorruptError, StaleIndexError):
-        pass
+    for i, h in enumerate(hashes):
+        a = alias[i]
+        if h not in old and a and a in old:
+            old[h] = old[a]
     todo = [i for i, h in enumerate(hashes) if h not in old]
     new = _unit_rows(embedder.embed([texts[i] for i in todo], progress=progress), embedder) if todo else None
     if new is not None and new.size:
         dim = int(new.shape[1])
     else:
         dim = len(next(iter(old.values()))) if old else embedder.dim
-    vectors = np.zeros((len(doc_ids), dim), dtype=np.float32)
+    vectors = np.zeros((len(unit_ids), dim), dtype=np.float32)
     new_pos = {i: j for j, i in enumerate(todo)}
     for i, h in enumerate(hashes):
         vectors[i] = new[new_pos[i]] if i in new_pos else old[h]  # type: ignore[index]
     vindex = build_vector_index(vectors, kind, threshold)
     with building(target, timeout=timeout) as tmp:
         vindex.save(tmp)
-        (tmp / "docs.json").write_text(json.dumps({"doc_ids": doc_ids, "hashes": hashes}), encoding="utf-8")
+        (tmp / "docs.json").write_text(json.dumps({"doc_ids": unit_ids, "hashes": hashes}), encoding="utf-8")
         meta = {
             "format": FORMAT,
             "format_version": FORMAT_VERSION,
@@ -267,13 +296,14 @@ def _build_locked(
             "dim": dim,
             "max_tokens": embedder.max_tokens,
             "kind": vindex.kind,
-            "fingerprint": fp,
-            "n_docs": len(doc_ids),
+            "fingerprint": fingerprint,
+            "n_docs": len(unit_ids),
+            **(extra_meta or {}),
         }
         meta["checksums"] = {**ic.file_checksums(tmp, CHECKSUMMED), "meta.json": ic.meta_digest(meta)}
         (tmp / "meta.json").write_text(json.dumps(meta), encoding="utf-8")  # written last
     ic.VerifiedCache.default().remember(target, ic.stat_names(target, ("meta.json", *CHECKSUMMED)))
-    return DenseBuildStats(len(doc_ids), len(todo), len(doc_ids) - len(todo), vindex.kind, time.perf_counter() - t0)
+    return DenseBuildStats(len(unit_ids), len(todo), len(unit_ids) - len(todo), vindex.kind, time.perf_counter() - t0)
 
 
 class DenseRetriever(RetrieverBase):

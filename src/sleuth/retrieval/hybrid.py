@@ -225,15 +225,16 @@ class CrossCalibrated(RetrieverBase):
 def hybrid_retriever(corpus: Any, *, model: Any = None, **opts: Any) -> HybridRetriever:
     """Registry factory: BM25 + dense over ``corpus``. Options: ``fusion`` (one of ``FUSIONS``), ``weights``,
     ``norm`` (with ``fusion="weighted"``), ``depth``, ``rrf_k``, ``adaptive`` (an ``AdaptiveParams``),
-    ``embedder``, ``progress``, ``rebuild`` (both), ``params`` / ``enrich_weight`` (BM25),
+    ``embedder``, ``progress``, ``rebuild``, ``passages``, ``chunking`` (both; each list is a document ranking, a
+    passage list's documents scored by their best passage), ``params`` / ``enrich_weight`` (BM25),
     and ``bm25`` / ``dense`` dicts of options passed to those retrievers' factories."""
     from sleuth.retrieval import get_retriever
-    from sleuth.retrieval.dense import dense_retriever
 
     fusion_opts: dict[str, Any] = {k: opts.pop(k) for k in ("fusion", "weights", "norm", "depth", "rrf_k") if k in opts}
     if "adaptive" in opts:
         fusion_opts["params"] = opts.pop("adaptive")
-    shared = {k: opts.pop(k) for k in ("progress", "rebuild", "build_missing", "with_text") if k in opts}
+    shared = {k: opts.pop(k) for k in ("progress", "rebuild", "build_missing", "with_text", "passages", "chunking")
+              if k in opts}
     dense_opts = {**shared, **opts.pop("dense", {})}
     if "embedder" in opts:
         dense_opts["embedder"] = opts.pop("embedder")
@@ -241,4 +242,4 @@ def hybrid_retriever(corpus: Any, *, model: Any = None, **opts: Any) -> HybridRe
     if opts:
         raise ConfigError(f"unknown hybrid options {sorted(opts)}", hint="see sleuth.retrieval.hybrid.hybrid_retriever")
     bm25 = get_retriever("bm25", corpus, model=model, **bm25_opts)
-    return HybridRetriever([bm25, dense_retriever(corpus, **dense_opts)], **fusion_opts)
+    return HybridRetriever([bm25, get_retriever("dense", corpus, **dense_opts)], **fusion_opts)

@@ -1,18 +1,25 @@
 """`read`: a document, or a line range of it, with a character cap and a note of what was cut (streamed: memory
 stays bounded whatever the file). A PDF, DOCX, PPTX, HTML or non-UTF-8 file is read in its converted text (the
 text grep searches and the indexes hold: a PDF's pages start with ``[page N]`` lines, a deck's slides with
-``[slide N]``); a file that is not a document raises :class:`~sleuth.errors.UnreadableDocumentError` with why."""
+``[slide N]``); a file that is not a document raises :class:`~sleuth.errors.UnreadableDocumentError` with why.
+
+A passage id (``doc_id#p3``, as search hits name them; :mod:`sleuth.retrieval.chunking`) reads that passage: the
+characters ``[start, end)`` of the document's text, numbered with the document's own line numbers (its first line
+may begin mid-line). A file whose name really ends in ``#p3`` is read as that file."""
 
 from __future__ import annotations
 
 import codecs
-from typing import BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from pydantic import BaseModel, Field, model_validator
 
 from sleuth.corpus import MAX_DOC_ID_CHARS, Corpus
 from sleuth.errors import BinaryDocumentError, DocumentNotFoundError, ToolArgumentError, shown
 from sleuth.tools.base import Tool, ToolArgs, ToolResult
+
+if TYPE_CHECKING:
+    from sleuth.retrieval.chunking import Chunker, Passage
 
 MAX_LINE_CHARS = 2000
 BINARY_SNIFF = 8192
@@ -21,7 +28,8 @@ CHUNK = 1 << 20
 
 class ReadArgs(ToolArgs):
     doc_id: str = Field(min_length=1, max_length=MAX_DOC_ID_CHARS,
-                        description="The document's id (its path relative to the corpus root).")
+                        description="The document's id (its path relative to the corpus root), or a passage id "
+                                    "from search (doc_id#p3) to read that passage.")
     start_line: int = Field(1, ge=1, le=10**12, description="First line to return (1-based).")
     end_line: int | None = Field(None, ge=1, le=10**12,
                                  description="Last line to return (inclusive). Default: to the end.")
@@ -44,12 +52,22 @@ class ReadResult(BaseModel):
     truncated: bool = False
     note: str = ""
     converted_from: str = ""  # "pdf", "docx", "pptx", "html", "text" (another encoding); "" for UTF-8 text files
+    passage: dict[str, Any] | None = None  # a passage read by its id: id, n, start, end, start_line, end_line
 
 
-def read(corpus: Corpus, args: ReadArgs) -> ReadResult:
+def read(corpus: Corpus, args: ReadArgs, chunker: Chunker | None = None) -> ReadResult:
     """Stream the document: memory stays bounded by ``max_chars`` whatever the file's size or line length.
 
-    Lines end at ``\\n`` (a trailing ``\\r`` is dropped), as in ripgrep, so line numbers agree with grep's."""
+    Lines end at ``\\n`` (a trailing ``\\r`` is dropped), as in ripgrep, so line numbers agree with grep's.
+    A passage id reads the passage (cut by ``chunker``, default :class:`~sleuth.retrieval.chunking.Chunker`)."""
+    from sleuth.retrieval.chunking import split_passage_id
+
+    if split_passage_id(args.doc_id) is not None:
+        from sleuth.retrieval.passages import find_passage
+
+        found = find_passage(corpus, args.doc_id, chunker)
+        if found is not None:
+            return _read_passage(corpus, args, *found)
     path = corpus.text_path(args.doc_id)
     entry = corpus.entry(args.doc_id)
     try:
@@ -61,6 +79,41 @@ def read(corpus: Corpus, args: ReadArgs) -> ReadResult:
     if entry.status == "converted":
         result.converted_from = entry.format
     return result
+
+
+def _read_passage(corpus: Corpus, args: ReadArgs, p: Passage, text: str) -> ReadResult:
+    """The passage's text, line-numbered as the document is; ``start_line``/``end_line`` (when given) narrow it."""
+    first = max(p.start_line, args.start_line)
+    last = p.end_line if args.end_line is None else min(p.end_line, args.end_line)
+    if first > last:
+        raise ToolArgumentError(f"{p.id} holds lines {p.start_line}-{p.end_line}; lines {args.start_line}-"
+                                f"{args.end_line or 'end'} are outside it", hint="read the passage without lines")
+    out: list[str] = []
+    used, shown_last, cut = 0, first - 1, False
+    for i, line in enumerate(text[p.start:p.end].split("\n")):
+        n = p.start_line + i
+        if n < first or n > last:
+            continue
+        entry = f"{n}| {line.removesuffix(chr(13))}"
+        if used + len(entry) + 1 > args.max_chars:
+            room = args.max_chars - used
+            if not out and room > 40:
+                out.append(entry[: room - 20] + " …[cut]")
+                shown_last = n
+            cut = True
+            break
+        out.append(entry)
+        used += len(entry) + 1
+        shown_last = n
+    note = (f"showing lines {first}-{shown_last} of the passage's {first}-{last}; read {p.doc_id} with "
+            f"start_line={shown_last + 1} to continue") if cut else ""
+    kind = corpus.entry(p.doc_id)
+    return ReadResult(
+        doc_id=p.doc_id, start_line=first, end_line=shown_last,
+        total_lines=text.count("\n") + (not text.endswith("\n")), total_chars=len(text), text="\n".join(out),
+        truncated=cut, note=note,
+        converted_from=kind.format if kind.status == "converted" else "", passage=p.span(),
+    )
 
 
 def _read_stream(fh: BinaryIO, args: ReadArgs) -> ReadResult:
@@ -158,17 +211,22 @@ def _read_stream(fh: BinaryIO, args: ReadArgs) -> ReadResult:
     )
 
 
-def read_tool(corpus: Corpus) -> Tool[ReadArgs]:
+def read_tool(corpus: Corpus, chunker: Chunker | None = None) -> Tool[ReadArgs]:
+    """The tool; ``chunker``: how passage ids are cut (the one the search indexes use; default: the default)."""
+
     def run(args: ReadArgs) -> ToolResult:
-        r = read(corpus, args)
+        r = read(corpus, args, chunker)
         source = f"; text of a {r.converted_from.upper()} file" if r.converted_from not in ("", "text") else ""
+        if r.passage:
+            source += f"; passage {r.passage['id']}: characters {r.passage['start']}-{r.passage['end']}"
         head = f"== {r.doc_id} (lines {r.start_line}-{r.end_line} of {r.total_lines}{source})"
         text = head + "\n" + r.text + (f"\n[truncated: {r.note}]" if r.note else "")
         return ToolResult(text=text, data=r.model_dump(), truncated=r.truncated)
 
     return Tool(
         "read",
-        "Read a document (or a range of its lines) by doc id. Lines are numbered like grep's output.",
+        "Read a document (or a range of its lines) by doc id, or a passage by its id (doc_id#p3, from search). "
+        "Lines are numbered like grep's output.",
         ReadArgs,
         run,
         tags={"corpus"},

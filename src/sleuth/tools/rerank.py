@@ -1,8 +1,9 @@
 """`rerank`: reorder documents the agent already found (by doc id) with an injected reranker.
 
 The tool reads each document's text from the corpus (cut to the reranker's word budget inside the reranker) and
-returns the doc ids best first. Unknown doc ids, an empty query and an empty list are errors the model can fix;
-duplicates are collapsed (each document is returned once).
+returns the doc ids best first. A passage id from search (``doc_id#p3``) is ranked by that passage's text (ICR then
+attends to the passage that matched, not to the head of a long document) and returned as given. Unknown doc ids, an
+empty query and an empty list are errors the model can fix; duplicates are collapsed (each document is returned once).
 """
 
 from __future__ import annotations
@@ -19,13 +20,15 @@ from sleuth.tools.base import Tool, ToolArgs, ToolResult
 
 if TYPE_CHECKING:
     from sleuth.corpus import Corpus
+    from sleuth.retrieval.chunking import Chunker
 
 MAX_DOCS = 50
 
 
 class RerankArgs(ToolArgs):
     query: str = Field(..., description="The question or search query to rank the documents by.")
-    doc_ids: list[str] = Field(..., description=f"Doc ids to reorder (at most {MAX_DOCS}), e.g. from search or grep.")
+    doc_ids: list[str] = Field(..., description=f"Doc ids (or passage ids, doc_id#p3) to reorder (at most {MAX_DOCS}), "
+                                                "e.g. from search or grep.")
     k: int | None = Field(None, ge=1, le=MAX_DOCS, description="Return only the best k. Default: all, reordered.")
 
 
@@ -40,8 +43,24 @@ class MethodRerankArgs(RerankArgs):
     method: str | None = Field(None, description="Reranker; default: the first available.")
 
 
-def rerank_tool(corpus: Corpus, reranker: Reranker | Mapping[str, Reranker]) -> Tool[RerankArgs]:
-    """The tool over one reranker, or over several by name (then the arguments take a ``method``)."""
+def _text(corpus: Corpus, doc_id: str, chunker: Chunker | None) -> str:
+    """The document's text, or the passage's for a passage id (``doc_id#p3``)."""
+    from sleuth.retrieval.chunking import split_passage_id
+
+    if split_passage_id(doc_id) is not None:
+        from sleuth.retrieval.passages import find_passage
+
+        found = find_passage(corpus, doc_id, chunker)
+        if found is not None:
+            p, text = found
+            return text[p.start:p.end]
+    return corpus.read_text(doc_id)
+
+
+def rerank_tool(corpus: Corpus, reranker: Reranker | Mapping[str, Reranker], chunker: Chunker | None = None
+                ) -> Tool[RerankArgs]:
+    """The tool over one reranker, or over several by name (then the arguments take a ``method``); ``chunker``
+    cuts passage ids (the search indexes' chunker; default: the default)."""
     rerankers = dict(reranker) if isinstance(reranker, Mapping) else None
     if rerankers is not None and not rerankers:
         raise ValueError("rerank_tool needs at least one reranker")
@@ -70,7 +89,7 @@ def rerank_tool(corpus: Corpus, reranker: Reranker | Mapping[str, Reranker]) -> 
             if doc_id in seen:
                 continue
             seen.add(doc_id)
-            hits.append(Hit(doc_id=doc_id, text=corpus.read_text(doc_id), source="rerank"))
+            hits.append(Hit(doc_id=doc_id, text=_text(corpus, doc_id, chunker), source="rerank"))
         result = chosen.run(args.query, hits, args.k)
         ranked = result.hits
         lines = [f"{len(ranked)} documents, best first (reranker {chosen.name}):"]

@@ -37,11 +37,37 @@ class SearchArgs(ToolArgs):
 
 
 class SearchHitData(BaseModel):
-    """One hit of the search tool's structured result (a list of these, best first)."""
+    """One hit of the search tool's structured result (a list of these, best first). A method that searches
+    passages names the hit's best passage: its id (``doc_id#p3``, for ``read``), its characters ``[start, end)``
+    in the document's text and its lines."""
 
     doc_id: str
     score: float | None  # None: a rank-only method
     source: str
+    passage: str | None = None
+    start: int | None = None
+    end: int | None = None
+    start_line: int | None = None
+    end_line: int | None = None
+
+
+def _hit_data(h: Any) -> dict[str, Any]:
+    data = {"doc_id": h.doc_id, "score": h.score, "source": h.source}
+    p = h.metadata.get("passage")
+    if isinstance(p, dict):
+        data.update(passage=p.get("id"), start=p.get("start"), end=p.get("end"), start_line=p.get("start_line"),
+                    end_line=p.get("end_line"))
+    return data
+
+
+def _hit_name(h: Any) -> str:
+    """``doc_id`` or, for a passage hit, ``doc_id#p3 [lines 40-52]``."""
+    p = h.metadata.get("passage")
+    if not isinstance(p, dict):
+        return str(h.doc_id)
+    lines = (f"line {p['start_line']}" if p["start_line"] == p["end_line"]
+             else f"lines {p['start_line']}-{p['end_line']}")
+    return f"{p['id']} [{lines}]"
 
 
 def _snippet(text: str, n: int = SNIPPET_CHARS) -> str:
@@ -99,13 +125,14 @@ def search_tool(retrievers: Mapping[str, Retriever], *, snippet_chars: int = SNI
             lines.append(f"({note})")
         for rank, h in enumerate(hits, 1):
             score = f"{h.score:.3f}" if h.score is not None else "-"
-            lines.append(f"{rank}. {h.doc_id} (score {score}): {_snippet(h.text, snippet_chars)}")
-        data = [{"doc_id": h.doc_id, "score": h.score, "source": h.source} for h in hits]
+            lines.append(f"{rank}. {_hit_name(h)} (score {score}): {_snippet(h.text, snippet_chars)}")
+        data = [_hit_data(h) for h in hits]
         return ToolResult(text="\n".join(lines), data=data, meta=meta)
 
     desc = (
         "Ranked search over the corpus; returns doc ids with scores and snippets (read a doc id for its full "
-        f"text); `where` filters by metadata. Methods: {', '.join(names)}."
+        "text; a hit that names a passage, doc_id#p3, shows that passage: read doc_id#p3 for all of it); `where` "
+        f"filters by metadata. Methods: {', '.join(names)}."
     )
     tool = Tool("search", desc, SearchArgs, run, tags={"index"}, output_type=list[SearchHitData])
     return tool
