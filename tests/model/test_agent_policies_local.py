@@ -65,7 +65,10 @@ def test_constrain_args_makes_the_cited_doc_ids_real(local_model, tmp_path: Path
     off, _ = run(local_model, corpus, question, "react", Policies(), 3)
     on, _ = run(local_model, corpus, question, "react", Policies(constrain_args=True), 3)
     files = {p.name for p in corpus.iterdir()}
-    assert off.answer is not None and off.doc_ids == [], off
+    # without the policy the model's citations are whatever it writes: on this question they were made-up ids
+    # (none kept) before the search tool's description changed (passages, where); now it may cite real ones.
+    # What the policy guarantees is checked on the constrained run: every cited id was seen and exists.
+    assert off.answer is not None and set(off.doc_ids) <= set(off.docs_seen), off
     assert on.answer is not None and on.doc_ids and set(on.doc_ids) <= set(on.docs_seen) & files, on
     assert not on.dropped_doc_ids, on
 
