@@ -52,6 +52,7 @@ class Usage(BaseModel):
 
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    cached_tokens: int = 0  # of prompt_tokens, served from the provider's prompt cache (as reported; 0 if not)
     calls: int = 0
     cost_usd: float = 0.0
     unpriced_calls: int = 0
@@ -82,10 +83,12 @@ class Usage(BaseModel):
         completion_tokens: int,
         cost_usd: float | None,
         token_source: Literal["provider", "local_tokenizer"],
+        cached_tokens: int = 0,
     ) -> Usage:
         return cls(
             prompt_tokens=prompt_tokens,
             completion_tokens=completion_tokens,
+            cached_tokens=cached_tokens,
             calls=1,
             cost_usd=cost_usd or 0.0,
             unpriced_calls=0 if cost_usd is not None else 1,
@@ -100,6 +103,7 @@ class Usage(BaseModel):
         return Usage(
             prompt_tokens=self.prompt_tokens + other.prompt_tokens,
             completion_tokens=self.completion_tokens + other.completion_tokens,
+            cached_tokens=self.cached_tokens + other.cached_tokens,
             calls=self.calls + other.calls,
             cost_usd=self.cost_usd + other.cost_usd,
             unpriced_calls=self.unpriced_calls + other.unpriced_calls,

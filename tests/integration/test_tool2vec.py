@@ -13,10 +13,10 @@ pytestmark = pytest.mark.slow
 
 
 def test_cli_usage_add_show_and_search(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from sleuth.cli.main import _register_all, app
+    from sleuth.cli.main import app, register_all
     from tests.unit.test_tool_catalog import SPECS
 
-    _register_all(["sleuth.cli.tools_cmds"])
+    register_all(["sleuth.cli.tools_cmds"])
     monkeypatch.setenv("SLEUTH_HOME", str(tmp_path / "home"))
     cat = tmp_path / "tools.json"
     cat.write_text(json.dumps(SPECS))

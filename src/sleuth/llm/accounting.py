@@ -1,7 +1,8 @@
 """Token and cost accounting for one model call.
 
 * Tokens: what the provider reports (``usage.prompt_tokens``/``completion_tokens``); when it reports nothing, a
-  local tiktoken count (``token_source="local_tokenizer"``).
+  local tiktoken count (``token_source="local_tokenizer"``). ``cached_tokens``: the part of the prompt the
+  provider reports as served from its prompt cache (``usage.prompt_tokens_details.cached_tokens``), 0 otherwise.
 * tiktoken offline: ``get_encoding`` downloads its BPE files unless they are in ``TIKTOKEN_CACHE_DIR``. The
   litellm wheel ships them (``litellm/litellm_core_utils/tokenizers/``); :func:`ensure_tiktoken_offline` points
   ``TIKTOKEN_CACHE_DIR`` there explicitly (found without importing litellm), unless the user set it.
@@ -111,16 +112,24 @@ def usage_from_response(
 ) -> Usage:
     """A one-call :class:`Usage` from a provider's usage block (object or dict), else from a local count."""
     pt = ct = None
+    cached = 0
     if reported is not None:
-        get = reported.get if isinstance(reported, dict) else lambda k, d=None: getattr(reported, k, d)
-        pt, ct = get("prompt_tokens"), get("completion_tokens")
+        pt, ct = _field(reported, "prompt_tokens"), _field(reported, "completion_tokens")
+        details = _field(reported, "prompt_tokens_details")  # OpenAI's form; llama.cpp and vLLM send it too
+        hit = _field(details, "cached_tokens") if details is not None else None
+        cached = hit if isinstance(hit, int) and hit > 0 else 0
     if isinstance(pt, int) and isinstance(ct, int) and (pt or ct):
         source = "provider"
     else:
         pt, ct = count_tokens(messages_text(messages), model), count_tokens(completion_text, model)
-        source = "local_tokenizer"
+        source, cached = "local_tokenizer", 0
     cost = price(priced_model, pt, ct) if priced_model else None
-    return Usage.one_call(pt, ct, cost, source)  # type: ignore[arg-type]
+    return Usage.one_call(pt, ct, cost, source, cached_tokens=min(cached, pt))  # type: ignore[arg-type]
+
+
+def _field(obj: Any, key: str) -> Any:
+    """``obj[key]`` of a dict, ``obj.key`` of an object (litellm's usage types), None when absent."""
+    return obj.get(key) if isinstance(obj, dict) else getattr(obj, key, None)
 
 
 class UsageCounter(ForwardingTracer):
