@@ -16,9 +16,15 @@ import shutil
 import socket
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
+
+M = TypeVar("M", bound="BaseModel")
 
 
 def sleuth_home() -> Path:
@@ -165,3 +171,32 @@ def sweep_stale_builds(
             shutil.rmtree(p, ignore_errors=True)
             n += not p.exists()
     return n
+
+
+def read_jsonl_models(path: Path, model: type[M], key: Callable[[M], str]) -> dict[str, M]:
+    """The records of a resumable JSONL output file (an enrichment, a usage generation), by ``key``; the last
+    record of a key wins. A line that does not validate (a torn line from an interrupted run) is skipped."""
+    out: dict[str, M] = {}
+    if not path.is_file():
+        return out
+    with path.open(encoding="utf-8") as fh:
+        for line in fh:
+            try:
+                rec = model.model_validate_json(line)
+            except ValueError:
+                continue  # a torn line from an interrupted run
+            out[key(rec)] = rec
+    return out
+
+
+def end_torn_line(path: Path) -> None:
+    """A run killed mid-write leaves a last line without its newline: end it, so the next record starts a line of
+    its own (the torn one is then skipped by :func:`read_jsonl_models`, and its item is done again)."""
+    if not path.is_file() or path.stat().st_size == 0:
+        return
+    with path.open("rb") as fh:
+        fh.seek(-1, 2)
+        torn = fh.read(1) != b"\n"
+    if torn:
+        with path.open("a", encoding="utf-8") as fh:
+            fh.write("\n")

@@ -168,6 +168,7 @@ def test_index_and_enrich_with_the_local_model(tmp_path: Path) -> None:
 @pytest.mark.model
 @pytest.mark.attention
 @pytest.mark.slow
+@pytest.mark.long  # ~40 s; ICR on the real model stays in CI through tests/model (test_rerank_local, test_icr_reference)
 def test_rerank_icr() -> None:
     pytest.importorskip("transformers", reason="needs the `attention` extra")
     pytest.importorskip("xllamacpp", reason="needs the `local` extra (the GGUF weights)")

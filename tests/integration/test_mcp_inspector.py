@@ -143,6 +143,7 @@ def ts_sdk_call(inspector: Path, server: list[str], tool: str, arguments: dict[s
 
 
 @pytest.mark.slow
+@pytest.mark.long  # over a minute by design (it outlives the SDK's 60 s); make test-long runs it
 def test_ts_sdk_ask_outlives_the_default_timeout_thanks_to_progress(
     inspector: Path, corpus_dir: Path, tmp_path: Path
 ) -> None:

@@ -153,8 +153,8 @@ class DenseIndex:
         fp = corpus.fingerprint() if (check_stale or rebuild or force) else ""
 
         def stale(index: DenseIndex) -> str | None:
-            if index.meta.get("embedder") != embedder.name:
-                return f"it was built with embedder {index.meta.get('embedder')!r}, not {embedder.name!r}"
+            if (other := other_embedder(index, embedder)) is not None:
+                return other
             if check_stale and index.meta.get("fingerprint") != fp:
                 return "the corpus changed after the index was built"
             return None
@@ -177,6 +177,13 @@ class DenseIndex:
             [(int(r), float(s)) for r, s in zip(rr.tolist(), ss.tolist(), strict=True) if r >= 0]
             for rr, ss in zip(rows, scores, strict=True)
         ]
+
+
+def other_embedder(index: DenseIndex, embedder: Embedder) -> str | None:
+    """Why ``index`` is stale for ``embedder`` (built with another one), or None."""
+    if index.meta.get("embedder") != embedder.name:
+        return f"it was built with embedder {index.meta.get('embedder')!r}, not {embedder.name!r}"
+    return None
 
 
 def _read_texts(corpus: Corpus, doc_ids: list[str]) -> list[str]:

@@ -38,6 +38,7 @@ from pydantic import BaseModel, Field
 
 from sleuth.cluster import PidMixin
 from sleuth.errors import BinaryDocumentError, ModelOutputError, ToolArgumentError
+from sleuth.fsutil import end_torn_line, read_jsonl_models
 from sleuth.llm.base import ChatModel
 from sleuth.records import Hit, SearchResult, Usage
 from sleuth.retrieval.base import RetrieverBase, timed_result, where_filter
@@ -112,30 +113,7 @@ def _sig(corpus: Corpus, doc_id: str) -> str:
 
 
 def read_records(path: Path) -> dict[str, EnrichRecord]:
-    out: dict[str, EnrichRecord] = {}
-    if not path.is_file():
-        return out
-    with path.open(encoding="utf-8") as fh:
-        for line in fh:
-            try:
-                rec = EnrichRecord.model_validate_json(line)
-            except ValueError:
-                continue  # a torn line from an interrupted run
-            out[rec.doc_id] = rec
-    return out
-
-
-def _end_torn_line(path: Path) -> None:
-    """A run killed mid-write leaves a last line without its newline: end it, so the next record starts a line of
-    its own (the torn one is then skipped by :func:`read_records`, and its document is done again)."""
-    if not path.is_file() or path.stat().st_size == 0:
-        return
-    with path.open("rb") as fh:
-        fh.seek(-1, 2)
-        torn = fh.read(1) != b"\n"
-    if torn:
-        with path.open("a", encoding="utf-8") as fh:
-            fh.write("\n")
+    return read_jsonl_models(path, EnrichRecord, lambda r: r.doc_id)
 
 
 def messages_for(document: str, max_phrases: int, max_chars: int) -> list[dict[str, str]]:
@@ -311,7 +289,7 @@ def enrich_corpus(
         bar.advance()
 
     # on a model fault (server died) or an interrupt, what is written stays and a rerun resumes
-    _end_torn_line(path)
+    end_torn_line(path)
     with path.open("a", encoding="utf-8") as fh, progress_bar(len(todo), "enrich", progress) as bar:
         if ray is not None and todo:
             ray.run(corpus, params, todo, lambda rec: write(fh, rec, bar))

@@ -203,7 +203,7 @@ def open_dense_passages(
     check_stale: bool = True, force: bool = False, lock_timeout: float | None = None,
 ) -> DenseIndex:
     """The corpus's passage dense index (see the module docstring); another embedder than the built one is stale."""
-    from sleuth.retrieval.dense import DenseIndex, text_hash, write_dense_units
+    from sleuth.retrieval.dense import DenseIndex, other_embedder, text_hash, write_dense_units
     from sleuth.retrieval.index_store import LOCK_TIMEOUT_S, build_lock, open_or_build
     from sleuth.retrieval.vector_index import APPROX_THRESHOLD
 
@@ -211,11 +211,6 @@ def open_dense_passages(
     target = corpus.state_dir / DENSE_PASSAGES
     timeout = LOCK_TIMEOUT_S if lock_timeout is None else lock_timeout
     fp = corpus.fingerprint() if (check_stale or rebuild or force) else ""
-
-    def other_embedder(index: Any) -> str | None:
-        if index.meta.get("embedder") != embedder.name:
-            return f"it was built with embedder {index.meta.get('embedder')!r}, not {embedder.name!r}"
-        return None
 
     def build() -> None:
         with build_lock(target, timeout=timeout):
@@ -230,7 +225,7 @@ def open_dense_passages(
 
     opened = open_or_build(
         target, load=lambda: DenseIndex.load(target), stale=_stale_rule(corpus, chunker, fp, check_stale,
-                                                                         other_embedder),
+                                                                         lambda i: other_embedder(i, embedder)),
         build=build, rebuild=rebuild, build_missing=build_missing, force=force, timeout=timeout,
         what="passage dense index",
         fix=f"rebuild it with `sleuth search QUERY --corpus {corpus.root} --method dense --rebuild`",

@@ -31,8 +31,8 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from sleuth.errors import ConfigError, ModelOutputError
+from sleuth.fsutil import end_torn_line, read_jsonl_models
 from sleuth.records import Usage
-from sleuth.retrieval.enrich import _end_torn_line
 from sleuth.retrieval.tools.spec import ToolSpec, split_name
 from sleuth.retrieval.tools.usage import UsageRecord
 from sleuth.usagetap import UsageTap
@@ -143,17 +143,7 @@ def messages_for(tool: ToolSpec, params: UsageGenParams) -> list[dict[str, str]]
 
 
 def read_gen_records(path: Path) -> dict[str, GenRecord]:
-    out: dict[str, GenRecord] = {}
-    if not path.is_file():
-        return out
-    with path.open(encoding="utf-8") as fh:
-        for line in fh:
-            try:
-                rec = GenRecord.model_validate_json(line)
-            except ValueError:
-                continue  # a torn line from an interrupted run
-            out[rec.tool] = rec
-    return out
+    return read_jsonl_models(path, GenRecord, lambda r: r.tool)
 
 
 def generated_usage(path: str | Path) -> list[UsageRecord]:
@@ -226,7 +216,7 @@ def generate_usage(
             rejected_n += len(rec.rejected)
         bar.advance()
 
-    _end_torn_line(path)
+    end_torn_line(path)
     with path.open("a", encoding="utf-8") as fh, ThreadPoolExecutor(params.concurrency) as pool, \
             progress_bar(len(todo), "usage", progress) as bar:
         futures = [pool.submit(work, t) for t in todo]
