@@ -96,13 +96,11 @@ def run_size(base: Path, docs: int, shard_counts: list[int], n_queries: int, rep
         indexes[n] = (corpus, index)
         if not reuse_indexes:
             rows.append((f"bm25 build, {f'{n} shards' if n else 'one index'}", time.perf_counter() - t0, "s"))
-    for _, index in indexes.values():  # every index warm in the page cache for these queries before any is timed
-        warm = BM25Retriever(index)
+    retrievers = {n: BM25Retriever(index) for n, (_, index) in indexes.items()}
+    for r in retrievers.values():  # kernels loaded, every index warm in the page cache for these queries
         for q in queries:
-            warm.search(q, 10)
-    for n, (_, index) in indexes.items():
-        r = BM25Retriever(index)
-        r.search(queries[0], 10)  # kernels loaded
+            r.search(q, 10)
+    for n, r in retrievers.items():
         secs = best(lambda r=r: [r.search(q, 10) for q in queries], repeat)
         rows.append((f"bm25 qps, {f'{n} shards' if n else 'one index'}", len(queries) / secs, "q/s"))
 

@@ -4,7 +4,7 @@ outcome. Each test runs the same question twice and asserts both outcomes, so it
 working or stops mattering. The corpus is the question's own ten context paragraphs (two gold, eight
 distractors), one ``Title.txt`` file each. How the questions were found: docs/results/agents.md, "Policies, one by
 one, on the real model". ``fewshot`` is tested for what it promises (the demonstrations ride in the prefix the
-server's prompt cache reuses): no case stands where it helps these models (docs/results/agents.md); ``decompose``
+server's prompt cache reuses): no single question now shows it helping (docs/results/agents.md); ``decompose``
 has no test: no case was found where it helps."""
 
 from __future__ import annotations
@@ -93,10 +93,10 @@ def test_fewshot_demonstrations_sit_in_the_prefix_the_server_cache_reuses(local_
     a second question's first call is served from llama.cpp's prompt cache for the demonstrations too (the
     server reports ``usage.prompt_tokens_details.cached_tokens``; sleuth records it as ``Usage.cached_tokens``).
     Two train questions in a row (q58, then q51), react, one step each, with and without the policy: the cached
-    part grows by about the demonstrations' length. It fails if anything per-question or per-turn (a date, the
-    question, a schema constraint) moves into the system prompt or the tool list ahead of the user's turn.
-    Whether the demonstrations help is a separate, measured question (docs/results/agents.md: with these models
-    no case stands where they do)."""
+    part covers the demonstrations and the system prompt before them. It fails if anything per-question or
+    per-turn (a date, the question, a schema constraint) moves into the system prompt ahead of the demonstrations.
+    Whether the demonstrations help is a separate, measured question (docs/results/agents.md: no single question
+    shows it now; in auto's mix of policies, 50 questions, they are kept)."""
     from sleuth.llm.accounting import count_tokens  # tiktoken's count of the demonstrations, a sanity bound
     from sleuth.prompts import load
 

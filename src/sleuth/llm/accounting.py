@@ -114,9 +114,9 @@ def usage_from_response(
     pt = ct = None
     cached = 0
     if reported is not None:
-        pt, ct = _field(reported, "prompt_tokens"), _field(reported, "completion_tokens")
-        details = _field(reported, "prompt_tokens_details")  # OpenAI's form; llama.cpp and vLLM send it too
-        hit = _field(details, "cached_tokens") if details is not None else None
+        pt, ct = field_of(reported, "prompt_tokens"), field_of(reported, "completion_tokens")
+        details = field_of(reported, "prompt_tokens_details")  # OpenAI's form; llama.cpp and vLLM send it too
+        hit = field_of(details, "cached_tokens")  # None when there are no details
         cached = hit if isinstance(hit, int) and hit > 0 else 0
     if isinstance(pt, int) and isinstance(ct, int) and (pt or ct):
         source = "provider"
@@ -127,8 +127,8 @@ def usage_from_response(
     return Usage.one_call(pt, ct, cost, source, cached_tokens=min(cached, pt))  # type: ignore[arg-type]
 
 
-def _field(obj: Any, key: str) -> Any:
-    """``obj[key]`` of a dict, ``obj.key`` of an object (litellm's usage types), None when absent."""
+def field_of(obj: Any, key: str) -> Any:
+    """``obj[key]`` of a dict, ``obj.key`` of an object (litellm's response types), None when absent."""
     return obj.get(key) if isinstance(obj, dict) else getattr(obj, key, None)
 
 

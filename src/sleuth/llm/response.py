@@ -118,15 +118,12 @@ def _maybe_json(s: Any) -> Any:
 def _logprobs(lp: Any) -> list[TokenLogprob] | None:
     if lp is None:
         return None
-    content = lp.get("content") if isinstance(lp, dict) else getattr(lp, "content", None)
+    field = accounting.field_of
+    content = field(lp, "content")
     if not content:
         return None
     out = []
     for item in content:
-        get: Any = item.get if isinstance(item, dict) else lambda k, d=None, _i=item: getattr(_i, k, d)
-        top = {}
-        for alt in get("top_logprobs") or []:
-            aget: Any = alt.get if isinstance(alt, dict) else lambda k, d=None, _a=alt: getattr(_a, k, d)
-            top[aget("token")] = float(aget("logprob"))
-        out.append(TokenLogprob(token=get("token") or "", logprob=float(get("logprob")), top=top))
+        top = {field(alt, "token"): float(field(alt, "logprob")) for alt in field(item, "top_logprobs") or []}
+        out.append(TokenLogprob(token=field(item, "token") or "", logprob=float(field(item, "logprob")), top=top))
     return out
