@@ -9,8 +9,14 @@ are descriptions only (the dataset ships no implementations), so their handler j
 Reported: retrieval recall@k (is the gold tool among the specs sent?), selection accuracy (did the model call
 it?), and the size of the tool specs sent (all 201 vs 2 + k), in tokens.
 
+With ``--budget-tokens N`` the retrieved schemas are held to N tokens of the model's own tokenizer
+(``sleuth.retrieval.tools.budget``): the best that fit are sent whole, the rest of the top k are named in a
+``more_tools`` tool. Then recall counts a gold tool sent whole or named, and the summary gives the largest
+schema cost sent against the budget.
+
     python examples/tool_retrieval_agent.py --limit 20               # with the embedded local model
     python examples/tool_retrieval_agent.py --no-model --limit 500   # retrieval only, no model
+    python examples/tool_retrieval_agent.py --no-model -k 10 --budget-tokens 300
 
 Needs MetaTool in ../shared/data/metatool (or --metatool DIR); exits with status 3 and a message when absent.
 """
@@ -69,6 +75,13 @@ def count_tokens(specs: list[dict[str, Any]]) -> int:
     return tokens(json.dumps(specs))
 
 
+def schema_tokens(specs: list[dict[str, Any]], counter: Any) -> int:
+    """The model's own tokens of each spec as JSON, summed: what the schema budget counts."""
+    from sleuth.retrieval.tools.budget import spec_tokens
+
+    return sum(spec_tokens(s, counter) for s in specs)
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     from sleuth.retrieval.tool_catalog import ToolCatalog
     from sleuth.tools import openai_tools
@@ -77,6 +90,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     specs_all = metatool_specs(root)
     catalog = ToolCatalog.from_openai(specs_all)
     requests = DOC_REQUESTS + metatool_requests(root, args.limit, args.seed)
+    counter = None
+    if args.budget_tokens:
+        from sleuth.llm.tokenizer import counter_for
+
+        counter = counter_for(args.model)
 
     def plugin(name: str) -> Any:
         return lambda arguments: {"tool": name, "executed": False,
@@ -92,9 +110,15 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     try:
         for request, gold in requests:
             specs, dispatch = openai_tools(args.corpus, include=["search", "read"], catalog=catalog, query=request,
-                                           k=args.k, method=args.method, handlers=handlers)
+                                           k=args.k, method=args.method, handlers=handlers,
+                                           budget_tokens=args.budget_tokens, tokenizer=counter)
             offered = [s["function"]["name"] for s in specs]
-            row: dict[str, Any] = {"request": request, "gold": gold, "offered": offered, "retrieved": gold in offered}
+            named = dispatch.offer.listed if dispatch.offer is not None else []
+            row: dict[str, Any] = {"request": request, "gold": gold, "offered": offered, "named": named,
+                                   "retrieved": gold in offered or gold in named}
+            if dispatch.offer is not None:
+                catalog_sent = [s for s in specs if s["function"]["name"] not in ("search", "read")]
+                row["schema_tokens"] = schema_tokens(catalog_sent, counter)
             if model is not None:
                 t0 = time.perf_counter()
                 result = model.chat([{"role": "system", "content": SYSTEM}, {"role": "user", "content": request}],
@@ -123,6 +147,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "spec_tokens_sent_mean": round(sum(count_tokens([s for s in specs_all + sleuth_specs
                                                           if s["function"]["name"] in r["offered"]]) for r in rows) / n),
     }
+    if args.budget_tokens:
+        summary["budget_tokens"] = args.budget_tokens
+        summary["schema_tokens_max"] = max(r["schema_tokens"] for r in rows)
+        summary["schema_tokens_mean"] = round(sum(r["schema_tokens"] for r in rows) / n)
+        summary["schema_tokens_all_tools"] = schema_tokens(specs_all, counter)
+        summary["sent_whole_mean"] = round(sum(len(r["offered"]) - 2 - bool(r["named"]) for r in rows) / n, 2)
+        summary["tokenizer"] = counter.how if counter is not None else None
     if model is not None:
         summary["selection_accuracy"] = round(sum(r["correct"] for r in rows) / n, 3)
         summary["selection_accuracy_when_retrieved"] = round(
@@ -142,6 +173,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("-k", type=int, default=5, help="Catalog tools sent per request.")
     parser.add_argument("--method", default="bm25", help="Tool retrieval: bm25, dense, hybrid, llm-query.")
+    parser.add_argument("--budget-tokens", type=int, default=None,
+                        help="Hold the retrieved schemas to this many of the model's tokens.")
     parser.add_argument("--json", action="store_true", help="Print the summary and rows as JSON.")
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)

@@ -75,6 +75,15 @@ def mcp(
         help="The most characters one tool result (text plus structured copy) or resource read sends; longer ones "
         "are cut, saying so. Lower it for hosts with a smaller message limit.",
     ),
+    catalog: Path = typer.Option(
+        None, "--catalog", help="A tool catalog (JSON/JSONL of OpenAI specs or an MCP listing): adds `find_tools`, "
+        "which returns the schemas a request needs within a token budget."),
+    catalog_method: str = typer.Option("bm25", "--catalog-method", help="find_tools ranking: bm25, dense, hybrid."),
+    tool_budget: int = typer.Option(
+        1500, "--tool-budget", min=1, help="find_tools' default schema budget, in tokens of --model's tokenizer "
+        "(the GGUF file's own for local models)."),
+    tool_tokenizer: str = typer.Option("", "--tool-tokenizer",
+                                       help="Whose tokens --tool-budget counts (default: --model, else local)."),
     log_level: str = typer.Option("warning", "--log-level", help="Log level for messages on stderr."),
 ) -> None:
     """Serve ls, grep, read, search, df (and rerank, ask with --model) as MCP tools, confined to the corpus; the
@@ -110,8 +119,21 @@ def mcp(
 
             options["model"] = get_model(model, api_base, api_key_env)
         include = [t.strip() for t in tools.split(",") if t.strip()] or None
+        extra = []
+        if catalog is not None:
+            from sleuth.retrieval.tool_catalog import ToolCatalog
+            from sleuth.tools.find_tools import find_tools_tool
+
+            emb = None
+            if catalog_method in ("dense", "hybrid"):
+                from sleuth.retrieval.embeddings import get_embedder
+
+                emb = get_embedder(None, cache=True)
+            cat = ToolCatalog.from_file(catalog, embedder=emb)
+            extra.append(find_tools_tool(cat, method=catalog_method, budget_tokens=tool_budget,
+                                         tokenizer=tool_tokenizer or model or "local"))
         try:
-            toolset = build_toolkit(corpus, include=include, **options)
+            toolset = build_toolkit(corpus, include=include, extra_tools=extra, **options)
             instructions = mcp_server.default_instructions(toolset.toolkit, toolset.corpus.root, toolset.omitted)
             if transport == "http":
                 guard = "token required" if token else "no token: loopback only"

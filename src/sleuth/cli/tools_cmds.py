@@ -70,6 +70,12 @@ def search_cmd(
     usage_form: str = typer.Option("mean", "--usage-form", help="tool2vec: mean (the paper's) or centroid."),
     usage_fusion: str = typer.Option(None, "--usage-fusion",
                                      help="tool2vec: fuse with the description ranking (rrf, zscore, ...)."),
+    budget_tokens: int = typer.Option(None, "--budget-tokens", min=1,
+                                      help="Send full schemas only while they fit in this many tokens; name the "
+                                           "other top-K tools in a `more_tools` tool."),
+    tokenizer: str = typer.Option(None, "--tokenizer",
+                                  help="With --budget-tokens: whose tokens count (a model string; default --model, "
+                                       "else local: the GGUF file's own tokenizer)."),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """The K tools most likely needed for REQUEST; --json prints specs ready for `tools=` of a chat completion."""
@@ -99,12 +105,20 @@ def search_cmd(
 
             tracer = MemoryTracer()
         hits = cat.search(request, k, method, llm_base=llm_base, tracer=tracer)
+        specs = [cat.by_name[h.doc_id].to_openai() for h in hits]
+        offer = None
+        if budget_tokens is not None:
+            from sleuth.llm.tokenizer import counter_for
+            from sleuth.retrieval.tools.budget import fit_schemas
+
+            offer = fit_schemas(specs, budget_tokens, counter_for(tokenizer or model or "local"))
+            specs = offer.all_specs()
         data: dict[str, Any] = {
             "request": request,
             "method": method,
             "k": k,
             "catalog_size": len(cat),
-            "tools": [cat.by_name[h.doc_id].to_openai() for h in hits],
+            "tools": specs,
             "scores": [{"name": h.doc_id, "score": h.score} for h in hits],
             "query_truncated": bool(hits and hits[0].metadata.get("query_truncated")),
             "warnings": cat.warnings,
@@ -118,6 +132,8 @@ def search_cmd(
         if hits and "generated_queries" in hits[0].metadata:
             data["generated_queries"] = hits[0].metadata["generated_queries"]
             data["usage"] = cat.usage
+        if offer is not None:
+            data["budget"] = offer.summary()
         lines = [f"{len(hits)} of {len(cat)} tools ({method}):"]
         if fused:
             w = fused[0].data["weights"]
@@ -125,6 +141,10 @@ def search_cmd(
         for n, h in enumerate(hits, 1):
             desc = cat.by_name[h.doc_id].description.replace("\n", " ")
             lines.append(f"{n:>2}. {h.doc_id}  [{h.score:.3f}]  {desc[:100]}")
+        if offer is not None:
+            lines.append(f"schema budget {offer.budget} tokens ({offer.counter['tokenizer']}): {len(offer.specs)} "
+                         f"sent whole ({offer.tokens} tokens with the listing), {len(offer.listed)} named in "
+                         f"more_tools" + (f", {offer.omitted} left out" if offer.omitted else ""))
         if data.get("generated_queries"):
             lines.append("generated queries: " + " | ".join(data["generated_queries"]))
         if data["query_truncated"]:

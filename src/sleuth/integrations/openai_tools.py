@@ -28,6 +28,17 @@ models. Pass ``catalog=`` (a :class:`sleuth.retrieval.tool_catalog.ToolCatalog`,
 ``search(query, k) -> list[Hit]`` whose hits name tools) and ``query=``: only the ``k`` best specs are sent. Give
 ``handlers={name: callable}`` for catalog tools you can run; a call to a retrieved tool without a handler comes
 back as an error message saying so.
+
+**A schema budget.** ``budget_tokens=N`` caps what the retrieved schemas cost the prompt, counted with the model's
+own tokenizer (``tokenizer=``: a model string or chat model; default ``local``): the best tools that fit are
+sent whole and the rest of the top ``k`` are named in one small ``more_tools`` tool
+(:mod:`sleuth.retrieval.tools.budget`). A ``more_tools`` call returns the schemas asked for and adds them to
+``dispatch.specs``, so pass ``tools=dispatch.specs`` on every turn::
+
+    specs, dispatch = openai_tools("docs/", catalog=catalog, query=request, k=10, budget_tokens=600)
+    while True:
+        msg = client.chat.completions.create(model=..., messages=messages, tools=dispatch.specs).choices[0].message
+        ...
 """
 
 from __future__ import annotations
@@ -113,6 +124,8 @@ class ToolDispatcher:
         offered: Iterable[str] | None = None,
         tracer: Any = None,
         max_result_chars: int | None = DEFAULT_MAX_RESULT_CHARS,
+        specs: Iterable[dict[str, Any]] = (),
+        offer: Any = None,
     ) -> None:
         if max_result_chars is not None and max_result_chars < 100:
             raise ConfigError(
@@ -124,6 +137,8 @@ class ToolDispatcher:
         self.tracer = tracer
         self.max_result_chars = max_result_chars
         self._ids = itertools.count(1)
+        self.specs: list[dict[str, Any]] = list(specs)  # what to pass as tools= (grows with more_tools calls)
+        self.offer = offer  # a SchemaOffer when a schema budget applied
 
     def names(self) -> list[str]:
         return [*self.toolkit.names(), *(n for n in self.handlers if n not in self.toolkit)]
@@ -141,6 +156,8 @@ class ToolDispatcher:
                 with contextlib.suppress(ValueError):  # else the toolkit reports (and traces) it as not valid JSON
                     arguments = loads_lenient(arguments)
             return safe_invoke(self.toolkit, name, arguments, tracer=self.tracer)
+        if self.offer is not None and self.offer.listing is not None and name == self.offer.listing["function"]["name"]:
+            return self._more_tools(parsed)
         handler = self.handlers.get(name)
         if handler is None:
             if self.offered is not None and name in self.offered:
@@ -157,6 +174,31 @@ class ToolDispatcher:
             return out
         text = out if isinstance(out, str) else json.dumps(out, ensure_ascii=False, default=str)
         return ToolResult(text=text, data=None if isinstance(out, str) else out)
+
+    def _more_tools(self, parsed: ParsedCall) -> ToolResult:
+        """A ``more_tools`` call: the schemas of the listed tools asked for, added to :attr:`specs`."""
+        try:
+            arguments = _parse_json_object(parsed.arguments, parsed.name)
+        except ToolArgumentError as e:
+            return error_result(e)
+        asked = arguments.get("names")
+        asked = [asked] if isinstance(asked, str) else asked
+        listed = self.offer.listed
+        if not isinstance(asked, list) or not asked or not all(isinstance(n, str) for n in asked):
+            return error_result(ToolArgumentError(f"{parsed.name} takes names: a list of tool names, among: "
+                                                  + ", ".join(listed)))
+        unknown = [n for n in asked if n not in listed]
+        if unknown:
+            return error_result(ToolArgumentError(f"not among the listed tools: {', '.join(unknown)}; listed: "
+                                                  + ", ".join(listed)))
+        have = {s["function"]["name"] for s in self.specs}
+        added = [self.offer.by_name[n] for n in dict.fromkeys(asked) if n not in have]
+        self.specs[-1:-1] = added  # before the listing tool, which stays last
+        if self.offered is not None:
+            self.offered.update(s["function"]["name"] for s in added)
+        data = {"added": [s["function"]["name"] for s in added], "schemas": added}
+        note = f"{len(added)} tool schema(s) added; they can be called on the next turn"
+        return ToolResult(text=note + "\n" + json.dumps(added, ensure_ascii=False), data=data)
 
     def message(self, call: Any) -> dict[str, Any]:
         """The ``{"role": "tool", ...}`` message for one call, its content cut to ``max_result_chars``."""
@@ -220,6 +262,8 @@ def openai_tools(
     handlers: Mapping[str, Handler] | None = None,
     tracer: Any = None,
     max_result_chars: int | None = DEFAULT_MAX_RESULT_CHARS,
+    budget_tokens: int | None = None,
+    tokenizer: Any = None,
     **toolset_options: Any,
 ) -> tuple[list[dict[str, Any]], ToolDispatcher]:
     """Tool specs for ``tools=`` and a dispatcher for the ``tool_calls`` that come back.
@@ -233,6 +277,8 @@ def openai_tools(
       ToolResult).
     * ``max_result_chars``: the longest tool message content (longer results are cut, with a note of how much);
       None sends results whole.
+    * ``budget_tokens``: the most the retrieved schemas may cost, in ``tokenizer``'s tokens (a model string or
+      chat model; default ``local``): see the module doc. ``dispatch.offer`` says what was sent and listed.
     """
     if toolkit is None:
         if corpus is not None:
@@ -245,15 +291,25 @@ def openai_tools(
         toolkit = toolkit.subset(include)
     specs = toolkit.openai_schemas()
     offered: list[str] | None = None
+    offer = None
     if catalog is not None:
         if not query:
             raise ToolArgumentError(
                 "tool retrieval needs the user's request", hint="pass query= with the text to match tools against"
             )
         retrieved = [s for s in retrieve_specs(catalog, query, k, method) if s["function"]["name"] not in toolkit]
+        if budget_tokens is not None:
+            from sleuth.llm.tokenizer import counter_for
+            from sleuth.retrieval.tools.budget import fit_schemas
+
+            offer = fit_schemas(retrieved, budget_tokens, counter_for(tokenizer))
+            retrieved = offer.all_specs()
         specs += retrieved
         offered = [s["function"]["name"] for s in retrieved]
+    elif budget_tokens is not None:
+        raise ToolArgumentError("budget_tokens applies to tools retrieved from a catalog", hint="pass catalog=")
     dispatcher = ToolDispatcher(
-        toolkit, handlers=handlers, offered=offered, tracer=tracer, max_result_chars=max_result_chars
+        toolkit, handlers=handlers, offered=offered, tracer=tracer, max_result_chars=max_result_chars, specs=specs,
+        offer=offer,
     )
     return specs, dispatcher

@@ -41,6 +41,7 @@ from sleuth.llm.base import ChatModel, ChatResult, Message, T
 from sleuth.llm.cache import ResponseCache
 from sleuth.llm.errmap import map_error
 from sleuth.llm.response import chat_result, fallback_messages, response_format_dict
+from sleuth.llm.tokenizer import is_local_spec
 from sleuth.llm.toolcalls import (
     loads_lenient,
     tool_call_schema,
@@ -57,10 +58,6 @@ def _litellm() -> Any:
 
     litellm.suppress_debug_info = True
     return litellm
-
-
-def is_local_spec(spec: str) -> bool:
-    return spec == "local" or spec.startswith(("local:", "gguf:"))
 
 
 class LLM:
@@ -92,6 +89,7 @@ class LLM:
         self.extra_params = dict(extra_params or {})
         self.is_local = is_local_spec(model)
         self.server = local_server
+        self._counter: Any = None  # the local model's TokenCounter, loaded at the first count_tokens
         if self.is_local and self.server is None:
             from sleuth.llm.local import LocalServer
 
@@ -465,7 +463,15 @@ class LLM:
         )
 
     def count_tokens(self, text: str) -> int:
-        """Exact with the local server's tokenizer when it is running; else a tiktoken count."""
+        """A local model: exact, with the GGUF file's own tokenizer (:mod:`sleuth.llm.tokenizer`; no server
+        needed), else the running server's ``/tokenize``; else (and for API models) a tiktoken count."""
+        if self.is_local:
+            if self._counter is None:
+                from sleuth.llm.tokenizer import counter_for
+
+                self._counter = counter_for(self.model)
+            if self._counter.exact:
+                return self._counter.count(text)
         if self.server is not None:
             st = self.server.read_state()
             if st:

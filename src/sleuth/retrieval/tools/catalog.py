@@ -420,6 +420,18 @@ class ToolCatalog:
         """The ``k`` tools most likely needed, as OpenAI tool specs (pass them as ``tools=``)."""
         return [self.by_name[h.doc_id].to_openai() for h in self.search(request, k, method, **kw)]
 
+    def offer(self, request: str, budget_tokens: int, k: int = 10, method: str = "bm25", *, tokenizer: Any = None,
+              **kw: Any) -> Any:
+        """The top ``k`` tools for ``request`` within ``budget_tokens`` of schema: a
+        :class:`~sleuth.retrieval.tools.budget.SchemaOffer` (full schemas for the best that fit, the others named
+        in a listing tool). ``tokenizer``: whose tokens count (a model string, a chat model or a
+        :class:`~sleuth.llm.tokenizer.TokenCounter`; default the catalog's model, else ``local``)."""
+        from sleuth.llm.tokenizer import counter_for
+        from sleuth.retrieval.tools.budget import fit_schemas
+
+        counter = counter_for(tokenizer if tokenizer is not None else self.model)
+        return fit_schemas(self.retrieve(request, k, method, **kw), budget_tokens, counter)
+
 
 def parse_generated_queries(text: str, limit: int = 5) -> list[str]:
     """Lines of the model's answer without bullets, numbering, quotes or a leading "Tool:" label."""
