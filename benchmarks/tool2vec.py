@@ -5,6 +5,8 @@
   side): the 80% are the usage requests, the 20% the test requests.
 * ``--set stabletoolbench``: the G1 queries (474) are the usage, G2 and G3 (291) the test requests; only part of
   the G2/G3 gold APIs ever appear in G1 (the others fall back to their descriptions).
+* ``--set torchhub``: Gorilla APIBench's TorchHub train split (837 instructions, each mapped to the API whose call
+  it uses) is the usage, the 186 eval queries the test requests.
 
     nice -n 10 .venv/bin/python benchmarks/tool2vec.py [--set metatool] [--seed 0] [--sample N] [--json OUT]
 
@@ -21,7 +23,7 @@ import random
 import time
 from pathlib import Path
 
-from sleuth.evals.datasets.tools import load_tools, split_by_query, usage_records
+from sleuth.evals.datasets.tools import gorilla_train_usage, load_tools, split_by_query, usage_records
 from sleuth.retrieval.tools import ToolCatalog, ToolSpec, evaluate_tool_retrieval
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -40,7 +42,7 @@ VARIANTS = {  # name -> (method, catalog options)
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--set", default="metatool", choices=["metatool", "stabletoolbench"])
+    ap.add_argument("--set", default="metatool", choices=["metatool", "stabletoolbench", "torchhub"])
     ap.add_argument("--data", default=None, help="the set's folder (default: ../shared/data/<set>)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--sample", type=int, default=0)
@@ -52,8 +54,12 @@ def main() -> None:
     from sleuth.retrieval.embeddings import CachedEmbedder, get_embedder
 
     emb = CachedEmbedder(get_embedder(args.embedder), args.cache)
-    es = load_tools(args.data or DATA / args.set)
-    if args.set == "metatool":
+    folder = args.data or DATA / ("gorilla_apibench" if args.set == "torchhub" else args.set)
+    es = load_tools(folder, "torchhub" if args.set == "torchhub" else None)
+    if args.set == "torchhub":
+        single = es.questions
+        train, test = [], es.questions
+    elif args.set == "metatool":
         single = [q for q in es.questions if len(q.relevance) == 1]
         train, test = split_by_query(single, seed=args.seed, train=0.8)
     else:
@@ -62,13 +68,13 @@ def main() -> None:
         test = [q for q in es.questions if not q.id.startswith("G1_")]
     if args.sample and len(test) > args.sample:
         test = random.Random(args.seed).sample(test, args.sample)
-    usage = usage_records(train)
+    usage = gorilla_train_usage(folder, "torchhub") if args.set == "torchhub" else usage_records(train)
     tools = [ToolSpec(name=t.id, description=t.description if t.name == t.id else f"{t.name}. {t.description}")
              for t in es.tools]
     queries = {q.id: q.question for q in test}
     gold = {q.id: list(q.relevance) for q in test}
     print(f"<!-- {es.name}: {len(tools)} tools, {len(single)} queries; seed {args.seed}: "
-          f"{len(train)} train (usage), {len(test)} test; embedder {emb.name} -->")
+          f"{len(train) or len(usage)} train (usage), {len(test)} test; embedder {emb.name} -->")
     for a in range(0, len(usage), 1000):  # into the vector cache in chunks: a killed run resumes where it was
         emb.embed([u.request for u in usage[a : a + 1000]])
     print("| method | R@1 | R@3 | R@5 | R@10 | nDCG@10 | s |")

@@ -257,11 +257,9 @@ class Corpus:
     def fingerprint(self, entries: dict[str, Entry] | None = None) -> str:
         """Changes whenever a document is added, removed, or modified (size or mtime); of ``entries`` when given
         (one listing for the fingerprint and what is built from it)."""
-        h = hashlib.sha256()
-        for doc_id, e in sorted((self.entries() if entries is None else entries).items()):
-            if e.readable:
-                h.update(f"{doc_id}\0{e.size}\0{e.mtime_ns}\n".encode())
-        return h.hexdigest()[:32]
+        listing = self.entries() if entries is None else entries
+        lines = [f"{d}\0{e.size}\0{e.mtime_ns}\n" for d, e in sorted(listing.items()) if e.readable]
+        return hashlib.sha256("".join(lines).encode()).hexdigest()[:32]  # the same digest as line by line
 
     @property
     def state_dir(self) -> Path:

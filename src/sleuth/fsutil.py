@@ -56,8 +56,9 @@ def apply_umask(path: str | Path) -> None:
     os.chmod(path, base & ~current_umask())
 
 
-def atomic_write_text(path: str | Path, text: str, encoding: str = "utf-8") -> None:
-    """Write ``text`` to ``path`` via a temp file in the same folder and ``os.replace``."""
+def atomic_write_text(path: str | Path, text: str, encoding: str = "utf-8", *, durable: bool = True) -> None:
+    """Write ``text`` to ``path`` via a temp file in the same folder and ``os.replace``; ``durable``: fsync the
+    file first (a cache that is only rebuilt if lost may skip it)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -65,7 +66,8 @@ def atomic_write_text(path: str | Path, text: str, encoding: str = "utf-8") -> N
         with os.fdopen(fd, "w", encoding=encoding) as fh:
             fh.write(text)
             fh.flush()
-            os.fsync(fh.fileno())
+            if durable:
+                os.fsync(fh.fileno())
         apply_umask(tmp)
         os.replace(tmp, path)
     except BaseException:

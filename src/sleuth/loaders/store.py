@@ -61,6 +61,7 @@ class DocumentStore:
         self.manifest_path = self.folder / MANIFEST
         self.caps = caps or LoaderCaps()
         self.entries: dict[str, Entry] = {}
+        self._plain: dict[int, tuple[Entry, dict[str, Any]]] = {}  # id(entry) -> its JSON form (entries never change)
         self._stamp: tuple[int, int] | None = None  # the manifest file's (ino, mtime_ns) when last read
         self._mutex = threading.RLock()  # threads of one process (an MCP server's concurrent calls)
 
@@ -83,7 +84,9 @@ class DocumentStore:
         try:
             data = json.loads(self.manifest_path.read_text(encoding="utf-8"))
             if data.get("version") == MANIFEST_VERSION:
-                self.entries = {d: Entry.model_validate(e) for d, e in data["entries"].items()}
+                entries = {d: Entry.model_validate(e) for d, e in data["entries"].items()}
+                self._plain = {id(e): (e, data["entries"][d]) for d, e in entries.items()}
+                self.entries = entries
         except (OSError, ValueError, KeyError, TypeError, AttributeError):
             pass  # a damaged manifest is only a cache: every file is judged again
         self._stamp = stamp
@@ -91,9 +94,15 @@ class DocumentStore:
     def _save(self) -> None:
         from sleuth.fsutil import atomic_write_text
 
-        data = {"version": MANIFEST_VERSION, "entries": {d: dict(e) for d, e in sorted(self.entries.items())}}
+        data = {"version": MANIFEST_VERSION, "entries": {d: self._as_json(e) for d, e in sorted(self.entries.items())}}
         atomic_write_text(self.manifest_path, json.dumps(data, ensure_ascii=False))
         self._stamp = self._manifest_stamp()
+
+    def _as_json(self, e: Entry) -> dict[str, Any]:
+        cached = self._plain.get(id(e))
+        if cached is None or cached[0] is not e:
+            cached = self._plain[id(e)] = (e, e.model_dump(mode="json"))
+        return cached[1]
 
     # -- judging files ------------------------------------------------------------------------------------------
     def _current(self, doc_id: str, size: int, mtime_ns: int) -> bool:
@@ -107,19 +116,23 @@ class DocumentStore:
         module = e.meta.get("module") if e.reason == "missing extra" else None
         return not (module and importlib.util.find_spec(module) is not None)  # False: the extra is installed now
 
+    def _todo(self, files: dict[str, tuple[int, int]]) -> list[str]:
+        return sorted(d for d, (s, m) in files.items() if not self._current(d, s, m))
+
     def stale(self, files: dict[str, tuple[int, int]]) -> bool:
         """Whether :meth:`sync` has anything to do for this listing (cheap: no file is read)."""
         self._reload()
-        return any(not self._current(d, s, m) for d, (s, m) in files.items()) or any(
-            d not in files for d in self.entries
-        )
+        return bool(self._todo(files)) or any(d not in files for d in self.entries)
 
     def sync(self, files: dict[str, tuple[int, int]], *, progress: bool = False) -> dict[str, Entry]:
         """Bring the entries up to date with ``files`` (doc id -> (size, mtime_ns): the whole folder) and return
         them (a copy: safe to iterate while another thread syncs)."""
         with self._mutex:
-            if self.stale(files):
-                self._sync(files, complete=True, progress=progress)
+            self._reload()
+            todo = self._todo(files)
+            # with nothing to judge, every file has its entry: an entry more is a file gone
+            if todo or len(self.entries) > len(files):
+                self._sync(files, complete=True, progress=progress, todo=todo)
             return dict(self.entries)
 
     def entry(self, doc_id: str, size: int, mtime_ns: int) -> Entry:
@@ -130,8 +143,9 @@ class DocumentStore:
                 self._sync({doc_id: (size, mtime_ns)}, complete=False, progress=False)
             return self.entries[doc_id]
 
-    def _sync(self, files: dict[str, tuple[int, int]], *, complete: bool, progress: bool) -> None:
-        todo = sorted(d for d, (s, m) in files.items() if not self._current(d, s, m))
+    def _sync(self, files: dict[str, tuple[int, int]], *, complete: bool, progress: bool,
+              todo: list[str] | None = None) -> None:
+        todo = self._todo(files) if todo is None else todo
         judged: dict[str, Entry] = {}  # what needs no writing: UTF-8 text in place, images
         rest: list[str] = []
         for doc_id in todo:

@@ -40,6 +40,35 @@ def add_weighted(scores, tok, w, data, indices, indptr):
 
 
 @njit(nogil=True, cache=True)
+def add_weighted_tf(scores, tok, w, idf, tf, indices, indptr, knorm):
+    """``scores[d] += w_i * (idf_i * (tf[j] / (tf[j] + knorm[d])))`` over the columns ``tok``: the score the
+    build stores (:func:`sleuth.retrieval.bm25_build._score_matrix`, the same float32 operations in the same
+    order), computed from term frequencies with the statistics of now (``idf``, ``knorm``; an overlay's base,
+    :mod:`sleuth.retrieval.bm25_overlay`). A document whose ``knorm`` is infinite scores 0 (deleted)."""
+    n = scores.shape[0]
+    n_cols = indptr.shape[0] - 1
+    nnz = min(tf.shape[0], indices.shape[0])
+    if knorm.shape[0] < n:
+        raise IndexError("the length norms do not cover every document")
+    for i in range(tok.shape[0]):
+        t = tok[i]
+        if t < 0 or t >= n_cols:
+            raise IndexError("a query token id is outside the vocabulary")
+        s = indptr[t]
+        e = indptr[t + 1]
+        if s < 0 or e < s or e > nnz:
+            raise IndexError("a posting list's offsets fall outside the score matrix")
+        wt = np.float32(w[i])
+        it = np.float32(idf[i])
+        for j in range(s, e):
+            d = indices[j]
+            if d < 0 or d >= n:
+                raise IndexError("a posting names a document outside the index")
+            f = tf[j]
+            scores[d] += wt * (it * (f / (f + knorm[d])))
+
+
+@njit(nogil=True, cache=True)
 def _below(v1, i1, v2, i2):
     """Whether (score v1, document i1) ranks below (v2, i2): a lower score, or the same score and a higher index."""
     return v1 < v2 or (v1 == v2 and i1 > i2)

@@ -76,8 +76,11 @@ FILES = {
     "vocab": "vocab.index.json", "store": "store.bin",
 }
 ARRAY_KEYS = ("data", "indices", "indptr", "tokens", "doc_offsets", "store_offsets")
+# each posting's term frequency (float32, aligned with indices / bigram_indices): what an incremental update
+# rescores from (sleuth.retrieval.bm25_overlay); absent from indexes built before them, which update in full
+TF_FILES = {"tf": "tf.csc.index.npy", "bigram_tf": "bigram_tf.npy"}
 # every file but meta.json (which holds the checksums); the bigram tier's when the index has one
-CHECKSUMMED = (*FILES.values(), "params.index.json", *BIGRAM_FILES.values())
+CHECKSUMMED = (*FILES.values(), "params.index.json", *BIGRAM_FILES.values(), *TF_FILES.values())
 
 
 def rebuild_hint(path: Path) -> str:
@@ -188,6 +191,8 @@ class BM25Index:
         self.doc_offsets = arrays["doc_offsets"]
         self.store_offsets = arrays["store_offsets"]
         self._store = arrays.get("store")
+        self.tf = arrays.get("tf")  # term frequencies (None: an index built before they were kept)
+        self.bigram_tf = arrays.get("bigram_tf")
         self.bigrams = BigramTier(arrays, len(vocab)) if "bigram_keys" in arrays else None
         self._pos: dict[str, int] | None = None
         self.corpus: Corpus | None = None
@@ -272,12 +277,16 @@ class BM25Index:
                 )
             for key, fname in BIGRAM_FILES.items() if "bigrams" in meta else ():
                 arrays[key] = np.load(path / fname, mmap_mode=mode, allow_pickle=False)
+            for key, fname in TF_FILES.items():
+                if fname in (meta.get("checksums") or {}):  # recorded by the build: never an unchecked file
+                    arrays[key] = np.load(path / fname, mmap_mode=mode, allow_pickle=False)
             fname = META
             BM25Params.model_validate(meta.get("params"))
         except (OSError, ValueError, TypeError, EOFError) as e:  # json and pydantic errors are ValueErrors
             raise ic.corrupt(path / fname, f"{type(e).__name__}: {str(e)[:300]}", fix) from None
         if verify:
             ic.check_bm25_shapes(path, meta, arrays, vocab, FILES, fix)
+            ic.check_tf_shapes(path, arrays, TF_FILES, fix)
             if "bigrams" in meta:
                 ic.check_bigram_shapes(path, meta, arrays, len(vocab), fix)
             names = ic.stat_names(path, (META, *CHECKSUMMED))
@@ -290,11 +299,17 @@ class BM25Index:
 
             def deep() -> None:
                 ic.check_bm25_values(path, n_docs, arrays, vocab_size, FILES, fix, bound_docs=bound_n)
+                ic.check_tf_values(path, arrays, TF_FILES, fix)
                 if "bigrams" in meta:
                     ic.check_bigram_values(path, n_docs, arrays, vocab_size, fix, bound_docs=bound_n)
 
             ic.deep_check_once(path, names, meta, deep, fix, ic.VerifiedCache.default() if cache is None else cache)
-        return cls(path, meta, arrays, vocab, backend=backend)
+        index = cls(path, meta, arrays, vocab, backend=backend)
+        from sleuth.retrieval import bm25_overlay
+
+        if bm25_overlay.has_overlay(path):  # an incremental update's documents over this base
+            return bm25_overlay.attach(index)
+        return index
 
     @classmethod
     def open(
@@ -339,6 +354,7 @@ class BM25Index:
         fp = corpus.fingerprint(listing) if listing is not None else ""
         outdated: list[BM25Index] = []  # an index that is stale only because documents changed: updated in place
         done: list[str] = []
+        ready: list[BM25Index] = []  # an update's new index, already in memory
 
         def stale(index: BM25Index) -> str | None:
             if params is not None and params.model_dump() != index.params.model_dump():
@@ -354,14 +370,19 @@ class BM25Index:
                                       lock_timeout=timeout, entries=listing)
                 outdated.clear()
                 if stats is not None:
+                    how = ""
+                    if stats.index is not None:
+                        ready.append(stats.index)
+                        how = f"; an overlay of {len(stats.index.facts.doc_ids)} documents over the base index"
                     done.append(f"updated ({stats.added} added, {stats.changed} changed, {stats.removed} removed; "
-                                f"{stats.kept} unchanged documents not read again)")
+                                f"{stats.kept} unchanged documents not read again{how})")
                     return
             build_corpus(corpus, params=params or stored_params(target), progress=progress, fingerprint=fp or None,
                          lock_timeout=timeout, bigrams=bigrams, entries=listing)
 
         opened = open_or_build(
-            target, load=lambda: cls.load(target, backend=backend), stale=stale, build=build, rebuild=rebuild,
+            target, load=lambda: ready.pop() if ready else cls.load(target, backend=backend), stale=stale,
+            build=build, rebuild=rebuild,
             build_missing=build_missing, force=force, timeout=timeout, what="BM25 index", fix=rebuild_hint(target),
         )
         opened.index.corpus = corpus
@@ -485,6 +506,11 @@ class BM25Index:
 
     def doc_freq(self, token_id: int) -> int:
         return int(self.indptr[token_id + 1] - self.indptr[token_id])
+
+    def live_doc_ids(self) -> list[str]:
+        """The documents the index serves now (an overlaid index's :attr:`doc_ids` also names the base's
+        removed and changed documents, which never score)."""
+        return self.doc_ids
 
 
 def _check_weight(weight: Any) -> float:

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from sleuth.errors import ConfigError
-from sleuth.retrieval.bm25 import CHECKSUMMED, FORMAT_VERSION, INDEX_NAME, META, Analyzer, BM25Params
+from sleuth.retrieval.bm25 import CHECKSUMMED, FORMAT_VERSION, INDEX_NAME, META, TF_FILES, Analyzer, BM25Params
 
 if TYPE_CHECKING:
     from rich.progress import Progress
@@ -46,6 +46,7 @@ class BuildStats:
     changed: int = 0  # ... or changed since the last build
     removed: int = 0  # documents dropped
     kept: int = 0  # documents whose tokens were reused unread (0 for a full build)
+    index: Any = None  # an update's new index, ready in memory (an overlay: sleuth.retrieval.bm25_overlay)
 
 
 @dataclass
@@ -209,11 +210,12 @@ def write_arrays(
     if vocab is None and (stats is None or vocab_file is None):
         raise ConfigError("write_arrays needs the vocabulary, or its file and size")
     v = len(vocab) if vocab is not None else stats.vocab_size  # type: ignore[union-attr]
-    data, indices, indptr = _score_matrix(tok_arr, off_arr, v, params, stats)
+    data, indices, indptr, tf = _score_matrix(tok_arr, off_arr, v, params, stats)
     np.save(tmp / "data.csc.index.npy", data)
     np.save(tmp / "indices.csc.index.npy", indices)
     np.save(tmp / "indptr.csc.index.npy", indptr)
-    del data, indices, indptr
+    np.save(tmp / TF_FILES["tf"], tf)  # term frequencies: an incremental update rescores from them
+    del data, indices, indptr, tf
     np.save(tmp / "tokens.npy", tok_arr)
     np.save(tmp / "doc_offsets.npy", off_arr)
     if vocab_file is not None:
@@ -245,6 +247,7 @@ def write_arrays(
     if bigrams:
         tier = bigram_arrays(tok_arr, off_arr, v, params, breaks, stats)
         meta["bigrams"] = write_bigrams(tmp, tier, v)
+        np.save(tmp / TF_FILES["bigram_tf"], tier["bigram_tf"])
     meta["checksums"] = {**ic.file_checksums(tmp, CHECKSUMMED), META: ic.meta_digest(meta)}
     (tmp / META).write_text(json.dumps(meta), encoding="utf-8")  # written last
     return meta
@@ -265,13 +268,15 @@ def _renumber(tok: np.ndarray, vocab: dict[str, int]) -> tuple[np.ndarray, dict[
 
 def _score_matrix(
     tok: np.ndarray, offsets: np.ndarray, vocab_size: int, params: BM25Params, stats: GlobalStats | None = None,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Term-major (CSC) BM25 'lucene' scores: idf = ln(1 + (N - df + .5)/(df + .5)),
-    tfc = tf/(tf + k1(1-b+b·dl/avg)); N, df and avg from ``stats`` when given (a shard), else the stream's."""
+    tfc = tf/(tf + k1(1-b+b·dl/avg)); N, df and avg from ``stats`` when given (a shard), else the stream's.
+    Returns (data, indices, indptr, tf): ``tf`` (float32) is each posting's term frequency."""
     n_docs = len(offsets) - 1
     lengths = np.diff(offsets)
     if len(tok) == 0 or vocab_size == 0:
-        return np.zeros(0, np.float32), np.zeros(0, np.int32), np.zeros(vocab_size + 1, np.int32)
+        return (np.zeros(0, np.float32), np.zeros(0, np.int32), np.zeros(vocab_size + 1, np.int32),
+                np.zeros(0, np.float32))
     doc_of = np.repeat(np.arange(n_docs, dtype=np.int64), lengths)
     key = doc_of * vocab_size + tok.astype(np.int64)
     del doc_of
@@ -299,7 +304,7 @@ def _score_matrix(
     np.cumsum(df, out=indptr[1:])
     if indptr[-1] < np.iinfo(np.int32).max:
         indptr = indptr.astype(np.int32)
-    return data, indices, indptr
+    return data, indices, indptr, tf[order]
 
 
 def iter_texts(corpus: Corpus, doc_ids: Sequence[str]) -> Iterator[str]:
@@ -356,15 +361,22 @@ def update_corpus(
     lock_timeout: float | None = None,
     entries: dict[str, Entry] | None = None,
 ) -> BuildStats | None:
-    """Bring ``old`` (the corpus's stale :class:`~sleuth.retrieval.bm25.BM25Index`) up to date incrementally (see
-    the module docstring); None when it cannot (an index without recorded stamps, or more than
-    :data:`MAX_INCREMENTAL_SHARE` of the documents new or changed): then build in full."""
-    old_stamps = old.meta.get("doc_stamps")
-    if not isinstance(old_stamps, list) or len(old_stamps) != old.n_docs:
-        return None
+    """Bring ``old`` (the corpus's stale :class:`~sleuth.retrieval.bm25.BM25Index`) up to date incrementally:
+    with an overlay when it can take one (:mod:`sleuth.retrieval.bm25_overlay`: the base's files kept, only the
+    changed documents written; ``stats.index`` is the new index), else as the module docstring says; None when it
+    cannot (an index without recorded stamps, more than :data:`MAX_INCREMENTAL_SHARE` of the documents new or
+    changed, an overlay grown past its share): then build in full."""
+    from sleuth.retrieval import bm25_overlay
+
     entries = corpus.entries() if entries is None else entries
     fp = fingerprint or corpus.fingerprint(entries)
     doc_ids, stamps = _stamps(corpus, entries)
+    done = bm25_overlay.update(corpus, old, doc_ids, stamps, fp, lock_timeout=lock_timeout)
+    if done is not None or isinstance(old, bm25_overlay.OverlaidBM25Index):
+        return done  # an overlaid index that cannot take the change in its overlay is built in full
+    old_stamps = old.meta.get("doc_stamps")
+    if not isinstance(old_stamps, list) or len(old_stamps) != old.n_docs:
+        return None
     old_at = {d: i for i, d in enumerate(old.doc_ids)}
     kept = {d for d, st in zip(doc_ids, stamps, strict=True) if d in old_at and list(old_stamps[old_at[d]]) == st}
     if len(doc_ids) - len(kept) > MAX_INCREMENTAL_SHARE * max(1, len(doc_ids)):

@@ -1,6 +1,7 @@
 """The scoring kernels of :class:`sleuth.retrieval.bm25.BM25Index`: numba (``_bm25_kernels``, when numba imports)
-or these numpy equivalents. Four functions, the same signatures in both: unigram scores, unigram top-k, and the
-same for the unigram plus the bigram tier (:mod:`sleuth.retrieval.bm25_ngrams`).
+or these numpy equivalents. Five functions, the same signatures in both: unigram scores, unigram top-k, the
+same for the unigram plus the bigram tier (:mod:`sleuth.retrieval.bm25_ngrams`), and scores computed from term
+frequencies with the statistics of now (an incremental update's base, :mod:`sleuth.retrieval.bm25_overlay`).
 
 Both backends give the same results bit for bit: the scores are accumulated in float32 in the same order (the
 query's columns in turn, the bigram tier's after the unigram tier's, into one array), and the top k are ordered by
@@ -44,6 +45,16 @@ def _add_numpy(scores: np.ndarray, tok: np.ndarray, w: np.ndarray, data: np.ndar
         scores[indices[s:e]] += np.float32(wt) * data[s:e]
 
 
+def _add_tf_numpy(scores: np.ndarray, tok: np.ndarray, w: np.ndarray, idf: np.ndarray, tf: np.ndarray,
+                  indices: np.ndarray, indptr: np.ndarray, knorm: np.ndarray) -> None:
+    """The numba ``add_weighted_tf``: scores from term frequencies, the build's float32 operations in its order."""
+    for t, wt, it in zip(tok.tolist(), w.tolist(), idf.tolist(), strict=True):
+        s, e = indptr[t], indptr[t + 1]
+        d = indices[s:e]
+        f = tf[s:e]
+        scores[d] += np.float32(wt) * (np.float32(it) * (f / (f + knorm[d])))
+
+
 def _scores_numpy(tok, w, data, indices, indptr, n):
     scores = np.zeros(n, dtype=np.float32)
     _add_numpy(scores, tok, w, data, indices, indptr)
@@ -66,8 +77,9 @@ def _tier_topk_numpy(tok, w, data, indices, indptr, btok, bw, bdata, bindices, b
     return _topk_numpy(_tier_scores_numpy(tok, w, data, indices, indptr, btok, bw, bdata, bindices, bindptr, n), k)
 
 
-Kernels = tuple[Callable[..., Any], Callable[..., Any], Callable[..., Any], Callable[..., Any]]
-NUMPY_KERNELS: Kernels = (_scores_numpy, _weighted_topk_numpy, _tier_scores_numpy, _tier_topk_numpy)
+# (scores, top-k, tier scores, tier top-k, add scores from term frequencies in place)
+Kernels = tuple[Callable[..., Any], Callable[..., Any], Callable[..., Any], Callable[..., Any], Callable[..., Any]]
+NUMPY_KERNELS: Kernels = (_scores_numpy, _weighted_topk_numpy, _tier_scores_numpy, _tier_topk_numpy, _add_tf_numpy)
 
 
 def _load_numba_kernels() -> Kernels | None:
@@ -75,7 +87,7 @@ def _load_numba_kernels() -> Kernels | None:
         from sleuth.retrieval import _bm25_kernels as kern
     except ImportError:  # numba not installed: numpy fallback
         return None
-    return kern.weighted_scores, kern.weighted_topk, kern.tier_scores, kern.tier_topk
+    return kern.weighted_scores, kern.weighted_topk, kern.tier_scores, kern.tier_topk, kern.add_weighted_tf
 
 
 _NUMBA: Kernels | bool | None = False  # False: not tried yet

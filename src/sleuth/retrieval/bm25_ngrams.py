@@ -52,15 +52,17 @@ def bigram_arrays(
     tokens: np.ndarray, offsets: np.ndarray, vocab_size: int, params: BM25Params,
     breaks: np.ndarray | None = None, stats: GlobalStats | None = None,
 ) -> dict[str, np.ndarray]:
-    """The tier's four arrays for a token stream (``tokens`` sliced into documents by ``offsets``). ``breaks``:
-    token positions that start a new segment inside a document (no bigram ends there). ``stats``: score with the
-    whole corpus's N, average length and bigram df (a shard, :mod:`sleuth.retrieval.bm25_shards`)."""
+    """The tier's four arrays (and ``bigram_tf``, each posting's count) for a token stream (``tokens`` sliced
+    into documents by ``offsets``). ``breaks``: token positions that start a new segment inside a document (no
+    bigram ends there). ``stats``: score with the whole corpus's N, average length and bigram df (a shard,
+    :mod:`sleuth.retrieval.bm25_shards`, or an overlay's delta, :mod:`sleuth.retrieval.bm25_overlay`)."""
     tokens = np.asarray(tokens)
     offsets = np.asarray(offsets, dtype=np.int64)
     n_docs = len(offsets) - 1
     m = int(tokens.shape[0])
     empty: dict[str, np.ndarray] = {"bigram_keys": np.zeros(0, np.int64), "bigram_data": np.zeros(0, np.float32),
-             "bigram_indices": np.zeros(0, np.int32), "bigram_indptr": np.zeros(1, np.int64)}
+             "bigram_indices": np.zeros(0, np.int32), "bigram_indptr": np.zeros(1, np.int64),
+             "bigram_tf": np.zeros(0, np.float32)}
     if m < 2 or n_docs == 0:
         return empty
     start = np.zeros(m, dtype=bool)
@@ -104,7 +106,7 @@ def bigram_arrays(
     if indptr[-1] < np.iinfo(np.int32).max:
         indptr = indptr.astype(np.int32)
     return {"bigram_keys": uniq, "bigram_data": data.astype(np.float32),
-            "bigram_indices": pair_doc.astype(np.int32), "bigram_indptr": indptr}
+            "bigram_indices": pair_doc.astype(np.int32), "bigram_indptr": indptr, "bigram_tf": tf}
 
 
 def write_bigrams(folder: Path, arrays: dict[str, np.ndarray], vocab_size: int) -> dict[str, Any]:

@@ -102,7 +102,10 @@ class DocFrequency:
         return DocFreq(term=term, tokens=toks, df=count, n_docs=n, method="token_ngram")
 
     def _phrase_docs(self, index: BM25Index, ids: list[int]) -> int:
-        """Documents of ``index`` (one index, or one shard) whose token stream holds ``ids`` contiguously."""
+        """Documents of ``index`` (one index, one shard, an overlay's base or delta) whose token stream holds
+        ``ids`` contiguously; an overlay's base counts its live documents only."""
+        if max(ids) >= len(index.indptr) - 1:  # a term new since this part was built: it holds no such document
+            return 0
         postings = sorted(
             (np.asarray(index.indices[index.indptr[t] : index.indptr[t + 1]]) for t in set(ids)), key=len
         )
@@ -111,6 +114,9 @@ class DocFrequency:
             if len(cand) == 0:
                 break
             cand = np.intersect1d(cand, p, assume_unique=True)
+        live = getattr(index, "live_mask", None)
+        if live is not None and len(cand):
+            cand = cand[np.asarray(live)[cand]]
         if not len(cand):
             return 0
         gram = np.asarray(ids, dtype=index.tokens.dtype)

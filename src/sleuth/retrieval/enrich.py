@@ -249,6 +249,10 @@ def enrich_corpus(
     from sleuth.retrieval.enriched import refuse_sharded
 
     refuse_sharded(index)
+    from sleuth.retrieval.bm25_overlay import OverlaidBM25Index
+
+    if isinstance(index, OverlaidBM25Index):  # the enriched index copies one token stream: fold the overlay in
+        index = BM25Index.open(corpus, force=True)
     if params.filter == "reference" and index.bigrams is None:
         index = ensure_bigrams(index)  # the filter's bigram df (this job writes into the corpus's state folder)
     docfreq = DocFrequency(index)

@@ -75,6 +75,7 @@ def build_enriched_index(corpus: Corpus, base: BM25Index, *, lock_timeout: float
     from sleuth.retrieval.index_store import LOCK_TIMEOUT_S, building
 
     refuse_sharded(base)
+    refuse_overlay(base)
     target = target_of(corpus)
     phrases = kept_phrases(corpus, base)
     vocab = dict(base.vocab)
@@ -121,6 +122,17 @@ def build_enriched_index(corpus: Corpus, base: BM25Index, *, lock_timeout: float
                      bigrams=True, breaks=np.asarray(breaks, dtype=np.int64))
     remember_verified(target)
     return target
+
+
+def refuse_overlay(base: BM25Index) -> None:
+    from sleuth.retrieval.bm25_overlay import OverlaidBM25Index
+
+    if isinstance(base, OverlaidBM25Index):
+        from sleuth.errors import ConfigError
+
+        raise ConfigError(f"the BM25 index at {base.path} holds an incremental update's overlay: the enriched index "
+                          "is built from one plain index", hint=f"run `sleuth enrich {base.path.parent.parent}`, "
+                          "which folds the overlay in first")
 
 
 def refuse_sharded(base: BM25Index) -> None:

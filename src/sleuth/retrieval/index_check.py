@@ -136,7 +136,8 @@ class VerifiedCache:
 
         try:
             entry.parent.mkdir(parents=True, exist_ok=True)
-            atomic_write_text(entry, json.dumps({"folder": str(folder.resolve()), "files": sig}))
+            # a cache: lost, the next open checks the files again (no fsync)
+            atomic_write_text(entry, json.dumps({"folder": str(folder.resolve()), "files": sig}), durable=False)
             self._prune(entry.parent)
         except OSError:
             pass
@@ -252,6 +253,26 @@ def check_bm25_values(
         lo, hi, bound = float(data.min()), float(data.max()), bm25_score_bound(bound_docs or n_docs)
         _need(lo >= 0 and hi <= bound, path / files["data"],
               f"scores outside [0, {bound:.3f}] (found {lo}..{hi}; NaN or infinite values show as nan/inf)", fix)
+
+
+def check_tf_shapes(path: Path, arrays: Mapping[str, np.ndarray], files: Mapping[str, str], fix: str) -> None:
+    """The optional term-frequency arrays: float32, one per posting of their tier."""
+    for key, of in (("tf", "indices"), ("bigram_tf", "bigram_indices")):
+        tf = arrays.get(key)
+        if tf is None:
+            continue
+        _need(tf.ndim == 1 and tf.dtype == np.float32 and of in arrays and tf.shape == arrays[of].shape,
+              path / files[key], f"expected one float32 per posting, found {tf.dtype} {tf.shape}", fix)
+
+
+def check_tf_values(path: Path, arrays: Mapping[str, np.ndarray], files: Mapping[str, str], fix: str) -> None:
+    """Every term frequency a finite count of at least 1 (NaN fails)."""
+    for key in ("tf", "bigram_tf"):
+        tf = arrays.get(key)
+        if tf is not None and tf.shape[0]:
+            lo, hi = float(tf.min()), float(tf.max())
+            _need(lo >= 1 and hi < 2**31 and lo == lo and hi == hi, path / files[key],
+                  f"term frequencies outside [1, 2^31) (found {lo}..{hi})", fix)
 
 
 def check_bigram_shapes(

@@ -174,7 +174,7 @@ def open_or_build(
             raise problem
         status = _REBUILT.get(type(problem), f"rebuilt ({type(problem).__name__})")
     with build_lock(target, timeout=timeout):
-        if not force or _identity(target) != seen:  # another process may have (re)built it while we waited
+        if _identity(target) != seen:  # another process (re)built it while we waited: look again
             index, _ = attempt()
             if index is not None:
                 return Opened(index, "up to date (built by another process)")

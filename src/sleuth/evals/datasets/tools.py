@@ -189,3 +189,34 @@ def usage_records(questions: list[EvalQuestion]) -> list[Any]:
     from sleuth.retrieval.tools.usage import UsageRecord
 
     return [UsageRecord(request=q.question, tool=t) for q in questions for t, g in q.relevance.items() if g > 0]
+
+
+def gorilla_train_usage(data: str | Path, subset: str = "torchhub") -> list[Any]:
+    """APIBench's train split (``apibench/<hub>_train.json``: TorchHub's 837) as tool2vec usage: each record's
+    instruction (the user's request) and the catalog tool whose ``api_call`` it uses (the BEIR corpus of
+    ``beir_format/<subset>``; a record whose call no tool has is skipped). No train request is an eval query."""
+    import ast
+    import re
+
+    from sleuth.retrieval.tools.usage import UsageRecord
+
+    root = Path(data).expanduser()
+    hub = {"torchhub": "torchhub", "tensorflowhub": "tensorflow", "huggingface": "huggingface"}.get(subset, subset)
+    train = root / "apibench" / f"{hub}_train.json"
+    corpus = root / "beir_format" / subset / "corpus.jsonl"
+    if not train.is_file() or not corpus.is_file():
+        raise DataError(f"no APIBench train split for {subset} under {root}", hint="TorchHub has one: torchhub")
+    by_call: dict[str, str] = {}
+    for line in corpus.read_text(encoding="utf-8").splitlines():
+        rec = json.loads(line)
+        by_call.setdefault(str(json.loads(rec["text"]).get("api_call")), rec["_id"])
+    out = []
+    for line in train.read_text(encoding="utf-8").splitlines():
+        rec = json.loads(line)
+        m = re.search(r"'Instruction':\s*(.*?),\s*'Output'", rec.get("code", ""), re.S)
+        tool = by_call.get(str((rec.get("api_data") or {}).get("api_call")))
+        if m and tool:
+            text = m.group(1).strip()
+            with_quotes = text[:1] in "\"'" and text[-1:] == text[:1]
+            out.append(UsageRecord(request=ast.literal_eval(text) if with_quotes else text, tool=tool))
+    return out
