@@ -5,6 +5,8 @@
   side): the 80% are the usage requests, the 20% the test requests.
 * ``--set stabletoolbench``: the G1 queries (474) are the usage, G2 and G3 (291) the test requests; only part of
   the G2/G3 gold APIs ever appear in G1 (the others fall back to their descriptions).
+* ``--set metatool --multi``: the same usage (the single-tool 80%), scored on MetaTool's 497 multi-tool queries
+  (each needs two tools or more): Sufficiency@k, all of a request's tools in the top k, is the measure.
 * ``--set torchhub``: Gorilla APIBench's TorchHub train split (837 instructions, each mapped to the API whose call
   it uses) is the usage, the 186 eval queries the test requests.
 
@@ -46,6 +48,7 @@ def main() -> None:
     ap.add_argument("--data", default=None, help="the set's folder (default: ../shared/data/<set>)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--sample", type=int, default=0)
+    ap.add_argument("--multi", action="store_true", help="metatool: score the multi-tool queries (Sufficiency@k)")
     ap.add_argument("--variants", default=",".join(VARIANTS))
     ap.add_argument("--embedder", default="minilm")
     ap.add_argument("--cache", default="/tmp/sleuth-tool-eval-embeddings.sqlite")
@@ -62,6 +65,8 @@ def main() -> None:
     elif args.set == "metatool":
         single = [q for q in es.questions if len(q.relevance) == 1]
         train, test = split_by_query(single, seed=args.seed, train=0.8)
+        if args.multi:
+            test = [q for q in es.questions if len(q.relevance) > 1]
     else:
         single = es.questions
         train = [q for q in es.questions if q.id.startswith("G1_")]
@@ -77,8 +82,8 @@ def main() -> None:
           f"{len(train) or len(usage)} train (usage), {len(test)} test; embedder {emb.name} -->")
     for a in range(0, len(usage), 1000):  # into the vector cache in chunks: a killed run resumes where it was
         emb.embed([u.request for u in usage[a : a + 1000]])
-    print("| method | R@1 | R@3 | R@5 | R@10 | nDCG@10 | s |")
-    print("|---|---|---|---|---|---|---|")
+    print("| method | R@1 | R@3 | R@5 | R@10 | nDCG@10 | Suff@3 | Suff@5 | Suff@10 | s |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     out = []
     for name in args.variants.split(","):
         method, opts = VARIANTS[name]
@@ -92,7 +97,8 @@ def main() -> None:
         r |= {"variant": name, "seconds": round(dt, 1), "train": len(train), "seed": args.seed}
         out.append(r)
         print(f"| {name} | {r['recall@1']:.4f} | {r['recall@3']:.4f} | {r['recall@5']:.4f} | {r['recall@10']:.4f} | "
-              f"{r['ndcg@10']:.4f} | {dt:.0f} |", flush=True)
+              f"{r['ndcg@10']:.4f} | {r['sufficiency@3']:.4f} | {r['sufficiency@5']:.4f} | "
+              f"{r['sufficiency@10']:.4f} | {dt:.0f} |", flush=True)
     if args.json:
         Path(args.json).write_text(json.dumps(out, indent=1))
 
