@@ -7,6 +7,8 @@
   the G2/G3 gold APIs ever appear in G1 (the others fall back to their descriptions).
 * ``--set metatool --multi``: the same usage (the single-tool 80%), scored on MetaTool's 497 multi-tool queries
   (each needs two tools or more): Sufficiency@k, all of a request's tools in the top k, is the measure.
+* ``--set stabletoolbench --score-g1``: the G1 queries themselves (the split the issue allows tuning on), for
+  methods that use no usage (``--variants bm25,dense,hybrid``).
 * ``--set torchhub``: Gorilla APIBench's TorchHub train split (837 instructions, each mapped to the API whose call
   it uses) is the usage, the 186 eval queries the test requests.
 
@@ -49,6 +51,8 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--sample", type=int, default=0)
     ap.add_argument("--multi", action="store_true", help="metatool: score the multi-tool queries (Sufficiency@k)")
+    ap.add_argument("--score-g1", action="store_true",
+                    help="stabletoolbench: score the G1 queries (the tuning split; methods without usage only)")
     ap.add_argument("--variants", default=",".join(VARIANTS))
     ap.add_argument("--embedder", default="minilm")
     ap.add_argument("--cache", default="/tmp/sleuth-tool-eval-embeddings.sqlite")
@@ -71,6 +75,8 @@ def main() -> None:
         single = es.questions
         train = [q for q in es.questions if q.id.startswith("G1_")]
         test = [q for q in es.questions if not q.id.startswith("G1_")]
+        if args.score_g1:
+            test = train
     if args.sample and len(test) > args.sample:
         test = random.Random(args.seed).sample(test, args.sample)
     usage = gorilla_train_usage(folder, "torchhub") if args.set == "torchhub" else usage_records(train)
