@@ -82,14 +82,20 @@ def _changes(root: Path) -> None:
     (root / "sub" / "new.txt").write_text("quokka and term7 " * 5, encoding="utf-8")
 
 
-def test_an_overlay_update_answers_as_a_rebuild(make_corpus, tmp_path: Path) -> None:
-    from sleuth.retrieval.bm25_overlay import OverlaidBM25Index
-
+def _indexed_then_changed(make_corpus) -> tuple[Path, list[str], Any]:
+    """120 random documents indexed, then one added, one changed, one removed."""
     words = [f"term{i}" for i in range(400)]
     rng = np.random.default_rng(0)
     root = make_corpus({f"d{i:03d}.txt": " ".join(rng.choice(words, 60)) for i in range(120)})
     BM25Index.open(Corpus(root))
     _changes(root)
+    return root, words, rng
+
+
+def test_an_overlay_update_answers_as_a_rebuild(make_corpus, tmp_path: Path) -> None:
+    from sleuth.retrieval.bm25_overlay import OverlaidBM25Index
+
+    root, words, rng = _indexed_then_changed(make_corpus)
     updated = BM25Index.open(Corpus(root), rebuild=True)
     assert updated.status.startswith("updated (1 added, 1 changed, 1 removed; 118 unchanged")
     assert isinstance(updated, OverlaidBM25Index) and "overlay of 2 documents" in updated.status
@@ -116,11 +122,7 @@ def test_an_overlay_update_answers_as_a_rebuild(make_corpus, tmp_path: Path) -> 
 
 
 def test_a_large_change_is_merged_in_full_and_is_a_rebuild(make_corpus, tmp_path: Path) -> None:
-    words = [f"term{i}" for i in range(400)]
-    rng = np.random.default_rng(0)
-    root = make_corpus({f"d{i:03d}.txt": " ".join(rng.choice(words, 60)) for i in range(120)})
-    BM25Index.open(Corpus(root))
-    _changes(root)
+    root, words, rng = _indexed_then_changed(make_corpus)
     for i in range(30, 50):  # 23 documents changed or added: past the overlay's share, within the merge's
         (root / f"d{i:03d}.txt").write_text(" ".join(rng.choice(words, 30)), encoding="utf-8")
     updated = BM25Index.open(Corpus(root), rebuild=True)

@@ -18,19 +18,24 @@ from numba import njit
 
 
 @njit(nogil=True, cache=True)
+def _column(indptr, t, nnz):
+    """Column ``t``'s posting span ``(start, end)``, bounds-checked against the vocabulary and ``nnz`` postings."""
+    if t < 0 or t >= indptr.shape[0] - 1:
+        raise IndexError("a query token id is outside the vocabulary")
+    s = indptr[t]
+    e = indptr[t + 1]
+    if s < 0 or e < s or e > nnz:
+        raise IndexError("a posting list's offsets fall outside the score matrix")
+    return s, e
+
+
+@njit(nogil=True, cache=True)
 def add_weighted(scores, tok, w, data, indices, indptr):
     """``scores[d] += w_i * data[j]`` over the columns ``tok`` (bounds-checked)."""
     n = scores.shape[0]
-    n_cols = indptr.shape[0] - 1
     nnz = min(data.shape[0], indices.shape[0])
     for i in range(tok.shape[0]):
-        t = tok[i]
-        if t < 0 or t >= n_cols:
-            raise IndexError("a query token id is outside the vocabulary")
-        s = indptr[t]
-        e = indptr[t + 1]
-        if s < 0 or e < s or e > nnz:
-            raise IndexError("a posting list's offsets fall outside the score matrix")
+        s, e = _column(indptr, tok[i], nnz)
         wt = np.float32(w[i])
         for j in range(s, e):
             d = indices[j]
@@ -46,18 +51,11 @@ def add_weighted_tf(scores, tok, w, idf, tf, indices, indptr, knorm):
     order), computed from term frequencies with the statistics of now (``idf``, ``knorm``; an overlay's base,
     :mod:`sleuth.retrieval.bm25_overlay`). A document whose ``knorm`` is infinite scores 0 (deleted)."""
     n = scores.shape[0]
-    n_cols = indptr.shape[0] - 1
     nnz = min(tf.shape[0], indices.shape[0])
     if knorm.shape[0] < n:
         raise IndexError("the length norms do not cover every document")
     for i in range(tok.shape[0]):
-        t = tok[i]
-        if t < 0 or t >= n_cols:
-            raise IndexError("a query token id is outside the vocabulary")
-        s = indptr[t]
-        e = indptr[t + 1]
-        if s < 0 or e < s or e > nnz:
-            raise IndexError("a posting list's offsets fall outside the score matrix")
+        s, e = _column(indptr, tok[i], nnz)
         wt = np.float32(w[i])
         it = np.float32(idf[i])
         for j in range(s, e):
