@@ -15,6 +15,7 @@ A :class:`TokenCounter` says how many tokens a text costs a given model and how 
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -85,7 +86,8 @@ def gguf_tokenizer(weights: Path) -> Any:
     finally:
         quiet.setLevel(level)
     backend = tok.backend_tokenizer
-    atomic_write_text(cached, json.dumps(json.loads(backend.to_str()), ensure_ascii=False))
+    with contextlib.suppress(OSError):  # weights in a read-only place: convert again next time
+        atomic_write_text(cached, json.dumps(json.loads(backend.to_str()), ensure_ascii=False))
     return backend
 
 
@@ -114,6 +116,6 @@ def counter_for(model: Any = None) -> TokenCounter:
         path, _ = resolve_local_model(name)
         try:
             return gguf_counter(name, path)
-        except ConfigError:
+        except Exception:  # transformers missing (ConfigError), or a GGUF it cannot convert: an estimate, said so
             return tiktoken_counter(name)
     return tiktoken_counter(name)
