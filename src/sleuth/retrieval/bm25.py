@@ -83,6 +83,14 @@ TF_FILES = {"tf": "tf.csc.index.npy", "bigram_tf": "bigram_tf.npy"}
 CHECKSUMMED = (*FILES.values(), "params.index.json", *BIGRAM_FILES.values(), *TF_FILES.values())
 
 
+def update_hint(path: Path) -> str:
+    """The command that brings a stale main index at ``path`` up to date (incrementally)."""
+    if path.parent.name == ".sleuth":
+        return (f"update it with `sleuth index {path.parent.parent}` (only added and changed documents are read; "
+                "`--rebuild` builds it whole)")
+    return rebuild_hint(path)
+
+
 def rebuild_hint(path: Path) -> str:
     """The command that rebuilds the index at ``path`` (the main index or a corpus's enrichment index)."""
     if path.parent.name == ".sleuth":
@@ -373,7 +381,8 @@ class BM25Index:
                     how = ""
                     if stats.index is not None:
                         ready.append(stats.index)
-                        how = f"; an overlay of {len(stats.index.facts.doc_ids)} documents over the base index"
+                        n = len(stats.index.facts.doc_ids)
+                        how = f"; an overlay of {n} document{'s' if n != 1 else ''} over the base index"
                     done.append(f"updated ({stats.added} added, {stats.changed} changed, {stats.removed} removed; "
                                 f"{stats.kept} unchanged documents not read again{how})")
                     return
@@ -382,8 +391,8 @@ class BM25Index:
 
         opened = open_or_build(
             target, load=lambda: ready.pop() if ready else cls.load(target, backend=backend), stale=stale,
-            build=build, rebuild=rebuild,
-            build_missing=build_missing, force=force, timeout=timeout, what="BM25 index", fix=rebuild_hint(target),
+            build=build, rebuild=rebuild, build_missing=build_missing, force=force, timeout=timeout,
+            what="BM25 index", fix=update_hint(target),  # a stale index's hint; a corrupt one's comes from load
         )
         opened.index.corpus = corpus
         opened.index.status = done[0] if done else opened.status
