@@ -68,3 +68,17 @@ def test_tool_sets(path: str, subset: str | None, count: int, bad: int) -> None:
 def test_mtrb_toolbench_has_no_catalog_here() -> None:
     with pytest.raises(DataError, match="no tool list"):
         load_tools(shared_path("mtrb"), "toolbench")
+
+
+def test_gorilla_torchhub_train_split_is_usage_disjoint_from_the_eval_queries() -> None:
+    from sleuth.evals.datasets.tools import gorilla_train_usage, load_tools
+
+    data = shared_path("gorilla_apibench")
+    usage = gorilla_train_usage(data, "torchhub")
+    es = load_tools(data, "torchhub")
+    assert len(usage) == 837 and {u.tool for u in usage} <= {t.id for t in es.tools}
+    assert len({u.tool for u in usage}) == 94  # every TorchHub API has usage
+    assert all(u.request and "'Instruction'" not in u.request for u in usage)
+    assert not {u.request.strip() for u in usage} & {q.question.strip() for q in es.questions}
+    with pytest.raises(DataError, match="no APIBench train split"):
+        gorilla_train_usage(data, "huggingface")
