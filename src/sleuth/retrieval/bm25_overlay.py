@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from sleuth.errors import ConfigError
-from sleuth.retrieval.bm25 import CHECKSUMMED, META, TF_FILES, BM25Index, rebuild_hint
+from sleuth.retrieval.bm25 import CHECKSUMMED, META, BM25Index, rebuild_hint
 from sleuth.retrieval.bm25_kernels import _topk_numpy
 
 if TYPE_CHECKING:
@@ -538,7 +538,6 @@ def attach(base: BM25Index) -> OverlaidBM25Index:
 
 __all__ = [
     "MAX_OVERLAY_SHARE",
-    "TF_FILES",
     "OverlaidBM25Index",
     "OverlayFacts",
     "assemble",
