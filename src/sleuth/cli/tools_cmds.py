@@ -138,9 +138,13 @@ def search_cmd(
         if fused:
             w = fused[0].data["weights"]
             lines[0] += f" fusion {cat.fusion}, weights " + ", ".join(f"{n} {x:.3f}" for n, x in w.items())
+        sent = set(offer.names) if offer is not None else None
+        listed = set(offer.listed) if offer is not None else set()
         for n, h in enumerate(hits, 1):
             desc = cat.by_name[h.doc_id].description.replace("\n", " ")
-            lines.append(f"{n:>2}. {h.doc_id}  [{h.score:.3f}]  {desc[:100]}")
+            mark = "" if sent is None else ("  (schema sent)" if h.doc_id in sent else
+                                            "  (named in more_tools)" if h.doc_id in listed else "  (left out)")
+            lines.append(f"{n:>2}. {h.doc_id}  [{h.score:.3f}]{mark}  {desc[:100]}")
         if offer is not None:
             lines.append(f"schema budget {offer.budget} tokens ({offer.counter['tokenizer']}): {len(offer.specs)} "
                          f"sent whole ({offer.tokens} tokens with the listing), {len(offer.listed)} named in "
