@@ -117,6 +117,28 @@ def write_bigrams(folder: Path, arrays: dict[str, np.ndarray], vocab_size: int) 
             "nnz": int(arrays["bigram_data"].shape[0])}
 
 
+def pair_keys(token_ids: Sequence[int], vocab_size: int) -> np.ndarray:
+    """The key ``a * vocab_size + b`` of each adjacent pair of ``token_ids`` (``len - 1`` of them); -1 for a pair
+    with an id outside ``[0, vocab_size)`` (-1: a word the corpus lacks)."""
+    ids = np.asarray(token_ids, dtype=np.int64)
+    if len(ids) < 2:
+        return np.zeros(0, np.int64)
+    v = np.int64(vocab_size)
+    valid = (ids[:-1] >= 0) & (ids[1:] >= 0) & (ids[:-1] < v) & (ids[1:] < v)
+    return np.where(valid, ids[:-1] * v + ids[1:], -1)
+
+
+def find_sorted(keys: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """The position of each of ``q`` in the sorted, distinct ``keys``; -1 where it is absent (negative ``q`` never
+    match: keys are not negative)."""
+    q = np.asarray(q, dtype=np.int64)
+    at = np.searchsorted(keys, q)
+    inside = (q >= 0) & (at < len(keys))
+    found = np.zeros(len(q), dtype=bool)
+    found[inside] = np.asarray(keys[at[inside]]) == q[inside]
+    return np.where(found, at, -1)
+
+
 class BigramTier:
     """A loaded (memory-mapped) bigram tier: look bigrams up by their token ids, read their df."""
 
@@ -136,14 +158,8 @@ class BigramTier:
         skipped."""
         if len(token_ids) < 2 or len(self) == 0:
             return []
-        ids = np.asarray(token_ids, dtype=np.int64)
-        valid = (ids[:-1] >= 0) & (ids[1:] >= 0) & (ids[:-1] < self.vocab_size) & (ids[1:] < self.vocab_size)
-        q = np.where(valid, ids[:-1] * np.int64(self.vocab_size) + ids[1:], -1)
-        at = np.searchsorted(self.keys, q)
-        inside = valid & (at < len(self))
-        found = np.zeros(len(q), dtype=bool)
-        found[inside] = np.asarray(self.keys[at[inside]]) == q[inside]
-        return [int(x) for x in at[found]]
+        at = find_sorted(self.keys, pair_keys(token_ids, self.vocab_size))
+        return [int(x) for x in at[at >= 0]]
 
     def df(self, bigram_id: int) -> int:
         return int(self.indptr[bigram_id + 1] - self.indptr[bigram_id])

@@ -26,8 +26,6 @@ from __future__ import annotations
 import bisect
 import copy
 import json
-import os
-import shutil
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -39,6 +37,7 @@ import numpy as np
 from sleuth.errors import ConfigError
 from sleuth.retrieval.bm25 import CHECKSUMMED, META, BM25Index, rebuild_hint
 from sleuth.retrieval.bm25_kernels import _topk_numpy
+from sleuth.retrieval.bm25_ngrams import _link_or_copy, find_sorted, pair_keys
 
 if TYPE_CHECKING:
     from sleuth.corpus import Corpus
@@ -178,9 +177,9 @@ class OverlayBigrams:
         base = ov.base.bigrams
         assert base is not None
         self._base_v = base.vocab_size
-        gone = int(((self._base_df(change_keys) > 0) & (self.df_of(change_keys) == 0)).sum())
-        new = int(((self._base_df(change_keys) == 0) & (self.df_of(change_keys) > 0)).sum())
-        self._len = len(base) - gone + new
+        before = self._base_df(change_keys)
+        now = before + change  # change_keys are sorted and distinct: each one's change applies to itself
+        self._len = len(base) - int(((before > 0) & (now == 0)).sum()) + int(((before == 0) & (now > 0)).sum())
 
     def __len__(self) -> int:
         return self._len
@@ -191,12 +190,7 @@ class OverlayBigrams:
         assert tier is not None
         a, b = keys // self.vocab_size, keys % self.vocab_size
         ok = (a < self._base_v) & (b < self._base_v) & (keys >= 0)
-        bk = np.where(ok, a * self._base_v + b, -1)
-        at = np.searchsorted(tier.keys, bk)
-        inside = ok & (at < len(tier))
-        found = np.zeros(len(keys), dtype=bool)
-        found[inside] = np.asarray(tier.keys[at[inside]]) == bk[inside]
-        return np.where(found, at, -1)
+        return find_sorted(tier.keys, np.where(ok, a * self._base_v + b, -1))
 
     def _base_df(self, keys: np.ndarray) -> np.ndarray:
         tier = self.ov.base.bigrams
@@ -210,11 +204,8 @@ class OverlayBigrams:
         """The live document count of each global key."""
         keys = np.asarray(keys, dtype=np.int64)
         out = self._base_df(keys)
-        at = np.searchsorted(self.change_keys, keys)
-        inside = at < len(self.change_keys)
-        hit = np.zeros(len(keys), dtype=bool)
-        hit[inside] = self.change_keys[at[inside]] == keys[inside]
-        out[hit] += self.change[at[hit]]
+        at = find_sorted(self.change_keys, keys)
+        out[at >= 0] += self.change[at[at >= 0]]
         return out
 
     def df(self, key: int) -> int:
@@ -222,13 +213,8 @@ class OverlayBigrams:
 
     def pair_ids(self, token_ids: Sequence[int]) -> list[int]:
         """The keys of the adjacent pairs of ``token_ids`` that some live document holds, in order."""
-        if len(token_ids) < 2:
-            return []
-        ids = np.asarray(token_ids, dtype=np.int64)
-        v = np.int64(self.vocab_size)
-        valid = (ids[:-1] >= 0) & (ids[1:] >= 0) & (ids[:-1] < v) & (ids[1:] < v)
-        q = np.where(valid, ids[:-1] * v + ids[1:], -1)
-        return [int(k) for k in q[valid & (self.df_of(q) > 0)]]
+        q = pair_keys(token_ids, self.vocab_size)
+        return [int(k) for k in q[(q >= 0) & (self.df_of(q) > 0)]]
 
 
 class OverlaidBM25Index(BM25Index):
@@ -255,7 +241,7 @@ class OverlaidBM25Index(BM25Index):
                      "overlay": {"documents": len(facts.doc_ids), "dead": len(facts.dead)}}
         self.meta.pop("doc_stamps", None)
         self._pos = None
-        self._ranks: tuple[np.ndarray, np.ndarray] | None = None
+        self._ranks: np.ndarray | None = None
         p = self.params
         k1, b = np.float32(p.k1), np.float32(p.b)
         dl = np.diff(np.asarray(base.doc_offsets, dtype=np.int64)).astype(np.float32)
@@ -318,16 +304,12 @@ class OverlaidBM25Index(BM25Index):
                                 base_tier.indptr, self.knorm)
         except IndexError as e:
             raise self._out_of_bounds(e) from None
-        at = np.searchsorted(delta_tier.keys, keys)
-        inside = at < len(delta_tier)
-        hit = np.zeros(len(keys), dtype=bool)
-        hit[inside] = np.asarray(delta_tier.keys[at[inside]]) == keys[inside]
-        out[self.n_base:] = self.delta.tier_score_vector(tok, w, at[hit].astype(np.int64), bw[hit])
+        at = find_sorted(delta_tier.keys, keys)
+        out[self.n_base:] = self.delta.tier_score_vector(tok, w, at[at >= 0], bw[at >= 0])
         return out
 
-    def _rank_maps(self) -> tuple[np.ndarray, np.ndarray]:
-        """(rank of each position among the live documents in sorted id order, -1 when dead; the position of
-        each rank): the document order of a rebuild, for its tie rule."""
+    def _by_rank(self) -> np.ndarray:
+        """The position of each live document in the order a rebuild gives them (sorted ids): its tie rule."""
         if self._ranks is None:
             base_ids = self.base.doc_ids
             ins = np.asarray([bisect.bisect_left(base_ids, d) for d in self.facts.doc_ids], dtype=np.int64)
@@ -340,14 +322,14 @@ class OverlaidBM25Index(BM25Index):
             rank[self.n_base:] = np.arange(len(ins)) + cum[ins]
             where = np.zeros(self.n_docs, np.int64)
             where[rank[rank >= 0]] = np.flatnonzero(rank >= 0)
-            self._ranks = (rank, where)
+            self._ranks = where
         return self._ranks
 
     def masked_topk(self, scores: np.ndarray, mask: np.ndarray | None, k: int) -> tuple[np.ndarray, np.ndarray]:
         n = self.n_base + self.delta.n_docs
         if mask is not None and (mask.shape != (n,) or mask.dtype != np.bool_):
             raise ConfigError(f"a filter mask must be {n} booleans, got {mask.dtype} {mask.shape}")
-        _, where = self._rank_maps()
+        where = self._by_rank()
         ranked = scores[where]
         if mask is not None:
             ranked = np.where(mask[where], ranked, np.float32(0))
@@ -466,13 +448,6 @@ def update(corpus: Corpus, old: BM25Index, doc_ids: list[str], stamps: list[list
     stats.kept = len(doc_ids) - read
     stats.index = index
     return stats
-
-
-def _link_or_copy(src: Path, dst: Path) -> None:
-    try:
-        os.link(src, dst)
-    except OSError:
-        shutil.copy2(src, dst)
 
 
 def _write(folder: Path, facts: OverlayFacts, base: BM25Index) -> None:
