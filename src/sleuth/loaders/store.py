@@ -61,7 +61,7 @@ class DocumentStore:
         self.manifest_path = self.folder / MANIFEST
         self.caps = caps or LoaderCaps()
         self.entries: dict[str, Entry] = {}
-        self._plain: dict[int, tuple[Entry, dict[str, Any]]] = {}  # id(entry) -> its JSON form (entries never change)
+        self._plain: dict[str, tuple[Entry, dict[str, Any]]] = {}  # doc id -> (its entry, that entry's JSON form)
         self._stamp: tuple[int, int] | None = None  # the manifest file's (ino, mtime_ns) when last read
         self._mutex = threading.RLock()  # threads of one process (an MCP server's concurrent calls)
 
@@ -85,7 +85,7 @@ class DocumentStore:
             data = json.loads(self.manifest_path.read_text(encoding="utf-8"))
             if data.get("version") == MANIFEST_VERSION:
                 entries = {d: Entry.model_validate(e) for d, e in data["entries"].items()}
-                self._plain = {id(e): (e, data["entries"][d]) for d, e in entries.items()}
+                self._plain = {d: (e, data["entries"][d]) for d, e in entries.items()}
                 self.entries = entries
         except (OSError, ValueError, KeyError, TypeError, AttributeError):
             pass  # a damaged manifest is only a cache: every file is judged again
@@ -94,15 +94,16 @@ class DocumentStore:
     def _save(self) -> None:
         from sleuth.fsutil import atomic_write_text
 
-        data = {"version": MANIFEST_VERSION, "entries": {d: self._as_json(e) for d, e in sorted(self.entries.items())}}
+        self._plain = {d: self._as_json(d, e) for d, e in self.entries.items()}  # the documents of now only
+        data = {"version": MANIFEST_VERSION, "entries": {d: self._plain[d][1] for d in sorted(self.entries)}}
         atomic_write_text(self.manifest_path, json.dumps(data, ensure_ascii=False))
         self._stamp = self._manifest_stamp()
 
-    def _as_json(self, e: Entry) -> dict[str, Any]:
-        cached = self._plain.get(id(e))
-        if cached is None or cached[0] is not e:
-            cached = self._plain[id(e)] = (e, e.model_dump(mode="json"))
-        return cached[1]
+    def _as_json(self, doc_id: str, e: Entry) -> tuple[Entry, dict[str, Any]]:
+        """``(e, its JSON form)``, dumped again only when ``doc_id``'s entry changed (entries are replaced, never
+        modified)."""
+        cached = self._plain.get(doc_id)
+        return cached if cached is not None and cached[0] is e else (e, e.model_dump(mode="json"))
 
     # -- judging files ------------------------------------------------------------------------------------------
     def _current(self, doc_id: str, size: int, mtime_ns: int) -> bool:
@@ -118,11 +119,6 @@ class DocumentStore:
 
     def _todo(self, files: dict[str, tuple[int, int]]) -> list[str]:
         return sorted(d for d, (s, m) in files.items() if not self._current(d, s, m))
-
-    def stale(self, files: dict[str, tuple[int, int]]) -> bool:
-        """Whether :meth:`sync` has anything to do for this listing (cheap: no file is read)."""
-        self._reload()
-        return bool(self._todo(files)) or any(d not in files for d in self.entries)
 
     def sync(self, files: dict[str, tuple[int, int]], *, progress: bool = False) -> dict[str, Entry]:
         """Bring the entries up to date with ``files`` (doc id -> (size, mtime_ns): the whole folder) and return
