@@ -42,6 +42,7 @@ def _same_answers(a: BM25Index, b: BM25Index, queries: list[str], k: int = 10) -
     from sleuth.retrieval.df import DocFrequency
 
     assert a.n_docs == b.n_docs and sorted(a.live_doc_ids()) == b.doc_ids
+    assert a.meta["n_tokens"] == b.meta["n_tokens"]
     for d in b.doc_ids:
         assert a.text_of(a.position(d)) == b.text_of(b.position(d)), d
     for t, tid in b.vocab.items():

@@ -125,13 +125,8 @@ def assemble(base: BM25Index, facts: OverlayFacts) -> OverlaidBM25Index:
     vocab = dict(base.vocab)
     vocab.update({t: vb + i for i, t in enumerate(facts.added)})
     base_off = np.asarray(base.doc_offsets, dtype=np.int64)
-    base_len = np.diff(base_off)
     live = np.ones(nb, dtype=bool)
     live[facts.dead] = False
-    delta_len = np.diff(facts.offsets)
-    n_live = int(live.sum()) + len(facts.doc_ids)
-    total = int(base_len[live].sum()) + int(delta_len.sum())
-    avg = total / n_live if n_live else 1.0  # a rebuild's float(lengths.mean()): the same double
     # unigram df: the base's, minus the dead documents', plus the delta's
     dead_tok, dead_off = _slices(np.asarray(base.tokens), base_off, facts.dead)
     df = np.zeros(v, np.int64)
@@ -147,8 +142,8 @@ def assemble(base: BM25Index, facts: OverlayFacts) -> OverlaidBM25Index:
     cv = np.zeros(len(ck), np.int64)
     np.add.at(cv, inv, change)
     ov = OverlaidBM25Index.__new__(OverlaidBM25Index)
-    ov._init(base, facts, vocab, live, n_live, avg, df, ck, cv)
-    stats = GlobalStats(n_docs=n_live, avgdl=avg, vocab_size=v, df=df, bigram_keys=nk,
+    ov._init(base, facts, vocab, live, df, ck, cv)
+    stats = GlobalStats(n_docs=ov.n_docs, avgdl=ov.avgdl, vocab_size=v, df=df, bigram_keys=nk,
                         bigram_df=ov.overlay_bigrams.df_of(nk))
     data, indices, indptr, _ = _score_matrix(facts.tokens, facts.offsets, v, params, stats)
     arrays: dict[str, np.ndarray] = {
@@ -224,27 +219,31 @@ class OverlaidBM25Index(BM25Index):
     base: BM25Index
     delta: BM25Index
 
-    def _init(self, base: BM25Index, facts: OverlayFacts, vocab: dict[str, int], live: np.ndarray, n_live: int,
-              avg: float, df: np.ndarray, change_keys: np.ndarray, change: np.ndarray) -> None:
+    def _init(self, base: BM25Index, facts: OverlayFacts, vocab: dict[str, int], live: np.ndarray, df: np.ndarray,
+              change_keys: np.ndarray, change: np.ndarray) -> None:
         self.__dict__.update(copy.copy(base.__dict__))  # the base's attributes (analyzer, params, arrays, ...)
         self.base = copy.copy(base)
         self.base.live_mask = live  # type: ignore[attr-defined]  # for the df tool's phrase counts
         self.facts = facts
         self.vocab = vocab
         self.live = live
+        base_len = np.diff(np.asarray(base.doc_offsets, dtype=np.int64))
+        n_live = int(live.sum()) + len(facts.doc_ids)
+        n_tokens = int(base_len[live].sum()) + len(facts.tokens)  # the live documents' tokens
+        avg = n_tokens / n_live if n_live else 1.0  # a rebuild's float(lengths.mean()): the same double
         self.n_base = base.n_docs
         self.n_docs = n_live
         self.avgdl = avg
         self.df_live = df
         self.doc_ids = list(base.doc_ids) + list(facts.doc_ids)
-        self.meta = {**base.meta, "fingerprint": facts.fingerprint, "n_docs": n_live,
+        self.meta = {**base.meta, "fingerprint": facts.fingerprint, "n_docs": n_live, "n_tokens": n_tokens,
                      "overlay": {"documents": len(facts.doc_ids), "dead": len(facts.dead)}}
         self.meta.pop("doc_stamps", None)
         self._pos = None
         self._ranks: np.ndarray | None = None
         p = self.params
         k1, b = np.float32(p.k1), np.float32(p.b)
-        dl = np.diff(np.asarray(base.doc_offsets, dtype=np.int64)).astype(np.float32)
+        dl = base_len.astype(np.float32)
         norm = k1 * ((np.float32(1) - b) + b * dl / np.float32(max(avg, 1e-9)))  # the build's expression
         norm[~live] = np.inf
         self.knorm = norm.astype(np.float32)
