@@ -66,7 +66,7 @@ def huge_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def _run_child(root: Path, calls: list[tuple[str, dict]], timeout: float = 5.0) -> dict:
     proc = subprocess.run(
         [sys.executable, "-c", CHILD, str(root), json.dumps(calls), str(timeout), str(AS_LIMIT)],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True, text=True, timeout=60 + len(calls) * timeout,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "Traceback" not in proc.stderr
@@ -74,11 +74,13 @@ def _run_child(root: Path, calls: list[tuple[str, dict]], timeout: float = 5.0) 
 
 
 def test_huge_line_grep_and_read_stay_bounded(huge_corpus: Path) -> None:
+    """Memory and output bounds, not speed: each search of the 200 MB line takes ~2 s on a quiet machine and went past
+    a 5 s limit once under CI load, so the limit here is loose (the time limit has its own test below)."""
     out = _run_child(huge_corpus, [
         ("grep", {"pattern": "needle"}),
         ("grep", {"pattern": "needle", "context": 1}),
         ("read", {"doc_id": "one_line.txt"}),
-    ])
+    ], timeout=60.0)
     found, with_context, read = out["results"]
     assert not found["is_error"], found["text"]
     assert found["data"]["total_matches"] == 2 and found["data"]["long_lines"] == 1
@@ -88,8 +90,6 @@ def test_huge_line_grep_and_read_stay_bounded(huge_corpus: Path) -> None:
     assert "small.txt" in with_context["text"] and "and a line after it" in with_context["text"]
     assert not read["is_error"] and read["data"] is None and "clipped" in read["text"] and len(read["text"]) < 5000
     assert out["self_rss_mb"] < PEAK_RSS_MB, out
-    for r in out["results"]:
-        assert r["seconds"] < 10, r
 
 
 def test_every_char_matching_a_huge_line_is_cut_at_the_time_limit(huge_corpus: Path) -> None:
