@@ -14,7 +14,13 @@ from sleuth.errors import ConfigError, DataError, IndexCorruptError, ModelConnec
 from sleuth.llm.fake import ScriptedModel
 from sleuth.retrieval.embeddings import normalize
 from sleuth.retrieval.tools import ToolCatalog, ToolCatalogError, ToolSpec, UsageIndex, UsageRecord, read_usage_file
-from sleuth.retrieval.tools.usage_gen import UsageGenParams, filter_requests, generate_usage, read_gen_records
+from sleuth.retrieval.tools.usage_gen import (
+    UsageGenParams,
+    filter_requests,
+    generate_usage,
+    messages_for,
+    read_gen_records,
+)
 from sleuth.tracing import MemoryTracer
 
 TOOLS = [
@@ -207,6 +213,19 @@ def test_filter_rejects_empty_duplicates_tool_names_and_the_description() -> Non
     reasons = [r["reason"] for r in rejected]
     assert reasons == ["duplicate", "empty", "empty", "names the tool", "names the tool", "copies the description",
                        "copies the description", "copies the description", "over the limit"]
+
+
+def test_an_opaque_id_is_no_name_but_the_title_is() -> None:
+    """An evaluation set's tools are named by id ("4"): a request with the number 4 in it once counted as naming
+    the tool (81 of RestBench's rejections). The title ("GET /movie/{movie_id}/reviews") is what users would name."""
+    tool = ToolSpec(name="4", title="GET /movie/{movie_id}/reviews", description="Get the user reviews for a movie.")
+    kept, rejected = filter_requests(tool, ["reviews of the top 4 movies of 2019", "call GET movie movie id reviews",
+                                            "GET /movie/{movie_id}/reviews for Heat"], n=5)
+    assert kept == ["reviews of the top 4 movies of 2019"]
+    assert [r["reason"] for r in rejected] == ["names the tool", "names the tool"]
+    bare = ToolSpec(name="4", description="Get the user reviews for a movie.")
+    assert filter_requests(bare, ["reviews of the top 4 movies"], n=5)[0] == ["reviews of the top 4 movies"]
+    assert messages_for(tool, UsageGenParams(n=3))[1]["content"].startswith("Tool: GET /movie/{movie_id}/reviews")
 
 
 def _reply(tool: str, n: int = 3) -> dict:

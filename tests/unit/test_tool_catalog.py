@@ -62,10 +62,11 @@ def test_bm25_returns_only_matching_tools() -> None:
 
 
 def test_mcp_listing_and_python_callables(tmp_path: Path) -> None:
-    listing = {"tools": [{"name": "read_file", "description": "Read a file", "inputSchema": {
+    listing = {"tools": [{"name": "read_file", "title": "Read File", "description": "Read a file", "inputSchema": {
         "type": "object", "properties": {"path": {"type": "string"}}, "required": ["path"]}}]}
     cat = ToolCatalog.from_mcp(listing)
-    assert cat.tools[0].source == "mcp"
+    assert cat.tools[0].source == "mcp" and cat.tools[0].display_name() == "Read File"
+    assert "title" not in cat.tools[0].to_openai()["function"]  # OpenAI specs have no title
     assert cat.retrieve("read the file notes.txt", 1)[0]["function"]["parameters"]["required"] == ["path"]
 
     def get_stock_price(ticker: str, exchange: str = "NYSE") -> float:

@@ -205,7 +205,7 @@ def _tool_catalog(es: EvalSet, chat_model: Any, fusion: str | None = None, **kw:
     tools = []
     for t in es.tools:
         desc = t.description if t.name == t.id else f"{t.name}. {t.description}"
-        tools.append(CatalogTool(name=t.id, description=desc))
+        tools.append(CatalogTool(name=t.id, description=desc, title=None if t.name == t.id else t.name))
     return ToolCatalog(tools, model=chat_model, fusion=fusion, cache_embeddings=True, **kw)
 
 

@@ -24,6 +24,13 @@ class ToolSpec(BaseModel):
     description: str = ""
     parameters: dict[str, Any] = Field(default_factory=lambda: {"type": "object", "properties": {}})
     source: str = "openai"
+    # A human-readable name when ``name`` is an opaque id (an evaluation set's tool ids, MCP's ``title``): what a
+    # user would call the tool. Not sent in OpenAI specs; generated usage must not name it either.
+    title: str | None = None
+
+    def display_name(self) -> str:
+        """``title`` if there is one, else ``name``."""
+        return self.title or self.name
 
     def to_openai(self) -> dict[str, Any]:
         """``{"type": "function", "function": {...}}`` as chat completions take it."""
@@ -102,7 +109,9 @@ def spec_from_function(fn: Any, source: str, where: str) -> ToolSpec:
         raise ToolCatalogError(f"tool {name!r}: description must be a string, got {type(desc).__name__}")
     key = "inputSchema" if source == "mcp" else "parameters"
     params = fn.get(key, fn.get("parameters" if source == "mcp" else "inputSchema"))
-    return ToolSpec(name=name, description=desc, parameters=_check_parameters(name, params), source=source)
+    title = fn.get("title") if source == "mcp" else None  # MCP's display name (2025-06-18)
+    return ToolSpec(name=name, description=desc, parameters=_check_parameters(name, params), source=source,
+                    title=title.strip() or None if isinstance(title, str) else None)
 
 
 # --- python callables ----------------------------------------------------------------------------------------

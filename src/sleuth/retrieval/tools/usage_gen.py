@@ -93,11 +93,13 @@ def _words(text: str) -> str:
 
 def filter_requests(tool: ToolSpec, proposed: Sequence[Any], n: int) -> tuple[list[str], list[dict[str, str]]]:
     """``(kept, rejected)``; each rejection is ``{"request", "reason"}`` (the rules in the module doc)."""
-    names = [re.escape(tool.name.casefold())]
-    split = split_name(tool.name).casefold()
-    if len(split.split()) > 1:
-        names.append(r"\s+".join(map(re.escape, split.split())))
-    named = re.compile(r"(?<!\w)(?:" + "|".join(names) + r")(?!\w)")
+    names = []
+    for name in dict.fromkeys(n for n in (tool.name, tool.title) if n and re.search(r"[^\W\d_]", n)):
+        names.append(re.escape(name.casefold()))  # an id without letters ("12") is no name a user would type
+        split = split_name(name).casefold()
+        if len(split.split()) > 1:
+            names.append(r"\s+".join(map(re.escape, split.split())))
+    named = re.compile(r"(?<!\w)(?:" + "|".join(names) + r")(?!\w)") if names else None
     desc = _words(tool.description)
     kept: list[str] = []
     rejected: list[dict[str, str]] = []
@@ -108,7 +110,7 @@ def filter_requests(tool: ToolSpec, proposed: Sequence[Any], n: int) -> tuple[li
         reason = None
         if not words:
             reason = "empty"
-        elif named.search(text.casefold()):
+        elif named is not None and named.search(text.casefold()):
             reason = "names the tool"
         elif desc and (words == desc or desc in words or (len(words.split()) >= 5 and words in desc)):
             reason = "copies the description"
@@ -128,7 +130,8 @@ def filter_requests(tool: ToolSpec, proposed: Sequence[Any], n: int) -> tuple[li
 def signature(tool: ToolSpec, params: UsageGenParams) -> str:
     from sleuth.prompts import load
 
-    blob = "\0".join([load(PROMPT), tool.name, tool.description[: params.max_description_chars], str(params.n)])
+    blob = "\0".join([load(PROMPT), tool.display_name(), tool.description[: params.max_description_chars],
+                       str(params.n)])
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
@@ -136,7 +139,7 @@ def messages_for(tool: ToolSpec, params: UsageGenParams) -> list[dict[str, str]]
     from sleuth.prompts import load
 
     system, _, user = load(PROMPT).partition("=== user ===")
-    fill = {"name": tool.name, "description": tool.description[: params.max_description_chars] or "(none)",
+    fill = {"name": tool.display_name(), "description": tool.description[: params.max_description_chars] or "(none)",
             "n": params.n}
     return [{"role": "system", "content": system.strip().format(**fill)},
             {"role": "user", "content": user.strip().format(**fill)}]
