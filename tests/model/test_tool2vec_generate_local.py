@@ -13,7 +13,7 @@ from sleuth.retrieval.tools.usage_gen import UsageGenParams, generate_usage, rea
 pytestmark = [pytest.mark.model, pytest.mark.slow, pytest.mark.long]
 
 TOOLS = [
-    ToolSpec(name="airqualityforeast", description="Get the 2-day air quality forecast for any US zip code."),
+    ToolSpec(name="currency_converter", description="Convert an amount between two currencies at today's rate."),
     ToolSpec(name="recipe_finder", description="Find cooking recipes from the ingredients you have at home."),
     ToolSpec(name="flight_tracker", description="Track the live status, delays and gate of a flight by its number."),
 ]
@@ -33,6 +33,7 @@ def test_local_model_writes_usage_that_tool2vec_finds(local_model, tmp_path: Pat
     for t in TOOLS:
         assert recs[t.name].kept, f"no request kept for {t.name}: {recs[t.name].rejected}"
         assert all(t.name not in q.casefold() for q in recs[t.name].kept)
+        assert not any("zip code" in q for q in recs[t.name].kept), "a demonstration's request was copied"
     assert rep.usage.calls == 3 and rep.usage.total_tokens > 0 and rep.added.tools_with_usage == 3
     # each tool's generated requests, as queries, find that tool first (its vector is their average)
     for t in TOOLS:

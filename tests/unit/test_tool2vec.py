@@ -271,6 +271,15 @@ def test_generation_resumes_after_a_killed_job(tmp_path: Path) -> None:
     cat.tools[0] = ToolSpec(name="tool_a", description="does new a things")
     rep4 = generate_usage(cat, ScriptedModel([_reply("tool_a")]), gen, params=params, add=False)
     assert (rep4.done_before, rep4.generated_now) == (3, 1)
+    assert read_gen_records(gen)["tool_a"].prompt == "tool_usage_gen"
+    # so is every tool under the other prompt (the instructions alone): a new signature
+    zero = params.model_copy(update={"demonstrations": False})
+    script = ScriptedModel([_reply(f"tool_{c}") for c in "abcd"])
+    rep5 = generate_usage(cat, script, gen, params=zero, add=False)
+    assert (rep5.done_before, rep5.generated_now) == (0, 4)
+    assert "airqualityforeast" in again.calls[0]["messages"][0]["content"]
+    assert "airqualityforeast" not in script.calls[0]["messages"][0]["content"]
+    assert read_gen_records(gen)["tool_a"].prompt == "tool_usage_gen_zero_shot"
 
 
 def test_generation_records_a_bad_reply_and_retries_it_next_run(tmp_path: Path) -> None:

@@ -185,6 +185,9 @@ def usage_generate_cmd(
     n: int = typer.Option(10, "--n", min=1, max=50, help="Requests asked for per tool."),
     limit: int = typer.Option(None, "--limit", min=0, help="At most this many tools now (the rest on a rerun)."),
     concurrency: int = typer.Option(4, "--concurrency", min=1, max=64, help="Model calls in flight."),
+    demonstrations: bool = typer.Option(True, "--demonstrations/--no-demonstrations",
+                                        help="Show the model two tools with real requests first (the default), or "
+                                             "the instructions alone."),
     usage_dir: Path = USAGE_DIR, embedder: str = EMBEDDER,
     progress: bool = typer.Option(True, "--progress/--no-progress", help="A progress line on stderr."),
     as_json: bool = JSON_OPTION,
@@ -201,7 +204,7 @@ def usage_generate_cmd(
 
             chat = get_model(model, api_base, api_key_env)
         cat, folder = _catalog(catalog, usage_dir, embedder, data, subset)
-        params = UsageGenParams(n=n, concurrency=concurrency)
+        params = UsageGenParams(n=n, concurrency=concurrency, demonstrations=demonstrations)
         rep = generate_usage(cat, chat, folder / "generated.jsonl", params=params, limit=limit, progress=progress)
         return Output(rep.model_dump(mode="json") | {"tokens_per_tool": rep.tokens_per_tool()}, rep.summary())
 

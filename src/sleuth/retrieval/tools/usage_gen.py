@@ -37,7 +37,8 @@ from sleuth.retrieval.tools.spec import ToolSpec, split_name
 from sleuth.retrieval.tools.usage import UsageRecord
 from sleuth.usagetap import UsageTap
 
-PROMPT = "tool_usage_gen"
+PROMPT = "tool_usage_gen"  # two demonstrations from the tuning splits (the reference generates in context too)
+PROMPT_ZERO_SHOT = "tool_usage_gen_zero_shot"
 
 
 class UsageGenParams(BaseModel):
@@ -46,6 +47,12 @@ class UsageGenParams(BaseModel):
     concurrency: int = Field(4, ge=1, le=64)
     max_tokens: int = Field(600, ge=32)
     retries: int = Field(1, ge=0)
+    # The prompt shows two tools with real requests (the default); False: the instructions alone. Measured on
+    # RestBench with the 1.5B model: docs/results/evals.md.
+    demonstrations: bool = True
+
+    def prompt(self) -> str:
+        return PROMPT if self.demonstrations else PROMPT_ZERO_SHOT
 
 
 class GeneratedRequests(BaseModel):
@@ -56,6 +63,7 @@ class GenRecord(BaseModel):
     tool: str
     sig: str
     model: str | None = None
+    prompt: str | None = None  # the prompt's name (with or without demonstrations)
     proposed: list[str] = Field(default_factory=list)
     kept: list[str] = Field(default_factory=list)
     rejected: list[dict[str, str]] = Field(default_factory=list)
@@ -130,7 +138,7 @@ def filter_requests(tool: ToolSpec, proposed: Sequence[Any], n: int) -> tuple[li
 def signature(tool: ToolSpec, params: UsageGenParams) -> str:
     from sleuth.prompts import load
 
-    blob = "\0".join([load(PROMPT), tool.display_name(), tool.description[: params.max_description_chars],
+    blob = "\0".join([load(params.prompt()), tool.display_name(), tool.description[: params.max_description_chars],
                        str(params.n)])
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
@@ -138,7 +146,7 @@ def signature(tool: ToolSpec, params: UsageGenParams) -> str:
 def messages_for(tool: ToolSpec, params: UsageGenParams) -> list[dict[str, str]]:
     from sleuth.prompts import load
 
-    system, _, user = load(PROMPT).partition("=== user ===")
+    system, _, user = load(params.prompt()).partition("=== user ===")
     fill = {"name": tool.display_name(), "description": tool.description[: params.max_description_chars] or "(none)",
             "n": params.n}
     return [{"role": "system", "content": system.strip().format(**fill)},
@@ -196,10 +204,10 @@ def generate_usage(
             out, result = model.structured(messages_for(tool, params), GeneratedRequests, retries=params.retries,
                                            max_tokens=params.max_tokens, tracer=tap, name="tool_usage_gen")
         except (ModelOutputError, ValueError) as e:
-            return GenRecord(tool=tool.name, sig=sig, model=name, error=f"{type(e).__name__}: {str(e)[:200]}",
+            return GenRecord(tool=tool.name, sig=sig, model=name, prompt=params.prompt(), error=f"{type(e).__name__}: {str(e)[:200]}",
                              usage=tap.usage)
         kept, rejected = filter_requests(tool, out.requests, params.n)
-        return GenRecord(tool=tool.name, sig=sig, model=name, proposed=[str(q) for q in out.requests], kept=kept,
+        return GenRecord(tool=tool.name, sig=sig, model=name, prompt=params.prompt(), proposed=[str(q) for q in out.requests], kept=kept,
                          rejected=rejected, usage=tap.usage if tap.usage.calls else result.usage)
 
     from sleuth.progress import progress_bar
