@@ -11,6 +11,10 @@
   methods that use no usage (``--variants bm25,dense,hybrid``).
 * ``--set torchhub``: Gorilla APIBench's TorchHub train split (837 instructions, each mapped to the API whose call
   it uses) is the usage, the 186 eval queries the test requests.
+* ``--generated FILE``: the usage is a generation file instead (``generated.jsonl`` of ``sleuth tools usage
+  generate``; its kept requests); the test requests are as above (all of a set without a train split). Sets with
+  no real usage take only this: ``restbench``, ``mtrb-metatool``, ``mtrb-toolbench`` (MTRB's test queries),
+  ``huggingface``, ``tensorflowhub`` (Gorilla's eval queries).
 
     nice -n 10 .venv/bin/python benchmarks/tool2vec.py [--set metatool] [--seed 0] [--sample N] [--json OUT]
 
@@ -29,8 +33,16 @@ from pathlib import Path
 
 from sleuth.evals.datasets.tools import gorilla_train_usage, load_tools, split_by_query, usage_records
 from sleuth.retrieval.tools import ToolCatalog, ToolSpec, evaluate_tool_retrieval
+from sleuth.retrieval.tools.usage_gen import generated_usage
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+SETS = {  # name -> (folder under shared/data, subset)
+    "metatool": ("metatool", None), "stabletoolbench": ("stabletoolbench", None),
+    "torchhub": ("gorilla_apibench", "torchhub"), "huggingface": ("gorilla_apibench", "huggingface"),
+    "tensorflowhub": ("gorilla_apibench", "tensorflowhub"), "restbench": ("mtrb", "restbench"),
+    "mtrb-metatool": ("mtrb", "metatool"), "mtrb-toolbench": ("mtrb", "toolbench"),
+}
+REAL_USAGE = ("metatool", "stabletoolbench", "torchhub")
 VARIANTS = {  # name -> (method, catalog options)
     "bm25": ("bm25", {}),
     "dense": ("dense", {}),
@@ -41,12 +53,18 @@ VARIANTS = {  # name -> (method, catalog options)
     "tool2vec + dense (zscore)": ("tool2vec", {"usage_fusion": "zscore"}),
     "tool2vec centroid + dense (rrf)": ("tool2vec", {"usage_form": "centroid", "usage_fusion": "rrf"}),
     "tool2vec centroid + dense (zscore)": ("tool2vec", {"usage_form": "centroid", "usage_fusion": "zscore"}),
+    "tool2vec + hybrid (zscore)": ("tool2vec", {"usage_fusion": "zscore", "usage_fuse_with": "hybrid"}),
+    "tool2vec centroid + hybrid (rrf)": ("tool2vec", {"usage_form": "centroid", "usage_fusion": "rrf",
+                                                       "usage_fuse_with": "hybrid"}),
+    "tool2vec centroid + hybrid (zscore)": ("tool2vec", {"usage_form": "centroid", "usage_fusion": "zscore",
+                                                          "usage_fuse_with": "hybrid"}),
 }
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--set", default="metatool", choices=["metatool", "stabletoolbench", "torchhub"])
+    ap.add_argument("--set", default="metatool", choices=list(SETS))
+    ap.add_argument("--generated", default=None, help="usage from this generated.jsonl instead of a train split")
     ap.add_argument("--data", default=None, help="the set's folder (default: ../shared/data/<set>)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--sample", type=int, default=0)
@@ -58,12 +76,19 @@ def main() -> None:
     ap.add_argument("--cache", default="/tmp/sleuth-tool-eval-embeddings.sqlite")
     ap.add_argument("--json", default=None, help="write the figures here too")
     args = ap.parse_args()
+    if args.set not in REAL_USAGE and not args.generated and any(v.startswith("tool2vec") for v in
+                                                                   args.variants.split(",")):
+        ap.error(f"--set {args.set} has no train split: pass --generated FILE, or --variants bm25,dense,hybrid")
     from sleuth.retrieval.embeddings import CachedEmbedder, get_embedder
 
     emb = CachedEmbedder(get_embedder(args.embedder), args.cache)
-    folder = args.data or DATA / ("gorilla_apibench" if args.set == "torchhub" else args.set)
-    es = load_tools(folder, "torchhub" if args.set == "torchhub" else None)
-    if args.set == "torchhub":
+    where, subset = SETS[args.set]
+    folder = args.data or DATA / where
+    es = load_tools(folder, subset)
+    if args.set not in REAL_USAGE:
+        single = es.questions
+        train, test = [], es.questions
+    elif args.set == "torchhub":
         single = es.questions
         train, test = [], es.questions
     elif args.set == "metatool":
@@ -79,13 +104,19 @@ def main() -> None:
             test = train
     if args.sample and len(test) > args.sample:
         test = random.Random(args.seed).sample(test, args.sample)
-    usage = gorilla_train_usage(folder, "torchhub") if args.set == "torchhub" else usage_records(train)
+    if args.generated:
+        usage, train = generated_usage(args.generated), []
+    elif args.set == "torchhub":
+        usage = gorilla_train_usage(folder, "torchhub")
+    else:
+        usage = usage_records(train)
     tools = [ToolSpec(name=t.id, description=t.description if t.name == t.id else f"{t.name}. {t.description}")
              for t in es.tools]
     queries = {q.id: q.question for q in test}
     gold = {q.id: list(q.relevance) for q in test}
     print(f"<!-- {es.name}: {len(tools)} tools, {len(single)} queries; seed {args.seed}: "
-          f"{len(train) or len(usage)} train (usage), {len(test)} test; embedder {emb.name} -->")
+          f"{len(train) or len(usage)} {'generated' if args.generated else 'train'} (usage), {len(test)} test; "
+          f"embedder {emb.name} -->")
     for a in range(0, len(usage), 1000):  # into the vector cache in chunks: a killed run resumes where it was
         emb.embed([u.request for u in usage[a : a + 1000]])
     print("| method | R@1 | R@3 | R@5 | R@10 | nDCG@10 | Suff@3 | Suff@5 | Suff@10 | s |")

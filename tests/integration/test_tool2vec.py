@@ -37,6 +37,12 @@ def test_cli_usage_add_show_and_search(tmp_path: Path, monkeypatch: pytest.Monke
     assert data["tools"][0]["function"]["name"] == "get_weather"
     assert data["represented_by"]["get_weather"] == "usage"
     assert any("represented by their description" in w for w in data["warnings"])
+    r = run(app, ["tools", "search", "will it snow tonight", "--catalog", str(cat), "--method", "tool2vec",
+                  "--usage-fusion", "zscore", "--usage-fuse-with", "hybrid", "--k", "3", "--json"])
+    assert r.exit_code == 0 and json.loads(r.output)["tools"][0]["function"]["name"] == "get_weather", r.output
+    r = run(app, ["tools", "search", "will it snow", "--catalog", str(cat), "--method", "tool2vec",
+                  "--usage-fusion", "zscore", "--usage-fuse-with", "sparse", "--json"])
+    assert r.exit_code == 2 and json.loads(r.output)["error"] == "ConfigError", r.output
     r = run(app, ["tools", "usage", "show", "--catalog", str(cat)])
     assert r.exit_code == 0 and "3 usage requests (3 given) for 2 of 5 tools" in r.output, r.output
     r = run(app, ["tools", "usage", "add", str(tmp_path / "nope.jsonl"), "--catalog", str(cat), "--json"])

@@ -200,6 +200,17 @@ def test_fusion_with_the_description_ranking_is_an_option() -> None:
     fused = next(e for e in tracer.events if e.name == "hybrid")
     assert fused.data["fusion"] == "rrf" and set(fused.data["weights"]) == {"tool2vec", "dense"}
     assert next(e for e in tracer.events if e.name == "tool2vec").data["fusion"] == "rrf"
+    # fused with the description's BM25 and dense rankings: three lists
+    three = ToolCatalog(TOOLS, embedder=emb, usage_fusion="zscore", usage_fuse_with="hybrid")
+    three.add_usage(records())
+    tracer = MemoryTracer()
+    assert three.search("book a ticket between two airports", k=5, method="tool2vec", tracer=tracer)
+    fused = next(e for e in tracer.events if e.name == "hybrid")
+    assert fused.data["fusion"] == "zscore" and set(fused.data["weights"]) == {"tool2vec", "bm25", "dense"}
+    t2v = next(e for e in tracer.events if e.name == "tool2vec")
+    assert t2v.data["fused_with"] == "hybrid" and "zscore with hybrid" in t2v.preview
+    with pytest.raises(ConfigError, match="fusion partner"):
+        ToolCatalog(TOOLS, embedder=emb, usage_fusion="rrf", usage_fuse_with="bm25")
 
 
 def test_filter_rejects_empty_duplicates_tool_names_and_the_description() -> None:

@@ -304,10 +304,13 @@ def tools_cmd(
                               "or a usage folder (`sleuth tools usage generate --data ...`)."),
     usage_form: str = typer.Option(None, "--usage-form", help="tool2vec: mean (the paper's) or centroid."),
     usage_fusion: str = typer.Option(None, "--usage-fusion", help="tool2vec: fuse with the description ranking."),
+    usage_fuse_with: str = typer.Option(None, "--usage-fuse-with",
+                                        help="With --usage-fusion: dense (the default) or hybrid (BM25 and dense)."),
     otel: bool = OTEL, otel_endpoint: str = OTEL_ENDPOINT, as_json: bool = JSON_OPTION,
 ) -> None:
     """Tool retrieval (MetaTool, StableToolBench, Gorilla APIBench, MTRB): nDCG@10, Recall@5/10, Sufficiency@5/10."""
-    t2v = {k_: v for k_, v in {"usage": usage, "usage_form": usage_form, "usage_fusion": usage_fusion}.items() if v}
+    t2v = {k_: v for k_, v in {"usage": usage, "usage_form": usage_form, "usage_fusion": usage_fusion,
+                               "usage_fuse_with": usage_fuse_with}.items() if v}
     opts = _options("tools", data, method=method, model=model, api_base=api_base, api_key_env=api_key_env, seed=seed,
                     k=k, subset=subset, progress=progress, fusion=fusion, calibrate=calibrate, extra=t2v)
     _run(opts, out, limit, resume, concurrency, as_json, (otel, otel_endpoint), (ray, ray_workers))

@@ -70,6 +70,9 @@ def search_cmd(
     usage_form: str = typer.Option("mean", "--usage-form", help="tool2vec: mean (the paper's) or centroid."),
     usage_fusion: str = typer.Option(None, "--usage-fusion",
                                      help="tool2vec: fuse with the description ranking (rrf, zscore, ...)."),
+    usage_fuse_with: str = typer.Option("dense", "--usage-fuse-with",
+                                        help="With --usage-fusion: the description's dense ranking, or hybrid (its "
+                                             "BM25 and dense rankings)."),
     budget_tokens: int = typer.Option(None, "--budget-tokens", min=1,
                                       help="Send full schemas only while they fit in this many tokens; name the "
                                            "other top-K tools in a `more_tools` tool."),
@@ -98,7 +101,8 @@ def search_cmd(
 
             chat = get_model(model, api_base, api_key_env)
         cat = ToolCatalog.from_file(catalog, embedder=emb, model=chat, fusion=fusion, usage_form=usage_form,
-                                    usage_fusion=usage_fusion, usage_dir=usage_dir or state_dir(catalog) / "usage")
+                                    usage_fusion=usage_fusion, usage_fuse_with=usage_fuse_with,
+                                    usage_dir=usage_dir or state_dir(catalog) / "usage")
         tracer = None
         if method in ("hybrid", "tool2vec"):
             from sleuth.tracing import MemoryTracer

@@ -199,7 +199,7 @@ CALIBRATION_LIMIT = 1000  # distinct questions per half for --calibrate
 def _tool_catalog(es: EvalSet, chat_model: Any, fusion: str | None = None, **kw: Any) -> Any:
     """The set's tools as a ``ToolCatalog``; tool texts are embedded through the on-disk vector cache
     (``$SLEUTH_HOME/embeddings``), so a rerun of a set embeds nothing. ``kw``: tool2vec's ``usage_dir``,
-    ``usage_form``, ``usage_fusion``."""
+    ``usage_form``, ``usage_fusion``, ``usage_fuse_with``."""
     from sleuth.retrieval.tool_catalog import ToolCatalog, ToolSpec as CatalogTool
 
     tools = []
@@ -218,7 +218,7 @@ def tool_catalog_for(es: EvalSet, opts: Options, chat_model: Any = None) -> Any:
     if opts.method == "tool2vec" and not usage:
         raise ConfigError("--method tool2vec needs usage requests", hint="pass --usage FILE.jsonl or a usage folder")
     folder = Path(usage) if usage and Path(usage).is_dir() else None
-    kw = {k: opts.extra[k] for k in ("usage_form", "usage_fusion") if opts.extra.get(k)}
+    kw = {k: opts.extra[k] for k in ("usage_form", "usage_fusion", "usage_fuse_with") if opts.extra.get(k)}
     catalog = _tool_catalog(es, chat_model, opts.fusion, usage_dir=folder, **kw)
     if usage and folder is None:
         catalog.add_usage(usage)

@@ -26,7 +26,8 @@ its description, and each parameter's name and description. Methods:
   :mod:`sleuth.retrieval.tools.usage_gen`), kept in ``usage_dir`` when given. A tool without usage falls back to
   its description vector (listed in ``catalog.warnings``). Options: ``usage_form="centroid"`` (unit-length
   averages) and ``usage_fusion=NAME`` (fuse the usage ranking with the description's dense ranking, any fusion
-  of :data:`sleuth.retrieval.fusion.FUSIONS`); the default is the paper's form, the usage ranking alone.
+  of :data:`sleuth.retrieval.fusion.FUSIONS`; ``usage_fuse_with="hybrid"`` fuses it with the description's BM25
+  and dense rankings, three lists); the default is the paper's form, the usage ranking alone.
 
 Documented behaviour for bad input (each tested):
 
@@ -55,6 +56,7 @@ from sleuth.retrieval.tools.spec import ToolCatalogError, ToolSpec, spec_from_ca
 
 Method = Literal["bm25", "dense", "hybrid", "llm-query", "tool2vec"]
 METHODS: tuple[str, ...] = ("bm25", "dense", "hybrid", "llm-query", "tool2vec")
+FUSE_WITH: tuple[str, ...] = ("dense", "hybrid")  # tool2vec's usage_fusion partners: the description's rankings
 HYBRID_DEPTH = 50  # each list's depth before fusion
 Ranked = list[list[tuple[int, float]]]  # per request: (tool position, score), best first
 
@@ -75,6 +77,7 @@ class ToolCatalog:
         usage_dir: str | Path | None = None,
         usage_form: str = "mean",
         usage_fusion: str | None = None,
+        usage_fuse_with: str = "dense",
     ) -> None:
         from sleuth.retrieval.fusion import FUSIONS
         from sleuth.retrieval.hybrid import DEFAULT_FUSION
@@ -87,10 +90,14 @@ class ToolCatalog:
 
         if usage_form not in FORMS:
             raise ConfigError(f"unknown tool2vec form {usage_form!r}", hint=f"use one of {', '.join(FORMS)}")
+        if usage_fuse_with not in FUSE_WITH:
+            raise ConfigError(f"unknown tool2vec fusion partner {usage_fuse_with!r}",
+                              hint=f"use one of {', '.join(FUSE_WITH)}")
         self.fusion = fusion
         self.usage_dir = Path(usage_dir) if usage_dir is not None else None
         self.usage_form = usage_form
         self.usage_fusion = usage_fusion
+        self.usage_fuse_with = usage_fuse_with
         self._usage: Any = None  # the UsageIndex, opened on first use
         self._t2v: np.ndarray | None = None  # the tool2vec matrix and each tool's usage count, built on first use
         self._t2v_counts: np.ndarray = np.zeros(0, np.int64)
@@ -264,7 +271,8 @@ class ToolCatalog:
         vecs = dict(zip(requests, qv, strict=True))
         t2v.query_vectors = vecs
         desc = ToolDense([t.name for t in self.tools], self.documents, self._doc_vectors(), self._get_embedder(), vecs)
-        fused = HybridRetriever([t2v, desc], fusion=self.usage_fusion, depth=HYBRID_DEPTH, params=self.adaptive)
+        parts = [t2v, self.lexical(), desc] if self.usage_fuse_with == "hybrid" else [t2v, desc]
+        fused = HybridRetriever(parts, fusion=self.usage_fusion, depth=HYBRID_DEPTH, params=self.adaptive)
         pos = self._positions()
         return [[(pos[h.doc_id], float(h.score or 0.0)) for h in fused.search(r, depth, tracer=tracer)]
                 for r in requests]
@@ -403,10 +411,14 @@ class ToolCatalog:
 
         counts = self._t2v_counts
         tracer.emit(TraceEvent(kind="retrieval", name="tool2vec", args={"requests": n}, preview=(
-            f"form {self.usage_form}, fusion {self.usage_fusion or 'none'}; {int((counts > 0).sum())} tools by "
+            f"form {self.usage_form}, fusion {self._fusion_text()}; {int((counts > 0).sum())} tools by "
             f"usage, {int((counts == 0).sum())} by description"), data={
-            "form": self.usage_form, "fusion": self.usage_fusion, "usage_requests": int(counts.sum()),
+            "form": self.usage_form, "fusion": self.usage_fusion,
+            "fused_with": self.usage_fuse_with if self.usage_fusion else None, "usage_requests": int(counts.sum()),
             "tools_by_usage": int((counts > 0).sum()), "tools_by_description": int((counts == 0).sum())}))
+
+    def _fusion_text(self) -> str:
+        return f"{self.usage_fusion} with {self.usage_fuse_with}" if self.usage_fusion else "none"
 
     def _truncated(self, request: str) -> bool:
         emb = self._get_embedder()
