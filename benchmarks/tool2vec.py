@@ -85,10 +85,7 @@ def main() -> None:
     where, subset = SETS[args.set]
     folder = args.data or DATA / where
     es = load_tools(folder, subset)
-    if args.set not in REAL_USAGE:
-        single = es.questions
-        train, test = [], es.questions
-    elif args.set == "torchhub":
+    if args.set not in REAL_USAGE or args.set == "torchhub":  # every eval query is a test request
         single = es.questions
         train, test = [], es.questions
     elif args.set == "metatool":

@@ -204,10 +204,11 @@ def generate_usage(
             out, result = model.structured(messages_for(tool, params), GeneratedRequests, retries=params.retries,
                                            max_tokens=params.max_tokens, tracer=tap, name="tool_usage_gen")
         except (ModelOutputError, ValueError) as e:
-            return GenRecord(tool=tool.name, sig=sig, model=name, prompt=params.prompt(), error=f"{type(e).__name__}: {str(e)[:200]}",
-                             usage=tap.usage)
+            return GenRecord(tool=tool.name, sig=sig, model=name, prompt=params.prompt(),
+                             error=f"{type(e).__name__}: {str(e)[:200]}", usage=tap.usage)
         kept, rejected = filter_requests(tool, out.requests, params.n)
-        return GenRecord(tool=tool.name, sig=sig, model=name, prompt=params.prompt(), proposed=[str(q) for q in out.requests], kept=kept,
+        return GenRecord(tool=tool.name, sig=sig, model=name, prompt=params.prompt(),
+                         proposed=[str(q) for q in out.requests], kept=kept,
                          rejected=rejected, usage=tap.usage if tap.usage.calls else result.usage)
 
     from sleuth.progress import progress_bar
