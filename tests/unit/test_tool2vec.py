@@ -20,6 +20,7 @@ from sleuth.retrieval.tools.usage_gen import (
     generate_usage,
     messages_for,
     read_gen_records,
+    signature,
 )
 from sleuth.tracing import MemoryTracer
 
@@ -236,7 +237,23 @@ def test_an_opaque_id_is_no_name_but_the_title_is() -> None:
     assert [r["reason"] for r in rejected] == ["names the tool", "names the tool"]
     bare = ToolSpec(name="4", description="Get the user reviews for a movie.")
     assert filter_requests(bare, ["reviews of the top 4 movies"], n=5)[0] == ["reviews of the top 4 movies"]
-    assert messages_for(tool, UsageGenParams(n=3))[1]["content"].startswith("Tool: GET /movie/{movie_id}/reviews")
+    shown = UsageGenParams(n=3, mask_name=False)
+    assert messages_for(tool, shown)[1]["content"].startswith("Tool: GET /movie/{movie_id}/reviews")
+
+
+def test_the_name_is_withheld_and_masked_in_the_description_by_default() -> None:
+    tool = ToolSpec(name="torchhub_api_2", title="YOLOP", description=(
+        'YOLOP. {"api_name": "YOLOP", "api_call": "torch.hub.load(\'hustvl/yolop\', model=\'yolop\')", '
+        '"description": "YOLOP is a multi-task network for lane detection"}'))
+    user = messages_for(tool, UsageGenParams(n=3))[1]["content"]
+    assert user.startswith("Tool: (name withheld)\nWhat it does: this tool. ")
+    assert "yolop" not in user.casefold() and "this tool is a multi-task network for lane detection" in user
+    assert "hustvl/this tool" in user  # a whole-word mention inside a path is masked too
+    # the signature follows what is shown: masked and unmasked are different requests to the model
+    assert signature(tool, UsageGenParams(n=3)) != signature(tool, UsageGenParams(n=3, mask_name=False))
+    # nothing to mask: the name has no letters and there is no title
+    bare = ToolSpec(name="7", description="Search for movies by title.")
+    assert messages_for(bare, UsageGenParams(n=3))[1]["content"] == "Tool: 7\nWhat it does: Search for movies by title."
 
 
 def _reply(tool: str, n: int = 3) -> dict:
@@ -264,8 +281,8 @@ def test_generation_resumes_after_a_killed_job(tmp_path: Path) -> None:
     again = ScriptedModel([_reply("tool_c"), _reply("tool_d")], model="m1")
     tracer = MemoryTracer()
     rep = generate_usage(cat, again, gen, params=params, tracer=tracer)
-    asked = [c["messages"][1]["content"].splitlines()[0] for c in again.calls]
-    assert asked == ["Tool: tool_c", "Tool: tool_d"]
+    asked = [c["messages"][1]["content"].splitlines()[1] for c in again.calls]
+    assert asked == ["What it does: does c things", "What it does: does d things"]
     assert (rep.done_before, rep.generated_now, rep.errors, rep.kept) == (2, 2, 0, 6)
     assert rep.usage.calls == 2 and rep.tokens_per_tool() > 0
     assert [e.name for e in tracer.events if e.kind == "llm"] == ["tool_usage_gen"] * 2

@@ -192,6 +192,9 @@ def usage_generate_cmd(
     demonstrations: bool = typer.Option(True, "--demonstrations/--no-demonstrations",
                                         help="Show the model two tools with real requests first (the default), or "
                                              "the instructions alone."),
+    mask_name: bool = typer.Option(True, "--mask-name/--show-name",
+                                   help="Withhold the tool's name and mask it in the description (the default), so "
+                                        "the model cannot write requests that name it."),
     usage_dir: Path = USAGE_DIR, embedder: str = EMBEDDER,
     progress: bool = typer.Option(True, "--progress/--no-progress", help="A progress line on stderr."),
     as_json: bool = JSON_OPTION,
@@ -208,7 +211,7 @@ def usage_generate_cmd(
 
             chat = get_model(model, api_base, api_key_env)
         cat, folder = _catalog(catalog, usage_dir, embedder, data, subset)
-        params = UsageGenParams(n=n, concurrency=concurrency, demonstrations=demonstrations)
+        params = UsageGenParams(n=n, concurrency=concurrency, demonstrations=demonstrations, mask_name=mask_name)
         rep = generate_usage(cat, chat, folder / "generated.jsonl", params=params, limit=limit, progress=progress)
         return Output(rep.model_dump(mode="json") | {"tokens_per_tool": rep.tokens_per_tool()}, rep.summary())
 

@@ -4,9 +4,14 @@ marked ``source="generated"`` with the model's name (the index's manifest lists 
 
 The job has the shape of SIRA's enrichment (:mod:`sleuth.retrieval.enrich`): one JSONL line per tool
 (:class:`GenRecord`: proposed, kept, rejected with the reason, tokens), appended and flushed as soon as the tool is
-done. A rerun skips the tools whose line exists with the same signature (the tool's name and description, ``n``
-and the prompt), so a killed job resumes without asking again for finished tools; a torn last line is ignored and
-its tool done again; a tool whose call failed is retried. Calls run in a thread pool (``concurrency``).
+done. A rerun skips the tools whose line exists with the same signature (a hash of the messages the model is sent:
+the prompt, the tool as shown, ``n``), so a killed job resumes without asking again for finished tools; a torn
+last line is ignored and its tool done again; a tool whose call failed is retried. Calls run in a thread pool
+(``concurrency``).
+
+The model is shown the tool with its name withheld and every mention of it in the description masked as "this
+tool" (:func:`shown_tool`; ``mask_name=False`` shows it), after two demonstrations with real requests from the
+tuning splits (``demonstrations=False``: the instructions alone).
 
 The filter (:func:`filter_requests`), in order: ``empty``; ``names the tool`` (the tool's name as a whole word,
 or its split form ``get weather`` for ``get_weather``, case-insensitive); ``copies the description`` (the request
@@ -50,6 +55,8 @@ class UsageGenParams(BaseModel):
     # The prompt shows two tools with real requests (the default); False: the instructions alone. Measured on
     # RestBench with the 1.5B model: docs/results/evals.md.
     demonstrations: bool = True
+    # The tool's name is withheld and masked in its description (the default; see shown_tool); False: shown.
+    mask_name: bool = True
 
     def prompt(self) -> str:
         return PROMPT if self.demonstrations else PROMPT_ZERO_SHOT
@@ -99,15 +106,21 @@ def _words(text: str) -> str:
     return " ".join(re.findall(r"\w+", text.casefold()))
 
 
-def filter_requests(tool: ToolSpec, proposed: Sequence[Any], n: int) -> tuple[list[str], list[dict[str, str]]]:
-    """``(kept, rejected)``; each rejection is ``{"request", "reason"}`` (the rules in the module doc)."""
+def name_pattern(tool: ToolSpec) -> re.Pattern[str] | None:
+    """What counts as naming ``tool`` (case aside): its name or title as a whole word, or their split forms
+    (``get weather`` for ``get_weather``). An id without letters ("12") is no name a user would type: ``None``."""
     names = []
     for name in dict.fromkeys(n for n in (tool.name, tool.title) if n and re.search(r"[^\W\d_]", n)):
-        names.append(re.escape(name.casefold()))  # an id without letters ("12") is no name a user would type
-        split = split_name(name).casefold()
+        names.append(re.escape(name))
+        split = split_name(name)
         if len(split.split()) > 1:
             names.append(r"\s+".join(map(re.escape, split.split())))
-    named = re.compile(r"(?<!\w)(?:" + "|".join(names) + r")(?!\w)") if names else None
+    return re.compile(r"(?<!\w)(?:" + "|".join(names) + r")(?!\w)", re.IGNORECASE) if names else None
+
+
+def filter_requests(tool: ToolSpec, proposed: Sequence[Any], n: int) -> tuple[list[str], list[dict[str, str]]]:
+    """``(kept, rejected)``; each rejection is ``{"request", "reason"}`` (the rules in the module doc)."""
+    named = name_pattern(tool)
     desc = _words(tool.description)
     kept: list[str] = []
     rejected: list[dict[str, str]] = []
@@ -118,7 +131,7 @@ def filter_requests(tool: ToolSpec, proposed: Sequence[Any], n: int) -> tuple[li
         reason = None
         if not words:
             reason = "empty"
-        elif named is not None and named.search(text.casefold()):
+        elif named is not None and named.search(text):
             reason = "names the tool"
         elif desc and (words == desc or desc in words or (len(words.split()) >= 5 and words in desc)):
             reason = "copies the description"
@@ -136,19 +149,32 @@ def filter_requests(tool: ToolSpec, proposed: Sequence[Any], n: int) -> tuple[li
 
 
 def signature(tool: ToolSpec, params: UsageGenParams) -> str:
-    from sleuth.prompts import load
-
-    blob = "\0".join([load(params.prompt()), tool.display_name(), tool.description[: params.max_description_chars],
-                       str(params.n)])
+    """What the model is asked, hashed: the prompt, the tool as shown, ``n`` (a change asks again)."""
+    blob = "\0".join(m["content"] for m in messages_for(tool, params))
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+MASK = "this tool"
+
+
+def shown_tool(tool: ToolSpec, params: UsageGenParams) -> tuple[str, str]:
+    """The name and description the model is shown. With ``mask_name`` the name is withheld and every mention of it
+    in the description reads "this tool": a model that is not told the name cannot write requests that name it
+    (the filter drops those; the 1.5B model named the model of most Gorilla TorchHub tools, asked about it rather
+    than for a task, and left them without usage)."""
+    desc = tool.description[: params.max_description_chars]
+    named = name_pattern(tool) if params.mask_name else None
+    if named is None:
+        return tool.display_name(), desc or "(none)"
+    return "(name withheld)", named.sub(MASK, desc) or "(none)"
 
 
 def messages_for(tool: ToolSpec, params: UsageGenParams) -> list[dict[str, str]]:
     from sleuth.prompts import load
 
     system, _, user = load(params.prompt()).partition("=== user ===")
-    fill = {"name": tool.display_name(), "description": tool.description[: params.max_description_chars] or "(none)",
-            "n": params.n}
+    name, desc = shown_tool(tool, params)
+    fill = {"name": name, "description": desc, "n": params.n}
     return [{"role": "system", "content": system.strip().format(**fill)},
             {"role": "user", "content": user.strip().format(**fill)}]
 
