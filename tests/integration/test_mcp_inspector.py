@@ -52,14 +52,18 @@ def inspector() -> Path:
         INSTALL_DIR.mkdir(parents=True, exist_ok=True)
         try:
             p = subprocess.run(
-                [npm, "install", "--prefix", str(INSTALL_DIR), "--no-audit", "--no-fund", "--no-save",
+                # one retry, not npm's default backoff: where TLS to the registry fails (a proxy's CA missing, as
+                # under `env -i`, which drops NODE_EXTRA_CA_CERTS) each package otherwise costs minutes of retries
+                [npm, "install", "--fetch-retries=1", "--prefix", str(INSTALL_DIR), "--no-audit", "--no-fund",
+                 "--no-save",
                  f"@modelcontextprotocol/inspector@{INSPECTOR_VERSION}"],
                 capture_output=True, text=True, timeout=600, env={**os.environ, "INSPECTOR_SKIP_CLIENT_INSTALL": "1"},
             )
         except subprocess.TimeoutExpired:
             pytest.skip("npm install of the MCP Inspector did not finish in 600 s (registry unreachable?)")
         if p.returncode != 0 or not exe.exists():
-            pytest.skip(f"npm could not install the MCP Inspector: {(p.stderr or p.stdout).strip()[-300:]}")
+            tls = " (TLS to the registry failed: is NODE_EXTRA_CA_CERTS set?)" if "CERT" in p.stderr else ""
+            pytest.skip(f"npm could not install the MCP Inspector{tls}: {(p.stderr or p.stdout).strip()[-300:]}")
         marker.write_text(INSPECTOR_VERSION)
     return exe
 
