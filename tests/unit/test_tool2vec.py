@@ -15,9 +15,12 @@ from sleuth.llm.fake import ScriptedModel
 from sleuth.retrieval.embeddings import normalize
 from sleuth.retrieval.tools import ToolCatalog, ToolCatalogError, ToolSpec, UsageIndex, UsageRecord, read_usage_file
 from sleuth.retrieval.tools.usage_gen import (
+    GenRecord,
     UsageGenParams,
+    demonstration_requests,
     filter_requests,
     generate_usage,
+    generated_usage,
     messages_for,
     read_gen_records,
     signature,
@@ -239,6 +242,23 @@ def test_an_opaque_id_is_no_name_but_the_title_is() -> None:
     assert filter_requests(bare, ["reviews of the top 4 movies"], n=5)[0] == ["reviews of the top 4 movies"]
     shown = UsageGenParams(n=3, mask_name=False)
     assert messages_for(tool, shown)[1]["content"].startswith("Tool: GET /movie/{movie_id}/reviews")
+
+
+def test_a_copied_demonstration_is_rejected_and_dropped_from_older_files(tmp_path: Path) -> None:
+    """The 1.5B model gave airqualityforeast (a demonstration's own tool) the demonstration's three requests."""
+    demos = demonstration_requests(UsageGenParams())
+    assert len(demos) == 6 and demonstration_requests(UsageGenParams(demonstrations=False)) == []
+    tool = ToolSpec(name="airqualityforeast", description="Get the 2-day air quality forecast for any US zip code.")
+    kept, rejected = filter_requests(tool, [demos[0].upper(), "Is the air in Denver safe for a run today?"], 5, demos)
+    assert kept == ["Is the air in Denver safe for a run today?"]
+    assert rejected == [{"request": demos[0].upper(), "reason": "copies a demonstration"}]
+    # a file written before the rule: its copies are left out when it is read as usage
+    gen = tmp_path / "generated.jsonl"
+    rec = GenRecord(tool="airqualityforeast", sig="s", prompt="tool_usage_gen", kept=[demos[1], "ozone in Austin"])
+    zero = GenRecord(tool="b", sig="s", prompt="tool_usage_gen_zero_shot", kept=[demos[1]])
+    gen.write_text(rec.model_dump_json() + "\n" + zero.model_dump_json() + "\n")
+    assert [(u.tool, u.request) for u in generated_usage(gen)] == [("airqualityforeast", "ozone in Austin"),
+                                                                  ("b", demos[1])]
 
 
 def test_the_name_is_withheld_and_masked_in_the_description_by_default() -> None:

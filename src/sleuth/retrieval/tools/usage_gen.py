@@ -15,8 +15,9 @@ tuning splits (``demonstrations=False``: the instructions alone).
 
 The filter (:func:`filter_requests`), in order: ``empty``; ``names the tool`` (the tool's name as a whole word,
 or its split form ``get weather`` for ``get_weather``, case-insensitive); ``copies the description`` (the request
-is the description, holds it, or is a 5+ word piece of it); ``duplicate`` (same words, case and punctuation aside,
-as an earlier request for this tool); ``over the limit`` (past ``n``).
+is the description, holds it, or is a 5+ word piece of it); ``copies a demonstration`` (one of the prompt's
+example requests); ``duplicate`` (same words, case and punctuation aside, as an earlier request for this tool);
+``over the limit`` (past ``n``).
 
 The reference (Tool2Vec's ToolBank, ``toolrag/data_generation``) generates multi-tool instructions from sampled
 tool sets with in-context examples and a polishing pass; this is the per-tool, zero-shot form the issue asks for.
@@ -118,8 +119,11 @@ def name_pattern(tool: ToolSpec) -> re.Pattern[str] | None:
     return re.compile(r"(?<!\w)(?:" + "|".join(names) + r")(?!\w)", re.IGNORECASE) if names else None
 
 
-def filter_requests(tool: ToolSpec, proposed: Sequence[Any], n: int) -> tuple[list[str], list[dict[str, str]]]:
-    """``(kept, rejected)``; each rejection is ``{"request", "reason"}`` (the rules in the module doc)."""
+def filter_requests(tool: ToolSpec, proposed: Sequence[Any], n: int,
+                    demonstrations: Sequence[str] = ()) -> tuple[list[str], list[dict[str, str]]]:
+    """``(kept, rejected)``; each rejection is ``{"request", "reason"}`` (the rules in the module doc).
+    ``demonstrations``: the prompt's example requests (:func:`demonstration_requests`), never kept."""
+    demos = {_words(d) for d in demonstrations}
     named = name_pattern(tool)
     desc = _words(tool.description)
     kept: list[str] = []
@@ -135,6 +139,8 @@ def filter_requests(tool: ToolSpec, proposed: Sequence[Any], n: int) -> tuple[li
             reason = "names the tool"
         elif desc and (words == desc or desc in words or (len(words.split()) >= 5 and words in desc)):
             reason = "copies the description"
+        elif words in demos:
+            reason = "copies a demonstration"
         elif words in seen:
             reason = "duplicate"
         elif len(kept) >= n:
@@ -146,6 +152,20 @@ def filter_requests(tool: ToolSpec, proposed: Sequence[Any], n: int) -> tuple[li
         else:
             kept.append(text)
     return kept, rejected
+
+
+def demonstration_requests(params: UsageGenParams) -> list[str]:
+    """The example requests of the prompt's demonstrations (its ``{"requests": [...]}`` lines)."""
+    import json
+
+    from sleuth.prompts import load
+
+    system = load(params.prompt()).partition("=== user ===")[0]
+    out: list[str] = []
+    for line in system.replace("{{", "{").replace("}}", "}").splitlines():
+        if line.startswith('{"requests": [') and "first request" not in line:
+            out += json.loads(line)["requests"]
+    return out
 
 
 def signature(tool: ToolSpec, params: UsageGenParams) -> str:
@@ -184,9 +204,20 @@ def read_gen_records(path: Path) -> dict[str, GenRecord]:
 
 
 def generated_usage(path: str | Path) -> list[UsageRecord]:
-    """The kept requests of a generation file as usage records (``source="generated"``)."""
-    return [UsageRecord(request=q, tool=r.tool, source="generated", model=r.model)
-            for r in read_gen_records(Path(path)).values() if r.error is None for q in r.kept]
+    """The kept requests of a generation file as usage records (``source="generated"``), less any that copy the
+    demonstrations of the prompt they were written with (files written before that rule)."""
+    demos: dict[str | None, set[str]] = {}
+    out = []
+    for r in read_gen_records(Path(path)).values():
+        if r.error is not None:
+            continue
+        if r.prompt not in demos:
+            zero = r.prompt == PROMPT_ZERO_SHOT
+            demos[r.prompt] = set() if r.prompt is None else {
+                _words(d) for d in demonstration_requests(UsageGenParams(demonstrations=not zero))}
+        out += [UsageRecord(request=q, tool=r.tool, source="generated", model=r.model)
+                for q in r.kept if _words(q) not in demos[r.prompt]]
+    return out
 
 
 def generate_usage(
@@ -223,6 +254,8 @@ def generate_usage(
     total = Usage()
     errors = kept_n = rejected_n = 0
 
+    demos = demonstration_requests(params)
+
     def work(tool: ToolSpec) -> GenRecord:
         sig = signature(tool, params)
         tap = UsageTap(tracer)
@@ -232,7 +265,7 @@ def generate_usage(
         except (ModelOutputError, ValueError) as e:
             return GenRecord(tool=tool.name, sig=sig, model=name, prompt=params.prompt(),
                              error=f"{type(e).__name__}: {str(e)[:200]}", usage=tap.usage)
-        kept, rejected = filter_requests(tool, out.requests, params.n)
+        kept, rejected = filter_requests(tool, out.requests, params.n, demos)
         return GenRecord(tool=tool.name, sig=sig, model=name, prompt=params.prompt(),
                          proposed=[str(q) for q in out.requests], kept=kept,
                          rejected=rejected, usage=tap.usage if tap.usage.calls else result.usage)
