@@ -75,3 +75,20 @@ def test_usage_vectors_beat_description_vectors_on_metatool() -> None:
     # ~10 requests per tool: measured 0.730 (mean) and 0.706 (dense); the full 80% split: docs/results/evals.md
     assert t2v["ndcg@10"] > dense["ndcg@10"] + 0.01, (t2v, dense)
     assert centroid["ndcg@10"] > t2v["ndcg@10"], (centroid, t2v)
+
+
+@pytest.mark.data
+def test_an_eval_sets_tools_keep_their_names_as_titles_and_the_prompt_withholds_them() -> None:
+    """RestBench's tools are ids ("4") with endpoint names; generated usage is asked with the name withheld."""
+    from sleuth.evals.build import _tool_catalog
+    from sleuth.evals.datasets.tools import load_tools
+    from sleuth.retrieval.tools.usage_gen import UsageGenParams, messages_for
+    from tests.conftest import shared_path
+
+    es = load_tools(shared_path("mtrb"), "restbench")
+    cat = _tool_catalog(es, None)
+    by_id = {t.id: t for t in es.tools}
+    assert all(t.title == by_id[t.name].name and t.name.isdigit() for t in cat.tools)
+    tool = next(t for t in cat.tools if t.title == "GET /tv/popular")
+    user = messages_for(tool, UsageGenParams())[1]["content"]
+    assert user.startswith("Tool: (name withheld)\nWhat it does: this tool. ") and "/tv/popular" not in user
