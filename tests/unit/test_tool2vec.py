@@ -246,8 +246,8 @@ def test_an_opaque_id_is_no_name_but_the_title_is() -> None:
 
 def test_a_copied_demonstration_is_rejected_and_dropped_from_older_files(tmp_path: Path) -> None:
     """The 1.5B model gave airqualityforeast (a demonstration's own tool) the demonstration's three requests."""
-    demos = demonstration_requests(UsageGenParams())
-    assert len(demos) == 6 and demonstration_requests(UsageGenParams(demonstrations=False)) == []
+    demos = demonstration_requests(UsageGenParams().prompt())
+    assert len(demos) == 6 and demonstration_requests(UsageGenParams(demonstrations=False).prompt()) == []
     tool = ToolSpec(name="airqualityforeast", description="Get the 2-day air quality forecast for any US zip code.")
     kept, rejected = filter_requests(tool, [demos[0].upper(), "Is the air in Denver safe for a run today?"], 5, demos)
     assert kept == ["Is the air in Denver safe for a run today?"]

@@ -111,7 +111,7 @@ def spec_from_function(fn: Any, source: str, where: str) -> ToolSpec:
     params = fn.get(key, fn.get("parameters" if source == "mcp" else "inputSchema"))
     title = fn.get("title") if source == "mcp" else None  # MCP's display name (2025-06-18)
     return ToolSpec(name=name, description=desc, parameters=_check_parameters(name, params), source=source,
-                    title=title.strip() or None if isinstance(title, str) else None)
+                    title=(title.strip() or None) if isinstance(title, str) else None)
 
 
 # --- python callables ----------------------------------------------------------------------------------------

@@ -20,7 +20,8 @@ example requests); ``duplicate`` (same words, case and punctuation aside, as an 
 ``over the limit`` (past ``n``).
 
 The reference (Tool2Vec's ToolBank, ``toolrag/data_generation``) generates multi-tool instructions from sampled
-tool sets with in-context examples and a polishing pass; this is the per-tool, zero-shot form the issue asks for.
+tool sets with in-context examples and a polishing pass; this is the per-tool form the issue asks for, with two
+fixed in-context examples by default.
 """
 
 from __future__ import annotations
@@ -72,6 +73,7 @@ class GenRecord(BaseModel):
     sig: str
     model: str | None = None
     prompt: str | None = None  # the prompt's name (with or without demonstrations)
+    masked: bool | None = None  # whether the tool's name was withheld (UsageGenParams.mask_name)
     proposed: list[str] = Field(default_factory=list)
     kept: list[str] = Field(default_factory=list)
     rejected: list[dict[str, str]] = Field(default_factory=list)
@@ -154,18 +156,16 @@ def filter_requests(tool: ToolSpec, proposed: Sequence[Any], n: int,
     return kept, rejected
 
 
-def demonstration_requests(params: UsageGenParams) -> list[str]:
-    """The example requests of the prompt's demonstrations (its ``{"requests": [...]}`` lines)."""
+def demonstration_requests(prompt: str) -> list[str]:
+    """The example requests of the demonstrations in the prompt named ``prompt`` (its ``{"requests": [...]}``
+    lines; none in the zero-shot prompt)."""
     import json
 
-    from sleuth.prompts import load
+    from sleuth.prompts import load_sections
 
-    system = load(params.prompt()).partition("=== user ===")[0]
-    out: list[str] = []
-    for line in system.replace("{{", "{").replace("}}", "}").splitlines():
-        if line.startswith('{"requests": [') and "first request" not in line:
-            out += json.loads(line)["requests"]
-    return out
+    system = load_sections(prompt)[0]["system"].replace("{{", "{").replace("}}", "}")
+    return [q for line in system.splitlines() if line.startswith('{"requests": [') and "first request" not in line
+            for q in json.loads(line)["requests"]]
 
 
 def signature(tool: ToolSpec, params: UsageGenParams) -> str:
@@ -190,13 +190,13 @@ def shown_tool(tool: ToolSpec, params: UsageGenParams) -> tuple[str, str]:
 
 
 def messages_for(tool: ToolSpec, params: UsageGenParams) -> list[dict[str, str]]:
-    from sleuth.prompts import load
+    from sleuth.prompts import load_sections
 
-    system, _, user = load(params.prompt()).partition("=== user ===")
+    sections = load_sections(params.prompt())[0]
     name, desc = shown_tool(tool, params)
     fill = {"name": name, "description": desc, "n": params.n}
-    return [{"role": "system", "content": system.strip().format(**fill)},
-            {"role": "user", "content": user.strip().format(**fill)}]
+    return [{"role": "system", "content": sections["system"].strip().format(**fill)},
+            {"role": "user", "content": sections["user"].strip().format(**fill)}]
 
 
 def read_gen_records(path: Path) -> dict[str, GenRecord]:
@@ -212,9 +212,7 @@ def generated_usage(path: str | Path) -> list[UsageRecord]:
         if r.error is not None:
             continue
         if r.prompt not in demos:
-            zero = r.prompt == PROMPT_ZERO_SHOT
-            demos[r.prompt] = set() if r.prompt is None else {
-                _words(d) for d in demonstration_requests(UsageGenParams(demonstrations=not zero))}
+            demos[r.prompt] = {_words(d) for d in demonstration_requests(r.prompt)} if r.prompt else set()
         out += [UsageRecord(request=q, tool=r.tool, source="generated", model=r.model)
                 for q in r.kept if _words(q) not in demos[r.prompt]]
     return out
@@ -254,7 +252,7 @@ def generate_usage(
     total = Usage()
     errors = kept_n = rejected_n = 0
 
-    demos = demonstration_requests(params)
+    demos = demonstration_requests(params.prompt())
 
     def work(tool: ToolSpec) -> GenRecord:
         sig = signature(tool, params)
@@ -264,10 +262,10 @@ def generate_usage(
                                            max_tokens=params.max_tokens, tracer=tap, name="tool_usage_gen")
         except (ModelOutputError, ValueError) as e:
             return GenRecord(tool=tool.name, sig=sig, model=name, prompt=params.prompt(),
-                             error=f"{type(e).__name__}: {str(e)[:200]}", usage=tap.usage)
+                             masked=params.mask_name, error=f"{type(e).__name__}: {str(e)[:200]}", usage=tap.usage)
         kept, rejected = filter_requests(tool, out.requests, params.n, demos)
         return GenRecord(tool=tool.name, sig=sig, model=name, prompt=params.prompt(),
-                         proposed=[str(q) for q in out.requests], kept=kept,
+                         masked=params.mask_name, proposed=[str(q) for q in out.requests], kept=kept,
                          rejected=rejected, usage=tap.usage if tap.usage.calls else result.usage)
 
     from sleuth.progress import progress_bar
