@@ -30,9 +30,11 @@ import json
 import random
 import time
 from pathlib import Path
+from typing import Any
 
 from sleuth.evals.datasets.tools import gorilla_train_usage, load_tools, split_by_query, usage_records
 from sleuth.retrieval.tools import ToolCatalog, ToolSpec, evaluate_tool_retrieval
+from sleuth.retrieval.tools.usage import UsageRecord
 from sleuth.retrieval.tools.usage_gen import generated_usage
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -61,24 +63,10 @@ VARIANTS = {  # name -> (method, catalog options)
 }
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--set", default="metatool", choices=list(SETS))
-    ap.add_argument("--generated", default=None, help="usage from this generated.jsonl instead of a train split")
-    ap.add_argument("--data", default=None, help="the set's folder (default: ../shared/data/<set>)")
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--sample", type=int, default=0)
-    ap.add_argument("--multi", action="store_true", help="metatool: score the multi-tool queries (Sufficiency@k)")
-    ap.add_argument("--score-g1", action="store_true",
-                    help="stabletoolbench: score the G1 queries (the tuning split; methods without usage only)")
-    ap.add_argument("--variants", default=",".join(VARIANTS))
-    ap.add_argument("--embedder", default="minilm")
-    ap.add_argument("--cache", default="/tmp/sleuth-tool-eval-embeddings.sqlite")
-    ap.add_argument("--json", default=None, help="write the figures here too")
-    args = ap.parse_args()
-    if args.set not in REAL_USAGE and not args.generated and any(v.startswith("tool2vec") for v in
-                                                                   args.variants.split(",")):
-        ap.error(f"--set {args.set} has no train split: pass --generated FILE, or --variants bm25,dense,hybrid")
+def load_set(args: argparse.Namespace) -> tuple[Any, list[ToolSpec], dict[str, str], dict[str, list[str]],
+                                                 list[UsageRecord], int]:
+    """``(embedder, tools, test queries, their gold, usage, number of train queries)`` for ``args.set``, as the
+    module doc says; prints the set's header line and fills the vector cache with the usage requests."""
     from sleuth.retrieval.embeddings import CachedEmbedder, get_embedder
 
     emb = CachedEmbedder(get_embedder(args.embedder), args.cache)
@@ -116,6 +104,34 @@ def main() -> None:
           f"embedder {emb.name} -->")
     for a in range(0, len(usage), 1000):  # into the vector cache in chunks: a killed run resumes where it was
         emb.embed([u.request for u in usage[a : a + 1000]])
+    return emb, tools, queries, gold, usage, len(train)
+
+
+def parser() -> argparse.ArgumentParser:
+    """The options (shared with ``tool2vec_alternatives.py``)."""
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--set", default="metatool", choices=list(SETS))
+    ap.add_argument("--generated", default=None, help="usage from this generated.jsonl instead of a train split")
+    ap.add_argument("--data", default=None, help="the set's folder (default: ../shared/data/<set>)")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--sample", type=int, default=0)
+    ap.add_argument("--multi", action="store_true", help="metatool: score the multi-tool queries (Sufficiency@k)")
+    ap.add_argument("--score-g1", action="store_true",
+                    help="stabletoolbench: score the G1 queries (the tuning split; methods without usage only)")
+    ap.add_argument("--variants", default=",".join(VARIANTS))
+    ap.add_argument("--embedder", default="minilm")
+    ap.add_argument("--cache", default="/tmp/sleuth-tool-eval-embeddings.sqlite")
+    ap.add_argument("--json", default=None, help="write the figures here too")
+    return ap
+
+
+def main() -> None:
+    ap = parser()
+    args = ap.parse_args()
+    if args.set not in REAL_USAGE and not args.generated and any(v.startswith("tool2vec") for v in
+                                                                   args.variants.split(",")):
+        ap.error(f"--set {args.set} has no train split: pass --generated FILE, or --variants bm25,dense,hybrid")
+    emb, tools, queries, gold, usage, n_train = load_set(args)
     print("| method | R@1 | R@3 | R@5 | R@10 | nDCG@10 | Suff@3 | Suff@5 | Suff@10 | s |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     out = []
@@ -128,7 +144,7 @@ def main() -> None:
             print(f"<!-- {name}: {rep.summary()} -->", flush=True)
         r = evaluate_tool_retrieval(cat, queries, gold, method, (1, 3, 5, 10))
         dt = time.perf_counter() - t0
-        r |= {"variant": name, "seconds": round(dt, 1), "train": len(train), "seed": args.seed}
+        r |= {"variant": name, "seconds": round(dt, 1), "train": n_train, "seed": args.seed}
         out.append(r)
         print(f"| {name} | {r['recall@1']:.4f} | {r['recall@3']:.4f} | {r['recall@5']:.4f} | {r['recall@10']:.4f} | "
               f"{r['ndcg@10']:.4f} | {r['sufficiency@3']:.4f} | {r['sufficiency@5']:.4f} | "
