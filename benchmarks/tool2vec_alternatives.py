@@ -4,7 +4,8 @@
   alone (``bm25 expanded``), in hybrid, and as the lexical list of tool2vec centroid + hybrid (z-score).
 * **Max** (multi-view, as in Re-Invoke): a tool scores the best cosine of its requests, not of their average.
 
-The same sets and options as ``tool2vec.py`` (``--set``, ``--generated``, ``--seed``, ``--sample``)::
+The same sets and options as ``tool2vec.py`` (``--set``, ``--generated``, ``--seed``, ``--sample``;
+``--variants`` names this script's forms)::
 
     nice -n 10 .venv/bin/python benchmarks/tool2vec_alternatives.py --set metatool --generated FILE
 """
@@ -15,7 +16,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from tool2vec import load_set, parser
+from tool2vec import REAL_USAGE, load_set, parser
 
 from sleuth.retrieval.tools import ToolCatalog, evaluate_tool_retrieval
 from sleuth.retrieval.tools.rankers import ToolBM25, ToolDense
@@ -74,30 +75,36 @@ class Alternatives(ToolCatalog):
 
 
 FUSED = {"usage_form": "centroid", "usage_fusion": "zscore", "usage_fuse_with": "hybrid"}
-VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
+VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {  # names without commas: --variants splits at them
     "bm25": ("bm25", {}),
     "bm25 expanded": ("bm25", {"expand": True}),
     "hybrid": ("hybrid", {}),
     "hybrid (bm25 expanded)": ("hybrid", {"expand": True}),
     "tool2vec centroid": ("tool2vec", {"usage_form": "centroid"}),
     "tool2vec max": ("tool2vec", {"max_form": True}),
-    "tool2vec centroid + hybrid (zscore), adopted": ("tool2vec", FUSED),
-    "tool2vec centroid + hybrid (zscore), bm25 expanded": ("tool2vec", FUSED | {"expand": True}),
+    "tool2vec centroid + hybrid (zscore) [adopted]": ("tool2vec", FUSED),
+    "tool2vec centroid + hybrid (zscore) with bm25 expanded": ("tool2vec", FUSED | {"expand": True}),
     "tool2vec max + hybrid (zscore)": ("tool2vec", {"max_form": True, "usage_fusion": "zscore",
                                                     "usage_fuse_with": "hybrid"}),
 }
 
 
 def main() -> None:
-    args = parser().parse_args()
-    if not args.generated and args.set not in ("metatool", "stabletoolbench", "torchhub"):
-        raise SystemExit(f"--set {args.set} has no train split: pass --generated FILE")
+    ap = parser()
+    ap.set_defaults(variants=",".join(VARIANTS))  # --variants names this script's forms
+    args = ap.parse_args()
+    if not args.generated and args.set not in REAL_USAGE:
+        ap.error(f"--set {args.set} has no train split: pass --generated FILE")
+    unknown = [v for v in args.variants.split(",") if v not in VARIANTS]
+    if unknown:
+        ap.error(f"unknown --variants {', '.join(unknown)}: use some of {', '.join(VARIANTS)}")
     emb, tools, queries, gold, usage, _ = load_set(args)
     by_tool: dict[str, list[str]] = {}
     for u in usage:
         by_tool.setdefault(u.tool, []).append(u.request)
     print("| form | R@1 | R@5 | nDCG@10 |\n|---|---|---|---|")
-    for name, (method, opts) in VARIANTS.items():
+    for name in args.variants.split(","):
+        method, opts = VARIANTS[name]
         cat = Alternatives(tools, embedder=emb, by_tool=by_tool, **opts)
         if method == "tool2vec":
             cat.add_usage(usage)
